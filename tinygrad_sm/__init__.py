@@ -1,0 +1,33 @@
+"""tinygrad_sm: a small, fast, honest autograd framework on NumPy.
+
+    from tinygrad_sm import Tensor
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad          # Tensor([2., 4.])
+"""
+from . import functional, gates
+from .creation import (
+    arange, eye, from_numpy, full, manual_seed, ones, ones_like, rand, randint, randn, tensor, zeros,
+    zeros_like,
+)
+from .dtypes import bool_, float32, float64, int32, int64
+from .functional import (
+    cat, concatenate, cross_entropy, exp, log, log_softmax, logsumexp, matmul, maximum, minimum,
+    nll_loss, relu, sigmoid, softmax, sqrt, stack, tanh,
+)
+from .gates import Gate, GateError
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Gate", "GateError", "gates", "functional",
+    "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "randint",
+    "arange", "eye", "manual_seed",
+    "float32", "float64", "int32", "int64", "bool_",
+    "no_grad", "enable_grad", "is_grad_enabled",
+    "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "maximum", "minimum", "matmul", "cat", "concatenate",
+    "stack", "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss",
+]

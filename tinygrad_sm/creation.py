@@ -1,0 +1,108 @@
+"""Ways to make tensors: from data, filled, random (seedable), ranges."""
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import dtypes as _dt
+from .tensor import ArrayLike, Tensor, _shape_arg
+
+_rng = np.random.default_rng()
+
+Seed = Union[None, int, np.random.Generator]
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator that randn/rand/randint use when no `generator` is given."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def _gen(generator: Seed) -> np.random.Generator:
+    if generator is None:
+        return _rng
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return np.random.default_rng(generator)
+
+
+def _float_dtype(dtype: _dt.DTypeLike) -> np.dtype:
+    dt = _dt.default_float if dtype is None else _dt.to_dtype(dtype)
+    return dt
+
+
+def _make(arr: np.ndarray, requires_grad: bool, name: Optional[str] = None) -> Tensor:
+    t = Tensor._wrap(arr)
+    t.name = name
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
+           name: Optional[str] = None) -> Tensor:
+    """A new tensor holding a copy of `data` (float data -> float32 unless dtype is given)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with `array` and keeping its dtype (float64 stays float64)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy takes a NumPy array, got {type(array).__name__}")
+    _dt.to_dtype(array.dtype)  # rejects unsupported dtypes with a clear message
+    return _make(array, requires_grad)
+
+
+def zeros(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(shape: Any, fill_value: float, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _make(np.full(shape, fill_value, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def zeros_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return _make(np.zeros(arr.shape, dtype=arr.dtype if dtype is None else _dt.to_dtype(dtype)), requires_grad)
+
+
+def ones_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+    return _make(np.ones(arr.shape, dtype=arr.dtype if dtype is None else _dt.to_dtype(dtype)), requires_grad)
+
+
+def randn(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
+          generator: Seed = None) -> Tensor:
+    """Standard normal samples. `generator` is a seed or np.random.Generator (else manual_seed's)."""
+    dt = _float_dtype(dtype)
+    return _make(_gen(generator).standard_normal(_shape_arg(shape), dtype=dt), requires_grad)
+
+
+def rand(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
+         generator: Seed = None) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    dt = _float_dtype(dtype)
+    return _make(_gen(generator).random(_shape_arg(shape), dtype=dt), requires_grad)
+
+
+def randint(low: int, high: int, shape: Any, generator: Seed = None) -> Tensor:
+    """Integers in [low, high) as int64 (e.g. random class labels)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _make(_gen(generator).integers(low, high, size=shape, dtype=np.int64), False)
+
+
+def arange(start: float, stop: Optional[float] = None, step: float = 1, dtype: _dt.DTypeLike = None,
+           requires_grad: bool = False) -> Tensor:
+    """Like np.arange; integer arguments give int64, float ones float32 (unless dtype)."""
+    arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    return _make(_dt.as_array(arr, dtype, copy=False), requires_grad)
+
+
+def eye(n: int, m: Optional[int] = None, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)

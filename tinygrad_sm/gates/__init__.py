@@ -1,0 +1,25 @@
+"""The gates: every differentiable op, each a small class with forward and backward side by side.
+
+    elementwise.py  add distributes, mul swaps, maximum routes, exp, log, pow, ...
+    activations.py  ReLU gates, sigmoid, tanh, clip
+    reduce.py       sum, mean, max/min (route to the winners), logsumexp
+    movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
+    matmul.py       matrix product (the matrix form of mul swaps)
+    softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
+"""
+from .activations import Clip, ReLU, Sigmoid, Tanh
+from .base import Gate, GateError, unbroadcast
+from .elementwise import Abs, Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Sqrt, Sub
+from .matmul import MatMul
+from .movement import Concat, Expand, GetItem, Permute, Reshape, Stack
+from .reduce import LogSumExp, Max, Mean, Min, Sum
+from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
+
+__all__ = [
+    "Gate", "GateError", "unbroadcast",
+    "Add", "Sub", "Neg", "Mul", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
+    "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip",
+    "Sum", "Mean", "Max", "Min", "LogSumExp",
+    "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
+    "MatMul", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss",
+]

@@ -1,0 +1,71 @@
+"""Activation gates: ReLU, sigmoid, tanh and clip."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .base import Gate
+
+
+class ReLU(Gate):
+    """z = max(x, 0).  ReLU *gates*: the upstream gradient passes where x > 0 and is
+    blocked elsewhere.  Convention: relu'(0) = 0 (PyTorch's choice)."""
+
+    def forward(self, x):
+        z = np.maximum(x, 0)
+        self.save_for_backward(z)
+        return z
+
+    def backward(self, g):
+        (z,) = self.saved
+        return g * (z > 0)
+
+
+class Sigmoid(Gate):
+    """s = 1 / (1 + e**-x), one fused gate.  ds/dx = s * (1 - s), from the saved output.
+    Computed from e**-|x| so neither branch overflows for large |x|."""
+
+    def forward(self, x):
+        e = np.exp(-np.abs(x))
+        s = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self.save_for_backward(s)
+        return s
+
+    def backward(self, g):
+        (s,) = self.saved
+        return g * s * (1 - s)
+
+
+class Tanh(Gate):
+    """t = tanh(x).  dt/dx = 1 - t**2, from the saved output."""
+
+    def forward(self, x):
+        t = np.tanh(x)
+        self.save_for_backward(t)
+        return t
+
+    def backward(self, g):
+        (t,) = self.saved
+        return g * (1 - t * t)
+
+
+class Clip(Gate):
+    """z = min(max(x, lo), hi).  dz/dx = 1 inside [lo, hi] and 0 outside.
+    Convention: the bounds themselves count as inside (gradient 1), as in PyTorch's clamp."""
+
+    def __init__(self, lo: Optional[float] = None, hi: Optional[float] = None):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved
+        inside = np.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return g * inside

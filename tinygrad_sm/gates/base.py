@@ -1,0 +1,145 @@
+"""The gate base class: one differentiable op, its forward value and its local gradient rule.
+
+A gate sees NumPy arrays only. `forward(*xs)` computes the output and saves what backward needs
+with `save_for_backward`; `backward(g)` receives the upstream gradient dL/dout and returns one
+local contribution dL/dx_i per input (or None for an input that takes no gradient). The engine
+in tensor.py walks the graph and accumulates those contributions with `+=`.
+
+Write your own gate by subclassing:
+
+    class Swish(Gate):
+        '''y = x * sigmoid(x);  dy/dx = s + x * s * (1 - s)'''
+        def forward(self, x):
+            s = 1 / (1 + np.exp(-x))
+            self.save_for_backward(x, s)
+            return x * s
+        def backward(self, g):
+            x, s = self.saved
+            return g * (s + x * s * (1 - s))
+
+    y = Swish.apply(t)
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence, Union
+
+import numpy as np
+
+from ..grad_mode import _mode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..tensor import Tensor
+
+Grad = Optional[np.ndarray]
+
+
+class GateError(ValueError):
+    """Bad input to a gate, with a message that already names the op and the shapes."""
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `grad` over the dimensions that broadcasting added or stretched, giving `shape`.
+
+    If x of shape (3, 1) was broadcast to (2, 3, 4), every element of x was used 2 * 4 times,
+    so its gradient is the sum of those uses: sum over axis 0 (added) and axis 2 (stretched).
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+class Gate:
+    """Base class of every differentiable op. Subclass it and write `forward` and `backward`.
+
+    Filled in by `apply` when a graph is recorded:
+      parents     for each input: the Gate that made it, the leaf Tensor itself, or None
+                  (the input needs no gradient);
+      needs_grad  for each input: whether it needs a gradient (backward may skip the others);
+      shapes, dtypes  of the inputs, which the gradients must match;
+      saved       what forward kept for backward; freed by backward() unless retain_graph=True.
+    """
+
+    registry: ClassVar[list[type["Gate"]]] = []
+    # Filled by Tensor's module at import (avoids a circular import).
+    _tensor_cls: ClassVar[Any] = None
+
+    parents: tuple[Any, ...] = ()
+    needs_grad: tuple[bool, ...] = ()
+    shapes: tuple[tuple[int, ...], ...] = ()
+    dtypes: tuple[np.dtype, ...] = ()
+    saved: Optional[tuple[Any, ...]] = None
+    released: bool = False
+    retained: Any = None  # weakref to an output tensor that asked for retain_grad()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Gate.registry.append(cls)
+
+    # -- the two methods a gate writes -------------------------------------------------------
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} must define forward(self, *arrays)")
+
+    def backward(self, grad: np.ndarray) -> Union[Grad, Sequence[Grad]]:
+        raise NotImplementedError(f"{self.name} must define backward(self, grad)")
+
+    # -- helpers for gates -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def save_for_backward(self, *things: Any) -> None:
+        """Keep arrays (or anything) for backward; backward() frees them when it is done."""
+        self.saved = things
+
+    def unbroadcast(self, *grads: Grad) -> tuple[Grad, ...]:
+        """Fit each input's gradient to that input: sum over broadcast dims, cast to its dtype."""
+        return tuple(
+            None if g is None else unbroadcast(g, shape).astype(dtype, copy=False)
+            for g, shape, dtype in zip(grads, self.shapes, self.dtypes)
+        )
+
+    # -- building the graph --------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs: "Tensor", **attrs: Any) -> "Tensor":
+        """Run the gate forward on tensors and, if any input requires grad, record it in the graph.
+
+        Keyword arguments go to the gate's __init__ (axis, reduction, ...).
+        """
+        Tensor = Gate._tensor_cls
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{cls.__name__}.apply takes Tensors, got {type(t).__name__}")
+        gate = cls(**attrs) if attrs else cls()
+        record = _mode.enabled and any(t.requires_grad for t in inputs)
+        arrays = [t.data for t in inputs]
+        if record:
+            gate.needs_grad = tuple(t.requires_grad for t in inputs)
+            gate.shapes = tuple(a.shape for a in arrays)
+            gate.dtypes = tuple(a.dtype for a in arrays)
+        try:
+            out = gate.forward(*arrays)
+        except GateError:
+            raise
+        except (ValueError, IndexError) as e:
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            raise type(e)(f"{gate.name}: {e} (input shapes: {shapes})") from e
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        result = Tensor._wrap(out)
+        if record:
+            gate.parents = tuple(
+                (t._gate if t._gate is not None else t) if t.requires_grad else None for t in inputs
+            )
+            if out.dtype.kind != "f":
+                raise GateError(f"{gate.name}: a differentiable gate must return floats, got {out.dtype}")
+            result.requires_grad = True
+            result._gate = gate
+        return result
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else "live"
+        return f"<{self.name} gate, {len(self.parents)} input(s), {state}>"

@@ -1,0 +1,200 @@
+"""Elementwise arithmetic gates. Binary gates broadcast like NumPy; their backward sums each
+gradient back to its input's shape (`self.unbroadcast`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Gate
+
+
+class Add(Gate):
+    """z = x + y.  Add *distributes*: dz/dx = dz/dy = 1, so each input gets the upstream
+    gradient unchanged (summed over the dimensions broadcasting stretched)."""
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, g):
+        return self.unbroadcast(g, g)
+
+
+class Sub(Gate):
+    """z = x - y.  dz/dx = 1, dz/dy = -1: x gets g, y gets -g."""
+
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, g):
+        return self.unbroadcast(g, -g if self.needs_grad[1] else None)
+
+
+class Neg(Gate):
+    """z = -x.  dz/dx = -1."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class Mul(Gate):
+    """z = x * y.  Mul *swaps*: dz/dx = y and dz/dy = x, so each input's gradient is the
+    upstream gradient times the *other* input."""
+
+    def forward(self, x, y):
+        self.save_for_backward(x, y)
+        return x * y
+
+    def backward(self, g):
+        x, y = self.saved
+        gx = g * y if self.needs_grad[0] else None
+        gy = g * x if self.needs_grad[1] else None
+        return self.unbroadcast(gx, gy)
+
+
+class Div(Gate):
+    """z = x / y.  dz/dx = 1/y,  dz/dy = -x/y**2 = -z/y."""
+
+    def forward(self, x, y):
+        z = x / y
+        self.save_for_backward(y, z)
+        return z
+
+    def backward(self, g):
+        y, z = self.saved
+        gx = g / y
+        gy = -gx * z if self.needs_grad[1] else None
+        return self.unbroadcast(gx if self.needs_grad[0] else None, gy)
+
+
+class PowScalar(Gate):
+    """z = x ** c for a constant c.  dz/dx = c * x**(c-1)  (0 when c == 0, as in PyTorch)."""
+
+    def __init__(self, exponent: float):
+        self.exponent = exponent
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x ** self.exponent
+
+    def backward(self, g):
+        (x,) = self.saved
+        c = self.exponent
+        if c == 0:
+            return np.zeros_like(g)
+        return g * (c * x ** (c - 1))
+
+
+class Pow(Gate):
+    """z = x ** y for tensors.  dz/dx = y * x**(y-1),  dz/dy = z * log(x).
+    Convention: dz/dy = 0 where x == 0 and y >= 0 (the limit PyTorch also uses)."""
+
+    def forward(self, x, y):
+        z = x ** y
+        self.save_for_backward(x, y, z)
+        return z
+
+    def backward(self, g):
+        x, y, z = self.saved
+        gx = g * y * x ** (y - 1) if self.needs_grad[0] else None
+        gy = None
+        if self.needs_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = g * np.where((x == 0) & (y >= 0), 0, z * np.log(x))
+        return self.unbroadcast(gx, gy)
+
+
+class Cast(Gate):
+    """z = x converted to another float dtype.  dz/dx = 1: g is cast back to x's dtype."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, g):
+        return g.astype(self.dtypes[0])
+
+
+class Exp(Gate):
+    """z = e**x.  dz/dx = e**x = z, the output itself."""
+
+    def forward(self, x):
+        z = np.exp(x)
+        self.save_for_backward(z)
+        return z
+
+    def backward(self, g):
+        (z,) = self.saved
+        return g * z
+
+
+class Log(Gate):
+    """z = ln x.  dz/dx = 1/x.  A negative x gives NaN, as in NumPy."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return np.log(x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g / x
+
+
+class Sqrt(Gate):
+    """z = sqrt(x).  dz/dx = 1 / (2 sqrt(x)) = 1 / (2z)  (inf at x == 0, as in PyTorch)."""
+
+    def forward(self, x):
+        z = np.sqrt(x)
+        self.save_for_backward(z)
+        return z
+
+    def backward(self, g):
+        (z,) = self.saved
+        return g / (2 * z)
+
+
+class Abs(Gate):
+    """z = |x|.  dz/dx = sign(x); convention: 0 at x == 0 (PyTorch's choice)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return np.abs(x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g * np.sign(x)
+
+
+class Maximum(Gate):
+    """z = max(x, y) elementwise (the cs231n "max gate").  Max *routes*: the whole upstream
+    gradient goes to the larger input, nothing to the other.
+    Convention: on a tie each input gets half (PyTorch's choice), so the sum is still g."""
+
+    def forward(self, x, y):
+        self.save_for_backward(x, y)
+        return np.maximum(x, y)
+
+    def backward(self, g):
+        x, y = self.saved
+        tie = 0.5 * (x == y)
+        gx = g * ((x > y) + tie) if self.needs_grad[0] else None
+        gy = g * ((y > x) + tie) if self.needs_grad[1] else None
+        return self.unbroadcast(gx, gy)
+
+
+class Minimum(Gate):
+    """z = min(x, y) elementwise.  Routes the gradient to the smaller input; half each on a tie."""
+
+    def forward(self, x, y):
+        self.save_for_backward(x, y)
+        return np.minimum(x, y)
+
+    def backward(self, g):
+        x, y = self.saved
+        tie = 0.5 * (x == y)
+        gx = g * ((x < y) + tie) if self.needs_grad[0] else None
+        gy = g * ((y < x) + tie) if self.needs_grad[1] else None
+        return self.unbroadcast(gx, gy)

@@ -1,0 +1,118 @@
+"""Shape gates: they move values around without changing them, so backward moves the
+gradient back the same way (reshape back, permute back, sum what was copied, scatter what
+was picked)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Gate, GateError
+
+
+class Reshape(Gate):
+    """z = x viewed with a new shape (also flatten, squeeze, unsqueeze).  dz/dx reshapes g back."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def forward(self, x):
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise GateError(f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) "
+                            f"as shape {tuple(self.shape)}") from None
+
+    def backward(self, g):
+        return g.reshape(self.shapes[0])
+
+
+class Permute(Gate):
+    """z = x with its axes reordered (transpose, .T).  dz/dx applies the inverse permutation to g."""
+
+    def __init__(self, axes: tuple[int, ...]):
+        self.axes = axes
+
+    def forward(self, x):
+        if sorted(a % max(x.ndim, 1) for a in self.axes) != list(range(x.ndim)):
+            raise GateError(f"permute: {tuple(self.axes)} is not a permutation of the {x.ndim} axes "
+                            f"of a tensor of shape {x.shape}")
+        return np.transpose(x, self.axes)
+
+    def backward(self, g):
+        return np.transpose(g, np.argsort([a % g.ndim for a in self.axes]))
+
+
+class Expand(Gate):
+    """z = x broadcast to a larger shape (copies without copying).  Every copy of an element
+    sends its gradient back, so dz/dx sums g over the broadcast dimensions."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def forward(self, x):
+        try:
+            return np.broadcast_to(x, self.shape)
+        except ValueError:
+            raise GateError(f"expand: cannot broadcast shape {x.shape} to {tuple(self.shape)}") from None
+
+    def backward(self, g):
+        return self.unbroadcast(g)[0]
+
+
+class Concat(Gate):
+    """z = the inputs joined along an existing axis.  dz/dx_i is x_i's slice of g."""
+
+    def __init__(self, axis: int = 0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        try:
+            return np.concatenate(xs, axis=self.axis)
+        except ValueError as e:
+            raise GateError(f"cat: cannot join shapes {[x.shape for x in xs]} along axis {self.axis}: {e}") from None
+
+    def backward(self, g):
+        bounds = np.cumsum([s[self.axis] for s in self.shapes])[:-1]
+        return self.unbroadcast(*np.split(g, bounds, axis=self.axis))  # unbroadcast casts dtypes
+
+
+class Stack(Gate):
+    """z = the inputs stacked along a new axis.  dz/dx_i is g's i-th slice along that axis."""
+
+    def __init__(self, axis: int = 0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        try:
+            return np.stack(xs, axis=self.axis)
+        except ValueError as e:
+            raise GateError(f"stack: cannot stack shapes {[x.shape for x in xs]}: {e}") from None
+
+    def backward(self, g):
+        return self.unbroadcast(*np.moveaxis(g, self.axis, 0))
+
+
+def _is_advanced(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+class GetItem(Gate):
+    """z = x[index]: basic slicing or integer-array indexing.  dz/dx scatters g back into a
+    zero tensor of x's shape; an element picked twice gets both gradients (np.add.at adds
+    repeated indices instead of overwriting them)."""
+
+    def __init__(self, index: Any):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, g):
+        gx = np.zeros(self.shapes[0], dtype=g.dtype)
+        if _is_advanced(self.index):
+            np.add.at(gx, self.index, g)
+        else:
+            gx[self.index] = g  # basic slices never repeat an element
+        return gx

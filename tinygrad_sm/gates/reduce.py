@@ -1,0 +1,114 @@
+"""Reduction gates over `axis` (None, an int or a tuple) with `keepdims`."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+
+from .base import Gate
+
+Axis = Union[None, int, tuple[int, ...]]
+
+
+def normalize_axis(axis: Axis, ndim: int) -> Optional[tuple[int, ...]]:
+    """None, or a tuple of non-negative axes; raises for an axis out of range."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise np.exceptions.AxisError(f"axis {a} is out of bounds for a tensor of {ndim} dimension(s)")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(out)
+
+
+class _Reduce(Gate):
+    def __init__(self, axis: Axis = None, keepdims: bool = False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def kept(self, a: np.ndarray) -> np.ndarray:
+        """Put back the reduced axes (as size 1) so `a` broadcasts against the input."""
+        if self.keepdims or self.axis is None:
+            return a  # already kept, or a 0-d value that broadcasts anywhere
+        return np.expand_dims(a, self.axis)
+
+    def forward_axes(self, x: np.ndarray) -> None:
+        self.axis = normalize_axis(self.axis, x.ndim)
+
+
+class Sum(_Reduce):
+    """z = sum of x over axis.  Every summed element had slope 1, so each gets the upstream
+    gradient of the sum it fed: g broadcast back to x's shape (add distributes)."""
+
+    def forward(self, x):
+        self.forward_axes(x)
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, g):
+        return np.broadcast_to(self.kept(g), self.shapes[0])
+
+
+class Mean(_Reduce):
+    """z = sum(x) / n over axis.  Each element gets g / n."""
+
+    def forward(self, x):
+        self.forward_axes(x)
+        out = x.mean(axis=self.axis, keepdims=self.keepdims)
+        self.count = x.size // max(out.size, 1) if x.size else 0
+        return out
+
+    def backward(self, g):
+        return np.broadcast_to(self.kept(g) / self.count, self.shapes[0])
+
+
+class _Extreme(_Reduce):
+    """Max/min over axis.  Routes the gradient to the winners.
+    Convention: tied winners share it equally (PyTorch's amax/amin and full max()/min())."""
+
+    pick = staticmethod(np.max)
+
+    def forward(self, x):
+        self.forward_axes(x)
+        if x.size == 0:
+            raise ValueError(f"{self.name} of an empty tensor has no value")
+        m = self.pick(x, axis=self.axis, keepdims=True)
+        winners = x == m
+        self.save_for_backward(winners, winners.sum(axis=self.axis, keepdims=True))
+        return m if self.keepdims else (m.reshape(()) if self.axis is None else np.squeeze(m, self.axis))
+
+    def backward(self, g):
+        winners, count = self.saved
+        return winners * (self.kept(g) / count).astype(g.dtype, copy=False)
+
+
+class Max(_Extreme):
+    __doc__ = _Extreme.__doc__.replace("Max/min", "z = max of x")
+    pick = staticmethod(np.max)
+
+
+class Min(_Extreme):
+    __doc__ = _Extreme.__doc__.replace("Max/min", "z = min of x")
+    pick = staticmethod(np.min)
+
+
+class LogSumExp(_Reduce):
+    """z = log(sum(exp(x))) over axis, computed as m + log(sum(exp(x - m))) with m = max(x)
+    so large x cannot overflow.  dz/dx = exp(x - z) = softmax(x) along the axis."""
+
+    def forward(self, x):
+        self.forward_axes(x)
+        m = np.max(x, axis=self.axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+        m = np.where(np.isfinite(m), m, 0)  # rows of all -inf give -inf, not NaN
+        with np.errstate(divide="ignore"):
+            z = np.log(np.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        self.save_for_backward(x, z)
+        if self.keepdims:
+            return z
+        return z.reshape(()) if self.axis is None else np.squeeze(z, self.axis)
+
+    def backward(self, g):
+        x, z = self.saved
+        return self.kept(g) * np.exp(x - z)

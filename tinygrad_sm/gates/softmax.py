@@ -1,0 +1,172 @@
+"""Softmax, log-softmax and the losses built on them, including the fused
+softmax-cross-entropy gate."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from .base import Gate, GateError
+
+
+def _last(x: np.ndarray, axis: int) -> np.ndarray:
+    return x if axis in (-1, x.ndim - 1) else np.moveaxis(x, axis, -1)
+
+
+def _back(x: np.ndarray, axis: int) -> np.ndarray:
+    return x if axis in (-1, x.ndim - 1) else np.moveaxis(x, -1, axis)
+
+
+class Softmax(Gate):
+    """p = exp(x) / sum(exp(x)) along axis (shifted by the max, so it never overflows).
+    dL/dx = p * (g - sum(g * p)): the Jacobian diag(p) - p p^T applied to g."""
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        p = _back(kernels.softmax(_last(x, self.axis)), self.axis)
+        self.save_for_backward(p)
+        return p
+
+    def backward(self, g):
+        (p,) = self.saved
+        return _back(kernels.softmax_backward(_last(p, self.axis), _last(g, self.axis)), self.axis)
+
+
+class LogSoftmax(Gate):
+    """log p = x - logsumexp(x) along axis.  dL/dx = g - softmax(x) * sum(g)."""
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        logp = _back(kernels.log_softmax(_last(x, self.axis)), self.axis)
+        self.save_for_backward(logp)
+        return logp
+
+    def backward(self, g):
+        (logp,) = self.saved
+        return _back(kernels.log_softmax_backward(_last(logp, self.axis), _last(g, self.axis)), self.axis)
+
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str, op: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise GateError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_class_targets(op: str, target: np.ndarray, n_rows: tuple[int, ...], c: int, what: str) -> None:
+    """Integer targets of shape n_rows with every value in [0, c)."""
+    if target.dtype.kind not in "iu":
+        hint = f"; for probability targets give shape {n_rows + (c,)}" if target.dtype.kind == "f" else ""
+        raise GateError(f"{op}: class targets must be integers, got {target.dtype}{hint}")
+    if target.shape != n_rows:
+        raise GateError(f"{op}: {what} of shape {n_rows + (c,)} need targets of shape {n_rows}, "
+                        f"got {target.shape}")
+    if target.size and (target.min() < 0 or target.max() >= c):
+        bad = np.flatnonzero((target < 0) | (target >= c))[0]
+        raise GateError(f"{op}: class target {target.reshape(-1)[bad]} at index {bad} is out of range "
+                        f"for {c} classes (valid: 0..{c - 1})")
+
+
+def _per_row_grad(g: np.ndarray, reduction: str, n: int, dtype: np.dtype) -> np.ndarray:
+    """The upstream gradient of each row's loss: g/N for mean, g for sum, g itself for none."""
+    if reduction == "none":
+        return g.reshape(n).astype(dtype, copy=False)
+    scale = g / n if reduction == "mean" else g
+    return np.full(n, scale, dtype=dtype)
+
+
+def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+class CrossEntropy(Gate):
+    """L = -sum(t * log softmax(z)) per row, fused into one gate.
+
+    Inputs: logits z of shape (N, C) (or (C,) for one sample) and targets t, either integer
+    classes of shape (N,) or probabilities of shape (N, C). With label smoothing e the target
+    distribution is (1 - e) * t + e / C.
+    Gradient: dL/dz = (softmax(z) - t) / N for reduction="mean", in one step: no softmax
+    Jacobian, no log of a probability that could underflow to 0.
+    """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        _check_reduction(reduction, "cross_entropy")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise GateError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.reduction, self.label_smoothing = reduction, label_smoothing
+
+    def forward(self, z, target):
+        if z.ndim not in (1, 2):
+            raise GateError(f"cross_entropy: logits must have shape (N, C) or (C,), got {z.shape}")
+        z2 = z.reshape(1, -1) if z.ndim == 1 else z
+        n, c = z2.shape
+        if target.dtype.kind == "f" and target.shape == z.shape:  # probabilities
+            t2 = target.reshape(n, c).astype(z.dtype, copy=False)
+        else:
+            _check_class_targets("cross_entropy", target, z.shape[:-1], c, "logits")
+            t2 = target.reshape(n)
+        loss, logp = kernels.cross_entropy_forward(z2, t2, self.label_smoothing)
+        if not np.isfinite(loss).all():
+            _explain_nonfinite(z2, t2)
+        self.save_for_backward(logp, t2)
+        out = _reduce(loss, self.reduction)
+        return out.reshape(()) if z.ndim == 1 else out
+
+    def backward(self, g):
+        logp, t2 = self.saved
+        n = logp.shape[0]
+        per_row = _per_row_grad(g, self.reduction, n, logp.dtype)
+        gz = None
+        if self.needs_grad[0]:
+            gz = kernels.cross_entropy_backward(logp, t2, per_row, self.label_smoothing)
+            gz = gz.reshape(self.shapes[0])
+        gt = None
+        if len(self.needs_grad) > 1 and self.needs_grad[1]:  # dL/dt = -(1 - e) log p
+            gt = (-(1 - self.label_smoothing) * logp * per_row[:, None]).reshape(self.shapes[1])
+        return gz, gt
+
+
+def _explain_nonfinite(z: np.ndarray, t: np.ndarray) -> None:
+    """Raise a clear error when the loss is NaN/inf because of bad logits or targets."""
+    for what, arr in (("logits", z), ("targets", t)):
+        bad = np.isnan(arr) | np.isposinf(arr) if arr.dtype.kind == "f" else None
+        if bad is not None and bad.any():
+            r, col = np.argwhere(bad)[0]
+            raise GateError(f"cross_entropy: {what} contain {arr[r, col]} (first at row {r}, column {col}); "
+                            "the loss would be NaN. Check the inputs, or lower the learning rate if "
+                            "training diverged.")
+    # -inf logit on a target class: the loss is honestly +inf; let it through.
+
+
+class NLLLoss(Gate):
+    """L = -logp[i, y_i] per row (the negative log-likelihood of the target class).
+    dL/dlogp is -1 (times g, /N for mean) at each row's target and 0 elsewhere.
+    nll_loss(log_softmax(z), y) equals cross_entropy(z, y)."""
+
+    def __init__(self, reduction: str = "mean"):
+        _check_reduction(reduction, "nll_loss")
+        self.reduction = reduction
+
+    def forward(self, logp, target):
+        if logp.ndim not in (1, 2):
+            raise GateError(f"nll_loss: input must have shape (N, C) or (C,), got {logp.shape}")
+        _check_class_targets("nll_loss", target, logp.shape[:-1], logp.shape[-1], "log-probabilities")
+        lp2 = logp.reshape(-1, logp.shape[-1])
+        t2 = target.reshape(-1)
+        self.save_for_backward(t2)
+        out = _reduce(-lp2[np.arange(lp2.shape[0]), t2], self.reduction)
+        return out.reshape(()) if logp.ndim == 1 else out
+
+    def backward(self, g):
+        (t2,) = self.saved
+        shape = self.shapes[0]
+        n = int(np.prod(shape[:-1]))
+        grad = np.zeros((n, shape[-1]), dtype=self.dtypes[0])
+        grad[np.arange(n), t2] = -_per_row_grad(g, self.reduction, n, self.dtypes[0])
+        return grad.reshape(shape), None

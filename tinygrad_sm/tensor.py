@@ -1,0 +1,570 @@
+"""The Tensor, and backward(): the reverse walk over the graph of gates.
+
+A Tensor wraps a NumPy array. When an op runs on tensors that require grad, its gate is
+recorded as the result's `grad_fn`; the gate remembers its parents (the gates that made its
+inputs, or the leaf tensors themselves). backward() sorts those gates topologically, then visits
+them from the output back to the leaves, handing each its upstream gradient and adding (+=)
+what it returns into its parents' gradients.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from . import dtypes as _dt
+from . import gates as G
+from .gates.base import Gate, GateError
+from .grad_mode import _mode
+
+Scalar = Union[int, float, bool]
+ArrayLike = Union["Tensor", np.ndarray, Scalar, Sequence[Any]]
+AxisLike = Union[None, int, tuple[int, ...]]
+
+
+class _Size(int):
+    """Number of elements, like NumPy's `a.size`; call it, `t.size()`, for the shape as in PyTorch."""
+
+    _shape: tuple[int, ...]
+
+    def __new__(cls, shape: tuple[int, ...]) -> "_Size":
+        obj = int.__new__(cls, int(np.prod(shape, dtype=np.int64)))
+        obj._shape = shape
+        return obj
+
+    def __call__(self, dim: Optional[int] = None) -> Union[tuple[int, ...], int]:
+        return self._shape if dim is None else self._shape[dim]
+
+
+def _axis(axis: AxisLike, dim: AxisLike) -> AxisLike:
+    """Accept NumPy's `axis` or PyTorch's `dim`."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis or dim, not both")
+        return dim
+    return axis
+
+
+def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept f(2, 3) and f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+class Tensor:
+    """An n-dimensional array that can record the graph of ops that made it.
+
+    Tensor(data, requires_grad=False, dtype=None, name=None)
+
+    Float data becomes float32 unless `dtype` says otherwise (float64 for gradient checks);
+    integer and bool data keep their dtype and never require grad. The data is copied; use
+    `from_numpy` to share memory with an array.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_gate", "name", "__weakref__")
+    __array_ufunc__ = None  # make NumPy hand `array + tensor` to Tensor.__radd__
+    __hash__ = object.__hash__  # == is elementwise, identity stays the hash
+
+    data: np.ndarray
+    grad: Optional["Tensor"]
+    requires_grad: bool
+    _gate: Optional[Gate]
+    name: Optional[str]
+
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: _dt.DTypeLike = None,
+                 name: Optional[str] = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _dt.as_array(data, dtype)
+        self.grad = None
+        self._gate = None
+        self.name = name
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, arr: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """Fast internal constructor: no conversion, no copy."""
+        t = object.__new__(cls)
+        t.data, t.grad, t.requires_grad, t._gate, t.name = arr, None, requires_grad, None, None
+        return t
+
+    # -- what it is ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> _Size:
+        return _Size(self.data.shape)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def grad_fn(self) -> Optional[Gate]:
+        """The gate that made this tensor (None for leaves and tensors made without grad)."""
+        return self._gate
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._gate is None
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=200)
+        extra = [f"dtype={self.data.dtype}"]
+        if self._gate is not None:
+            extra.append(f"grad_fn=<{self._gate.name}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        if self.name:
+            extra.append(f"name={self.name!r}")
+        return f"Tensor({body}, {', '.join(extra)})"
+
+    # -- to NumPy / Python -----------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self) -> Scalar:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .any() or .all() on t.numpy()")
+        return bool(self.data.item())
+
+    # -- gradient bookkeeping ------------------------------------------------------------------
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set requires_grad in place (on leaves); returns self."""
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require grad; this one is {self.data.dtype} "
+                            "(integer tensors hold labels and never do)")
+        if not flag and self._gate is not None:
+            raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
+        self.requires_grad = flag
+        return self
+
+    def detach(self) -> "Tensor":
+        """The same data (shared), cut from the graph: requires_grad=False, no grad_fn."""
+        return Tensor._wrap(self.data)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (sets .grad to None, like PyTorch's default)."""
+        self.grad = None
+
+    def retain_grad(self) -> "Tensor":
+        """Keep .grad on this non-leaf tensor after backward() (leaves always keep theirs)."""
+        if self._gate is not None:
+            self._gate.retained = weakref.ref(self)
+        elif not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        return self
+
+    def backward(self, grad: Optional[ArrayLike] = None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor: add dself/dleaf (times `grad`) into every leaf's .grad.
+
+        `grad` is dL/dself; it may be left out only for a one-element tensor (a loss).
+        Gradients accumulate across calls until zero_grad(). The graph's saved arrays are freed,
+        so a second backward() through it raises, unless the first used retain_graph=True.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input had "
+                               "requires_grad=True, or it was computed under no_grad()")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a one-element output, this one has "
+                                   f"shape {self.shape}; reduce it first (loss.sum()) or pass grad=dL/dthis")
+            seed = np.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+            if seed.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
+            seed = seed.astype(self.dtype, copy=False)
+        run_backward(self, seed, retain_graph)
+
+    # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
+    def __add__(self, other: ArrayLike) -> "Tensor":
+        return G.Add.apply(self, _lift(other, self))
+
+    def __radd__(self, other: ArrayLike) -> "Tensor":
+        return G.Add.apply(_lift(other, self), self)
+
+    def __sub__(self, other: ArrayLike) -> "Tensor":
+        return G.Sub.apply(self, _lift(other, self))
+
+    def __rsub__(self, other: ArrayLike) -> "Tensor":
+        return G.Sub.apply(_lift(other, self), self)
+
+    def __mul__(self, other: ArrayLike) -> "Tensor":
+        return G.Mul.apply(self, _lift(other, self))
+
+    def __rmul__(self, other: ArrayLike) -> "Tensor":
+        return G.Mul.apply(_lift(other, self), self)
+
+    def __truediv__(self, other: ArrayLike) -> "Tensor":
+        return G.Div.apply(self, _lift(other, self))
+
+    def __rtruediv__(self, other: ArrayLike) -> "Tensor":
+        return G.Div.apply(_lift(other, self), self)
+
+    def __neg__(self) -> "Tensor":
+        return G.Neg.apply(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __pow__(self, other: ArrayLike) -> "Tensor":
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return G.PowScalar.apply(self, exponent=other)
+        return G.Pow.apply(self, _lift(other, self))
+
+    def __rpow__(self, other: ArrayLike) -> "Tensor":
+        return G.Pow.apply(_lift(other, self), self)
+
+    def __matmul__(self, other: ArrayLike) -> "Tensor":
+        return G.MatMul.apply(self, _lift(other, self))
+
+    def __rmatmul__(self, other: ArrayLike) -> "Tensor":
+        return G.MatMul.apply(_lift(other, self), self)
+
+    def matmul(self, other: ArrayLike) -> "Tensor":
+        return self @ other
+
+    def __abs__(self) -> "Tensor":
+        return G.Abs.apply(self)
+
+    # -- comparisons: not differentiable, give bool tensors ---------------------------------------
+    def _compare(self, other: ArrayLike, op: Any) -> "Tensor":
+        o = other.data if isinstance(other, Tensor) else other
+        try:
+            return Tensor._wrap(np.asarray(op(self.data, o)))
+        except ValueError as e:
+            raise ValueError(f"{op.__name__}: {e} (shapes {self.shape} and {np.shape(o)})") from None
+
+    def __lt__(self, other: ArrayLike) -> "Tensor":
+        return self._compare(other, np.less)
+
+    def __le__(self, other: ArrayLike) -> "Tensor":
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: ArrayLike) -> "Tensor":
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: ArrayLike) -> "Tensor":
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    def argmax(self, axis: Optional[int] = None, keepdims: bool = False, *, dim: Optional[int] = None,
+               keepdim: Optional[bool] = None) -> "Tensor":
+        """Index of the largest value (first one on ties), as an int64 tensor."""
+        ax = _axis(axis, dim)
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=ax, keepdims=bool(keepdim or keepdims))))
+
+    def argmin(self, axis: Optional[int] = None, keepdims: bool = False, *, dim: Optional[int] = None,
+               keepdim: Optional[bool] = None) -> "Tensor":
+        ax = _axis(axis, dim)
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=ax, keepdims=bool(keepdim or keepdims))))
+
+    # -- elementwise functions ------------------------------------------------------------------
+    def exp(self) -> "Tensor":
+        return G.Exp.apply(self)
+
+    def log(self) -> "Tensor":
+        return G.Log.apply(self)
+
+    def sqrt(self) -> "Tensor":
+        return G.Sqrt.apply(self)
+
+    def abs(self) -> "Tensor":
+        return G.Abs.apply(self)
+
+    def relu(self) -> "Tensor":
+        return G.ReLU.apply(self)
+
+    def sigmoid(self) -> "Tensor":
+        return G.Sigmoid.apply(self)
+
+    def tanh(self) -> "Tensor":
+        return G.Tanh.apply(self)
+
+    def pow(self, exponent: ArrayLike) -> "Tensor":
+        return self ** exponent
+
+    def maximum(self, other: ArrayLike) -> "Tensor":
+        return G.Maximum.apply(self, _lift(other, self))
+
+    def minimum(self, other: ArrayLike) -> "Tensor":
+        return G.Minimum.apply(self, _lift(other, self))
+
+    def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":  # noqa: A002
+        if min is None and max is None:
+            raise ValueError("clip: give min, max or both")
+        return G.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    def astype(self, dtype: _dt.DTypeLike) -> "Tensor":
+        """Convert to another dtype; float-to-float casts are differentiable."""
+        dt = _dt.to_dtype(dtype)
+        if dt == self.dtype:
+            return self
+        if dt.kind == "f" and self.dtype.kind == "f":
+            return G.Cast.apply(self, dtype=dt)
+        return Tensor._wrap(self.data.astype(dt))
+
+    to = astype
+
+    def float(self) -> "Tensor":
+        return self.astype(_dt.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(_dt.float64)
+
+    def long(self) -> "Tensor":
+        return self.astype(_dt.int64)
+
+    # -- reductions -------------------------------------------------------------------------------
+    def sum(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
+            keepdim: Optional[bool] = None) -> "Tensor":
+        return G.Sum.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+
+    def mean(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
+             keepdim: Optional[bool] = None) -> "Tensor":
+        return G.Mean.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+
+    def max(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
+            keepdim: Optional[bool] = None) -> "Tensor":
+        """Largest value over axis (values only; use argmax for the index)."""
+        return G.Max.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+
+    def min(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
+            keepdim: Optional[bool] = None) -> "Tensor":
+        return G.Min.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+
+    def logsumexp(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
+                  keepdim: Optional[bool] = None) -> "Tensor":
+        return G.LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+
+    # -- shape ------------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor":
+        return G.Reshape.apply(self, shape=_shape_arg(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Merge dims start_dim..end_dim into one (all of them by default)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = start_dim % self.ndim, end_dim % self.ndim
+        shape = self.shape[:s] + (-1,) + self.shape[e + 1:]
+        return self.reshape(shape)
+
+    def permute(self, *axes: Any) -> "Tensor":
+        return G.Permute.apply(self, axes=_shape_arg(axes))
+
+    def transpose(self, dim0: Optional[int] = None, dim1: Optional[int] = None) -> "Tensor":
+        """Swap two axes; with no arguments reverse them all (like .T)."""
+        axes = list(range(self.ndim))[::-1]
+        if dim0 is not None:
+            axes = list(range(self.ndim))
+            d1 = dim1 if dim1 is not None else -1
+            axes[dim0], axes[d1] = axes[d1], axes[dim0]
+        return G.Permute.apply(self, axes=tuple(axes))
+
+    @property
+    def T(self) -> "Tensor":
+        return self.transpose()
+
+    def expand(self, *shape: Any) -> "Tensor":
+        """Broadcast to a larger shape without copying; -1 keeps a dimension."""
+        target = _shape_arg(shape)
+        lead = len(target) - self.ndim
+        target = tuple(self.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(target))
+        return G.Expand.apply(self, shape=target)
+
+    broadcast_to = expand
+
+    def squeeze(self, axis: AxisLike = None, *, dim: AxisLike = None) -> "Tensor":
+        ax = _axis(axis, dim)
+        shape = self.shape
+        if ax is None:
+            return self.reshape(tuple(n for n in shape if n != 1))
+        axes = {a % self.ndim for a in ((ax,) if isinstance(ax, int) else ax)}
+        for a in axes:
+            if shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {shape} has size {shape[a]}, not 1")
+        return self.reshape(tuple(n for i, n in enumerate(shape) if i not in axes))
+
+    def unsqueeze(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> "Tensor":
+        ax = _axis(axis, dim)
+        if ax is None:
+            raise TypeError("unsqueeze needs an axis")
+        return self.reshape(np.expand_dims(self.data, ax).shape)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return G.GetItem.apply(self, index=_index(index))
+
+    # -- softmax family -----------------------------------------------------------------------------
+    def softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
+        return G.Softmax.apply(self, axis=_axis(axis, dim) if dim is not None else axis)
+
+    def log_softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
+        return G.LogSoftmax.apply(self, axis=_axis(axis, dim) if dim is not None else axis)
+
+
+def _index(index: Any) -> Any:
+    """Turn tensors and lists inside an index into arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
+    return index
+
+
+def _lift(x: ArrayLike, like: Tensor) -> Tensor:
+    """Turn the other operand of a binary op into a constant tensor.
+
+    Python scalars take the tensor's dtype (2.0 * float32 stays float32); arrays keep theirs.
+    """
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float)):
+        return Tensor._wrap(np.asarray(x, dtype=_dt.scalar_dtype(like.data.dtype, x)))
+    if isinstance(x, np.ndarray):
+        return Tensor._wrap(x)
+    return Tensor._wrap(_dt.as_array(x, copy=False))
+
+
+Gate._tensor_cls = Tensor
+
+
+# ---------------------------------------------------------------------------------------------------
+# The backward pass
+# ---------------------------------------------------------------------------------------------------
+def topological_order(root: Gate) -> list[Gate]:
+    """Gates reachable from `root`, each after all the gates feeding it (parents first).
+
+    Iterative depth-first search with an explicit stack, so a 100,000-gate chain is fine.
+    """
+    order: list[Gate] = []
+    visited: set[int] = set()
+    stack: list[tuple[Gate, bool]] = [(root, False)]
+    while stack:
+        gate, children_done = stack.pop()
+        if children_done:
+            order.append(gate)
+            continue
+        if id(gate) in visited:
+            continue
+        visited.add(id(gate))
+        stack.append((gate, True))
+        for p in gate.parents:
+            if isinstance(p, Gate) and id(p) not in visited:
+                stack.append((p, False))
+    return order
+
+
+def _accumulate(t: Tensor, g: np.ndarray) -> None:
+    """t.grad += g, creating t.grad (as its own copy) on first use."""
+    if t.grad is None:
+        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype))
+    else:
+        t.grad.data += g
+
+
+def _check_grad(gate: Gate, i: int, g: Any) -> np.ndarray:
+    """A gradient returned by gate.backward for input i must match that input exactly."""
+    if type(g) is not np.ndarray:
+        g = np.asarray(g)
+    if g.shape != gate.shapes[i]:
+        raise GateError(f"{gate.name}.backward returned a gradient of shape {g.shape} for input {i}, "
+                        f"which has shape {gate.shapes[i]}; return one gradient per input with that "
+                        "input's shape (self.unbroadcast(...) sums over broadcast dimensions)")
+    if g.dtype != gate.dtypes[i]:
+        raise GateError(f"{gate.name}.backward returned a {g.dtype} gradient for input {i}, which is "
+                        f"{gate.dtypes[i]}; cast it with .astype(...) or use self.unbroadcast(...)")
+    return g
+
+
+def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> None:
+    """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad."""
+    if root._gate is None:  # a leaf: its gradient with respect to itself
+        _accumulate(root, seed)
+        return
+    order = topological_order(root._gate)
+    for gate in order:
+        if gate.released:
+            raise RuntimeError(
+                f"backward() through a graph a second time: the {gate.name} gate's saved values were "
+                "freed by the first backward(). Call the first backward(retain_graph=True) to "
+                "backpropagate through the same graph again.")
+    grads: dict[Gate, np.ndarray] = {root._gate: seed}  # dL/d(output of each gate) so far
+    for gate in reversed(order):  # outputs before inputs
+        g = grads.pop(gate, None)
+        if g is not None:
+            if gate.retained is not None and (kept := gate.retained()) is not None:
+                _accumulate(kept, g)
+            in_grads = gate.backward(g)
+        if not retain_graph:
+            gate.saved = None
+            gate.released = True
+        if g is None:
+            continue
+        if type(in_grads) is not tuple:
+            in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
+        if len(in_grads) != len(gate.parents):
+            raise GateError(f"{gate.name}.backward returned {len(in_grads)} gradient(s) for "
+                            f"{len(gate.parents)} input(s)")
+        for i, (parent, gi) in enumerate(zip(gate.parents, in_grads)):
+            if parent is None or gi is None:
+                continue
+            gi = _check_grad(gate, i, gi)
+            if isinstance(parent, Gate):
+                prev = grads.get(parent)
+                grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
+            else:
+                _accumulate(parent, gi)
