@@ -3,7 +3,7 @@
 Rules (see docs/conventions.md):
 - float data becomes float32 unless a dtype is asked for; float64 on request;
 - integer data stays integer (class labels), bool stays bool; neither can require grad;
-- Python scalars in an op take the tensor's dtype (they never upcast float32);
+- Python scalars in an op take a float tensor's dtype (they never upcast float32);
 - mixing float32 and float64 tensors follows NumPy's promotion (the result is float64).
 """
 from __future__ import annotations
@@ -65,11 +65,9 @@ def as_array(data: Any, dtype: DTypeLike = None, copy: bool = True) -> np.ndarra
 def scalar_dtype(like: np.dtype, value: Union[int, float, bool]) -> np.dtype:
     """dtype a Python scalar takes when combined with a tensor of dtype `like`.
 
-    Float tensors keep their dtype (2.0 * float32 stays float32); an integer tensor
-    combined with a Python float gives the default float dtype, as in PyTorch.
+    Float tensors keep their dtype (2.0 * float32 stays float32). Integer and bool tensors
+    follow NumPy (an int64 tensor times 0.5 is float64).
     """
     if like.kind == "f":
         return like
-    if isinstance(value, float):
-        return default_float
     return np.result_type(like, value)

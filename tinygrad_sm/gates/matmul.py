@@ -33,11 +33,8 @@ class MatMul(Gate):
         # Promote 1-D operands to matrices, and g with them, then drop the added axis.
         x2 = x[None, :] if x.ndim == 1 else x
         w2 = w[:, None] if w.ndim == 1 else w
-        g2 = g
-        if x.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        if w.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+        g2 = g[..., None] if w.ndim == 1 else g
+        g2 = g2[..., None, :] if x.ndim == 1 else g2
         gx = gw = None
         if self.needs_grad[0]:
             gx = g2 @ _swap(w2)

@@ -1,0 +1,284 @@
+"""The backward engine: accumulation, freeing, retain_graph, no_grad, deep graphs, custom gates."""
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import Gate, GateError, Tensor
+
+from .helpers import leaf
+
+
+def test_cs231n_example():
+    x, y, z = Tensor(-2.0, requires_grad=True), Tensor(5.0, requires_grad=True), Tensor(-4.0, requires_grad=True)
+    f = (x + y) * z
+    f.backward()
+    assert f.item() == -12.0
+    assert (x.grad.item(), y.grad.item(), z.grad.item()) == (-4.0, -4.0, 3.0)
+
+
+def test_sigmoid_circuit_matches_hand_derivation():
+    w0, x0, w1, x1, w2 = (leaf(v) for v in (2.0, -1.0, -3.0, -2.0, -3.0))
+    f = 1 / (1 + (-(w0 * x0 + w1 * x1 + w2)).exp())
+    f.backward()
+    s = 1 / (1 + np.exp(-1.0))  # w0*x0 + w1*x1 + w2 = 1
+    ds = s * (1 - s)
+    assert np.isclose(f.item(), s)
+    np.testing.assert_allclose([w0.grad.item(), x0.grad.item(), w1.grad.item(), x1.grad.item(), w2.grad.item()],
+                               [-1 * ds, 2 * ds, -2 * ds, -3 * ds, ds], rtol=1e-12)
+
+
+def test_value_used_twice_gets_both_gradients():
+    x = leaf(3.0)
+    (x * x).backward()
+    assert x.grad.item() == 6.0
+    a = leaf([1.0, 2.0])
+    b = a * 2
+    (b + b * a).sum().backward()  # d/da (2a + 2a^2) = 2 + 4a
+    np.testing.assert_allclose(a.grad.numpy(), [6.0, 10.0])
+
+
+def test_leaf_gradients_accumulate_until_zero_grad():
+    x = leaf([1.0, -2.0])
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
+    x.zero_grad()
+    assert x.grad is None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_second_backward_raises_and_retain_graph_allows_it():
+    x = leaf([1.0, 2.0])
+    loss = (x * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # the failed call added nothing
+
+    y = leaf([1.0, 2.0])
+    loss = (y * y).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [4.0, 8.0])
+
+
+def test_backward_frees_saved_values_but_keeps_the_graph():
+    x = leaf(np.ones((3, 3)))
+    h = (x * 2).exp()
+    loss = h.sum()
+    exp_gate = h.grad_fn
+    assert exp_gate.saved is not None
+    loss.backward()
+    assert exp_gate.saved is None and exp_gate.released
+    # the structure is still there to inspect
+    assert loss.grad_fn.name == "Sum"
+    assert loss.grad_fn.parents[0] is exp_gate
+    assert exp_gate.parents[0].name == "Mul"
+    assert exp_gate.parents[0].parents[0] is x
+
+
+def test_graph_does_not_keep_intermediate_tensors_alive():
+    x = leaf(np.ones(1000))
+    h = x * 2
+    ref = weakref.ref(h)
+    loss = (h + 1).sum()
+    del h
+    gc.collect()
+    assert ref() is None  # only what gates saved can outlive the tensor, and backward frees that
+    loss.backward()
+
+
+def test_backward_on_a_non_scalar_needs_grad():
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * x
+    with pytest.raises(RuntimeError, match=r"one-element output.*shape \(3,\)"):
+        y.backward()
+    y.backward(grad=np.array([1.0, 0.5, -1.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0, -6.0])
+
+
+def test_backward_grad_argument_must_match_the_shape():
+    y = leaf([1.0, 2.0]) * 2
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_on_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor([1.0]).sum().backward()
+
+
+def test_backward_on_a_leaf_sets_its_own_gradient():
+    x = leaf(2.0)
+    x.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_gradients_are_not_aliased_and_inputs_not_mutated():
+    x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    g = np.array([1.0, -1.0])
+    g_copy = g.copy()
+    (x + y).backward(g)
+    assert x.grad.data is not y.grad.data
+    assert not np.shares_memory(x.grad.data, g)
+    x.grad.data[0] = 100.0
+    assert y.grad.data[0] == 1.0
+    np.testing.assert_array_equal(g, g_copy)
+    (x + y).backward(g)
+    np.testing.assert_array_equal(g, g_copy)  # accumulation happened in x.grad, not in g
+
+
+def test_no_grad_records_nothing():
+    x = leaf([1.0, 2.0])
+    with ts.no_grad():
+        y = x * 2
+        assert not ts.is_grad_enabled()
+        with ts.enable_grad():
+            z = x * 2
+    assert ts.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad and z.grad_fn is not None
+
+    @ts.no_grad()
+    def predict(t):
+        return t * 3
+
+    assert not predict(x).requires_grad
+    assert ts.is_grad_enabled()
+
+
+def test_no_grad_is_per_thread():
+    seen = []
+    started, release = threading.Event(), threading.Event()
+
+    def worker():
+        with ts.no_grad():
+            started.set()
+            release.wait(5)
+        seen.append(ts.is_grad_enabled())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    started.wait(5)
+    assert (leaf(1.0) * 2).requires_grad  # this thread still records
+    release.set()
+    t.join()
+    assert seen == [True]
+
+
+def test_detach_shares_data_and_cuts_the_graph():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    d = y.detach()
+    assert not d.requires_grad and d.grad_fn is None
+    assert np.shares_memory(d.data, y.data)
+    (d * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # no gradient flowed through d
+
+
+def test_deep_chain_has_no_recursion_limit():
+    x = leaf(1.0)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+    del y
+    gc.collect()  # tearing down a 100,000-gate chain must not overflow the C stack either
+
+
+def test_retain_grad_keeps_a_non_leaf_gradient():
+    x = leaf([1.0, 2.0])
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
+    assert (x * 1).grad is None
+
+
+def test_requires_grad_only_for_floats():
+    with pytest.raises(TypeError, match="int64.*labels"):
+        Tensor([1, 2, 3], requires_grad=True)
+    labels = Tensor([1, 2, 3])
+    assert labels.dtype == np.int64 and not labels.requires_grad
+
+
+class Square(Gate):
+    """y = x**2; dy/dx = 2x"""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return x * x
+
+    def backward(self, g):
+        (x,) = self.saved
+        return 2 * x * g
+
+
+def test_custom_gate_works_and_records():
+    x = leaf([1.0, -3.0])
+    y = Square.apply(x)
+    assert y.grad_fn.name == "Square"
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, -6.0])
+
+
+def test_custom_gate_with_wrong_gradient_shape_is_named():
+    class BadShape(Gate):
+        def forward(self, x):
+            return x.sum()
+
+        def backward(self, g):
+            return np.ones(3)
+
+    with pytest.raises(GateError, match=r"BadShape\.backward.*shape \(3,\).*input 0.*shape \(2, 2\)"):
+        BadShape.apply(leaf(np.ones((2, 2)))).backward()
+
+
+def test_custom_gate_with_wrong_gradient_dtype_is_named():
+    class BadDtype(Gate):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return (g * 2).astype(np.float64)
+
+    x = Tensor([1.0, 2.0], requires_grad=True)  # float32
+    with pytest.raises(GateError, match=r"BadDtype\.backward.*float64.*float32"):
+        BadDtype.apply(x).sum().backward()
+
+
+def test_custom_gate_with_wrong_number_of_gradients_is_named():
+    class TooMany(Gate):
+        def forward(self, x):
+            return x * 1
+
+        def backward(self, g):
+            return g, g
+
+    with pytest.raises(GateError, match="TooMany.*2 gradient.*1 input"):
+        TooMany.apply(leaf([1.0])).sum().backward()
+
+
+def test_gate_without_backward_says_so():
+    class NoBackward(Gate):
+        def forward(self, x):
+            return x * 1
+
+    with pytest.raises(NotImplementedError, match="NoBackward must define backward"):
+        NoBackward.apply(leaf([1.0])).sum().backward()
+
+
+def test_backward_skips_inputs_that_need_no_gradient():
+    x = Tensor(np.ones((4, 3)))  # data, no grad
+    w = leaf(np.ones((3, 2)))
+    out = x @ w
+    assert out.grad_fn.needs_grad == (False, True)
+    out.sum().backward()
+    assert x.grad is None
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 2), 4.0))

@@ -1,0 +1,218 @@
+"""Tensor construction, attributes, dtype rules, conventions at kinks and ties, and error messages."""
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import Tensor
+
+from .helpers import leaf
+from .test_gates import CASES
+
+
+# -- construction and attributes ---------------------------------------------------------------
+def test_float_data_defaults_to_float32_and_float64_on_request():
+    assert Tensor([1.0, 2.0]).dtype == np.float32
+    assert Tensor(np.zeros(3)).dtype == np.float32  # NumPy's float64 too: float32 is the default
+    assert Tensor([1.0], dtype="float64").dtype == np.float64
+    assert Tensor([1.0], dtype=ts.float64).dtype == np.float64
+    assert ts.from_numpy(np.zeros(3)).dtype == np.float64  # from_numpy keeps the array's dtype
+    assert Tensor([1, 2]).dtype == np.int64
+    assert Tensor([True]).dtype == np.bool_
+
+
+def test_unsupported_dtypes_are_refused_clearly():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        Tensor([1.0], dtype="float16")
+    with pytest.raises(TypeError, match="cannot make a tensor"):
+        Tensor(["a", "b"])
+
+
+def test_tensor_copies_and_from_numpy_shares():
+    a = np.array([1.0, 2.0], dtype=np.float32)
+    t, s = ts.tensor(a), ts.from_numpy(a)
+    a[0] = 9.0
+    assert t.numpy()[0] == 1.0 and s.numpy()[0] == 9.0
+
+
+def test_attributes():
+    t = ts.randn(2, 3, requires_grad=True)
+    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and t.size() == (2, 3) and t.size(1) == 3
+    assert t.numel() == 6 and t.dim() == 2 and len(t) == 2
+    assert t.T.shape == (3, 2) and t.is_leaf and t.grad_fn is None and t.grad is None
+    assert Tensor(3.5).item() == 3.5 and float(Tensor([2.0])) == 2.0
+    with pytest.raises(ValueError, match="one element"):
+        t.item()
+    assert (t * 2).is_leaf is False
+
+
+def test_repr_is_readable():
+    assert repr(Tensor([1.0, 2.0])) == "Tensor([1., 2.], dtype=float32)"
+    x = Tensor([1.0], requires_grad=True, name="x")
+    assert repr(x) == "Tensor([1.], dtype=float32, requires_grad=True, name='x')"
+    assert repr(x * 2) == "Tensor([2.], dtype=float32, grad_fn=<Mul>)"
+
+
+def test_constructors():
+    assert ts.zeros(2, 3).numpy().tolist() == [[0, 0, 0], [0, 0, 0]]
+    assert ts.ones((2,), dtype="float64").dtype == np.float64
+    assert ts.full((2, 2), 7.0).numpy().sum() == 28.0
+    assert ts.arange(4).dtype == np.int64 and ts.arange(0.0, 1.0, 0.25).dtype == np.float32
+    np.testing.assert_array_equal(ts.eye(3).numpy(), np.eye(3))
+    like = ts.zeros_like(Tensor([[1.0, 2.0]], dtype="float64"))
+    assert like.shape == (1, 2) and like.dtype == np.float64
+    assert ts.ones_like(Tensor([1, 2])).dtype == np.int64
+    assert ts.randint(0, 10, (5,)).dtype == np.int64
+
+
+def test_random_constructors_are_seedable():
+    ts.manual_seed(7)
+    a = ts.randn(3, 2)
+    ts.manual_seed(7)
+    b = ts.randn(3, 2)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(ts.rand(4, generator=1).numpy(), ts.rand(4, generator=1).numpy())
+    assert a.dtype == np.float32 and ts.randn(2, dtype="float64").dtype == np.float64
+    r = ts.rand(1000, generator=0).numpy()
+    assert r.min() >= 0 and r.max() < 1
+
+
+def test_numpy_interop():
+    t = Tensor([1.0, 2.0])
+    assert np.allclose(t, [1.0, 2.0])
+    out = np.array([1.0, 1.0], dtype=np.float32) + leaf([1.0, 2.0])  # NumPy hands the op to the Tensor
+    assert isinstance(out, Tensor) and out.requires_grad
+
+
+# -- dtype rules ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,fn,ref,arrays", [c for c in CASES if c[0] != "cast"],
+                         ids=[c[0] for c in CASES if c[0] != "cast"])
+def test_float32_stays_float32_through_every_op_and_gradient(name, fn, ref, arrays):
+    ins = [Tensor(a, dtype="float32", requires_grad=True) for a in arrays]
+    out = fn(*ins)
+    assert out.dtype == np.float32
+    out.backward(np.ones(out.shape, dtype=np.float32))
+    for t in ins:
+        assert t.grad.dtype == np.float32 and t.grad.shape == t.shape
+
+
+def test_python_scalars_do_not_upcast():
+    x = Tensor([1.0, 2.0])
+    for y in (x * 2.0, 2.0 * x, x + 1, x / 3.0, x ** 2, 1.0 - x, x.maximum(0.5), x.clip(0.0, 1.0)):
+        assert y.dtype == np.float32
+    assert (Tensor([1, 2]) * 0.5).dtype == np.float64  # int tensors follow NumPy
+    assert (Tensor([1, 2]) * 2).dtype == np.int64
+
+
+def test_mixing_float32_and_float64_follows_numpy():
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], dtype="float64", requires_grad=True)
+    c = a * b
+    assert c.dtype == np.float64
+    c.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 4.0])
+
+
+# -- conventions at kinks and ties ----------------------------------------------------------------
+def grad_of(fn, values):
+    x = leaf(values)
+    fn(x).sum().backward()
+    return x.grad.numpy()
+
+
+def test_relu_and_abs_have_zero_gradient_at_zero():
+    np.testing.assert_array_equal(grad_of(lambda x: x.relu(), [-1.0, 0.0, 2.0]), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(grad_of(lambda x: x.abs(), [-1.0, 0.0, 2.0]), [-1.0, 0.0, 1.0])
+
+
+def test_binary_maximum_and_minimum_split_ties_in_half():
+    x, y = leaf([1.0, 2.0, 3.0]), leaf([1.0, 5.0, 0.0])
+    ts.maximum(x, y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, 0.0, 1.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [0.5, 1.0, 0.0])
+    x, y = leaf([1.0, 2.0]), leaf([1.0, 5.0])
+    ts.minimum(x, y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.5, 1.0])
+
+
+def test_max_reduction_shares_gradient_equally_among_tied_winners():
+    np.testing.assert_array_equal(grad_of(lambda x: x.max(), [3.0, 1.0, 3.0, 3.0]), [1 / 3, 0, 1 / 3, 1 / 3])
+    np.testing.assert_array_equal(grad_of(lambda x: x.max(axis=1), [[2.0, 2.0], [1.0, 0.0]]), [[0.5, 0.5], [1, 0]])
+    np.testing.assert_array_equal(grad_of(lambda x: x.min(axis=0), [[2.0, 2.0], [2.0, 0.0]]), [[0.5, 0], [0.5, 1]])
+
+
+def test_clip_passes_the_gradient_at_its_bounds():
+    np.testing.assert_array_equal(grad_of(lambda x: x.clip(0.0, 1.0), [-0.5, 0.0, 0.5, 1.0, 1.5]), [0, 1, 1, 1, 0])
+
+
+def test_sqrt_and_pow_at_zero():
+    assert np.isinf(grad_of(lambda x: x.sqrt(), [0.0]))[0]
+    np.testing.assert_array_equal(grad_of(lambda x: x ** 0, [0.0, 2.0]), [0.0, 0.0])
+    x, y = leaf([0.0]), leaf([2.0])
+    (x ** y).sum().backward()
+    assert y.grad.item() == 0.0 and x.grad.item() == 0.0
+
+
+def test_log_of_a_negative_number_is_nan_like_numpy():
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(Tensor([-1.0]).log().item())
+
+
+# -- non-differentiable ops -------------------------------------------------------------------------
+def test_comparisons_and_argmax_give_non_differentiable_tensors():
+    x = leaf([1.0, 3.0, 2.0])
+    for c in (x < 2, x > 2, x == 3, x <= 2, x >= 2, x != 1):
+        assert c.dtype == np.bool_ and not c.requires_grad
+    assert (x > 1.5).tolist() == [False, True, True]
+    am = x.argmax()
+    assert am.item() == 1 and am.dtype == np.int64 and not am.requires_grad
+    assert Tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(axis=1).tolist() == [1, 0]
+    assert Tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(dim=0, keepdim=True).shape == (1, 2)
+
+
+def test_pytorch_style_dim_and_keepdim_aliases():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    assert x.sum(dim=1, keepdim=True).shape == (2, 1)
+    assert x.mean(dim=0).tolist() == [1.5, 2.5, 3.5]
+    with pytest.raises(TypeError, match="axis or dim"):
+        x.sum(axis=0, dim=1)
+
+
+def test_getitem_accepts_tensors_and_repeats_accumulate():
+    x = leaf([1.0, 2.0, 3.0])
+    idx = Tensor([0, 0, 2, 0])
+    x[idx].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 0.0, 1.0])
+    x = leaf([1.0, 2.0, 3.0])
+    x[x.numpy() > 1.5].sum().backward()  # boolean mask
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+# -- clear errors ---------------------------------------------------------------------------------------
+def test_mismatched_shapes_name_the_op_and_both_shapes():
+    with pytest.raises(ValueError, match=r"Add.*\(3, ?4\).*\(5, ?\)"):
+        Tensor(np.ones((3, 4))) + Tensor(np.ones(5))
+    with pytest.raises(ValueError, match=r"Mul.*\(2, ?3\).*\(3, ?2\)"):
+        leaf(np.ones((2, 3))) * Tensor(np.ones((3, 2)))
+
+
+def test_matmul_inner_dimension_error():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3, 4\) and \(5, 6\).*inner dimensions 4 and 5"):
+        Tensor(np.ones((3, 4))) @ Tensor(np.ones((5, 6)))
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        Tensor(2.0) @ Tensor(np.ones(3))
+
+
+def test_shape_op_errors():
+    with pytest.raises(ValueError, match=r"reshape.*\(2, 3\).*6 elements.*\(4, 2\)"):
+        Tensor(np.ones((2, 3))).reshape(4, 2)
+    with pytest.raises(ValueError, match=r"expand.*\(2, 3\).*\(4, 3\)"):
+        Tensor(np.ones((2, 3))).expand(4, 3)
+    with pytest.raises(ValueError, match="squeeze.*size 3"):
+        Tensor(np.ones((2, 3))).squeeze(1)
+    with pytest.raises(ValueError, match="cat"):
+        ts.cat([Tensor(np.ones((2, 3))), Tensor(np.ones((3, 3)))], axis=1)
+    with pytest.raises(ValueError, match="axis 2 is out of bounds"):
+        Tensor(np.ones((2, 3))).sum(axis=2)
+    with pytest.raises(IndexError, match="GetItem"):
+        Tensor(np.ones(3))[5]
