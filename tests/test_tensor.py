@@ -146,7 +146,8 @@ def test_clip_passes_the_gradient_at_its_bounds():
 
 
 def test_sqrt_and_pow_at_zero():
-    assert np.isinf(grad_of(lambda x: x.sqrt(), [0.0]))[0]
+    with np.errstate(divide="ignore"):
+        assert np.isinf(grad_of(lambda x: x.sqrt(), [0.0]))[0]
     np.testing.assert_array_equal(grad_of(lambda x: x ** 0, [0.0, 2.0]), [0.0, 0.0])
     x, y = leaf([0.0]), leaf([2.0])
     (x ** y).sum().backward()
