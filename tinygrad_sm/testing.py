@@ -10,15 +10,20 @@ truncation error (~eps**2), and no eps gives a useful check.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from .gates.base import Domain, Values
 from .grad_mode import no_grad
 from .tensor import Tensor
 
-__all__ = ["GradcheckError", "GradcheckWarning", "numerical_grad", "gradcheck"]
+__all__ = [
+    "GradcheckError", "GradcheckWarning", "numerical_grad", "gradcheck",
+    "GateCase", "shapes", "broadcastable_shapes", "tensors", "class_targets", "gate_inputs", "Values",
+]
 
 Fn = Callable[..., Tensor]
 
@@ -188,3 +193,237 @@ def gradcheck(fn: Fn, inputs: Sequence[Tensor], *, eps: float = 1e-6, atol: floa
     if raise_exception:
         raise GradcheckError(msg)
     return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hypothesis strategies. Hypothesis is imported only when one of these is called, so gradcheck
+# works without it and `import tinygrad_sm` never pulls it in.
+# ---------------------------------------------------------------------------------------------------
+def _hypothesis() -> tuple[Any, Any]:
+    try:
+        import hypothesis.extra.numpy as hnp
+        import hypothesis.strategies as st
+    except ImportError as e:  # pragma: no cover - exercised only without hypothesis
+        raise ImportError("tinygrad_sm.testing's strategies need Hypothesis: "
+                          "pip install hypothesis  (or: pip install 'tinygrad-sm[test]')") from e
+    return st, hnp
+
+
+class GateCase(NamedTuple):
+    """Inputs drawn for one gate: the arrays, the constructor arguments, and gradcheck options."""
+
+    gate: type
+    arrays: list[np.ndarray]
+    attrs: dict[str, Any]
+    check: dict[str, Any]
+
+    def tensors(self, requires_grad: bool = True) -> list[Tensor]:
+        """Fresh tensors for the float inputs (labels stay integer and never require grad)."""
+        return [Tensor._wrap(a.copy()).requires_grad_(requires_grad and a.dtype.kind == "f")
+                for a in self.arrays]
+
+    def fn(self) -> Callable[..., Tensor]:
+        """The gate as a function of tensors, for gradcheck."""
+        return lambda *ts: self.gate.apply(*ts, **self.attrs)
+
+
+def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Any:
+    """Array shapes, e.g. (), (3,), (2, 4, 1)."""
+    _, hnp = _hypothesis()
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
+
+
+def broadcastable_shapes(n: int = 2, min_dims: int = 0, max_dims: int = 3, min_side: int = 1,
+                         max_side: int = 4) -> Any:
+    """Tuples of n shapes that broadcast together, e.g. ((3, 1), (4,))."""
+    st, hnp = _hypothesis()
+    if n == 1:
+        return shapes(min_dims, max_dims, min_side, max_side).map(lambda s: (s,))
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=n, min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    ).map(lambda b: tuple(b.input_shapes))
+
+
+def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
+    """Strategy for one array of `shape` drawn from `values` (see gates.Values)."""
+    st, hnp = _hypothesis()
+    dtype = np.dtype(dtype)
+    if values.grid is not None:
+        lo, hi = int(np.ceil(values.low / values.grid)), int(np.floor(values.high / values.grid))
+        n = int(np.prod(shape, dtype=np.int64))
+        if values.unique and hi - lo + 1 < n:
+            hi = lo + n  # widen the grid so every element can differ
+        ks = hnp.arrays(np.int64, shape, elements=st.integers(lo, hi), unique=values.unique)
+        return ks.map(lambda k: (k * values.grid + values.offset).astype(dtype))
+    floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False,
+                       width=8 * dtype.itemsize)
+
+    def nudge(a: np.ndarray) -> np.ndarray:  # keep clear of kinks: move close values to +-margin
+        for p in values.avoid:
+            close = np.abs(a - p) < values.margin
+            a = np.where(close, p + np.where(a >= p, values.margin, -values.margin), a).astype(dtype)
+        return a
+
+    return hnp.arrays(dtype, shape, elements=floats).map(nudge)
+
+
+def tensors(shape: Any = None, dtype: Any = np.float64, min_value: float = -3.0, max_value: float = 3.0,
+            requires_grad: bool = True, values: Optional[Values] = None) -> Any:
+    """Tensors of the given shape (or a drawn one) with values in [min_value, max_value].
+
+    Pass `values=Values(avoid=(0.0,))` and the like to keep away from kinks and ties.
+    """
+    st, _ = _hypothesis()
+    vals = values or Values(min_value, max_value)
+    shape_st = shapes() if shape is None else (shape if not isinstance(shape, tuple) else st.just(shape))
+    return shape_st.flatmap(lambda s: _values(s, vals, dtype)).map(
+        lambda a: Tensor._wrap(a).requires_grad_(requires_grad))
+
+
+def class_targets(n: int, num_classes: int) -> Any:
+    """Integer class labels: an int64 array of shape (n,) with values in [0, num_classes)."""
+    st, hnp = _hypothesis()
+    return hnp.arrays(np.int64, (n,), elements=st.integers(0, num_classes - 1))
+
+
+def gate_inputs(gate: type, dtype: Any = np.float64) -> Any:
+    """Valid inputs for `gate`, drawn from the gate's own declared `domain` (a GateCase)."""
+    st, _ = _hypothesis()
+    domain: Optional[Domain] = getattr(gate, "domain", None)
+    if domain is None:
+        raise ValueError(f"{gate.__name__} declares no test domain; give it `domain = Domain(...)`")
+    draw_case = _KINDS.get(domain.kind)
+    if draw_case is None:
+        raise ValueError(f"{gate.__name__}: unknown domain kind {domain.kind!r}")
+
+    @st.composite
+    def case(draw: Any) -> GateCase:
+        arrays, attrs = draw_case(draw, domain, np.dtype(dtype), gate)
+        return GateCase(gate, arrays, {**domain.attrs, **attrs}, dict(domain.check))
+
+    return case()
+
+
+def _v(domain: Domain, i: int) -> Values:
+    return domain.values[min(i, len(domain.values) - 1)]
+
+
+def _elementwise(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    shp = draw(broadcastable_shapes(len(d.values)))
+    return [draw(_values(s, _v(d, i), dt)) for i, s in enumerate(shp)], {}
+
+
+def _axes(draw: Any, ndim: int) -> Any:
+    st, _ = _hypothesis()
+    if ndim == 0:
+        return None
+    return draw(st.one_of(
+        st.none(), st.integers(-ndim, ndim - 1),
+        st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple)))
+
+
+def _reduce(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes())
+    return [draw(_values(s, _v(d, 0), dt))], {"axis": _axes(draw, len(s)), "keepdims": draw(st.booleans())}
+
+
+def _matmul(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    n, k, m, b = (draw(st.integers(1, 4)) for _ in range(4))
+    form = draw(st.sampled_from(["mm", "vm", "mv", "vv", "bmm", "bm", "broadcast"]))
+    sx, sw = {"mm": ((n, k), (k, m)), "vm": ((k,), (k, m)), "mv": ((n, k), (k,)), "vv": ((k,), (k,)),
+              "bmm": ((b, n, k), (b, k, m)), "bm": ((b, n, k), (k, m)),
+              "broadcast": ((1, n, k), (b, k, m))}[form]
+    return [draw(_values(sx, _v(d, 0), dt)), draw(_values(sw, _v(d, 1), dt))], {}
+
+
+def _reshape(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes())
+    dims = [n for n in s]
+    target = draw(st.permutations(dims)) if dims else []
+    target = list(target) + [1] * draw(st.integers(0, 1))
+    if target and draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return [draw(_values(s, _v(d, 0), dt))], {"shape": tuple(target)}
+
+
+def _permute(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes())
+    return [draw(_values(s, _v(d, 0), dt))], {"axes": tuple(draw(st.permutations(range(len(s)))))}
+
+
+def _expand(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes(max_dims=2))
+    target = tuple(draw(st.integers(1, 3)) if n == 1 else n for n in s)
+    lead = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    return [draw(_values(s, _v(d, 0), dt))], {"shape": lead + target}
+
+
+def _getitem(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, hnp = _hypothesis()
+    s = draw(shapes(min_dims=1))
+    n0 = s[0]
+    form = draw(st.sampled_from(["int", "slice", "slices", "array", "pairs"]))
+    if form == "int":
+        index: Any = draw(st.integers(-n0, n0 - 1))
+    elif form == "slice":
+        index = slice(draw(st.integers(0, n0 - 1)), None, draw(st.integers(1, 2)))
+    elif form == "slices":
+        index = tuple(slice(None, None, draw(st.sampled_from([1, -1, 2]))) for _ in s)
+    elif form == "array":  # repeats allowed: their gradients must add up
+        index = draw(hnp.arrays(np.int64, draw(st.integers(1, 6)), elements=st.integers(0, n0 - 1)))
+    else:
+        k = draw(st.integers(1, 5))
+        index = tuple(draw(hnp.arrays(np.int64, k, elements=st.integers(0, n - 1))) for n in s[:2])
+    return [draw(_values(s, _v(d, 0), dt))], {"index": index}
+
+
+def _concat(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(s), len(s) - 1))
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        si = list(s)
+        si[axis] = draw(st.integers(1, 3))
+        parts.append(draw(_values(tuple(si), _v(d, 0), dt)))
+    return parts, {"axis": axis}
+
+
+def _stack(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes())
+    axis = draw(st.integers(-len(s) - 1, len(s)))
+    return [draw(_values(s, _v(d, 0), dt)) for _ in range(draw(st.integers(1, 3)))], {"axis": axis}
+
+
+def _softmax(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    s = draw(shapes(min_dims=1))
+    return [draw(_values(s, _v(d, 0), dt))], {"axis": draw(st.integers(-len(s), len(s) - 1))}
+
+
+def _classification(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, hnp = _hypothesis()
+    n, c = draw(st.integers(1, 5)), draw(st.integers(2, 5))
+    logits = draw(_values((n, c), _v(d, 0), dt))
+    if d.targets == "any" and draw(st.booleans()):
+        raw = draw(hnp.arrays(dt, (n, c), elements=st.floats(0.05, 1.0, width=8 * dt.itemsize)))
+        target = (raw / raw.sum(axis=1, keepdims=True)).astype(dt)
+    else:
+        target = draw(class_targets(n, c))
+    attrs: dict[str, Any] = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    if "label_smoothing" in inspect.signature(gate.__init__).parameters:
+        attrs["label_smoothing"] = draw(st.sampled_from([0.0, 0.1]))
+    return [logits, target], attrs
+
+
+_KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
+    "elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul, "reshape": _reshape,
+    "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
+    "softmax": _softmax, "classification": _classification,
+}

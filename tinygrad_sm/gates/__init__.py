@@ -8,7 +8,7 @@
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
 """
 from .activations import Clip, ReLU, Sigmoid, Tanh
-from .base import Gate, GateError, unbroadcast
+from .base import Domain, Gate, GateError, Values, unbroadcast
 from .elementwise import Abs, Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Sqrt, Sub
 from .matmul import MatMul
 from .movement import Concat, Expand, GetItem, Permute, Reshape, Stack
@@ -16,7 +16,7 @@ from .reduce import LogSumExp, Max, Mean, Min, Sum
 from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
 
 __all__ = [
-    "Gate", "GateError", "unbroadcast",
+    "Gate", "GateError", "Domain", "Values", "unbroadcast",
     "Add", "Sub", "Neg", "Mul", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
     "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip",
     "Sum", "Mean", "Max", "Min", "LogSumExp",

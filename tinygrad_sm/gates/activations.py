@@ -5,12 +5,14 @@ from typing import Optional
 
 import numpy as np
 
-from .base import Gate
+from .base import Domain, Gate, Values
 
 
 class ReLU(Gate):
     """z = max(x, 0).  ReLU *gates*: the upstream gradient passes where x > 0 and is
     blocked elsewhere.  Convention: relu'(0) = 0 (PyTorch's choice)."""
+
+    domain = Domain("elementwise", (Values(avoid=(0.0,)),))  # away from the kink
 
     def forward(self, x):
         z = np.maximum(x, 0)
@@ -26,6 +28,8 @@ class Sigmoid(Gate):
     """s = 1 / (1 + e**-x), one fused gate.  ds/dx = s * (1 - s), from the saved output.
     Computed from e**-|x| so neither branch overflows for large |x|."""
 
+    domain = Domain("elementwise", (Values(-8.0, 8.0),))
+
     def forward(self, x):
         e = np.exp(-np.abs(x))
         s = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -40,6 +44,8 @@ class Sigmoid(Gate):
 class Tanh(Gate):
     """t = tanh(x).  dt/dx = 1 - t**2, from the saved output."""
 
+    domain = Domain("elementwise")
+
     def forward(self, x):
         t = np.tanh(x)
         self.save_for_backward(t)
@@ -53,6 +59,8 @@ class Tanh(Gate):
 class Clip(Gate):
     """z = min(max(x, lo), hi).  dz/dx = 1 inside [lo, hi] and 0 outside.
     Convention: the bounds themselves count as inside (gradient 1), as in PyTorch's clamp."""
+
+    domain = Domain("elementwise", (Values(avoid=(-0.5, 0.7)),), attrs={"lo": -0.5, "hi": 0.7})
 
     def __init__(self, lo: Optional[float] = None, hi: Optional[float] = None):
         self.lo, self.hi = lo, hi

@@ -21,6 +21,7 @@ Write your own gate by subclassing:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence, Union
 
 import numpy as np
@@ -52,6 +53,45 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+@dataclass(frozen=True)
+class Values:
+    """Where one input's values are drawn from when the gate is tested.
+
+    low, high  the range;
+    avoid      points to keep at least `margin` away from (kinks: ReLU at 0, clip bounds);
+    grid       draw from the grid k * grid + offset instead (two inputs on grids with different
+               offsets never tie: how max/min gates are kept away from ties);
+    unique     no two elements of the input are equal (ties in a max reduction).
+    """
+
+    low: float = -3.0
+    high: float = 3.0
+    avoid: tuple[float, ...] = ()
+    margin: float = 0.1
+    grid: Optional[float] = None
+    offset: float = 0.0
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Domain:
+    """How to test a gate: the shape of its inputs (`kind`), their values, fixed constructor
+    arguments, and gradcheck options. `tinygrad_sm.testing.gate_inputs(gate)` draws from it.
+
+    kind: "elementwise" (inputs broadcast together), "reduce" (axis/keepdims drawn), "matmul",
+    "reshape", "permute", "expand", "getitem", "concat", "stack", "softmax" (an axis drawn),
+    or "classification" (logits and targets; `targets` is "class" or "any" to allow
+    probabilities too).
+    attrs: fixed constructor arguments; check: options for gradcheck (eps, atol, rtol).
+    """
+
+    kind: str
+    values: tuple[Values, ...] = (Values(),)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    check: dict[str, Any] = field(default_factory=dict)
+    targets: str = "any"
+
+
 class Gate:
     """Base class of every differentiable op. Subclass it and write `forward` and `backward`.
 
@@ -64,6 +104,8 @@ class Gate:
     """
 
     registry: ClassVar[list[type["Gate"]]] = []
+    # How the property suite tests this gate; every gate in the library declares one.
+    domain: ClassVar[Optional[Domain]] = None
     # Filled by Tensor's module at import (avoids a circular import).
     _tensor_cls: ClassVar[Any] = None
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Gate
+from .base import Domain, Gate, Values
 
 
 class Add(Gate):
     """z = x + y.  Add *distributes*: dz/dx = dz/dy = 1, so each input gets the upstream
     gradient unchanged (summed over the dimensions broadcasting stretched)."""
+
+    domain = Domain("elementwise", (Values(), Values()))
 
     def forward(self, x, y):
         return x + y
@@ -21,6 +23,8 @@ class Add(Gate):
 class Sub(Gate):
     """z = x - y.  dz/dx = 1, dz/dy = -1: x gets g, y gets -g."""
 
+    domain = Domain("elementwise", (Values(), Values()))
+
     def forward(self, x, y):
         return x - y
 
@@ -30,6 +34,8 @@ class Sub(Gate):
 
 class Neg(Gate):
     """z = -x.  dz/dx = -1."""
+
+    domain = Domain("elementwise")
 
     def forward(self, x):
         return -x
@@ -41,6 +47,8 @@ class Neg(Gate):
 class Mul(Gate):
     """z = x * y.  Mul *swaps*: dz/dx = y and dz/dy = x, so each input's gradient is the
     upstream gradient times the *other* input."""
+
+    domain = Domain("elementwise", (Values(), Values()))
 
     def forward(self, x, y):
         self.save_for_backward(x, y)
@@ -56,6 +64,8 @@ class Mul(Gate):
 class Div(Gate):
     """z = x / y.  dz/dx = 1/y,  dz/dy = -x/y**2 = -z/y."""
 
+    domain = Domain("elementwise", (Values(), Values(avoid=(0.0,), margin=0.3)))  # denominator away from 0
+
     def forward(self, x, y):
         z = x / y
         self.save_for_backward(y, z)
@@ -70,6 +80,8 @@ class Div(Gate):
 
 class PowScalar(Gate):
     """z = x ** c for a constant c.  dz/dx = c * x**(c-1)  (0 when c == 0, as in PyTorch)."""
+
+    domain = Domain("elementwise", (Values(0.2, 3.0),), attrs={"exponent": 2.5})
 
     def __init__(self, exponent: float):
         self.exponent = exponent
@@ -90,6 +102,8 @@ class Pow(Gate):
     """z = x ** y for tensors.  dz/dx = y * x**(y-1),  dz/dy = z * log(x).
     Convention: dz/dy = 0 where x == 0 and y >= 0 (the limit PyTorch also uses)."""
 
+    domain = Domain("elementwise", (Values(0.2, 3.0), Values(-2.0, 2.0)))  # positive base
+
     def forward(self, x, y):
         z = x ** y
         self.save_for_backward(x, y, z)
@@ -108,6 +122,9 @@ class Pow(Gate):
 class Cast(Gate):
     """z = x converted to another float dtype.  dz/dx = 1: g is cast back to x's dtype."""
 
+    domain = Domain("elementwise", (Values(grid=0.125),), attrs={"dtype": np.dtype(np.float32)},
+                    check={"eps": 2.0 ** -6})  # steps float32 represents exactly
+
     def __init__(self, dtype: np.dtype):
         self.dtype = dtype
 
@@ -120,6 +137,8 @@ class Cast(Gate):
 
 class Exp(Gate):
     """z = e**x.  dz/dx = e**x = z, the output itself."""
+
+    domain = Domain("elementwise")
 
     def forward(self, x):
         z = np.exp(x)
@@ -134,6 +153,8 @@ class Exp(Gate):
 class Log(Gate):
     """z = ln x.  dz/dx = 1/x.  A negative x gives NaN, as in NumPy."""
 
+    domain = Domain("elementwise", (Values(0.1, 5.0),))  # positive
+
     def forward(self, x):
         self.save_for_backward(x)
         return np.log(x)
@@ -145,6 +166,8 @@ class Log(Gate):
 
 class Sqrt(Gate):
     """z = sqrt(x).  dz/dx = 1 / (2 sqrt(x)) = 1 / (2z)  (inf at x == 0, as in PyTorch)."""
+
+    domain = Domain("elementwise", (Values(0.1, 5.0),))  # positive
 
     def forward(self, x):
         z = np.sqrt(x)
@@ -158,6 +181,8 @@ class Sqrt(Gate):
 
 class Abs(Gate):
     """z = |x|.  dz/dx = sign(x); convention: 0 at x == 0 (PyTorch's choice)."""
+
+    domain = Domain("elementwise", (Values(avoid=(0.0,)),))  # away from the kink
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -173,6 +198,8 @@ class Maximum(Gate):
     gradient goes to the larger input, nothing to the other.
     Convention: on a tie each input gets half (PyTorch's choice), so the sum is still g."""
 
+    domain = Domain("elementwise", (Values(grid=0.5), Values(grid=0.5, offset=0.25)))  # never tied
+
     def forward(self, x, y):
         self.save_for_backward(x, y)
         return np.maximum(x, y)
@@ -187,6 +214,8 @@ class Maximum(Gate):
 
 class Minimum(Gate):
     """z = min(x, y) elementwise.  Routes the gradient to the smaller input; half each on a tie."""
+
+    domain = Domain("elementwise", (Values(grid=0.5), Values(grid=0.5, offset=0.25)))  # never tied
 
     def forward(self, x, y):
         self.save_for_backward(x, y)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Gate, GateError
+from .base import Domain, Gate, GateError, Values
 
 
 def _swap(a: np.ndarray) -> np.ndarray:
@@ -13,6 +13,8 @@ def _swap(a: np.ndarray) -> np.ndarray:
 class MatMul(Gate):
     """Z = X @ W.  The matrix form of mul swaps: dZ/dX = G @ W^T and dZ/dW = X^T @ G.
     A 1-D operand is treated as a row (left) or column (right) vector, as in NumPy."""
+
+    domain = Domain("matmul", (Values(), Values()))
 
     def forward(self, x, w):
         if x.ndim == 0 or w.ndim == 0:

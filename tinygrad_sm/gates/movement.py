@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from .base import Gate, GateError
+from .base import Domain, Gate, GateError, Values
 
 
 class Reshape(Gate):
     """z = x viewed with a new shape (also flatten, squeeze, unsqueeze).  dz/dx reshapes g back."""
+
+    domain = Domain("reshape")
 
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
@@ -30,6 +32,8 @@ class Reshape(Gate):
 class Permute(Gate):
     """z = x with its axes reordered (transpose, .T).  dz/dx applies the inverse permutation to g."""
 
+    domain = Domain("permute")
+
     def __init__(self, axes: tuple[int, ...]):
         self.axes = axes
 
@@ -47,6 +51,8 @@ class Expand(Gate):
     """z = x broadcast to a larger shape (copies without copying).  Every copy of an element
     sends its gradient back, so dz/dx sums g over the broadcast dimensions."""
 
+    domain = Domain("expand")
+
     def __init__(self, shape: tuple[int, ...]):
         self.shape = shape
 
@@ -62,6 +68,8 @@ class Expand(Gate):
 
 class Concat(Gate):
     """z = the inputs joined along an existing axis.  dz/dx_i is x_i's slice of g."""
+
+    domain = Domain("concat")
 
     def __init__(self, axis: int = 0):
         self.axis = axis
@@ -79,6 +87,8 @@ class Concat(Gate):
 
 class Stack(Gate):
     """z = the inputs stacked along a new axis.  dz/dx_i is g's i-th slice along that axis."""
+
+    domain = Domain("stack")
 
     def __init__(self, axis: int = 0):
         self.axis = axis
@@ -102,6 +112,8 @@ class GetItem(Gate):
     """z = x[index]: basic slicing or integer-array indexing.  dz/dx scatters g back into a
     zero tensor of x's shape; an element picked twice gets both gradients (np.add.at adds
     repeated indices instead of overwriting them)."""
+
+    domain = Domain("getitem")
 
     def __init__(self, index: Any):
         self.index = index

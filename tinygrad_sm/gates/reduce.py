@@ -5,7 +5,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .base import Gate
+from .base import Domain, Gate, Values
 
 Axis = Union[None, int, tuple[int, ...]]
 
@@ -43,6 +43,8 @@ class Sum(_Reduce):
     """z = sum of x over axis.  Every summed element had slope 1, so each gets the upstream
     gradient of the sum it fed: g broadcast back to x's shape (add distributes)."""
 
+    domain = Domain("reduce")
+
     def forward(self, x):
         self.forward_axes(x)
         return x.sum(axis=self.axis, keepdims=self.keepdims)
@@ -53,6 +55,8 @@ class Sum(_Reduce):
 
 class Mean(_Reduce):
     """z = sum(x) / n over axis.  Each element gets g / n."""
+
+    domain = Domain("reduce")
 
     def forward(self, x):
         self.forward_axes(x)
@@ -86,17 +90,23 @@ class _Extreme(_Reduce):
 
 class Max(_Extreme):
     __doc__ = _Extreme.__doc__.replace("Max/min", "z = max of x")
+
+    domain = Domain("reduce", (Values(grid=0.25, unique=True),))  # no ties
     pick = staticmethod(np.max)
 
 
 class Min(_Extreme):
     __doc__ = _Extreme.__doc__.replace("Max/min", "z = min of x")
+
+    domain = Domain("reduce", (Values(grid=0.25, unique=True),))  # no ties
     pick = staticmethod(np.min)
 
 
 class LogSumExp(_Reduce):
     """z = log(sum(exp(x))) over axis, computed as m + log(sum(exp(x - m))) with m = max(x)
     so large x cannot overflow.  dz/dx = exp(x - z) = softmax(x) along the axis."""
+
+    domain = Domain("reduce")
 
     def forward(self, x):
         self.forward_axes(x)

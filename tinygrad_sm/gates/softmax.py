@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from .base import Gate, GateError
+from .base import Domain, Gate, GateError, Values
 
 
 def _last(x: np.ndarray, axis: int) -> np.ndarray:
@@ -19,6 +19,8 @@ def _back(x: np.ndarray, axis: int) -> np.ndarray:
 class Softmax(Gate):
     """p = exp(x) / sum(exp(x)) along axis (shifted by the max, so it never overflows).
     dL/dx = p * (g - sum(g * p)): the Jacobian diag(p) - p p^T applied to g."""
+
+    domain = Domain("softmax", (Values(-5.0, 5.0),))
 
     def __init__(self, axis: int = -1):
         self.axis = axis
@@ -35,6 +37,8 @@ class Softmax(Gate):
 
 class LogSoftmax(Gate):
     """log p = x - logsumexp(x) along axis.  dL/dx = g - softmax(x) * sum(g)."""
+
+    domain = Domain("softmax", (Values(-5.0, 5.0),))
 
     def __init__(self, axis: int = -1):
         self.axis = axis
@@ -95,6 +99,8 @@ class CrossEntropy(Gate):
     Jacobian, no log of a probability that could underflow to 0.
     """
 
+    domain = Domain("classification", (Values(-5.0, 5.0),))
+
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
         _check_reduction(reduction, "cross_entropy")
         if not 0.0 <= label_smoothing <= 1.0:
@@ -148,6 +154,8 @@ class NLLLoss(Gate):
     """L = -logp[i, y_i] per row (the negative log-likelihood of the target class).
     dL/dlogp is -1 (times g, /N for mean) at each row's target and 0 elsewhere.
     nll_loss(log_softmax(z), y) equals cross_entropy(z, y)."""
+
+    domain = Domain("classification", (Values(-5.0, 0.0),), targets="class")
 
     def __init__(self, reduction: str = "mean"):
         _check_reduction(reduction, "nll_loss")
