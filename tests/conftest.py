@@ -18,7 +18,7 @@ def rng():
     return np.random.default_rng(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def torch():
     """PyTorch for side-by-side comparisons; the test skips where it is not installed."""
     return pytest.importorskip("torch")

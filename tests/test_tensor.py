@@ -12,7 +12,8 @@ from .test_gates import CASES
 # -- construction and attributes ---------------------------------------------------------------
 def test_float_data_defaults_to_float32_and_float64_on_request():
     assert Tensor([1.0, 2.0]).dtype == np.float32
-    assert Tensor(np.zeros(3)).dtype == np.float32  # NumPy's float64 too: float32 is the default
+    assert Tensor(np.zeros(3)).dtype == np.float64  # NumPy arrays keep their dtype, as in torch.tensor
+    assert Tensor(np.zeros(3, dtype=np.float16)).dtype == np.float32
     assert Tensor([1.0], dtype="float64").dtype == np.float64
     assert Tensor([1.0], dtype=ts.float64).dtype == np.float64
     assert ts.from_numpy(np.zeros(3)).dtype == np.float64  # from_numpy keeps the array's dtype

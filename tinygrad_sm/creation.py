@@ -101,6 +101,8 @@ def arange(start: float, stop: Optional[float] = None, step: float = 1, dtype: _
            requires_grad: bool = False) -> Tensor:
     """Like np.arange; integer arguments give int64, float ones float32 (unless dtype)."""
     arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is None and arr.dtype.kind == "f":
+        dtype = _dt.default_float
     return _make(_dt.as_array(arr, dtype, copy=False), requires_grad)
 
 

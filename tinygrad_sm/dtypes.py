@@ -1,7 +1,8 @@
 """The dtypes tinygrad_sm uses and how data becomes an array.
 
 Rules (see docs/conventions.md):
-- float data becomes float32 unless a dtype is asked for; float64 on request;
+- Python floats become float32 unless a dtype is asked for; NumPy float32/float64 arrays keep
+  their dtype (as torch.tensor does); float64 on request;
 - integer data stays integer (class labels), bool stays bool; neither can require grad;
 - Python scalars in an op take a float tensor's dtype (they never upcast float32);
 - mixing float32 and float64 tensors follows NumPy's promotion (the result is float64).
@@ -50,10 +51,13 @@ def as_array(data: Any, dtype: DTypeLike = None, copy: bool = True) -> np.ndarra
     if dtype is not None:
         dt = to_dtype(dtype)
         return np.array(data, dtype=dt, copy=copy) if copy else np.asarray(data, dtype=dt)
+    from_numpy_float = isinstance(data, (np.ndarray, np.floating)) and np.dtype(data.dtype) in FLOAT_DTYPES
     arr = np.array(data, copy=copy) if copy else np.asarray(data)
     kind = arr.dtype.kind
     if kind == "f":
-        return arr if arr.dtype == default_float else arr.astype(default_float)
+        if from_numpy_float or arr.dtype == default_float:
+            return arr
+        return arr.astype(default_float)
     if kind in "iub":
         return arr
     raise TypeError(

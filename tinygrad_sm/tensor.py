@@ -58,9 +58,9 @@ class Tensor:
 
     Tensor(data, requires_grad=False, dtype=None, name=None)
 
-    Float data becomes float32 unless `dtype` says otherwise (float64 for gradient checks);
-    integer and bool data keep their dtype and never require grad. The data is copied; use
-    `from_numpy` to share memory with an array.
+    Python floats become float32 unless `dtype` says otherwise; NumPy float32/float64 arrays
+    keep their dtype (as with torch.tensor). Integer and bool data keep their dtype and never
+    require grad. The data is copied; use `from_numpy` to share memory with an array.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_gate", "name", "__weakref__")

@@ -255,16 +255,15 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
             hi = lo + n  # widen the grid so every element can differ
         ks = hnp.arrays(np.int64, shape, elements=st.integers(lo, hi), unique=values.unique)
         return ks.map(lambda k: (k * values.grid + values.offset).astype(dtype))
-    floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False,
-                       width=8 * dtype.itemsize)
+    floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False)
 
     def nudge(a: np.ndarray) -> np.ndarray:  # keep clear of kinks: move close values to +-margin
         for p in values.avoid:
             close = np.abs(a - p) < values.margin
-            a = np.where(close, p + np.where(a >= p, values.margin, -values.margin), a).astype(dtype)
-        return a
+            a = np.where(close, p + np.where(a >= p, values.margin, -values.margin), a)
+        return a.astype(dtype)
 
-    return hnp.arrays(dtype, shape, elements=floats).map(nudge)
+    return hnp.arrays(np.float64, shape, elements=floats).map(nudge)
 
 
 def tensors(shape: Any = None, dtype: Any = np.float64, min_value: float = -3.0, max_value: float = 3.0,
@@ -412,7 +411,7 @@ def _classification(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[lis
     n, c = draw(st.integers(1, 5)), draw(st.integers(2, 5))
     logits = draw(_values((n, c), _v(d, 0), dt))
     if d.targets == "any" and draw(st.booleans()):
-        raw = draw(hnp.arrays(dt, (n, c), elements=st.floats(0.05, 1.0, width=8 * dt.itemsize)))
+        raw = draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0.05, 1.0)))
         target = (raw / raw.sum(axis=1, keepdims=True)).astype(dt)
     else:
         target = draw(class_targets(n, c))
