@@ -16,14 +16,14 @@ from .functional import (
     cat, concatenate, cross_entropy, exp, log, log_softmax, logsumexp, matmul, maximum, minimum,
     nll_loss, relu, sigmoid, softmax, sqrt, stack, tanh,
 )
-from .gates import Gate, GateError
+from .gates import Domain, Gate, GateError, Values
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Gate", "GateError", "gates", "functional",
+    "Tensor", "Gate", "GateError", "Domain", "Values", "gates", "functional",
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "randint",
     "arange", "eye", "manual_seed",
     "float32", "float64", "int32", "int64", "bool_",

@@ -1,0 +1,131 @@
+"""The public checking toolkit: gradcheck, numerical_grad and the Hypothesis strategies."""
+import subprocess
+import sys
+import numpy as np
+import pytest
+from hypothesis import given
+
+import tinygrad_sm as ts
+from tinygrad_sm import Gate, Tensor
+from tinygrad_sm.testing import (
+    GradcheckError, GradcheckWarning, Values, broadcastable_shapes, class_targets, gradcheck, numerical_grad,
+    shapes, tensors,
+)
+
+from .helpers import leaf
+
+
+class Swish(Gate):
+    """y = x * sigmoid(x)"""
+
+    def forward(self, x):
+        s = 1 / (1 + np.exp(-x))
+        self.save_for_backward(x, s)
+        return x * s
+
+    def backward(self, g):
+        x, s = self.saved
+        return g * (s + x * s * (1 - s))
+
+
+class WrongSwish(Swish):
+    def backward(self, g):
+        x, s = self.saved
+        return g * s  # forgets the x * s * (1 - s) term
+
+
+def test_numerical_grad_is_central_differences():
+    x = leaf([1.0, 2.0, -1.5])
+    (g,) = numerical_grad(lambda x: (x ** 3).sum(), [x])
+    np.testing.assert_allclose(g, 3 * x.numpy() ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0, -1.5])  # restored exactly
+
+
+def test_numerical_grad_of_a_non_scalar_is_the_vector_jacobian_product():
+    x = leaf([1.0, 2.0])
+    v = np.array([2.0, -1.0])
+    (g,) = numerical_grad(lambda x: x * x, [x], grad_output=v)
+    np.testing.assert_allclose(g, v * 2 * x.numpy(), rtol=1e-8)
+
+
+def test_gradcheck_passes_a_custom_gate_with_scalar_and_non_scalar_output():
+    x = leaf(np.linspace(-2, 2, 7))
+    assert gradcheck(Swish.apply, [x])
+    assert gradcheck(lambda x: Swish.apply(x).sum(), [x])
+    assert gradcheck(Swish.apply, [x], mode="fast")
+
+
+def test_gradcheck_names_the_input_and_the_elements():
+    x = leaf(np.array([[0.5, -1.0], [2.0, 1.5]]), name="x")
+    with pytest.raises(GradcheckError) as err:
+        gradcheck(WrongSwish.apply, [x])
+    msg = str(err.value)
+    assert "input 0 ('x'), shape (2, 2)" in msg
+    assert "analytic" in msg and "numerical" in msg and "abs err" in msg and "rel err" in msg
+    assert "(1, 0)" in msg  # x = 2.0 has the largest missing term
+
+
+def test_fast_mode_falls_back_to_the_full_report():
+    x = leaf(np.linspace(-2, 2, 5), name="x")
+    with pytest.raises(GradcheckError, match=r"input 0 \('x'\), shape \(5,\)"):
+        gradcheck(WrongSwish.apply, [x], mode="fast")
+    assert gradcheck(WrongSwish.apply, [x], mode="fast", raise_exception=False) is False
+
+
+def test_gradcheck_leaves_the_callers_tensors_alone():
+    x = leaf([1.0, 2.0])
+    gradcheck(lambda x: x * x, [x])
+    assert x.grad is None
+    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
+
+
+def test_gradcheck_warns_about_float32():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(GradcheckWarning, match="float64"):
+        ok = gradcheck(lambda x: x * 2, [x], raise_exception=False)
+    assert not ok  # and rightly so: float32 rounding swamps a step of 1e-6
+
+
+def test_gradcheck_needs_something_to_check():
+    with pytest.raises(ValueError, match="no input requires grad"):
+        gradcheck(lambda x: x * 2, [Tensor([1.0])])
+    with pytest.raises(ValueError, match="mode"):
+        gradcheck(lambda x: x * 2, [leaf([1.0])], mode="quick")
+
+
+def test_importing_the_library_does_not_import_hypothesis():
+    code = "import sys, tinygrad_sm, tinygrad_sm.testing; sys.exit('hypothesis' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@given(shapes(min_dims=1, max_dims=2))
+def test_shapes_strategy(s):
+    assert 1 <= len(s) <= 2 and all(1 <= n <= 4 for n in s)
+
+
+@given(broadcastable_shapes(3))
+def test_broadcastable_shapes_strategy(ss):
+    assert len(ss) == 3
+    np.broadcast_shapes(*ss)  # raises if they do not broadcast
+
+
+@given(tensors(shape=(3, 2), min_value=-1, max_value=1))
+def test_tensors_strategy(t):
+    assert t.shape == (3, 2) and t.dtype == np.float64 and t.requires_grad
+    assert (np.abs(t.numpy()) <= 1).all()
+
+
+@given(tensors(dtype=np.float32, values=Values(avoid=(0.0,), margin=0.25)))
+def test_tensors_keep_away_from_kinks(t):
+    assert t.dtype == np.float32
+    assert (np.abs(t.numpy()) >= 0.25 - 1e-6).all()
+
+
+@given(class_targets(6, 4))
+def test_class_targets_strategy(y):
+    assert y.shape == (6,) and y.dtype == np.int64 and ((0 <= y) & (y < 4)).all()
+
+
+@given(tensors(values=Values(-4.0, 4.0)))
+def test_a_users_property_test_in_a_few_lines(x):
+    assert gradcheck(Swish.apply, [x])
