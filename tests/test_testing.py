@@ -15,23 +15,22 @@ from tinygrad_sm.testing import (
 from .helpers import leaf
 
 
-class Swish(Gate):
-    """y = x * sigmoid(x)"""
+class Softplus(Gate):
+    """y = log(1 + e**x);  dy/dx = sigmoid(x)"""
 
     def forward(self, x):
-        s = 1 / (1 + np.exp(-x))
-        self.save_for_backward(x, s)
-        return x * s
+        self.save_for_backward(x)
+        return np.logaddexp(0, x)
 
     def backward(self, g):
-        x, s = self.saved
-        return g * (s + x * s * (1 - s))
+        (x,) = self.saved
+        return g / (1 + np.exp(-x))
 
 
-class WrongSwish(Swish):
+class WrongSoftplus(Softplus):
     def backward(self, g):
-        x, s = self.saved
-        return g * s  # forgets the x * s * (1 - s) term
+        (x,) = self.saved
+        return g / (1 + np.exp(x))  # sign slip: sigmoid(-x)
 
 
 def test_numerical_grad_is_central_differences():
@@ -50,15 +49,15 @@ def test_numerical_grad_of_a_non_scalar_is_the_vector_jacobian_product():
 
 def test_gradcheck_passes_a_custom_gate_with_scalar_and_non_scalar_output():
     x = leaf(np.linspace(-2, 2, 7))
-    assert gradcheck(Swish.apply, [x])
-    assert gradcheck(lambda x: Swish.apply(x).sum(), [x])
-    assert gradcheck(Swish.apply, [x], mode="fast")
+    assert gradcheck(Softplus.apply, [x])
+    assert gradcheck(lambda x: Softplus.apply(x).sum(), [x])
+    assert gradcheck(Softplus.apply, [x], mode="fast")
 
 
 def test_gradcheck_names_the_input_and_the_elements():
     x = leaf(np.array([[0.5, -1.0], [2.0, 1.5]]), name="x")
     with pytest.raises(GradcheckError) as err:
-        gradcheck(WrongSwish.apply, [x])
+        gradcheck(WrongSoftplus.apply, [x])
     msg = str(err.value)
     assert "input 0 ('x'), shape (2, 2)" in msg
     assert "analytic" in msg and "numerical" in msg and "abs err" in msg and "rel err" in msg
@@ -68,8 +67,8 @@ def test_gradcheck_names_the_input_and_the_elements():
 def test_fast_mode_falls_back_to_the_full_report():
     x = leaf(np.linspace(-2, 2, 5), name="x")
     with pytest.raises(GradcheckError, match=r"input 0 \('x'\), shape \(5,\)"):
-        gradcheck(WrongSwish.apply, [x], mode="fast")
-    assert gradcheck(WrongSwish.apply, [x], mode="fast", raise_exception=False) is False
+        gradcheck(WrongSoftplus.apply, [x], mode="fast")
+    assert gradcheck(WrongSoftplus.apply, [x], mode="fast", raise_exception=False) is False
 
 
 def test_gradcheck_leaves_the_callers_tensors_alone():
@@ -128,4 +127,4 @@ def test_class_targets_strategy(y):
 
 @given(tensors(values=Values(-4.0, 4.0)))
 def test_a_users_property_test_in_a_few_lines(x):
-    assert gradcheck(Swish.apply, [x])
+    assert gradcheck(Softplus.apply, [x])
