@@ -7,17 +7,16 @@ in tensor.py walks the graph and accumulates those contributions with `+=`.
 
 Write your own gate by subclassing:
 
-    class Swish(Gate):
-        '''y = x * sigmoid(x);  dy/dx = s + x * s * (1 - s)'''
+    class Cube(Gate):
+        '''y = x**3;  dy/dx = 3 x**2'''
         def forward(self, x):
-            s = 1 / (1 + np.exp(-x))
-            self.save_for_backward(x, s)
-            return x * s
+            self.save_for_backward(x)
+            return x ** 3
         def backward(self, g):
-            x, s = self.saved
-            return g * (s + x * s * (1 - s))
+            (x,) = self.saved
+            return g * 3 * x ** 2
 
-    y = Swish.apply(t)
+    y = Cube.apply(t)
 """
 from __future__ import annotations
 
