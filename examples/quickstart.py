@@ -3,7 +3,8 @@
     python examples/quickstart.py
 
 The spiral (three interleaved arms, the classic CS231n toy set) is generated here, so this runs
-anywhere in a few seconds. Training on real MNIST-format data is `tinygrad-sm train` (coming).
+anywhere in about a second. Training on real MNIST-format data (the `tinygrad-sm train` CLI)
+is planned and not there yet.
 """
 import time
 

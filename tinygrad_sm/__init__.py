@@ -4,7 +4,7 @@
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()
     y.backward()
-    x.grad          # Tensor([2., 4.])
+    x.grad          # Tensor([2., 4.], dtype=float32)
 """
 from . import functional, gates
 from .creation import (
