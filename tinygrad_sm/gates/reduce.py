@@ -72,7 +72,7 @@ class _Extreme(_Reduce):
     """Max/min over axis.  Routes the gradient to the winners.
     Convention: tied winners share it equally (PyTorch's amax/amin and full max()/min())."""
 
-    pick = staticmethod(np.max)
+    pick: staticmethod  # np.max or np.min, set by the subclass
 
     def forward(self, x):
         self.forward_axes(x)
