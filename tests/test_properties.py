@@ -77,6 +77,9 @@ REFERENCES = {
     "CrossEntropy": lambda z, t, reduction, label_smoothing: _red(
         -(_target_dist(t, z.shape[1], label_smoothing) * _log_softmax_ref(z, 1)).sum(1), reduction),
     "NLLLoss": lambda lp, t, reduction: _red(-lp[np.arange(len(t)), t], reduction),
+    "MultiClassHinge": lambda s, t, reduction, margin: _red(
+        (np.maximum(0, s - s[np.arange(len(t)), t][:, None] + margin)).sum(1) - margin, reduction),
+    "BCEWithLogits": lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 / (1 + np.exp(z)))),
 }
 
 # PyTorch counterparts, for gates that have one.
@@ -117,6 +120,11 @@ TORCH = {
     "CrossEntropy": lambda torch, z, t, reduction, label_smoothing: torch.nn.functional.cross_entropy(
         z, t, reduction=reduction, label_smoothing=label_smoothing),
     "NLLLoss": lambda torch, lp, t, reduction: torch.nn.functional.nll_loss(lp, t, reduction=reduction),
+    # PyTorch's multi_margin_loss divides each row's sum by the number of classes.
+    "MultiClassHinge": lambda torch, s, t, reduction, margin: s.shape[1] * torch.nn.functional.multi_margin_loss(
+        s, t, margin=margin, reduction=reduction),
+    "BCEWithLogits": lambda torch, z, t: torch.nn.functional.binary_cross_entropy_with_logits(
+        *torch.broadcast_tensors(z, t), reduction="none"),
 }
 
 

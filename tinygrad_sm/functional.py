@@ -101,3 +101,86 @@ def cross_entropy(logits: Tensor, target: ArrayLike, reduction: str = "mean",
 def nll_loss(log_probs: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of the target classes; nll_loss(log_softmax(z), y) == cross_entropy(z, y)."""
     return G.NLLLoss.apply(log_probs, _target(target), reduction=reduction)
+
+
+# -- layers -------------------------------------------------------------------------------------------
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation: Optional[str] = None) -> Tensor:
+    """y = x @ weight.T + bias (weight of shape (out, in), as in PyTorch), then the activation.
+
+    One fused gate: with activation="relu" the bias add and the ReLU happen in the same pass,
+    and backward masks the upstream gradient once for all three products.
+    """
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
+    relu_ = activation == "relu"
+    if bias is None:
+        return G.Linear.apply(x, weight, relu=relu_)
+    return G.Linear.apply(x, weight, bias, relu=relu_)
+
+
+# -- losses ---------------------------------------------------------------------------------------------
+def _reduced(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _same_shape(op: str, x: Tensor, target: Tensor) -> None:
+    if x.shape != target.shape:
+        raise ValueError(f"{op}: input of shape {x.shape} and target of shape {target.shape} differ; "
+                         "give them the same shape (reshape one, e.g. target.reshape(input.shape))")
+
+
+def mse_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error: mean((input - target)**2); the gradient is 2 (input - target) / N."""
+    t = _lift(target, input)
+    _same_shape("mse_loss", input, t)
+    d = input - t
+    return _reduced(d * d, reduction, "mse_loss")
+
+
+def binary_cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1].
+
+    Each log is clamped at -100, as PyTorch does, so p = 0 or 1 gives a large finite loss, not inf.
+    Prefer binary_cross_entropy_with_logits: it is exact where sigmoid would round to 0 or 1.
+    """
+    t = _lift(target, input)
+    _same_shape("binary_cross_entropy", input, t)
+    p = input.data
+    if p.size and not ((p >= 0) & (p <= 1)).all():
+        bad = p[~((p >= 0) & (p <= 1))].reshape(-1)[0]
+        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], found {bad}; "
+                         "for raw scores use binary_cross_entropy_with_logits")
+    loss = -(t * input.log().clip(min=-100.0) + (1 - t) * (1 - input).log().clip(min=-100.0))
+    return _reduced(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Binary cross-entropy of sigmoid(input), fused and stable; the gradient is sigmoid(z) - t."""
+    t = _lift(target, input)
+    _same_shape("binary_cross_entropy_with_logits", input, t)
+    return _reduced(G.BCEWithLogits.apply(input, t), reduction, "binary_cross_entropy_with_logits")
+
+
+def multiclass_hinge_loss(scores: Tensor, target: ArrayLike, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """The multiclass SVM loss of the CS231n notes: sum over wrong classes j of
+    max(0, s_j - s_y + margin), averaged over the batch (unlike PyTorch's multi_margin_loss,
+    it is not divided by the number of classes)."""
+    return G.MultiClassHinge.apply(scores, _target(target), reduction=reduction, margin=margin)
+
+
+def l2_penalty(parameters: Sequence[Tensor], weight: float) -> Tensor:
+    """weight * sum of squares of every parameter (the `reg * sum(W * W)` of the CS231n notes);
+    its gradient is 2 * weight * W. Pass only the weights if biases should not be penalised."""
+    params = list(parameters)
+    if not params:
+        raise ValueError("l2_penalty: no parameters given")
+    total = (params[0] * params[0]).sum()
+    for p in params[1:]:
+        total = total + (p * p).sum()
+    return total * weight

@@ -86,10 +86,10 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, arr: np.ndarray, requires_grad: bool = False) -> "Tensor":
-        """Fast internal constructor: no conversion, no copy."""
+    def _wrap(cls, arr: np.ndarray, requires_grad: bool = False, gate: Optional[Gate] = None) -> "Tensor":
+        """Fast internal constructor: no conversion, no copy (`gate` is the op that made it)."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._gate, t.name = arr, None, requires_grad, None, None
+        t.data, t.grad, t.requires_grad, t._gate, t.name = arr, None, requires_grad, gate, None
         return t
 
     # -- what it is ------------------------------------------------------------------------
@@ -473,7 +473,10 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (int, float)):
-        return Tensor._wrap(np.asarray(x, dtype=_dt.scalar_dtype(like.data.dtype, x)))
+        dt = like.data.dtype
+        if dt.kind != "f":
+            dt = _dt.scalar_dtype(dt, x)
+        return Tensor._wrap(np.array(x, dt))  # np.array(x, dt) is twice as fast as np.asarray(x, dtype=dt)
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
     return Tensor._wrap(_dt.as_array(x, copy=False))
@@ -491,20 +494,18 @@ def topological_order(root: Gate) -> list[Gate]:
     Iterative depth-first search with an explicit stack, so a 100,000-gate chain is fine.
     """
     order: list[Gate] = []
-    visited: set[int] = set()
+    visited: set[Gate] = set()  # gates hash by identity, as in the grads dict below
     stack: list[tuple[Gate, bool]] = [(root, False)]
     while stack:
         gate, children_done = stack.pop()
         if children_done:
             order.append(gate)
-            continue
-        if id(gate) in visited:
-            continue
-        visited.add(id(gate))
-        stack.append((gate, True))
-        for p in gate.parents:
-            if isinstance(p, Gate) and id(p) not in visited:
-                stack.append((p, False))
+        elif gate not in visited:
+            visited.add(gate)
+            stack.append((gate, True))
+            for p in gate.parents:
+                if isinstance(p, Gate) and p not in visited:
+                    stack.append((p, False))
     return order
 
 
@@ -517,7 +518,10 @@ def _accumulate(t: Tensor, g: np.ndarray) -> None:
 
 
 def _check_grad(gate: Gate, i: int, g: Any) -> np.ndarray:
-    """A gradient returned by gate.backward for input i must match that input exactly."""
+    """A gradient returned by gate.backward for input i must match that input exactly.
+
+    Called only when the quick test in run_backward (ndarray, same shape, same dtype) fails.
+    """
     if type(g) is not np.ndarray:
         g = np.asarray(g)
     if g.shape != gate.shapes[i]:
@@ -562,7 +566,8 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
         for i, (parent, gi) in enumerate(zip(gate.parents, in_grads)):
             if parent is None or gi is None:
                 continue
-            gi = _check_grad(gate, i, gi)
+            if type(gi) is not np.ndarray or gi.shape != gate.shapes[i] or gi.dtype != gate.dtypes[i]:
+                gi = _check_grad(gate, i, gi)
             if isinstance(parent, Gate):
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)

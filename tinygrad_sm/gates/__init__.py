@@ -6,10 +6,13 @@
     movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
     matmul.py       matrix product (the matrix form of mul swaps)
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
+    losses.py       multiclass SVM hinge, binary cross-entropy on logits
 """
 from .activations import Clip, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
 from .elementwise import Abs, Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Sqrt, Sub
+from .losses import BCEWithLogits, MultiClassHinge
+from .linear import Linear
 from .matmul import MatMul
 from .movement import Concat, Expand, GetItem, Permute, Reshape, Stack
 from .reduce import LogSumExp, Max, Mean, Min, Sum
@@ -21,5 +24,5 @@ __all__ = [
     "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip",
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
-    "MatMul", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss",
+    "MatMul", "Linear", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
 ]

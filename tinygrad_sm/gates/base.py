@@ -138,10 +138,12 @@ class Gate:
 
     def unbroadcast(self, *grads: Grad) -> tuple[Grad, ...]:
         """Fit each input's gradient to that input: sum over broadcast dims, cast to its dtype."""
-        return tuple(
-            None if g is None else unbroadcast(g, shape).astype(dtype, copy=False)
-            for g, shape, dtype in zip(grads, self.shapes, self.dtypes)
-        )
+        out = []
+        for g, shape, dtype in zip(grads, self.shapes, self.dtypes):
+            if g is not None and (g.shape != shape or g.dtype != dtype):  # else it already fits
+                g = unbroadcast(g, shape).astype(dtype, copy=False)
+            out.append(g)
+        return tuple(out)
 
     # -- building the graph --------------------------------------------------------------------
     @classmethod
@@ -155,12 +157,14 @@ class Gate:
             if not isinstance(t, Tensor):
                 raise TypeError(f"{cls.__name__}.apply takes Tensors, got {type(t).__name__}")
         gate = cls(**attrs) if attrs else cls()
-        record = _mode.enabled and any(t.requires_grad for t in inputs)
         arrays = [t.data for t in inputs]
+        # List comprehensions, not generators: this runs once per op, and they are faster.
+        needs_grad = tuple([t.requires_grad for t in inputs])
+        record = True in needs_grad and _mode.enabled
         if record:
-            gate.needs_grad = tuple(t.requires_grad for t in inputs)
-            gate.shapes = tuple(a.shape for a in arrays)
-            gate.dtypes = tuple(a.dtype for a in arrays)
+            gate.needs_grad = needs_grad
+            gate.shapes = tuple([a.shape for a in arrays])
+            gate.dtypes = tuple([a.dtype for a in arrays])
         try:
             out = gate.forward(*arrays)
         except GateError:
@@ -170,16 +174,14 @@ class Gate:
             raise type(e)(f"{gate.name}: {e} (input shapes: {shapes})") from e
         if type(out) is not np.ndarray:
             out = np.asarray(out)
-        result = Tensor._wrap(out)
-        if record:
-            gate.parents = tuple(
-                (t._gate if t._gate is not None else t) if t.requires_grad else None for t in inputs
-            )
-            if out.dtype.kind != "f":
-                raise GateError(f"{gate.name}: a differentiable gate must return floats, got {out.dtype}")
-            result.requires_grad = True
-            result._gate = gate
-        return result
+        if not record:
+            return Tensor._wrap(out)
+        if out.dtype.kind != "f":
+            raise GateError(f"{gate.name}: a differentiable gate must return floats, got {out.dtype}")
+        # A leaf that requires grad is its own parent; an input that needs none gets None.
+        gate.parents = tuple([(t._gate if t._gate is not None else t) if t.requires_grad else None
+                              for t in inputs])
+        return Tensor._wrap(out, True, gate)
 
     def __repr__(self) -> str:
         state = "released" if self.released else "live"

@@ -1,10 +1,185 @@
-"""Kernels for the hot paths. Each has a plain NumPy reference in `reference.py`;
-the gates call them through this module so a faster backend can slot in beside it."""
-from .reference import (  # noqa: F401
-    cross_entropy_backward,
-    cross_entropy_forward,
-    log_softmax,
-    log_softmax_backward,
-    softmax,
-    softmax_backward,
-)
+"""Kernels for the hot paths, dispatched to a backend: "numba" (compiled, the default) or "numpy".
+
+Every kernel has a plain NumPy version in `reference.py` (read that one) and a Numba version in
+`numba_kernels.py`, tested to agree. Pick with the environment variable
+TINYGRAD_SM_BACKEND=numba|numpy or at run time with `set_backend(name)`.
+
+Numba is imported on the first kernel call, never at `import tinygrad_sm`, and compiles each
+kernel on first use (cached on disk when it can be); `warmup()` compiles them ahead of time.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from types import ModuleType
+from typing import Any, Optional
+
+import numpy as np
+
+from . import reference
+
+__all__ = [
+    "set_backend", "get_backend", "warmup", "set_num_threads", "get_num_threads",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy_forward", "cross_entropy_backward", "softmax_cross_entropy",
+    "relu", "relu_backward", "linear_forward", "linear_backward", "sgd_step_", "adam_step_",
+]
+
+BACKENDS = ("numba", "numpy")
+
+
+def _parse(name: Any, where: str) -> str:
+    if not isinstance(name, str) or name.lower() not in BACKENDS:
+        raise ValueError(f"{where}: backend must be one of {BACKENDS}, got {name!r}")
+    return name.lower()
+
+
+class _NumbaOnFirstUse:
+    """Stands in for the numba backend until a kernel is first called, then imports it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_load_numba(explicit=False), name)
+
+
+_backend = _parse(os.environ.get("TINYGRAD_SM_BACKEND", "numba"), "TINYGRAD_SM_BACKEND")
+_impl: Any = reference if _backend == "numpy" else _NumbaOnFirstUse()
+_numba_module: Optional[ModuleType] = None
+_pending_threads: Optional[int] = None
+
+
+def _load_numba(explicit: bool) -> ModuleType:
+    """Import the numba backend; without numba installed, fall back to NumPy (or raise if asked)."""
+    global _impl, _backend, _numba_module
+    if _numba_module is None:
+        try:
+            from . import numba_kernels
+        except ImportError as e:
+            if explicit:
+                raise ImportError(f"set_backend('numba'): numba is not importable ({e}); "
+                                  "pip install numba, or use set_backend('numpy')") from e
+            warnings.warn(f"tinygrad_sm: numba is not importable ({e}); using the NumPy kernels",
+                          RuntimeWarning, stacklevel=3)
+            _impl, _backend = reference, "numpy"
+            return reference
+        _numba_module = numba_kernels
+        if _pending_threads is not None:
+            numba_kernels.set_num_threads(_pending_threads)
+    if _backend == "numba":
+        _impl = _numba_module
+    return _numba_module
+
+
+def set_backend(name: str) -> None:
+    """Use "numba" (compiled kernels) or "numpy" (the reference) from now on."""
+    global _impl, _backend
+    _backend = _parse(name, "set_backend")
+    if _backend == "numba":
+        _load_numba(explicit=True)
+    else:
+        _impl = reference
+
+
+def get_backend() -> str:
+    return _backend
+
+
+def warmup() -> None:
+    """Compile every numba kernel now (float32 and float64), instead of on first use."""
+    if _backend == "numba":
+        _load_numba(explicit=False).warmup()
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the parallel numba kernels (at most NUMBA_NUM_THREADS, which numba reads at start)."""
+    global _pending_threads
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: need a positive integer, got {n!r}")
+    if _numba_module is not None:
+        _numba_module.set_num_threads(int(n))
+    else:
+        _pending_threads = int(n)  # applied when numba is first imported
+
+
+def get_num_threads() -> int:
+    if _numba_module is not None:
+        return _numba_module.get_num_threads()
+    return _pending_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
+
+
+# -- the kernels (see reference.py for what each computes) -----------------------------------------
+def softmax(z: np.ndarray) -> np.ndarray:
+    return _impl.softmax(z)
+
+
+def softmax_backward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return _impl.softmax_backward(p, g)
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    return _impl.log_softmax(z)
+
+
+def log_softmax_backward(logp: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return _impl.log_softmax_backward(logp, g)
+
+
+def cross_entropy_forward(z: np.ndarray, target: np.ndarray,
+                          label_smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    return _impl.cross_entropy_forward(z, target, label_smoothing)
+
+
+def cross_entropy_backward(logp: np.ndarray, target: np.ndarray, g: np.ndarray,
+                           label_smoothing: float = 0.0) -> np.ndarray:
+    return _impl.cross_entropy_backward(logp, target, g, label_smoothing)
+
+
+def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0,
+                          grad_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    return _impl.softmax_cross_entropy(z, target, label_smoothing, grad_scale)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return _impl.relu(x)
+
+
+def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return _impl.relu_backward(y, g)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
+                   relu: bool = False) -> np.ndarray:
+    return _impl.linear_forward(x, w, b, relu)
+
+
+def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, relu: bool = False,
+                    need: tuple[bool, bool, bool] = (True, True, True)) -> tuple[Any, Any, Any]:
+    return _impl.linear_backward(x, w, y, g, relu, need)
+
+
+def _check_like(op: str, p: np.ndarray, **others: Optional[np.ndarray]) -> None:
+    for name, a in others.items():
+        if a is not None and (a.shape != p.shape or a.dtype != p.dtype):
+            raise ValueError(f"{op}: {name} must match the parameter, shape {p.shape} {p.dtype}; "
+                             f"got {a.shape} {a.dtype}")
+
+
+def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: float,
+              momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+              nesterov: bool = False, first: bool = False) -> None:
+    """In-place SGD step (PyTorch's rule; see reference.sgd_step_)."""
+    if momentum and buf is None:
+        raise ValueError("sgd_step_: momentum != 0 needs a momentum buffer, got buf=None")
+    _check_like("sgd_step_", p, g=g, buf=buf if momentum else None)
+    _impl.sgd_step_(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
+                    weight_decay=weight_decay, nesterov=nesterov, first=first)
+
+
+def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
+               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    """In-place Adam/AdamW step (PyTorch's rule; see reference.adam_step_)."""
+    if step < 1:
+        raise ValueError(f"adam_step_: step counts from 1, got {step}")
+    _check_like("adam_step_", p, g=g, m=m, v=v)
+    _impl.adam_step_(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                     weight_decay=weight_decay, decoupled=decoupled)

@@ -5,6 +5,7 @@ exp never overflows (logits of +-1e4 stay finite).
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -60,7 +61,7 @@ def cross_entropy_forward(
 def cross_entropy_backward(
     logp: np.ndarray, target: np.ndarray, g: np.ndarray, label_smoothing: float = 0.0
 ) -> np.ndarray:
-    """dL/dz = (softmax(z) - t) * g per row, t the (smoothed) target distribution.
+    """dL/dz = (softmax(z) * sum(t) - t) * g per row, t the (smoothed) target distribution.
 
     g is the upstream gradient of each row's loss, shape (N,) (for reduction='mean' the caller
     passes 1/N in every row, giving the familiar (p - y) / N).
@@ -71,7 +72,111 @@ def cross_entropy_backward(
         grad[np.arange(n), target] -= 1 - label_smoothing
         if label_smoothing:
             grad -= label_smoothing / c
-    else:
-        grad -= smoothed(target, c, label_smoothing)
+    else:  # d/dz of -sum(t * log p) is p * sum(t) - t (sum(t) is 1 for a distribution)
+        t = smoothed(target, c, label_smoothing)
+        grad = grad * t.sum(axis=1, keepdims=True) - t
     grad *= g[:, None]
     return grad
+
+
+def softmax_cross_entropy(
+    z: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0, grad_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fused forward and backward: per-row loss and grad_scale * dloss_i/dz_i, in one go.
+
+    With t the (smoothed) target distribution and s = sum(t) per row (1 for a proper distribution):
+    loss = -sum(t * log p), dloss/dz = p * s - t. Saving this gradient in forward means backward
+    only has to scale it.
+    """
+    n, c = z.shape
+    loss, logp = cross_entropy_forward(z, target, label_smoothing)
+    grad = np.exp(logp)
+    if target.ndim == 1:
+        grad[np.arange(n), target] -= 1 - label_smoothing
+        if label_smoothing:
+            grad -= label_smoothing / c
+    else:
+        t = smoothed(target, c, label_smoothing)
+        grad = grad * t.sum(axis=1, keepdims=True) - t
+    if grad_scale != 1.0:
+        grad *= grad_scale
+    return loss, grad.astype(z.dtype, copy=False)
+
+
+# -- ReLU -----------------------------------------------------------------------------------------
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) (NaN stays NaN)."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """ReLU gates: g where the output y > 0, else 0 (relu'(0) = 0)."""
+    return np.where(y > 0, g, np.zeros((), g.dtype))
+
+
+# -- the linear layer: y = x @ w.T + b, optionally followed by ReLU -------------------------------
+def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
+                   relu: bool = False) -> np.ndarray:
+    """x (N, in), w (out, in), b (out,) -> y (N, out). The product goes to BLAS."""
+    y = x @ w.T
+    if b is not None:
+        y += b
+    if relu:
+        np.maximum(y, 0, out=y)
+    return y
+
+
+def linear_backward(
+    x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, relu: bool = False,
+    need: tuple[bool, bool, bool] = (True, True, True),
+) -> tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """(dx, dw, db) for y = [relu](x @ w.T + b), given the output y and dL/dy = g.
+
+    ReLU gates first: gm = g where y > 0. Then the matrix form of mul swaps:
+    dx = gm @ w, dw = gm.T @ x, db = sum of gm over rows. `need` skips what no one wants.
+    """
+    gm = relu_backward(y, g) if relu else g
+    dx = gm @ w if need[0] else None
+    dw = gm.T @ x if need[1] else None
+    db = gm.sum(axis=0) if need[2] else None
+    return dx, dw, db
+
+
+# -- optimiser updates, in place (PyTorch's rules) -------------------------------------------------
+def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: float,
+              momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+              nesterov: bool = False, first: bool = False) -> None:
+    """p -= lr * d, with d = g + wd * p, through the momentum buffer when momentum != 0.
+
+    buf = d on the first step, else momentum * buf + (1 - dampening) * d;
+    d = d + momentum * buf (Nesterov) or buf. g is not modified.
+    """
+    d = g + weight_decay * p if weight_decay else g
+    if momentum:
+        if first:
+            buf[...] = d
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * d
+        d = d + momentum * buf if nesterov else buf
+    p -= lr * d
+
+
+def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
+               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step, updating p, m and v in place.
+
+    m and v are running means of g and g**2; dividing by 1 - beta**step removes their bias
+    towards the zeros they start from. `step` counts from 1.
+    """
+    if weight_decay and decoupled:
+        p *= 1 - lr * weight_decay
+    elif weight_decay:
+        g = g + weight_decay * p
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
+    p -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)

@@ -1,0 +1,288 @@
+"""Shared helpers for the benchmark scripts: threads, data, timing, bandwidth, machine, tables.
+
+Import this module FIRST in every script (before NumPy): it pins the BLAS / OpenMP / Numba
+thread counts through environment variables, which those libraries read only when they load.
+The count is `--threads N` on the command line, else $BENCH_THREADS, else every core.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _threads_from_argv() -> int:
+    argv = sys.argv[1:]
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+
+
+THREADS = _threads_from_argv()
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import gzip  # noqa: E402
+import importlib  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any, Callable, Optional, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+APT_HINT = "sudo apt-get install dataset-fashion-mnist"
+
+
+# -- optional frameworks -------------------------------------------------------------------
+def optional(name: str) -> Optional[ModuleType]:
+    """Import `name` if it is installed, else None (the comparison column is then skipped)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def torch_or_none() -> Optional[ModuleType]:
+    """PyTorch with its intra-op thread pool set to THREADS, or None when not installed."""
+    torch = optional("torch")
+    if torch is not None:
+        torch.set_num_threads(THREADS)
+    return torch
+
+
+def has_attr_path(module: str, attr: str) -> bool:
+    """True when `module` imports and has `attr` (used to detect APIs still being written)."""
+    mod = optional(module)
+    return mod is not None and hasattr(mod, attr)
+
+
+def tinygrad_setup(backend: Optional[str] = None) -> ModuleType:
+    """Import tinygrad_sm, give it THREADS threads and (when given) select the kernel backend."""
+    import tinygrad_sm
+
+    if hasattr(tinygrad_sm, "set_num_threads"):
+        tinygrad_sm.set_num_threads(THREADS)
+    if backend is not None:
+        set_backend(backend)
+    return tinygrad_sm
+
+
+def set_backend(name: str) -> None:
+    """Switch tinygrad_sm's kernel backend ("numba" | "numpy")."""
+    from tinygrad_sm import kernels
+
+    if not hasattr(kernels, "set_backend"):
+        raise RuntimeError("tinygrad_sm.kernels.set_backend is not there yet (only the NumPy kernels exist)")
+    kernels.set_backend(name)
+
+
+def backends_available() -> list[str]:
+    """Kernel backends to benchmark: both once the switch exists, else just the NumPy reference."""
+    from tinygrad_sm import kernels
+
+    return ["numba", "numpy"] if hasattr(kernels, "set_backend") else ["numpy"]
+
+
+# -- data ----------------------------------------------------------------------------------
+def _read_idx_gz(path: Path) -> np.ndarray:
+    """A minimal IDX reader (fallback while tinygrad_sm.data does not exist)."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4]!r})")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims}, file holds {data.size} bytes")
+    return data.reshape(dims)
+
+
+def _fallback_split(train: bool) -> tuple[np.ndarray, np.ndarray]:
+    stem = "train" if train else "t10k"
+    images = DEBIAN_FASHION / f"{stem}-images-idx3-ubyte.gz"
+    labels = DEBIAN_FASHION / f"{stem}-labels-idx1-ubyte.gz"
+    if not images.exists():
+        raise SystemExit(f"Fashion-MNIST not found at {DEBIAN_FASHION}; install it: {APT_HINT}")
+    x = _read_idx_gz(images).astype(np.float32) / np.float32(255)
+    return x, _read_idx_gz(labels).astype(np.int64)
+
+
+def load_fashion_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """(x_train (60000, 784) f32 in [0, 1], y_train int64, x_test, y_test, where it came from).
+
+    Reads Debian's dataset-fashion-mnist through tinygrad_sm.data when that module exists (every
+    framework then pays the same loader), else through the small IDX reader above.
+    """
+    data = optional("tinygrad_sm.data")
+    if data is not None and hasattr(data, "FashionMNIST"):
+        out = []
+        for train in (True, False):
+            try:
+                ds = data.FashionMNIST(train=train, download=False)
+            except Exception:  # noqa: BLE001 - a different default root: point it at Debian's copy
+                ds = data.FashionMNIST(root=str(DEBIAN_FASHION), train=train, download=False)
+            x = np.ascontiguousarray(ds.images, dtype=np.float32).reshape(len(ds), -1)
+            out += [x, np.asarray(ds.labels, dtype=np.int64)]
+        source = "tinygrad_sm.data.FashionMNIST(download=False)"
+    else:
+        out = [*_fallback_split(True), *_fallback_split(False)]
+        out[0], out[2] = out[0].reshape(len(out[0]), -1), out[2].reshape(len(out[2]), -1)
+        source = f"benchmarks/common.py IDX reader ({DEBIAN_FASHION})"
+    return out[0], out[1], out[2], out[3], source
+
+
+# -- timing --------------------------------------------------------------------------------
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def calibrate(fn: Callable[[], Any], target_s: float) -> int:
+    """Calls per measurement so that one measurement lasts about target_s (at least 1)."""
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= target_s / 4 or n >= 1 << 20:
+            return max(1, int(n * target_s / max(dt, 1e-9)))
+        n *= 4
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 7, target_s: float = 0.05,
+                warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each function, timed in turns (A B C, B C A, ...).
+
+    Each function is warmed up (JIT compiles, caches, allocator) and calibrated first; those
+    calls are not timed. Taking turns spreads any slow spell of a busy machine over all of them.
+    """
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    loops = {name: calibrate(fns[name], target_s) for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            fn, n = fns[name], loops[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: median(s) for name, s in samples.items()}
+
+
+# -- memory bandwidth ----------------------------------------------------------------------
+def copy_bandwidth(nbytes: int, threads: int = THREADS, repeats: int = 7) -> float:
+    """GB/s of np.copyto between two float32 arrays of nbytes (read + write = 2 * nbytes moved).
+
+    With threads > 1 the arrays are cut into `threads` contiguous slices, each copied from its
+    own Python thread (np.copyto drops the GIL while it copies), so the figure is what the
+    machine's memory system gives that many cores.
+    """
+    n = max(nbytes // 4, threads)
+    src = np.random.default_rng(0).random(n, dtype=np.float32)
+    dst = np.empty_like(src)
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    parts = [(dst[a:b], src[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def run() -> None:
+        if threads == 1:
+            np.copyto(dst, src)
+            return
+        ts = [threading.Thread(target=np.copyto, args=p) for p in parts]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    sec = interleaved({"copy": run}, repeats=repeats, target_s=0.05)["copy"]
+    return 2 * n * 4 / sec / 1e9
+
+
+# -- machine and report --------------------------------------------------------------------
+def _lscpu_model() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    versions = {}
+    for name in ("numpy", "torch", "numba", "micrograd"):
+        mod = optional(name)
+        versions[name] = getattr(mod, "__version__", "installed") if mod else "not installed"
+    import tinygrad_sm
+
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": _lscpu_model(),
+        "cores": str(os.cpu_count()),
+        "threads used": str(THREADS),
+        "python": platform.python_version(),
+        "numpy": versions["numpy"],
+        "torch": versions["torch"],
+        "numba": versions["numba"],
+        "micrograd": versions["micrograd"],
+        "tinygrad_sm": getattr(tinygrad_sm, "__version__", "?"),
+    }
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def verdict(value: Optional[float], target: float, higher_is_better: bool = False) -> str:
+    """'ok' / 'MISSED' against a target, '-' when there is nothing to compare."""
+    if value is None:
+        return "-"
+    good = value >= target if higher_is_better else value <= target
+    return "ok" if good else "MISSED"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="smoke test: small sizes, few repeats")
+    p.add_argument("--threads", type=int, default=THREADS,
+                   help="threads for BLAS, OpenMP, Numba and PyTorch (default: all cores)")
+    p.add_argument("--out", type=Path, help="also write the markdown section to this file")
+    return p
+
+
+def emit(section: str, out: Optional[Path]) -> None:
+    """Print a markdown section and, with --out, write it to a file (run_all.py collects these)."""
+    print(section, flush=True)
+    if out is not None:
+        out.write_text(section + "\n")

@@ -1,0 +1,132 @@
+"""Checkpoints: save a model (or any nest of dicts of arrays and plain values) to one .npz file,
+atomically, and load it back with the structure and dtypes checked.
+
+    ts.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, "run.npz")
+    ckpt = ts.load("run.npz")
+    model.load_state_dict(ckpt["model"])
+
+The file holds the arrays under "/"-joined keys plus a JSON description of the nest (for the
+plain values and the key order), so it loads without pickle: loading a checkpoint never runs code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections import OrderedDict
+from typing import Any, Union
+
+import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
+FORMAT = "tinygrad_sm.checkpoint/1"
+_TREE_KEY = "__tree__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be written or read, with the path and the reason."""
+
+
+def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray], where: str) -> Any:
+    """Describe obj as JSON; arrays go into `arrays` and are referenced by key."""
+    from .nn import Module
+    from .tensor import Tensor
+    if isinstance(obj, Module):
+        obj = obj.state_dict()
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "biuf":
+            raise CheckpointError(f"cannot save {where or 'the value'}: arrays of dtype {obj.dtype} are not supported")
+        arrays[prefix] = obj
+        return {"array": prefix}
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, dict):
+        items = []
+        for k, v in obj.items():
+            if not isinstance(k, str) or "/" in k:
+                raise CheckpointError(f"cannot save {where or 'the dict'}: keys must be strings without '/', got {k!r}")
+            items.append([k, _encode(v, f"{prefix}/{k}" if prefix else k, arrays, f"{where}[{k!r}]")])
+        return {"dict": items}
+    if isinstance(obj, (list, tuple)):
+        return {"list" if isinstance(obj, list) else "tuple":
+                [_encode(v, f"{prefix}/{i}", arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        if isinstance(obj, float) and not np.isfinite(obj):
+            return {"float": repr(obj)}
+        return {"value": obj}
+    raise CheckpointError(f"cannot save {where or 'the value'}: {type(obj).__name__} is not an array, "
+                          "a dict, a list or a plain value")
+
+
+
+def _decode(node: Any, arrays: Any, path: str) -> Any:
+    if "array" in node:
+        key = node["array"]
+        if key not in arrays:
+            raise CheckpointError(f"{path}: array {key!r} is missing from the file (truncated or edited?)")
+        return arrays[key]
+    if "dict" in node:
+        return OrderedDict((k, _decode(v, arrays, path)) for k, v in node["dict"])
+    if "list" in node:
+        return [_decode(v, arrays, path) for v in node["list"]]
+    if "tuple" in node:
+        return tuple(_decode(v, arrays, path) for v in node["tuple"])
+    if "float" in node:
+        return float(node["float"])
+    return node["value"]
+
+
+def save(obj: Any, path: PathLike) -> None:
+    """Write a Module's state_dict, or a nest of dicts/lists of arrays and plain values, to `path`.
+
+    The file appears whole or not at all: it is written to a temporary file in the same
+    directory and renamed over `path` only once complete.
+    """
+    path = os.fspath(path)
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(obj, "", arrays, "")
+    meta = json.dumps({"format": FORMAT, "tree": tree})
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"cannot write checkpoint {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    except OSError as e:
+        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror} in {directory}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{_TREE_KEY: np.array(meta)}, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise CheckpointError(f"cannot write checkpoint {path}: {e}") from e
+        raise
+
+
+def load(path: PathLike) -> Any:
+    """Read a checkpoint written by save(); arrays come back as NumPy arrays with their dtypes."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if _TREE_KEY not in z.files:
+                raise CheckpointError(f"{path} is an .npz file but not a tinygrad_sm checkpoint (no {_TREE_KEY})")
+            meta = json.loads(str(z[_TREE_KEY]))
+            if meta.get("format") != FORMAT:
+                raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}, expected {FORMAT}")
+            arrays = {k: z[k] for k in z.files if k != _TREE_KEY}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {e}") from e
+    return _decode(meta["tree"], arrays, path)

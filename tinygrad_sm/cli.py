@@ -1,0 +1,146 @@
+"""The `tinygrad-sm` command (also `python -m tinygrad_sm`).
+
+    tinygrad-sm train [--model mlp] [--dataset mnist-sample] [--epochs 10] ... [--out runs/mlp]
+    tinygrad-sm eval --checkpoint runs/mlp/checkpoint.npz [--dataset fashion-mnist]
+    tinygrad-sm explain "(x + y) * z" --vars x=-2,y=5,z=-4
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+from . import train as T
+
+EPILOG = "Datasets: mnist-sample (5,000 real MNIST digits shipped in the package, works offline), " \
+         "mnist, fashion-mnist (looked for on disk, else downloaded)."
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    d = T.TrainConfig()
+    p = sub.add_parser("train", help="train a model and write its checkpoint, metrics and curves",
+                       description="Train softmax regression, an MLP or a linear SVM.", epilog=EPILOG)
+    p.add_argument("--model", choices=T.MODELS, default=d.model,
+                   help="softmax: 784-10; mlp: 784-256-10; deep-mlp: 784-512-256-128-64-10; svm: linear, "
+                        "hinge loss (default: %(default)s)")
+    p.add_argument("--dataset", default=d.dataset, help="mnist-sample | mnist | fashion-mnist (default: %(default)s)")
+    p.add_argument("--data-root", default=None, help="directory holding the dataset files")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
+    p.add_argument("--optimizer", choices=T.OPTIMIZERS, default=d.optimizer, help="default: %(default)s")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help="optimizer weight decay (default: %(default)s)")
+    p.add_argument("--reg", type=float, default=None,
+                   help="L2 penalty reg * sum(W**2) added to the loss (default: 1e-4 for svm, else 0)")
+    p.add_argument("--hidden", default=None, help="hidden sizes for mlp/deep-mlp, e.g. 512,128")
+    p.add_argument("--lr-step", type=int, default=0, help="multiply lr by --lr-gamma every N epochs (0: never)")
+    p.add_argument("--lr-gamma", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    p.add_argument("--out", default=None, help="output directory (default: runs/MODEL-DATASET)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="go on from a checkpoint of an earlier run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy and confusion matrix of a checkpoint", epilog=EPILOG)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", default=None, help="default: the dataset the model was trained on")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--split", choices=("test", "train"), default="test")
+
+
+def _parse_hidden(text: Optional[str]) -> Optional[list[int]]:
+    if text is None:
+        return None
+    try:
+        return [int(h) for h in text.split(",") if h.strip()]
+    except ValueError:
+        raise SystemExit(f"tinygrad-sm train: --hidden takes sizes like 512,128, got {text!r}") from None
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    cfg = T.TrainConfig(model=a.model, dataset=a.dataset, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                        momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
+                        reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
+                        hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
+                        data_root=a.data_root)
+    out = a.out or os.path.join("runs", f"{cfg.model}-{cfg.dataset}")
+    t0 = time.perf_counter()
+    try:
+        run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress)
+    except T.TrainingDiverged as e:
+        print(f"error: {e}\nmetrics up to the last finished epoch are in {out}/metrics.json", file=sys.stderr)
+        return 3
+    last = run.history[-1] if run.history else {}
+    held = "val" if "val_accuracy" in last else "test"
+    files = ["checkpoint.npz", "metrics.json", "metrics.csv"]
+    plot = os.path.exists(os.path.join(out, "curves.png"))
+    print(f"done in {time.perf_counter() - t0:.1f} s (training {run.seconds:.1f} s): "
+          f"{held} accuracy {100 * last.get(f'{held}_accuracy', float('nan')):.2f}%")
+    print(f"wrote {', '.join(files + (['curves.png'] if plot else []))} to {out}/")
+    if not plot:
+        print("curves.png skipped: matplotlib is not installed (pip install \"tinygrad-sm[plot]\")")
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from . import checkpoint
+    state = checkpoint.load(a.checkpoint)
+    if "config" not in state or "model" not in state:
+        raise checkpoint.CheckpointError(f"{a.checkpoint} is a checkpoint but not of a training run (no config)")
+    cfg = T.TrainConfig.from_dict(state["config"])
+    cfg.dataset = a.dataset or cfg.dataset
+    cfg.data_root = a.data_root
+    cfg.val_fraction = 0.0
+    from . import data
+    ds = data.get_dataset(cfg.dataset, train=a.split == "train", root=cfg.data_root)
+    split = T._flat(ds, a.split)
+    w = state["model"]
+    sizes = [int(s) for s in state["sizes"]]
+    if split.x.shape[1] != sizes[0]:
+        raise ValueError(f"the model takes {sizes[0]} inputs but {cfg.dataset} images have {split.x.shape[1]} pixels")
+    model = T.build_model(cfg.model, sizes, cfg.seed)
+    model.load_state_dict(w)
+    ev = T.evaluate(model, split)
+    n_classes = sizes[-1]
+    cm = T.confusion_matrix(split.y, ev["pred"], n_classes)
+    names = list(getattr(ds, "classes", [])) or [str(i) for i in range(n_classes)]
+    print(f"{cfg.model} {'-'.join(map(str, sizes))} from {a.checkpoint} on {cfg.dataset} {a.split} "
+          f"({len(split.y)} samples): accuracy {100 * ev['accuracy']:.2f}%")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(5, len(str(cm.max())) + 1)
+    print(" " * 14 + "".join(f"{j:>{width}}" for j in range(n_classes)) + "   recall")
+    for i in range(n_classes):
+        recall = cm[i, i] / cm[i].sum() if cm[i].sum() else float("nan")
+        print(f"{i:>2} {names[i][:11]:<11}" + "".join(f"{v:>{width}}" for v in cm[i]) + f"   {100 * recall:5.1f}%")
+    return 0
+
+
+def cmd_explain(argv: Sequence[str]) -> int:
+    from . import explain
+    return explain.main(list(argv))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["explain"]:  # explain has its own argument parser
+        return cmd_explain(argv[1:])
+    parser = argparse.ArgumentParser(prog="tinygrad-sm", description="tinygrad_sm: train, evaluate, explain.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _eval_parser(sub)
+    sub.add_parser("explain", help="narrate the backward pass of a scalar expression (see explain --help)")
+    a = parser.parse_args(argv)
+    try:
+        return cmd_train(a) if a.command == "train" else cmd_eval(a)
+    except (ValueError, OSError, KeyError) as e:  # bad options, missing or corrupt data: say it, no traceback
+        print(f"tinygrad-sm {a.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""DataLoader: mini-batches of (x, y) Tensors, gathered with one index array per batch."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from ..tensor import Tensor
+from .datasets import ArrayDataset
+
+
+class DataLoader:
+    """Iterate over `dataset` in batches of (x, y) Tensors (x float32, y int64).
+
+    DataLoader(dataset, batch_size=64, shuffle=False, seed=None, drop_last=False, flatten=False)
+
+    With shuffle=True, epoch k visits the items in the order
+    numpy.random.default_rng([seed, k]).permutation(len(dataset)): every epoch is reshuffled,
+    and the same seed gives the same batches run after run (seed=None draws one at random).
+    Each pass (`for x, y in loader`) is the next epoch; `set_epoch(k)` jumps to epoch k.
+    flatten=True gives x of shape (B, 784) instead of (B, 28, 28). `len(loader)` is the number
+    of batches. Without shuffling, batches of an in-memory dataset are read-only views of it.
+
+    `dataset` is anything with __len__ and a __getitem__ that takes an int index array and
+    returns (images, labels) arrays: the datasets in tinygrad_sm.data, Subset, your own.
+    """
+
+    def __init__(self, dataset: Any, batch_size: int = 64, shuffle: bool = False, seed: Optional[int] = None,
+                 drop_last: bool = False, flatten: bool = False) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        self.dataset, self.batch_size = dataset, int(batch_size)
+        self.shuffle, self.drop_last, self.flatten = bool(shuffle), bool(drop_last), bool(flatten)
+        # one random seed per loader when none is given, so epochs still differ from each other
+        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n, b = len(self.dataset), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass epoch `epoch` (its order depends only on seed and epoch)."""
+        self.epoch = int(epoch)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The item order of epoch `epoch`."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(n)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        # unshuffled in-memory datasets are sliced (views); everything else gets index arrays
+        sliced = not self.shuffle and isinstance(self.dataset, ArrayDataset)
+        order = None if sliced else self.order(epoch)
+        b = self.batch_size
+        for i in range(len(self)):
+            if order is None:
+                x, y = self.dataset[i * b:(i + 1) * b]
+                x, y = _readonly(x), _readonly(y)
+            else:
+                x, y = self.dataset[order[i * b:(i + 1) * b]]
+            yield self._wrap(x, y)
+
+    def _wrap(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        y = np.ascontiguousarray(y, dtype=np.int64)
+        if self.flatten:
+            x = x.reshape(len(x), -1)
+        return Tensor._wrap(x), Tensor._wrap(y)
+
+    def __repr__(self) -> str:
+        return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"seed={self.seed}, drop_last={self.drop_last}, flatten={self.flatten})")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view, so a batch sliced out of the dataset cannot be used to modify it."""
+    v = np.asarray(a).view()
+    v.flags.writeable = False
+    return v

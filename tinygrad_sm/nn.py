@@ -1,0 +1,315 @@
+"""Layers as in PyTorch: a Module owns Parameters and sub-modules, and knows how to list,
+save and restore them.
+
+    model = nn.MLP([784, 256, 10])            # Linear -> ReLU -> Linear
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+
+`import tinygrad_sm.nn.functional as F` gives the functional ops and losses.
+"""
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from . import creation
+from . import dtypes as _dt
+from . import functional
+from .tensor import Tensor
+
+# `import tinygrad_sm.nn.functional as F`, the PyTorch spelling, finds the functional module.
+sys.modules[__name__ + ".functional"] = functional
+
+__all__ = ["Parameter", "Module", "Linear", "ReLU", "Sigmoid", "Tanh", "Flatten", "Sequential", "MLP",
+           "functional"]
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module registers as one of its parameters (requires_grad=True)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        super().__init__(data, requires_grad=requires_grad)
+
+
+class Module:
+    """Base class of layers and models: override `forward`; call the module to run it.
+
+    Parameters and sub-modules assigned as attributes are registered, in assignment order,
+    under dotted names ("layers.0.weight") used by state_dict and named_parameters.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration ------------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                                 f"assigning attributes (setting {name!r})")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
+        for table in ("_parameters", "_modules"):
+            d = self.__dict__.get(table)
+            if d is not None and name in d:
+                return d[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    # -- running ------------------------------------------------------------------------------------
+    def forward(self, *args: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- walking the tree ---------------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, each parameter once even if shared."""
+        seen: set[int] = set()
+        for mod_name, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    # -- modes and gradients --------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (sets .grad to None, PyTorch's default)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # -- saving and restoring -------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter's values, by dotted name."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy values into the parameters, in place (optimizers keep working on them).
+
+        strict=True (the default): every key must match a parameter and every parameter must be
+        given. Shapes must always match; values are cast to each parameter's dtype.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys: {', '.join(missing)}")
+            if unexpected:
+                parts.append(f"unexpected keys: {', '.join(unexpected)}")
+            raise KeyError(f"load_state_dict for {type(self).__name__}: " + "; ".join(parts)
+                           + " (pass strict=False to load the keys that match)")
+        arrays = {}
+        for name, value in state.items():
+            if name not in own:
+                continue
+            arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+            p = own[name]
+            if arr.shape != p.shape:
+                raise ValueError(f"load_state_dict for {type(self).__name__}: {name} has shape {arr.shape} "
+                                 f"in the state dict but {p.shape} in the model")
+            if arr.dtype.kind not in "fiu":
+                raise TypeError(f"load_state_dict: {name} has dtype {arr.dtype}, expected numbers")
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise ValueError(f"load_state_dict: {name} contains NaN or inf")
+            arrays[name] = arr
+        for name, arr in arrays.items():  # all checked first: a bad key changes nothing
+            own[name].data[...] = arr
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        lines = [f"{type(self).__name__}("]
+        for name, m in self._modules.items():
+            lines.append(f"  ({name}): " + repr(m).replace("\n", "\n  "))
+        lines.append(")")
+        return "\n".join(lines)
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+INITS = ("normal", "kaiming", "xavier", "uniform")
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, weight of shape (out_features, in_features) as in PyTorch.
+
+    init: "normal"  N(0, std**2), std=0.01 by default (the seeds' choice);
+          "kaiming" N(0, 2 / in_features) (He et al., for ReLU nets);
+          "xavier"  U(-a, a), a = sqrt(6 / (in + out)) (Glorot and Bengio);
+          "uniform" U(-k, k), k = 1 / sqrt(in_features) (PyTorch's default).
+    The bias starts at zero. `generator` (a seed or np.random.Generator) makes it reproducible;
+    without it, tinygrad_sm.manual_seed's generator is used.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "kaiming",
+                 std: float = 0.01, dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear: sizes must be positive, got in_features={in_features}, "
+                             f"out_features={out_features}")
+        if init not in INITS:
+            raise ValueError(f"Linear: init must be one of {INITS}, got {init!r}")
+        self.in_features, self.out_features, self.init = in_features, out_features, init
+        rng = creation._gen(generator)
+        shape = (out_features, in_features)
+        if init == "normal":
+            w = rng.normal(0.0, std, shape)
+        elif init == "kaiming":
+            w = rng.normal(0.0, np.sqrt(2.0 / in_features), shape)
+        else:
+            a = np.sqrt(6.0 / (in_features + out_features)) if init == "xavier" else 1 / np.sqrt(in_features)
+            w = rng.uniform(-a, a, shape)
+        self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
+        self.bias = Parameter(np.zeros(out_features, _dt.to_dtype(dtype))) if bias else None
+
+    def forward(self, x: Tensor, activation: Optional[str] = None) -> Tensor:
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape {x.shape} "
+                             f"needs a last dimension of {self.in_features}")
+        return functional.linear(x, self.weight, self.bias, activation)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class ReLU(Module):
+    """max(x, 0) elementwise."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.relu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.tanh(x)
+
+
+class Flatten(Module):
+    """Merge dimensions start_dim..end_dim (by default all but the batch dimension)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Sequential(Module):
+    """Modules applied in order. A Linear followed by a ReLU runs as one fused gate
+    (same result, one pass over the activations instead of two)."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def forward(self, x: Tensor) -> Tensor:
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if type(m) is Linear and i + 1 < len(mods) and type(mods[i + 1]) is ReLU:
+                x = m(x, activation="relu")
+                i += 2
+            else:
+                x = m(x)
+                i += 1
+        return x
+
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+class MLP(Sequential):
+    """A multilayer perceptron from a list of sizes: MLP([784, 256, 10]) is
+    Linear(784, 256) -> ReLU -> Linear(256, 10) (no activation after the last layer).
+    Layer keyword arguments (init, std, dtype, generator) go to every Linear."""
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", **linear_kwargs: Any) -> None:
+        if len(sizes) < 2:
+            raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"MLP: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        gen = creation._gen(linear_kwargs.pop("generator", None))  # one stream for all layers
+        layers: list[Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(a, b, generator=gen, **linear_kwargs))
+            if i < len(sizes) - 2:
+                layers.append(ACTIVATIONS[activation]())
+        super().__init__(*layers)
+        self.sizes = list(sizes)

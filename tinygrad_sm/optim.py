@@ -1,0 +1,230 @@
+"""Optimizers with PyTorch's update rules, and a step-decay learning-rate schedule.
+
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for x, y in loader:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+Each update runs in place through one fused kernel per parameter (tinygrad_sm.kernels).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Optional, Union
+
+import numpy as np
+
+from . import kernels
+from .tensor import Tensor
+
+Params = Union[Iterable[Tensor], Iterable[dict]]
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR"]
+
+
+class Optimizer:
+    """Holds parameter groups (each a dict with "params" and its hyperparameters) and per-parameter
+    state. Subclasses write `_update(p, state, group)`."""
+
+    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for g in groups:
+            ps = list(g["params"])
+            for p in ps:
+                if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
+                    raise TypeError(f"{type(self).__name__} optimises leaf tensors that require grad, got {p!r}")
+                if id(p) in seen:
+                    raise ValueError(f"{type(self).__name__}: a parameter appears twice")
+                seen.add(id(p))
+            unknown = set(g) - set(defaults) - {"params"}
+            if unknown:
+                raise TypeError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}")
+            self.param_groups.append({**defaults, **g, "params": ps})
+        self.state: dict[int, dict[str, Any]] = {}  # keyed by the parameter's position
+
+    def _params(self) -> Iterable[tuple[int, Tensor, dict[str, Any]]]:
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield i, p, group
+                i += 1
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients before the next backward (they accumulate otherwise)."""
+        for _, p, _ in self._params():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.data[...] = 0
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        for i, p, group in self._params():
+            if p.grad is not None:
+                self._update(p, self.state.setdefault(i, {}), group)
+
+    def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- saving and resuming -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Hyperparameters per group and each parameter's state (copied), by position."""
+        groups = []
+        i = 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": list(range(i, i + n))})
+            i += n
+        state = {str(k): {name: (v.copy() if isinstance(v, np.ndarray) else v) for name, v in s.items()}
+                 for k, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore what state_dict() gave, checking it fits these parameters."""
+        groups = state_dict.get("param_groups")
+        if groups is None or "state" not in state_dict:
+            raise KeyError("optimizer state dict needs 'state' and 'param_groups'")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"optimizer state has {len(groups)} parameter group(s), this optimizer has "
+                             f"{len(self.param_groups)}")
+        params = [p for _, p, _ in self._params()]
+        for g, mine in zip(groups, self.param_groups):
+            if len(g["params"]) != len(mine["params"]):
+                raise ValueError(f"optimizer state has a group of {len(g['params'])} parameters where this "
+                                 f"optimizer has {len(mine['params'])}")
+        new_state: dict[int, dict[str, Any]] = {}
+        for key, s in state_dict["state"].items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                raise ValueError(f"optimizer state names parameter {i}, but there are {len(params)}")
+            entry = {}
+            for name, v in s.items():
+                if isinstance(v, np.ndarray) and v.ndim > 0:
+                    if v.shape != params[i].shape:
+                        raise ValueError(f"optimizer state {name!r} of parameter {i} has shape {v.shape}, "
+                                         f"the parameter has {params[i].shape}")
+                    v = v.astype(params[i].dtype)
+                elif isinstance(v, np.ndarray):
+                    v = v.item()
+                entry[name] = v
+            new_state[i] = entry
+        for g, mine in zip(groups, self.param_groups):
+            mine.update({k: v for k, v in g.items() if k != "params"})
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.param_groups[0].items() if k != "params")
+        return f"{type(self).__name__}({opts})"
+
+
+def _check(name: str, value: float, low: float = 0.0, high: Optional[float] = None) -> None:
+    if not np.isfinite(value) or value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, PyTorch's rule:
+        d = g + weight_decay * p
+        buf = momentum * buf + (1 - dampening) * d     (buf = d on the first step)
+        d = d + momentum * buf if nesterov else buf
+        p -= lr * d
+    """
+
+    def __init__(self, params: Params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        _check("lr", lr)
+        _check("momentum", momentum)
+        _check("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay))
+
+    def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        buf = None
+        first = False
+        if group["momentum"]:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.zeros_like(p.data)
+                first = True
+        kernels.sgd_step_(p.data, p.grad.data, buf, lr=group["lr"], momentum=group["momentum"],
+                          dampening=group["dampening"], weight_decay=group["weight_decay"],
+                          nesterov=group["nesterov"], first=first)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), PyTorch's rule, with L2 weight decay added to the gradient:
+        g = g + weight_decay * p
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g**2
+        p -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)
+    """
+
+    decoupled = False
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        _check("lr", lr)
+        _check("beta1", betas[0], 0.0, 1.0)
+        _check("beta2", betas[1], 0.0, 1.0)
+        _check("eps", eps)
+        _check("weight_decay", weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        b1, b2 = group["betas"]
+        kernels.adam_step_(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
+                           lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
+                           weight_decay=group["weight_decay"], decoupled=self.decoupled)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): p *= 1 - lr * weight_decay
+    before the Adam step, instead of adding weight_decay * p to the gradient."""
+
+    decoupled = True
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class StepLR:
+    """Step decay: multiply every group's lr by gamma once every step_size epochs.
+    Call scheduler.step() once per epoch, after the optimizer's steps."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        factor = self.gamma ** (self.last_epoch // self.step_size)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * factor
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.last_epoch = int(state["last_epoch"])
+        self.base_lrs = [float(x) for x in state["base_lrs"]]

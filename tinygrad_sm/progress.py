@@ -1,0 +1,54 @@
+"""A small text progress bar for training epochs and downloads (no dependency).
+
+On a terminal it redraws one line in place, at most ten times a second; into a file or a pipe
+(CI logs) it writes only the finished line, so logs stay short.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional, TextIO
+
+
+class ProgressBar:
+    """bar = ProgressBar(total, "epoch 1/10"); bar.update(1, loss=0.5); ...; bar.close()"""
+
+    def __init__(self, total: int, desc: str = "", stream: Optional[TextIO] = None, enabled: bool = True,
+                 width: int = 24, unit: str = "") -> None:
+        self.total, self.desc, self.width, self.unit = max(int(total), 0), desc, width, unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.live = enabled and getattr(self.stream, "isatty", lambda: False)()
+        self.n = 0
+        self.postfix = ""
+        self.start = self._last = time.perf_counter()
+
+    def update(self, n: int = 1, **postfix: float) -> None:
+        self.n += n
+        if postfix:
+            self.postfix = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                     for k, v in postfix.items())
+        now = time.perf_counter()
+        if self.live and (now - self._last >= 0.1 or self.n >= self.total):
+            self._last = now
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
+
+    def line(self) -> str:
+        frac = min(self.n / self.total, 1.0) if self.total else 1.0
+        filled = int(round(frac * self.width))
+        elapsed = time.perf_counter() - self.start
+        rate = self.n / elapsed if elapsed > 0 else 0.0
+        parts = [self.desc, f"[{'#' * filled}{'.' * (self.width - filled)}]", f"{self.n}/{self.total}{self.unit}",
+                 f"{elapsed:.1f}s"]
+        if self.n < self.total and rate > 0:
+            parts.append(f"eta {(self.total - self.n) / rate:.1f}s")
+        if self.postfix:
+            parts.append(self.postfix)
+        return " ".join(p for p in parts if p)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.stream.write(("\r" if self.live else "") + self.line() + "\n")
+        self.stream.flush()

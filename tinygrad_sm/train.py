@@ -1,0 +1,338 @@
+"""Training and evaluating the models of the seeds: softmax regression, MLPs and a linear SVM.
+
+`fit(TrainConfig(...))` is what `tinygrad-sm train` runs: it builds the model, trains it with a
+seeded batch order, evaluates each epoch, stops with a clear error if the loss goes NaN/inf, and
+(given an output directory) writes the checkpoint, the metrics and the curves.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, TextIO
+
+import numpy as np
+
+from . import checkpoint, data, nn, optim
+from . import functional as F
+from .grad_mode import no_grad
+from .progress import ProgressBar
+from .tensor import Tensor
+
+MODELS = ("softmax", "mlp", "deep-mlp", "svm")
+OPTIMIZERS = ("sgd", "adam")
+HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64]}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the message says at which step and which tensors."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (a run is a pure function of this)."""
+
+    model: str = "mlp"
+    dataset: str = "mnist-sample"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    optimizer: str = "sgd"
+    weight_decay: float = 0.0
+    reg: float = 0.0                       # L2 penalty reg * sum(W**2) on the weights (the SVM's)
+    hidden: Optional[list[int]] = None     # hidden sizes; None: the model's default
+    lr_step: int = 0                       # StepLR every lr_step epochs (0: constant lr)
+    lr_gamma: float = 0.1
+    seed: int = 0
+    data_root: Optional[str] = None
+    val_fraction: float = 0.0              # > 0: hold out a validation split and never touch test
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "momentum", "weight_decay", "reg", "lr_gamma"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.hidden is not None and any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
+
+    def sizes(self, n_in: int = 784, n_out: int = 10) -> list[int]:
+        hidden = HIDDEN[self.model] if self.hidden is None or self.model in ("softmax", "svm") else self.hidden
+        return [n_in, *hidden, n_out]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if k in names}
+        return cls(**kw)
+
+
+def build_model(model: str, sizes: list[int], seed: int) -> nn.Module:
+    """Softmax regression and the SVM are one Linear layer (small normal init, as in the seeds);
+    the MLPs use He init for their ReLU layers."""
+    gen = np.random.default_rng(seed)
+    if model in ("softmax", "svm"):
+        return nn.Sequential(nn.Linear(sizes[0], sizes[-1], init="normal", std=0.01, generator=gen))
+    return nn.MLP(sizes, init="kaiming", generator=gen)
+
+
+def loss_fn(cfg: TrainConfig, model: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+
+    def loss(out: Tensor, y: Tensor) -> Tensor:
+        base = F.multiclass_hinge_loss(out, y) if cfg.model == "svm" else F.cross_entropy(out, y)
+        return base + F.l2_penalty(weights, cfg.reg) if cfg.reg else base
+
+    return loss
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class Split:
+    x: np.ndarray  # (N, 784) float32
+    y: np.ndarray  # (N,) int64
+    name: str
+
+
+def _flat(ds: Any, name: str) -> Split:
+    x, y = ds[np.arange(len(ds))]
+    return Split(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32), np.asarray(y, np.int64), name)
+
+
+def load_splits(cfg: TrainConfig) -> tuple[Split, Split]:
+    """(train, eval): eval is the test split, or a seeded validation split when val_fraction > 0."""
+    train = data.get_dataset(cfg.dataset, train=True, root=cfg.data_root)
+    if cfg.val_fraction > 0:
+        tr, val = data.train_val_split(train, cfg.val_fraction, seed=cfg.seed)
+        return _flat(tr, "train"), _flat(val, "val")
+    test = data.get_dataset(cfg.dataset, train=False, root=cfg.data_root)
+    return _flat(train, "train"), _flat(test, "test")
+
+
+def evaluate(model: nn.Module, split: Split, loss: Optional[Callable] = None,
+             batch_size: int = 2000) -> dict[str, Any]:
+    """Loss, accuracy and predictions over a whole split, without recording a graph."""
+    model.eval()
+    preds, total = [], 0.0
+    with no_grad():
+        for i in range(0, len(split.y), batch_size):
+            out = model(Tensor._wrap(split.x[i:i + batch_size]))
+            if loss is not None:
+                total += float(loss(out, Tensor._wrap(split.y[i:i + batch_size])).data) * len(out.data)
+            preds.append(out.data.argmax(axis=1))
+    model.train()
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    acc = float((pred == split.y).mean()) if len(pred) else float("nan")
+    return {"loss": total / max(len(split.y), 1), "accuracy": acc, "pred": pred}
+
+
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """cm[i, j] = how many samples of true class i were predicted as j."""
+    return np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _diverged(step: int, epoch: int, batch: int, value: float, model: nn.Module) -> TrainingDiverged:
+    bad = [name for name, p in model.named_parameters() if not np.isfinite(p.data).all()]
+    bad_grads = [name for name, p in model.named_parameters()
+                 if p.grad is not None and not np.isfinite(p.grad.data).all()]
+    where = (f"parameters with NaN/inf: {', '.join(bad)}" if bad else
+             f"gradients with NaN/inf: {', '.join(bad_grads)}" if bad_grads else
+             "every parameter is still finite: the loss itself overflowed")
+    return TrainingDiverged(f"training diverged at step {step} (epoch {epoch}, batch {batch}): the loss is "
+                            f"{value}; {where}. Lower the learning rate or the regularisation strength.")
+
+
+@dataclass
+class Run:
+    """What fit() returns: the trained model, its optimizer, and one record per epoch."""
+
+    config: TrainConfig
+    model: nn.Module
+    optimizer: optim.Optimizer
+    history: list[dict[str, Any]]
+    seconds: float
+    status: str = "ok"
+
+
+def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
+        stream: Optional[TextIO] = None, progress: bool = True, splits: Optional[tuple[Split, Split]] = None) -> Run:
+    """Train as `cfg` says, printing a progress bar and one line per epoch to `stream`.
+
+    out: a directory for checkpoint.npz, metrics.json, metrics.csv and curves.png.
+    resume: a checkpoint from an earlier run; training goes on from its last epoch exactly as if
+    it had not stopped (same batch order, same optimizer state).
+    Raises TrainingDiverged (after saving the metrics so far) if the loss becomes NaN/inf.
+    """
+    stream = stream if stream is not None else sys.stdout
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    state = None
+    if resume is not None:
+        state = checkpoint.load(resume)
+        if "config" not in state or "model" not in state:
+            raise checkpoint.CheckpointError(f"{resume} is a checkpoint but not of a training run (no config)")
+        saved = TrainConfig.from_dict(state["config"])
+        saved.epochs = cfg.epochs
+        cfg = saved
+        start_epoch = int(state["epoch"])
+        history = [dict(h) for h in state.get("history", [])]
+    cfg.check()
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(f"cannot write to the output directory {out}")
+    train, held = splits if splits is not None else load_splits(cfg)
+    n_classes = int(max(train.y.max(), held.y.max())) + 1
+    sizes = cfg.sizes(train.x.shape[1], n_classes)
+    model = build_model(cfg.model, sizes, cfg.seed)
+    opt = make_optimizer(cfg, model)
+    sched = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None and "scheduler" in state:
+            sched.load_state_dict(state["scheduler"])
+    loss = loss_fn(cfg, model)
+    print(f"{cfg.model} {'-'.join(map(str, sizes))} on {cfg.dataset} ({len(train.y)} train / {len(held.y)} "
+          f"{held.name}), {cfg.optimizer} lr={cfg.lr:g}"
+          + (f" momentum={cfg.momentum:g}" if cfg.optimizer == "sgd" else "")
+          + (f" weight_decay={cfg.weight_decay:g}" if cfg.weight_decay else "")
+          + (f" reg={cfg.reg:g}" if cfg.reg else "")
+          + f", batch {cfg.batch_size}, epochs {start_epoch + 1}..{cfg.epochs}, seed {cfg.seed}", file=stream)
+
+    t0 = time.perf_counter()
+    status = "ok"
+    n = len(train.y)
+    steps_per_epoch = -(-n // cfg.batch_size)
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            te = time.perf_counter()
+            # The batch order of epoch e depends only on (seed, e): a resumed run sees the same order.
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+            bar = ProgressBar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress)
+            seen = correct = 0
+            loss_sum = 0.0
+            for b in range(steps_per_epoch):
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                x, y = Tensor._wrap(train.x[idx]), Tensor._wrap(train.y[idx])
+                out_t = model(x)
+                lt = loss(out_t, y)
+                value = float(lt.data)
+                if not math.isfinite(value):
+                    raise _diverged(epoch * steps_per_epoch + b + 1, epoch + 1, b + 1, value, model)
+                opt.zero_grad()
+                lt.backward()
+                opt.step()
+                seen += len(idx)
+                loss_sum += value * len(idx)
+                correct += int((out_t.data.argmax(axis=1) == y.data).sum())
+                bar.update(1, loss=loss_sum / seen)
+            bar.close()
+            if sched is not None:
+                sched.step()
+            ev = evaluate(model, held, loss)
+            rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                   f"{held.name}_loss": ev["loss"], f"{held.name}_accuracy": ev["accuracy"],
+                   "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - te}
+            history.append(rec)
+            print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {rec['train_loss']:.4f}  "
+                  f"train acc {100 * rec['train_accuracy']:.2f}%  {held.name} loss {ev['loss']:.4f}  "
+                  f"{held.name} acc {100 * ev['accuracy']:.2f}%  ({rec['seconds']:.2f} s)", file=stream)
+            if out is not None:
+                save_run(out, cfg, sizes, model, opt, sched, epoch + 1, history)
+    except TrainingDiverged:
+        status = "diverged"
+        if out is not None:
+            write_metrics(out, cfg, history, status)
+        raise
+    seconds = time.perf_counter() - t0
+    if out is not None:
+        write_metrics(out, cfg, history, status, seconds)
+    return Run(cfg, model, opt, history, seconds, status)
+
+
+def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt: optim.Optimizer, sched: Optional[optim.StepLR],
+             epoch: int, history: list[dict[str, Any]]) -> str:
+    path = os.path.join(out, "checkpoint.npz")
+    state: dict[str, Any] = {"config": cfg.to_dict(), "sizes": sizes, "epoch": epoch, "model": model.state_dict(),
+                             "optimizer": opt.state_dict(), "history": history}
+    if sched is not None:
+        state["scheduler"] = sched.state_dict()
+    checkpoint.save(state, path)
+    return path
+
+
+def write_metrics(out: str, cfg: TrainConfig, history: list[dict[str, Any]], status: str,
+                  seconds: Optional[float] = None) -> list[str]:
+    """metrics.json (config, status, curves), metrics.csv (one row per epoch) and curves.png."""
+    written = []
+    doc = {"config": cfg.to_dict(), "status": status, "seconds": seconds, "history": history}
+    _atomic_text(os.path.join(out, "metrics.json"), json.dumps(doc, indent=2))
+    written.append("metrics.json")
+    if history:
+        cols = list(history[0])
+        lines = [",".join(cols)] + [",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c])
+                                             for c in cols) for h in history]
+        _atomic_text(os.path.join(out, "metrics.csv"), "\n".join(lines) + "\n")
+        written.append("metrics.csv")
+        if plot_curves(history, os.path.join(out, "curves.png")):
+            written.append("curves.png")
+    return written
+
+
+def _atomic_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def plot_curves(history: list[dict[str, Any]], path: str) -> bool:
+    """Loss and accuracy per epoch, side by side; False (and nothing written) without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    held = "val" if "val_accuracy" in history[0] else "test"
+    ep = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    a.plot(ep, [h[f"{held}_loss"] for h in history], "s-", label=held)
+    a.set(xlabel="epoch", ylabel="loss", title="loss")
+    b.plot(ep, [100 * h["train_accuracy"] for h in history], "o-", label="train")
+    b.plot(ep, [100 * h[f"{held}_accuracy"] for h in history], "s-", label=held)
+    b.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True
