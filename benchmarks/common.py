@@ -88,6 +88,15 @@ def set_backend(name: str) -> None:
     kernels.set_backend(name)
 
 
+def backend_module(name: str) -> ModuleType:
+    """The module holding backend `name`'s kernels (reference.py or numba_kernels.py)."""
+    if name == "numpy":
+        return importlib.import_module("tinygrad_sm.kernels.reference")
+    if name == "numba":
+        return importlib.import_module("tinygrad_sm.kernels.numba_kernels")
+    raise ValueError(f"backend_module: unknown backend {name!r} (numba | numpy)")
+
+
 def backends_available() -> list[str]:
     """Kernel backends to benchmark: both once the switch exists, else just the NumPy reference."""
     from tinygrad_sm import kernels

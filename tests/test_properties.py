@@ -79,6 +79,7 @@ REFERENCES = {
     "NLLLoss": lambda lp, t, reduction: _red(-lp[np.arange(len(t)), t], reduction),
     "MultiClassHinge": lambda s, t, reduction, margin: _red(
         (np.maximum(0, s - s[np.arange(len(t)), t][:, None] + margin)).sum(1) - margin, reduction),
+    "BinaryCrossEntropy": lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)),
     "BCEWithLogits": lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 / (1 + np.exp(z)))),
 }
 
@@ -123,6 +124,8 @@ TORCH = {
     # PyTorch's multi_margin_loss divides each row's sum by the number of classes.
     "MultiClassHinge": lambda torch, s, t, reduction, margin: s.shape[1] * torch.nn.functional.multi_margin_loss(
         s, t, margin=margin, reduction=reduction),
+    "BinaryCrossEntropy": lambda torch, p, t: torch.nn.functional.binary_cross_entropy(
+        *torch.broadcast_tensors(p, t), reduction="none"),
     "BCEWithLogits": lambda torch, z, t: torch.nn.functional.binary_cross_entropy_with_logits(
         *torch.broadcast_tensors(z, t), reduction="none"),
 }

@@ -156,7 +156,7 @@ def binary_cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mea
         bad = p[~((p >= 0) & (p <= 1))].reshape(-1)[0]
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], found {bad}; "
                          "for raw scores use binary_cross_entropy_with_logits")
-    loss = -(t * input.log().clip(min=-100.0) + (1 - t) * (1 - input).log().clip(min=-100.0))
+    loss = G.BinaryCrossEntropy.apply(input, t)
     return _reduced(loss, reduction, "binary_cross_entropy")
 
 

@@ -1,7 +1,7 @@
 """A small text progress bar for training epochs and downloads (no dependency).
 
-On a terminal it redraws one line in place, at most ten times a second; into a file or a pipe
-(CI logs) it writes only the finished line, so logs stay short.
+On a terminal it redraws one line in place, at most ten times a second and clears it at the end;
+into a file or a pipe (CI logs) it writes nothing, so logs keep only the per-epoch summaries.
 """
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ class ProgressBar:
             parts.append(self.postfix)
         return " ".join(p for p in parts if p)
 
-    def close(self) -> None:
-        if not self.enabled:
+    def close(self, keep: bool = False) -> None:
+        """Clear the bar (or, with keep=True, leave its last state on its own line)."""
+        if not self.live:
             return
-        self.stream.write(("\r" if self.live else "") + self.line() + "\n")
+        self.stream.write("\r" + self.line() + "\n" if keep else "\r" + " " * len(self.line()) + "\r")
         self.stream.flush()

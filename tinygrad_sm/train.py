@@ -158,9 +158,13 @@ def _diverged(step: int, epoch: int, batch: int, value: float, model: nn.Module)
     bad = [name for name, p in model.named_parameters() if not np.isfinite(p.data).all()]
     bad_grads = [name for name, p in model.named_parameters()
                  if p.grad is not None and not np.isfinite(p.grad.data).all()]
-    where = (f"parameters with NaN/inf: {', '.join(bad)}" if bad else
-             f"gradients with NaN/inf: {', '.join(bad_grads)}" if bad_grads else
-             "every parameter is still finite: the loss itself overflowed")
+    if bad or bad_grads:
+        where = (f"parameters with NaN/inf: {', '.join(bad)}" if bad else
+                 f"gradients with NaN/inf: {', '.join(bad_grads)}")
+    else:
+        name, p = max(model.named_parameters(), key=lambda np_: float(np.abs(np_[1].data).max()))
+        where = (f"the parameters are finite but the loss overflowed; the largest is {name} "
+                 f"(|value| up to {float(np.abs(p.data).max()):.3g})")
     return TrainingDiverged(f"training diverged at step {step} (epoch {epoch}, batch {batch}): the loss is "
                             f"{value}; {where}. Lower the learning rate or the regularisation strength.")
 

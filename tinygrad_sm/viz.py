@@ -106,8 +106,8 @@ def rule_for(gate: Gate) -> str:
 # ---------------------------------------------------------------------------------------------
 # Formatting arrays
 # ---------------------------------------------------------------------------------------------
-def summarize(a: Optional[Array], max_elements: int = 6, digits: int = 4) -> str:
-    """A short text for an array: its values when small, else its shape and statistics."""
+def summarize(a: Optional[Array], max_elements: int = 6, digits: int = 4, stats: bool = True) -> str:
+    """A short text for an array: its values when small, else its shape, dtype and statistics."""
     if a is None:
         return "?"
     a = np.asarray(a)
@@ -117,7 +117,7 @@ def summarize(a: Optional[Array], max_elements: int = 6, digits: int = 4) -> str
     if a.size <= max_elements:
         return np.array2string(a, separator=", ", formatter={"float_kind": fmt.format})
     head = f"{a.shape} {a.dtype}"
-    if a.dtype.kind not in "fiu" or a.size == 0:
+    if not stats or a.dtype.kind not in "fiu" or a.size == 0:
         return head
     stats = (("mean", a.mean()), ("min", a.min()), ("max", a.max()))
     return head + ", " + ", ".join(f"{k} {fmt.format(float(v))}" for k, v in stats)
@@ -139,6 +139,32 @@ def _jsonable(a: Optional[Array], max_elements: int) -> Any:
 # ---------------------------------------------------------------------------------------------
 # What the graph is: nodes, labels and (where they can be found) values
 # ---------------------------------------------------------------------------------------------
+def _forward_order(root: Gate) -> list[Gate]:
+    """Gates feeding `root`, parents first, visiting each gate's inputs left to right.
+
+    The engine's topological_order is also valid, but explores the last input first; this order
+    numbers the gates as one reads the code (w0 * x0 before w1 * x1). Iterative, for deep graphs.
+    """
+    order: list[Gate] = []
+    done: set[int] = set()
+    stack: list[tuple[Gate, int]] = [(root, 0)]  # (gate, next input to visit)
+    on_stack = {id(root)}
+    while stack:
+        gate, i = stack[-1]
+        if i < len(gate.parents):
+            stack[-1] = (gate, i + 1)
+            p = gate.parents[i]
+            if isinstance(p, Gate) and id(p) not in done and id(p) not in on_stack:
+                stack.append((p, 0))
+                on_stack.add(id(p))
+            continue
+        stack.pop()
+        on_stack.discard(id(gate))
+        done.add(id(gate))
+        order.append(gate)
+    return order
+
+
 class _Graph:
     """The gates reachable from a tensor, their labels, shapes and forward values."""
 
@@ -146,7 +172,7 @@ class _Graph:
         if not isinstance(root, Tensor):
             raise TypeError(f"viz: expected a Tensor, got {type(root).__name__}")
         self.root = root
-        self.gates: list[Gate] = topological_order(root._gate) if root._gate is not None else []
+        self.gates: list[Gate] = _forward_order(root._gate) if root._gate is not None else []
         self.index = {id(g): i for i, g in enumerate(self.gates)}
         self.leaves: list[Tensor] = []
         self.leaf_index: dict[int, int] = {}  # by identity: Tensor's == is elementwise
@@ -157,14 +183,15 @@ class _Graph:
                     self.leaves.append(p)
         # Intermediate tensors the caller kept: names and values for the gates that made them.
         self.named: dict[int, Tensor] = {id(t._gate): t for t in tensors if t._gate is not None}
-        self.out_shape: dict[int, tuple[int, ...]] = {}
+        # A gate's output shape and dtype, as recorded by the gates that consumed it.
+        self.out_type: dict[int, tuple[tuple[int, ...], np.dtype]] = {}
         if root._gate is not None:
             self.named[id(root._gate)] = root
-            self.out_shape[id(root._gate)] = root.shape
+            self.out_type[id(root._gate)] = (root.shape, root.dtype)
         for g in self.gates:
-            for p, shape in zip(g.parents, g.shapes):
+            for p, shape, dtype in zip(g.parents, g.shapes, g.dtypes):
                 if isinstance(p, Gate):
-                    self.out_shape[id(p)] = shape
+                    self.out_type[id(p)] = (shape, dtype)
         self.out_value: dict[int, Optional[Array]] = {}
         if values:
             self._fill_values()
@@ -330,7 +357,7 @@ def _seed(root: Tensor, grad: Any) -> Array:
 def _accumulate(t: Tensor, g: Array) -> None:
     """t.grad += g, as the engine does (a copy on first use)."""
     if t.grad is None:
-        t.grad = Tensor(np.array(g, dtype=t.data.dtype))
+        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype))
     else:
         t.grad.data += g
 
@@ -371,7 +398,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         if echo:
             print(trace.footer(max_elements), file=out)
         return trace
-    order = graph.gates
+    order = topological_order(root._gate)  # the engine's order, so sums happen as in backward()
     for gate in order:
         if gate.released:
             raise RuntimeError(
@@ -410,7 +437,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
                     leaf_sum[id(parent)] = np.array(gi) if prev is None else prev + gi
         rec = GateRecord(
             step=step, op=gate.name, label=graph.label(gate), rule=rule_for(gate),
-            shape=graph.out_shape.get(id(gate), ()), value=graph.out_value.get(id(gate)), upstream=g,
+            shape=graph.out_type[id(gate)][0], value=graph.out_value.get(id(gate)), upstream=g,
             inputs=[InputRecord(i, "constant" if p is None else "gate" if isinstance(p, Gate) else "leaf",
                                 graph.input_label(gate, i), gate.shapes[i], graph.input_value(gate, i), sent[i])
                     for i, p in enumerate(gate.parents)],
@@ -432,9 +459,12 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+_SYMMETRIC = {"Add", "Mul", "Maximum", "Minimum"}  # gates whose input order does not matter
+
+
 def to_dot(tensor: Tensor, *, show_grad: bool = False, trace: Optional[Trace] = None,
            tensors: Iterable[Tensor] = (), values: bool = True, max_elements: int = 4,
-           rankdir: str = "LR") -> str:
+           max_name: int = 20, rankdir: str = "LR") -> str:
     """The graph that made `tensor`, as Graphviz DOT text.
 
     Nodes: one box per gate (op name, the tensor it made, its value or shape), one ellipse per
@@ -442,17 +472,19 @@ def to_dot(tensor: Tensor, *, show_grad: bool = False, trace: Optional[Trace] = 
     the gate that used it, written in data-flow order (inputs before the gates they feed).
     show_grad: after backward, label each leaf with its .grad and, when `trace` (from
     trace_backward) is given, each wire with the gradient that flowed back along it.
-    values=False skips recomputing values (shapes only).
+    values=False skips recomputing values (shapes only). A gate's label carries the name of
+    the tensor it made when that name is at most `max_name` characters (pictures stay narrow).
     """
     graph = _Graph(tensor, tensors, values=values)
-    fmt = lambda a: summarize(a, max_elements)  # noqa: E731
+    fmt = lambda a: summarize(a, max_elements, stats=False)  # noqa: E731
     wires = trace.edge_grads() if (show_grad and trace is not None) else {}
     lines = ["digraph tinygrad_sm {", f"  rankdir={rankdir};",
              '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=10];']
     ids: dict[int, str] = {}
     for k, leaf in enumerate(graph.leaves):
         ids[id(leaf)] = f"leaf{k + 1}"
-        text = f"{graph.label(leaf)}\n= {fmt(leaf.data)}" if values else f"{graph.label(leaf)}\n{leaf.shape}"
+        text = (f"{graph.label(leaf)}\n= {fmt(leaf.data)}" if values or leaf.data.size == 1
+                else f"{graph.label(leaf)}\n{leaf.shape} {leaf.dtype}")
         if show_grad:
             text += f"\ngrad {fmt(leaf.grad.data) if leaf.grad is not None else 'None'}"
         lines.append(f"  {ids[id(leaf)]} [shape=ellipse, style=filled, fillcolor=\"#e8f0fe\", label={_q(text)}];")
@@ -469,23 +501,24 @@ def to_dot(tensor: Tensor, *, show_grad: bool = False, trace: Optional[Trace] = 
             if p is None:
                 cid = f"{gid}_const{i}"
                 v = graph.input_value(gate, i)
-                text = f"constant\n{fmt(v)}" if (values and v is not None) else f"constant\n{gate.shapes[i]}"
+                text = fmt(v) if (values and v is not None) else f"constant\n{gate.shapes[i]} {gate.dtypes[i]}"
                 lines.append(f"  {cid} [shape=note, fontsize=9, color=gray50, fontcolor=gray30, label={_q(text)}];")
                 src = cid
             else:
                 src = ids[id(p)]
             attrs = []
-            if len(gate.parents) > 1:
+            if len(gate.parents) > 1 and gate.name not in _SYMMETRIC:  # which input is which matters
                 attrs.append(f"headlabel={_q(str(i))}")
             g = wires.get((id(gate), i))
             if g is not None:
                 attrs += [f"label={_q('grad ' + fmt(g))}", "fontcolor=firebrick"]
             edges.append(f"  {src} -> {gid}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
-        shape = graph.out_shape.get(id(gate), ())
+        shape, dtype = graph.out_type[id(gate)]
         name = graph.label(gate)
-        title = gate.name if name.startswith(gate.name + "#") else f"{gate.name}: {name}"
+        short = name.startswith(gate.name + "#") or len(name) > max_name
+        title = gate.name if short else f"{gate.name}: {name}"
         v = graph.out_value.get(id(gate))
-        text = f"{title}\n= {fmt(v)}" if (values and v is not None) else f"{title}\n{shape}"
+        text = f"{title}\n= {fmt(v)}" if (values and v is not None) else f"{title}\n{shape} {dtype}"
         extra = ", peripheries=2" if gate is tensor._gate else ""
         lines.append(f"  {gid} [shape=box, style=\"rounded,filled\", fillcolor=\"#fff4e0\"{extra}, label={_q(text)}];")
     return "\n".join(lines + edges + ["}"]) + "\n"

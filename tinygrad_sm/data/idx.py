@@ -8,6 +8,7 @@ naming the file and what was expected.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -72,7 +73,7 @@ def _parse(f, path: str, size_on_disk: int, gz: bool) -> np.ndarray:
                        f"sizes, got {len(dims_raw)}")
     shape = struct.unpack(f">{ndim}I", dims_raw)
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize   # Python ints: no overflow
     header = 4 + 4 * ndim
     ceiling = size_on_disk * _MAX_DEFLATE_RATIO if gz else size_on_disk - header
     if expected > ceiling:

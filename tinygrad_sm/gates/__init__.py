@@ -6,12 +6,12 @@
     movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
     matmul.py       matrix product (the matrix form of mul swaps)
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
-    losses.py       multiclass SVM hinge, binary cross-entropy on logits
+    losses.py       multiclass SVM hinge, binary cross-entropy (on probabilities or logits)
 """
 from .activations import Clip, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
 from .elementwise import Abs, Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Sqrt, Sub
-from .losses import BCEWithLogits, MultiClassHinge
+from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
 from .linear import Linear
 from .matmul import MatMul
 from .movement import Concat, Expand, GetItem, Permute, Reshape, Stack
@@ -25,4 +25,5 @@ __all__ = [
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
     "MatMul", "Linear", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
+    "BinaryCrossEntropy",
 ]

@@ -67,3 +67,26 @@ class BCEWithLogits(Gate):
         gz = g * (s - t) if self.needs_grad[0] else None
         gt = -g * z if self.needs_grad[1] else None
         return self.unbroadcast(gz, gt)
+
+
+class BinaryCrossEntropy(Gate):
+    """L = -(t log p + (1 - t) log(1 - p)), elementwise, for probabilities p in [0, 1].
+
+    Each log is clamped at -100 (PyTorch's convention), so p = 0 or 1 gives a finite loss.
+    Gradient: dL/dp = (p - t) / (p (1 - p)), its denominator kept >= 1e-12 so p = 0 or 1 gives a
+    large finite gradient, not inf or NaN; dL/dt = log(1 - p) - log p (clamped the same way).
+    """
+
+    domain = Domain("elementwise", (Values(0.05, 0.95), Values(0.0, 1.0)))
+
+    def forward(self, p, t):
+        with np.errstate(divide="ignore"):
+            log_p, log_q = np.maximum(np.log(p), -100), np.maximum(np.log1p(-p), -100)
+        self.save_for_backward(p, t, log_p, log_q)
+        return -(t * log_p + (1 - t) * log_q)
+
+    def backward(self, g):
+        p, t, log_p, log_q = self.saved
+        gp = g * (p - t) / np.maximum(p * (1 - p), 1e-12) if self.needs_grad[0] else None
+        gt = g * (log_q - log_p) if self.needs_grad[1] else None
+        return self.unbroadcast(gp, gt)

@@ -1,0 +1,80 @@
+"""Square float32 matmul, n = 256..2048: GFLOP/s of tinygrad_sm vs NumPy (and PyTorch).
+
+  forward       C = A @ B                               2 n^3 flops
+  fwd+bwd       C = A @ B, then dA = G @ B.T, dB = A.T @ G   6 n^3 flops
+tinygrad_sm runs Tensor code (`a @ b`, `c.backward(g)`); NumPy runs the same products by hand, so
+the ratio shows what the Tensor layer costs on top of the BLAS call. Target: >= 0.95x NumPy.
+
+    python benchmarks/bench_matmul.py [--quick]
+"""
+from __future__ import annotations
+
+import common  # noqa: I001 - first: pins thread counts before NumPy loads
+
+from typing import Any, Callable
+
+import numpy as np
+
+SIZES = [256, 512, 1024, 2048]
+QUICK_SIZES = [256, 512]
+
+
+def variants(n: int) -> dict[str, dict[str, Callable[[], Any]]]:
+    """mode -> framework -> call."""
+    tg = common.tinygrad_setup()
+    rng = np.random.default_rng(n)
+    a, b, g = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(3))
+    ta, tb, tg_g = tg.Tensor(a, requires_grad=True), tg.Tensor(b, requires_grad=True), tg.Tensor(g)
+    ca, cb = tg.Tensor(a), tg.Tensor(b)
+
+    def tg_fb() -> Any:
+        ta.grad = tb.grad = None
+        (ta @ tb).backward(tg_g)
+
+    def np_fb() -> Any:
+        a @ b  # the forward product is computed (and discarded) as in every framework
+        return g @ b.T, a.T @ g
+
+    modes: dict[str, dict[str, Callable[[], Any]]] = {
+        "forward": {"tinygrad_sm": lambda: ca @ cb, "NumPy": lambda: a @ b},
+        "fwd+bwd": {"tinygrad_sm": tg_fb, "NumPy": np_fb},
+    }
+    torch = common.torch_or_none()
+    if torch is not None:
+        pa, pb, pg = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(g)
+        qa, qb = pa.clone().requires_grad_(), pb.clone().requires_grad_()
+
+        def torch_fb() -> Any:
+            qa.grad = qb.grad = None
+            (qa @ qb).backward(pg)
+
+        modes["forward"]["PyTorch"] = lambda: pa @ pb
+        modes["fwd+bwd"]["PyTorch"] = torch_fb
+    return modes
+
+
+def main() -> None:
+    args = common.parser(__doc__.split("\n")[0]).parse_args()
+    sizes = QUICK_SIZES if args.quick else SIZES
+    repeats, target_s = (3, 0.02) if args.quick else (5, 0.2)
+    rows, targets = [], []
+    for n in sizes:
+        for mode, calls in variants(n).items():
+            times = common.interleaved(calls, repeats=repeats, target_s=target_s, warmup=1)
+            flops = (2 if mode == "forward" else 6) * n ** 3
+            gf = {k: flops / t / 1e9 for k, t in times.items()}
+            for name in calls:
+                rows.append([n, mode, name, times[name] * 1e3, gf[name], common.ratio(gf[name], gf["NumPy"])])
+            r = common.ratio(gf["tinygrad_sm"], gf["NumPy"])
+            targets.append([f"n={n} {mode}: tinygrad_sm / NumPy GFLOP/s", r, ">= 0.95",
+                            common.verdict(r, 0.95, higher_is_better=True)])
+    out = ["## Matmul, float32, square (bench_matmul.py)", "",
+           f"Median of {repeats} timings, frameworks taking turns, warm-up excluded; "
+           f"{common.THREADS} BLAS threads for everyone.", "",
+           common.md_table(["n", "mode", "framework", "ms/call", "GFLOP/s", "x NumPy GFLOP/s"], rows), "",
+           common.md_table(["target", "measured", "wanted", "verdict"], targets)]
+    common.emit("\n".join(out), args.out)
+
+
+if __name__ == "__main__":
+    main()

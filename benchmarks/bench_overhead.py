@@ -1,0 +1,85 @@
+"""Per-op overhead: a chain of 1000 tiny scalar ops, forward then backward, in us per op.
+
+The chain is x -> x * 1.001 -> + 0.001 -> relu -> * 1.001 -> ... (1000 ops) on a float32 scalar
+that requires grad, then backward from the end. With arrays this small the arithmetic is free;
+what is left is each framework's cost of recording an op and running its backward. Compared with
+PyTorch, and with micrograd (Karpathy's scalar engine) when it is installed. Target: <= 4 us/op.
+
+    python benchmarks/bench_overhead.py [--quick]
+"""
+from __future__ import annotations
+
+import common  # noqa: I001 - first: pins thread counts before NumPy loads
+
+from typing import Any, Callable
+
+CHAIN = 1000
+OPS: list[Callable[[Any], Any]] = [lambda y: y * 1.001, lambda y: y + 0.001, lambda y: y.relu()]
+
+
+def forward(x: Any) -> Any:
+    y = x
+    for i in range(CHAIN):
+        y = OPS[i % 3](y)
+    return y
+
+
+def frameworks() -> tuple[dict[str, Callable[[], Any]], dict[str, Callable[[], Any]], dict[str, float]]:
+    """name -> forward only, name -> forward + backward, name -> d(out)/dx (to check they agree)."""
+    tg = common.tinygrad_setup()
+    fwd, both, grads = {}, {}, {}
+
+    tx = tg.Tensor(0.5, requires_grad=True)
+
+    def tg_both() -> float:
+        tx.grad = None
+        forward(tx).backward()
+        return float(tx.grad.item())
+
+    fwd["tinygrad_sm"], both["tinygrad_sm"] = lambda: forward(tx), tg_both
+    torch = common.torch_or_none()
+    if torch is not None:
+        px = torch.tensor(0.5, requires_grad=True)
+
+        def torch_both() -> float:
+            px.grad = None
+            forward(px).backward()
+            return float(px.grad.item())
+
+        fwd["PyTorch"], both["PyTorch"] = lambda: forward(px), torch_both
+    engine = common.optional("micrograd.engine")
+    if engine is not None:
+        def micro_both() -> float:
+            mx = engine.Value(0.5)
+            forward(mx).backward()
+            return float(mx.grad)
+
+        fwd["micrograd"], both["micrograd"] = lambda: forward(engine.Value(0.5)), micro_both
+    for name, f in both.items():
+        grads[name] = f()
+    return fwd, both, grads
+
+
+def main() -> None:
+    args = common.parser(__doc__.split("\n")[0]).parse_args()
+    repeats, target_s = (3, 0.05) if args.quick else (9, 0.2)
+    fwd, both, grads = frameworks()
+    t_fwd = common.interleaved(fwd, repeats=repeats, target_s=target_s)
+    t_both = common.interleaved(both, repeats=repeats, target_s=target_s)
+    us = {k: t_both[k] / CHAIN * 1e6 for k in both}
+    rows = [[k, t_fwd[k] / CHAIN * 1e6, us[k], common.ratio(us[k], us.get("PyTorch")), f"{grads[k]:.6g}"]
+            for k in both]
+    out = ["## Per-op overhead: 1000-op scalar chain, forward + backward (bench_overhead.py)", "",
+           f"Median of {repeats} timings, frameworks taking turns, warm-up excluded. "
+           "Ops: * 1.001, + 0.001, relu, repeated; float32 scalar (micrograd: Python float).", ""]
+    if "micrograd" not in both:
+        out += ["micrograd: not installed (pip install micrograd to add the column).", ""]
+    out.append(common.md_table(["framework", "forward us/op", "fwd+bwd us/op", "x PyTorch", "d out / d x"], rows))
+    v = us["tinygrad_sm"]
+    out += ["", common.md_table(["target", "measured", "at most", "verdict"],
+                                [["tinygrad_sm fwd+bwd us/op", v, 4.0, common.verdict(v, 4.0)]])]
+    common.emit("\n".join(out), args.out)
+
+
+if __name__ == "__main__":
+    main()

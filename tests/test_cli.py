@@ -1,0 +1,125 @@
+"""The main job end to end: `tinygrad-sm train` / `eval` on the embedded sample, resume, divergence."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import cli
+from tinygrad_sm import train as T
+
+
+def run_cli(*args, capsys):
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_writes_checkpoint_metrics_and_curves(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli("train", "--model", "softmax", "--epochs", "2", "--batch-size", "128",
+                              "--lr", "0.1", "--out", str(out), capsys=capsys)
+    assert code == 0, stdout
+    assert "softmax 784-10 on mnist-sample (4000 train / 1000 test)" in stdout
+    assert "epoch   2/2" in stdout and "test acc" in stdout and "done in" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and len(metrics["history"]) == 2
+    assert metrics["history"][-1]["test_accuracy"] > 0.80  # softmax regression learns the digits
+    assert (out / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss,train_accuracy")
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    ck = ts.load(out / "checkpoint.npz")
+    assert ck["epoch"] == 2 and ck["sizes"] == [784, 10] and ck["config"]["model"] == "softmax"
+
+
+def test_curves_are_skipped_with_a_message_without_matplotlib(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    code, stdout, _ = run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path),
+                              capsys=capsys)
+    assert code == 0
+    assert "curves.png skipped: matplotlib is not installed" in stdout
+    assert not (tmp_path / "curves.png").exists() and (tmp_path / "metrics.json").exists()
+
+
+def test_resume_continues_exactly(tmp_path, capsys):
+    args = ["--model", "mlp", "--hidden", "32", "--batch-size", "256", "--lr", "0.05", "--seed", "3"]
+    assert run_cli("train", *args, "--epochs", "2", "--out", str(tmp_path / "a"), capsys=capsys)[0] == 0
+    assert run_cli("train", *args, "--epochs", "1", "--out", str(tmp_path / "b"), capsys=capsys)[0] == 0
+    code, stdout, _ = run_cli("train", "--epochs", "2", "--resume", str(tmp_path / "b" / "checkpoint.npz"),
+                              "--out", str(tmp_path / "b"), capsys=capsys)
+    assert code == 0 and "epochs 2..2" in stdout
+    a, b = ts.load(tmp_path / "a" / "checkpoint.npz"), ts.load(tmp_path / "b" / "checkpoint.npz")
+    for k in a["model"]:
+        np.testing.assert_array_equal(a["model"][k], b["model"][k])
+    assert [h["test_accuracy"] for h in a["history"]] == [h["test_accuracy"] for h in b["history"]]
+
+
+def test_eval_prints_accuracy_and_confusion_matrix(tmp_path, capsys):
+    assert run_cli("train", "--model", "svm", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    trained = json.loads((tmp_path / "metrics.json").read_text())["history"][-1]["test_accuracy"]
+    code, stdout, _ = run_cli("eval", "--checkpoint", str(tmp_path / "checkpoint.npz"), capsys=capsys)
+    assert code == 0
+    assert f"accuracy {100 * trained:.2f}%" in stdout
+    rows = [l for l in stdout.splitlines() if l[:2].strip().isdigit()]
+    assert len(rows) == 10
+    counts = [[int(v) for v in r.split()[2:12]] for r in rows]
+    assert sum(map(sum, counts)) == 1000 and all(sum(r) == 100 for r in counts)  # 100 test digits a class
+
+
+def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
+    # The seeds' lab report: a large L2 coefficient makes W *= (1 - 2 lr reg) < -1 each step: NaN.
+    code, stdout, err = run_cli("train", "--model", "softmax", "--lr", "1", "--reg", "1000", "--epochs", "2",
+                                "--out", str(tmp_path), capsys=capsys)
+    assert code == 3
+    assert "training diverged at step" in err and "(epoch 1, batch" in err
+    assert "0.weight" in err  # the tensor that went non-finite is named
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--dataset", "cifar"], "unknown dataset"),
+    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--lr", "nan"], "lr must be a finite number"),
+    (["--resume", "/nonexistent/ck.npz"], "does not exist"),
+])
+def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
+    code, _, err = run_cli("train", *args, "--out", str(tmp_path), capsys=capsys)
+    assert code == 2
+    assert "error:" in err and "Traceback" not in err
+    assert match.lower() in err.lower()
+
+
+def test_python_dash_m_runs_the_cli(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tinygrad_sm", "train", "--model", "softmax", "--epochs", "1",
+                        "--no-progress", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "test acc" in r.stdout and os.path.exists(tmp_path / "checkpoint.npz")
+
+
+def test_same_hyperparameters_in_pytorch_reach_the_same_accuracy(torch):
+    """Same initial weights, same batch order, same SGD: both frameworks end within 0.5 points."""
+    cfg = T.TrainConfig(model="mlp", epochs=2, batch_size=64, lr=0.05, momentum=0.9, seed=0)
+    train, test = T.load_splits(cfg)
+    run = T.fit(cfg, stream=open(os.devnull, "w"), progress=False, splits=(train, test))
+    ours = run.history[-1]["test_accuracy"]
+
+    init = T.build_model("mlp", [784, 256, 10], cfg.seed)  # the same initial weights fit() started from
+    net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    with torch.no_grad():
+        for q, p in zip(net.parameters(), init.parameters()):
+            q.copy_(torch.from_numpy(p.data))
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    x, y = torch.from_numpy(train.x), torch.from_numpy(train.y)
+    for epoch in range(cfg.epochs):
+        order = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(train.y)))
+        for b in range(0, len(order), cfg.batch_size):
+            idx = order[b:b + cfg.batch_size]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+    with torch.no_grad():
+        theirs = (net(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean()
+    assert abs(ours - theirs) <= 0.005, (ours, theirs)
+    assert ours > 0.85

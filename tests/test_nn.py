@@ -1,0 +1,193 @@
+"""nn: modules, registration, state dicts, layers, and their agreement with PyTorch."""
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+import tinygrad_sm.nn.functional as F
+from tinygrad_sm import nn
+
+
+class TwoLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 5, generator=0)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(5, 3, generator=1)
+        self.scale = 2.0  # a plain attribute, not a parameter
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x))) * self.scale
+
+
+def test_parameters_are_registered_recursively_in_order():
+    m = TwoLayer()
+    names = [n for n, _ in m.named_parameters()]
+    assert names == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert [p.shape for p in m.parameters()] == [(5, 4), (5,), (3, 5), (3,)]
+    assert all(p.requires_grad and p.is_leaf for p in m.parameters())
+    assert m.scale == 2.0 and "scale" not in dict(m.named_parameters())
+
+
+def test_shared_parameter_is_listed_once():
+    m = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    m[1].weight = m[0].weight
+    assert len(list(m.parameters())) == 3
+
+
+def test_unknown_attribute_raises_attribute_error():
+    m = TwoLayer()
+    with pytest.raises(AttributeError, match="no attribute 'fc3'"):
+        m.fc3
+    assert not hasattr(m, "nope")
+
+
+def test_forgetting_super_init_is_explained():
+    class Bad(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(2, 2)
+
+    with pytest.raises(AttributeError, match="super\\(\\).__init__"):
+        Bad()
+
+
+def test_train_eval_and_zero_grad():
+    m = TwoLayer()
+    assert m.training and m.fc1.training
+    m.eval()
+    assert not m.training and not m.fc1.training
+    m.train()
+    assert m.fc2.training
+    x = ts.Tensor(np.ones((2, 4), np.float32))
+    m(x).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_state_dict_round_trip_copies_and_loads_in_place():
+    a, b = TwoLayer(), TwoLayer()
+    for p in b.parameters():
+        p.data[...] = 7
+    w_before = a.fc1.weight.data
+    a.load_state_dict(b.state_dict())
+    assert a.fc1.weight.data is w_before  # in place: an optimizer holding it keeps working
+    np.testing.assert_array_equal(a.fc1.weight.data, 7)
+    sd = a.state_dict()
+    sd["fc1.weight"][...] = 0  # a copy: changing it leaves the model alone
+    assert (a.fc1.weight.data == 7).all()
+
+
+def test_load_state_dict_is_strict_and_names_the_keys():
+    m = TwoLayer()
+    sd = m.state_dict()
+    del sd["fc2.bias"]
+    sd["fc9.weight"] = np.zeros(3)
+    with pytest.raises(KeyError) as e:
+        m.load_state_dict(sd)
+    assert "fc2.bias" in str(e.value) and "fc9.weight" in str(e.value)
+    m.load_state_dict(sd, strict=False)  # loads what matches
+
+
+def test_load_state_dict_shape_mismatch_changes_nothing():
+    m = TwoLayer()
+    before = {k: v.copy() for k, v in m.state_dict().items()}
+    sd = m.state_dict()
+    sd["fc1.bias"] = np.ones(5, np.float32)
+    sd["fc2.weight"] = np.zeros((5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"fc2.weight has shape \(5, 3\).*\(3, 5\)"):
+        m.load_state_dict(sd)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_load_state_dict_rejects_nan():
+    m = TwoLayer()
+    sd = m.state_dict()
+    sd["fc1.bias"][0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.load_state_dict(sd)
+
+
+@pytest.mark.parametrize("init, check", [
+    ("normal", lambda w: abs(w.std() - 0.01) < 0.001),
+    ("kaiming", lambda w: abs(w.std() - np.sqrt(2 / 400)) < 0.005),
+    ("xavier", lambda w: np.abs(w).max() <= np.sqrt(6 / 700) and w.std() > 0.8 * np.sqrt(2 / 700)),
+    ("uniform", lambda w: np.abs(w).max() <= 1 / 20 and abs(w.std() - 1 / 20 / np.sqrt(3)) < 0.003),
+])
+def test_linear_inits(init, check):
+    lin = nn.Linear(400, 300, init=init, generator=0)
+    assert lin.weight.shape == (300, 400) and lin.weight.dtype == np.float32
+    assert check(lin.weight.data)
+    assert (lin.bias.data == 0).all()
+
+
+def test_linear_is_seeded_and_rejects_bad_arguments():
+    np.testing.assert_array_equal(nn.Linear(3, 2, generator=5).weight.data, nn.Linear(3, 2, generator=5).weight.data)
+    with pytest.raises(ValueError, match="init must be one of"):
+        nn.Linear(3, 2, init="zeros")
+    with pytest.raises(ValueError, match="positive"):
+        nn.Linear(0, 2)
+    with pytest.raises(ValueError, match=r"shape \(2, 4\) needs a last dimension of 3"):
+        nn.Linear(3, 2)(ts.Tensor(np.ones((2, 4), np.float32)))
+
+
+def test_linear_without_bias():
+    lin = nn.Linear(3, 2, bias=False, generator=0)
+    assert [n for n, _ in lin.named_parameters()] == ["weight"]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(lin(ts.Tensor(x)).data, x @ lin.weight.data.T, rtol=1e-6)
+
+
+def test_sequential_fuses_linear_relu_without_changing_results():
+    rng = np.random.default_rng(0)
+    seq = nn.MLP([6, 5, 4, 3], generator=0)
+    x = rng.standard_normal((7, 6)).astype(np.float64)
+    for p in seq.parameters():
+        p.data = p.data.astype(np.float64)
+    xt = ts.Tensor(x, requires_grad=True)
+    F.cross_entropy(seq(xt), np.array([0, 1, 2, 0, 1, 2, 0])).backward()
+    # the same layers applied one by one, unfused
+    params = [ts.Tensor(p.data, requires_grad=True) for p in seq.parameters()]
+    x2 = ts.Tensor(x, requires_grad=True)
+    h = ts.relu(x2 @ params[0].T + params[1])
+    h = ts.relu(h @ params[2].T + params[3])
+    F.cross_entropy(h @ params[4].T + params[5], np.array([0, 1, 2, 0, 1, 2, 0])).backward()
+    np.testing.assert_allclose(xt.grad.data, x2.grad.data, rtol=1e-12, atol=1e-14)
+    for p, q in zip(seq.parameters(), params):
+        np.testing.assert_allclose(p.grad.data, q.grad.data, rtol=1e-12, atol=1e-14)
+
+
+def test_mlp_structure_and_errors():
+    m = nn.MLP([784, 256, 10])
+    assert [type(l).__name__ for l in m] == ["Linear", "ReLU", "Linear"]
+    assert len(nn.MLP([2, 3, 4, 5], activation="tanh")) == 5
+    with pytest.raises(ValueError, match="at least an input and an output"):
+        nn.MLP([3])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        nn.MLP([3, 2], activation="gelu")
+    with pytest.raises(TypeError, match="argument 1 is a int"):
+        nn.Sequential(nn.ReLU(), 3)
+
+
+def test_flatten_and_activations():
+    x = ts.Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4) - 12)
+    assert nn.Flatten()(x).shape == (2, 12)
+    assert nn.Flatten(0)(x).shape == (24,)
+    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x.data), rtol=1e-6)
+    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp(-x.data)), rtol=1e-6)
+    np.testing.assert_array_equal(nn.ReLU()(x).data, np.maximum(x.data, 0))
+
+
+def test_matches_pytorch_forward_and_gradients(torch):
+    rng = np.random.default_rng(0)
+    ours = nn.MLP([8, 6, 4], generator=0)
+    theirs = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(), torch.nn.Linear(6, 4))
+    with torch.no_grad():
+        for (_, p), q in zip(ours.named_parameters(), theirs.parameters()):
+            q.copy_(torch.from_numpy(p.data))
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    y = np.array([0, 3, 1, 2, 3])
+    F.cross_entropy(ours(ts.Tensor(x)), y).backward()
+    torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,149 @@
+"""Optimizers: PyTorch's update rules step for step, state save/restore, schedules, bad options."""
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import optim
+
+CONFIGS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=1e-3)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+]
+
+
+def _problem(dtype):
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(s).astype(dtype) for s in ((4, 3), (3,))], rng.standard_normal((6, 4)).astype(dtype)
+
+
+def _run_ours(name, kw, dtype, steps=6):
+    (w0, b0), x = _problem(dtype)
+    w, b = ts.Tensor(w0, requires_grad=True), ts.Tensor(b0, requires_grad=True)
+    opt = getattr(optim, name)([w, b], **kw)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((ts.Tensor(x) @ w + b).tanh() ** 2).sum().backward()
+        opt.step()
+    return w.data, b.data
+
+
+@pytest.mark.parametrize("name, kw", CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CONFIGS)])
+def test_matches_pytorch_step_for_step(name, kw, torch):
+    (w0, b0), x = _problem(np.float64)
+    w, b = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    opt = getattr(torch.optim, name)([w, b], **kw)
+    for _ in range(6):
+        opt.zero_grad()
+        ((torch.from_numpy(x) @ w + b).tanh() ** 2).sum().backward()
+        opt.step()
+    ow, ob = _run_ours(name, kw, np.float64)
+    np.testing.assert_allclose(ow, w.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ob, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_sgd_by_hand():
+    p = ts.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    opt = optim.SGD([p], lr=0.5, momentum=0.9)
+    for _ in range(2):
+        opt.zero_grad()
+        (p * p).sum().backward()  # grad 2p
+        opt.step()
+    # step 1: buf = g1 = [2, -4], p = [0, 0]; step 2: g2 = 0, buf = 0.9 * buf, p = -0.5 * 0.9 * [2, -4]
+    np.testing.assert_allclose(p.data, [-0.9, 1.8])
+
+
+def test_float32_parameters_stay_float32_and_in_place():
+    for name, kw in CONFIGS:
+        w, b = _run_ours(name, kw, np.float32, steps=2)
+        assert w.dtype == np.float32 and b.dtype == np.float32
+
+
+def test_step_skips_parameters_without_grad_and_zero_grad_modes():
+    a = ts.Tensor(np.ones(2), requires_grad=True)
+    b = ts.Tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([a, b], lr=1.0)
+    (a * 3).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(a.data, [-2, -2])
+    np.testing.assert_array_equal(b.data, [1, 1])
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(a.grad.data, [0, 0])
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_state_dict_resume_gives_the_same_trajectory():
+    for name, kw in CONFIGS:
+        (w0, b0), x = _problem(np.float64)
+
+        def make(w_init):
+            w = ts.Tensor(w_init.copy(), requires_grad=True)
+            return w, getattr(optim, name)([w], **kw)
+
+        def step(w, opt):
+            opt.zero_grad()
+            ((ts.Tensor(x) @ w).tanh() ** 2).sum().backward()
+            opt.step()
+
+        w1, o1 = make(w0)
+        for _ in range(5):
+            step(w1, o1)
+        w2, o2 = make(w0)
+        for _ in range(2):
+            step(w2, o2)
+        saved = o2.state_dict()
+        w3, o3 = make(w2.data)
+        o3.load_state_dict(saved)
+        for _ in range(3):
+            step(w3, o3)
+        np.testing.assert_array_equal(w3.data, w1.data)
+
+
+def test_state_dict_shape_mismatch_is_reported():
+    w = ts.Tensor(np.ones((2, 2)), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).sum().backward()
+    opt.step()
+    sd = opt.state_dict()
+    other = optim.SGD([ts.Tensor(np.ones(3), requires_grad=True)], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"momentum_buffer.*shape \(2, 2\).*\(3,\)"):
+        other.load_state_dict(sd)
+
+
+def test_step_lr_schedule():
+    w = ts.Tensor(np.ones(1), requires_grad=True)
+    opt = optim.SGD([w], lr=1.0)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = []
+    for _ in range(5):
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    assert lrs == [1.0, 0.5, 0.5, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: optim.SGD(p, lr=-1), "lr must be"),
+    (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
+    (lambda p: optim.Adam(p, betas=(1.0, 0.9)), "beta1"),
+    (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
+    (lambda p: optim.SGD([ts.Tensor(np.ones(2))], lr=0.1), "leaf tensors that require grad"),
+    (lambda p: optim.SGD(p + p, lr=0.1), "appears twice"),
+    (lambda p: optim.SGD([{"params": p, "lr": 0.1, "beta": 2}], lr=0.1), "unknown option"),
+])
+def test_bad_options_are_rejected(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make([ts.Tensor(np.ones(2), requires_grad=True)])
+
+
+def test_param_groups_have_their_own_lr():
+    a = ts.Tensor(np.ones(1), requires_grad=True)
+    b = ts.Tensor(np.ones(1), requires_grad=True)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    (a + b).sum().backward()
+    opt.step()
+    assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.5)
