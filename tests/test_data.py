@@ -1,7 +1,6 @@
 """tinygrad_sm.data: IDX reading, dataset search and download, the embedded sample, DataLoader."""
 import gzip
 import hashlib
-import os
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -3,6 +3,7 @@
     tinygrad-sm train [--model mlp] [--dataset mnist-sample] [--epochs 10] ... [--out runs/mlp]
     tinygrad-sm eval --checkpoint runs/mlp/checkpoint.npz [--dataset fashion-mnist]
     tinygrad-sm explain "(x + y) * z" --vars x=-2,y=5,z=-4
+    tinygrad-sm sweep --model mlp --lr 1e-3:1e-1 --reg 1e-5:1e-2 --trials 20 [--dask local:2]
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output directory (default: runs/MODEL-DATASET)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="go on from a checkpoint of an earlier run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run as `mpiexec -n K tinygrad-sm train --distributed ...`")
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -69,12 +72,18 @@ def cmd_train(a: argparse.Namespace) -> int:
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
                         data_root=a.data_root)
     out = a.out or os.path.join("runs", f"{cfg.model}-{cfg.dataset}")
+    hooks = None
+    if a.distributed:
+        from . import distributed
+        hooks = distributed.mpi_hooks()
     t0 = time.perf_counter()
     try:
-        run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress)
+        run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress, hooks=hooks)
     except T.TrainingDiverged as e:
         print(f"error: {e}\nmetrics up to the last finished epoch are in {out}/metrics.json", file=sys.stderr)
         return 3
+    if hooks is not None and not hooks.is_main:
+        return 0
     last = run.history[-1] if run.history else {}
     held = "val" if "val_accuracy" in last else "test"
     files = ["checkpoint.npz", "metrics.json", "metrics.csv"]
@@ -127,13 +136,17 @@ def cmd_explain(argv: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["explain"]:  # explain has its own argument parser
+    if argv[:1] == ["explain"]:  # explain and sweep have their own argument parsers
         return cmd_explain(argv[1:])
+    if argv[:1] == ["sweep"]:
+        from . import sweep
+        return sweep.main(argv[1:])
     parser = argparse.ArgumentParser(prog="tinygrad-sm", description="tinygrad_sm: train, evaluate, explain.")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _eval_parser(sub)
     sub.add_parser("explain", help="narrate the backward pass of a scalar expression (see explain --help)")
+    sub.add_parser("sweep", help="hyperparameter search, locally or on Dask (see sweep --help)")
     a = parser.parse_args(argv)
     try:
         return cmd_train(a) if a.command == "train" else cmd_eval(a)

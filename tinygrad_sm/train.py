@@ -169,6 +169,27 @@ def _diverged(step: int, epoch: int, batch: int, value: float, model: nn.Module)
                             f"{value}; {where}. Lower the learning rate or the regularisation strength.")
 
 
+class Hooks:
+    """Where data-parallel training (tinygrad_sm.distributed) plugs into fit(); the defaults are
+    one process doing everything."""
+
+    is_main = True  # only the main process prints and writes files
+
+    def start(self, model: nn.Module) -> None:
+        """Before the first step (e.g. broadcast the initial parameters)."""
+
+    def shard(self, idx: np.ndarray) -> np.ndarray:
+        """This process's part of a global batch of indices."""
+        return idx
+
+    def after_backward(self, model: nn.Module, n_local: int, n_global: int) -> None:
+        """Between backward() and step() (e.g. average the gradients across processes)."""
+
+    def epoch_totals(self, seen: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
+        """The epoch's training totals over every process."""
+        return seen, loss_sum, correct
+
+
 @dataclass
 class Run:
     """What fit() returns: the trained model, its optimizer, and one record per epoch."""
@@ -182,15 +203,20 @@ class Run:
 
 
 def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
-        stream: Optional[TextIO] = None, progress: bool = True, splits: Optional[tuple[Split, Split]] = None) -> Run:
+        stream: Optional[TextIO] = None, progress: bool = True, splits: Optional[tuple[Split, Split]] = None,
+        hooks: Optional[Hooks] = None) -> Run:
     """Train as `cfg` says, printing a progress bar and one line per epoch to `stream`.
 
     out: a directory for checkpoint.npz, metrics.json, metrics.csv and curves.png.
     resume: a checkpoint from an earlier run; training goes on from its last epoch exactly as if
     it had not stopped (same batch order, same optimizer state).
     Raises TrainingDiverged (after saving the metrics so far) if the loss becomes NaN/inf.
+    hooks: see Hooks (data-parallel training); only hooks.is_main prints and writes.
     """
+    hooks = hooks if hooks is not None else Hooks()
     stream = stream if stream is not None else sys.stdout
+    if not hooks.is_main:
+        stream, progress, out = open(os.devnull, "w"), False, None
     history: list[dict[str, Any]] = []
     start_epoch = 0
     state = None
@@ -220,6 +246,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
         if sched is not None and "scheduler" in state:
             sched.load_state_dict(state["scheduler"])
     loss = loss_fn(cfg, model)
+    hooks.start(model)
     print(f"{cfg.model} {'-'.join(map(str, sizes))} on {cfg.dataset} ({len(train.y)} train / {len(held.y)} "
           f"{held.name}), {cfg.optimizer} lr={cfg.lr:g}"
           + (f" momentum={cfg.momentum:g}" if cfg.optimizer == "sgd" else "")
@@ -240,7 +267,8 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
             seen = correct = 0
             loss_sum = 0.0
             for b in range(steps_per_epoch):
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                batch = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                idx = hooks.shard(batch)
                 x, y = Tensor._wrap(train.x[idx]), Tensor._wrap(train.y[idx])
                 out_t = model(x)
                 lt = loss(out_t, y)
@@ -249,12 +277,14 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                     raise _diverged(epoch * steps_per_epoch + b + 1, epoch + 1, b + 1, value, model)
                 opt.zero_grad()
                 lt.backward()
+                hooks.after_backward(model, len(idx), len(batch))
                 opt.step()
                 seen += len(idx)
                 loss_sum += value * len(idx)
                 correct += int((out_t.data.argmax(axis=1) == y.data).sum())
                 bar.update(1, loss=loss_sum / seen)
             bar.close()
+            seen, loss_sum, correct = hooks.epoch_totals(seen, loss_sum, correct)
             if sched is not None:
                 sched.step()
             ev = evaluate(model, held, loss)
