@@ -29,8 +29,9 @@ def peak_rss_mb(framework: str, quick: bool) -> tuple[Optional[float], str]:
     if quick:
         cmd.append("--quick")
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return None, f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    if proc.returncode != 0:  # the child's own last stderr line comes before time's report
+        own = proc.stderr.split("\tCommand being timed:")[0].strip().splitlines()
+        return None, f"{framework} failed: {own[-1] if own else proc.returncode}"
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     if m is None:
         return None, "no 'Maximum resident set size' line in /usr/bin/time -v output"

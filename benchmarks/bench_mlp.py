@@ -275,7 +275,7 @@ def _sci(v: Optional[float]) -> Optional[str]:
 def section(results: list[dict[str, Any]], skipped: dict[str, str], source: str, args: Any) -> str:
     out = ["## Training: one epoch of Fashion-MNIST (bench_mlp.py)", "",
            f"Data: {source}. Same initial weights (seed {SEED}) and batch order for every framework; "
-           f"time = median of {args.repeats} epochs, frameworks taking turns; accuracy on the 10,000 "
+           f"time = median over {args.repeats} epoch(s), frameworks taking turns; accuracy on the 10,000 "
            "test images; max abs dW = largest difference of any final parameter from PyTorch's (or the "
            "hand NumPy net's). Differences of 1e-4 or so come from float32 rounding: PyTorch's and "
            "NumPy's BLAS round differently, and when a pre-activation within ~1e-7 of 0 lands on the "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import common  # noqa: I001 - first: pins thread counts before NumPy loads
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,7 +27,8 @@ SHAPES = [(64, 10), (256, 10), (1024, 1000), (4096, 1000)]
 QUICK_SHAPES = [(64, 10), (1024, 1000)]
 
 
-def variants(z: np.ndarray, y: np.ndarray) -> tuple[dict[str, Callable[[], Any]], dict[str, Callable[[], np.ndarray]]]:
+def variants(z: np.ndarray, y: np.ndarray, backends: list[str]
+             ) -> tuple[dict[str, Callable[[], Any]], dict[str, Callable[[], np.ndarray]]]:
     """Name -> timed call, and name -> call returning the gradient (checked against PyTorch's)."""
     tg = common.tinygrad_setup()
     import tinygrad_sm.functional as F
@@ -45,7 +46,7 @@ def variants(z: np.ndarray, y: np.ndarray) -> tuple[dict[str, Callable[[], Any]]
     calls["tinygrad_sm"] = tensor_call
     grads["tinygrad_sm"] = lambda: tensor_call().numpy()
     row_g = np.full(n, 1.0 / n, dtype=z.dtype)  # d mean / d row loss
-    for backend in common.backends_available():
+    for backend in backends:
         mod = common.backend_module(backend)  # called directly: no switching inside the timed call
 
         def split(m: Any = mod) -> np.ndarray:
@@ -89,11 +90,14 @@ def main() -> None:
            "2 * N * C * 4 bytes (read logits, write gradient) / time; 'of copy' = copy time of the "
            "logits / call time, the copy measured at the same size in this run. "
            f"Large-array copy bandwidth ({common.THREADS} threads): {dram:.1f} GB/s.", ""]
+    backends, broken = common.backends_available()
+    if broken:
+        out += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in broken.items()) + ".", ""]
     rows, targets = [], []
     for n, c in shapes:
         z = (rng.standard_normal((n, c)) * 3).astype(np.float32)
         y = rng.integers(0, c, n).astype(np.int64)
-        calls, grads = variants(z, y)
+        calls, grads = variants(z, y, backends)
         ref = grads["PyTorch"]() if "PyTorch" in grads else None
         errs = {k: (None if ref is None else float(np.max(np.abs(g() - ref)))) for k, g in grads.items()}
         times = common.interleaved(calls, repeats=repeats, target_s=target_s)

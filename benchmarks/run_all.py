@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own process, and write benchmarks/RESULTS.md.
 
-    python benchmarks/run_all.py            # the official run: a quiet machine, ~5 minutes on 2 cores
+    python benchmarks/run_all.py            # the official run: a quiet machine, an estimated 3-5 minutes on 2 cores
     python benchmarks/run_all.py --quick    # smoke test of every script (writes the file marked as such)
     python benchmarks/run_all.py --only mlp,matmul --output /tmp/partial.md
 """
@@ -45,10 +45,12 @@ def main() -> None:
             commands.append(" ".join(["python", f"benchmarks/{script}", *extra]))
             print(f"== {commands[-1]}", flush=True)
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, cwd=common.REPO)
+            proc = subprocess.run(cmd, cwd=common.REPO, stderr=subprocess.PIPE, text=True)
+            sys.stderr.write(proc.stderr)
             walls.append((script, time.perf_counter() - t0))
             if proc.returncode != 0 or not out.exists():
-                sections.append(f"## {script}\n\nFAILED (exit code {proc.returncode}); see its output.")
+                tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+                sections.append(f"## {script}\n\nFAILED (exit code {proc.returncode}):\n\n```\n{tail}\n```")
             else:
                 sections.append(out.read_text().rstrip())
     total = time.perf_counter() - t_all

@@ -70,6 +70,12 @@ def test_hand_checkable_expressions(expr, at, want):
     assert ex.grads == pytest.approx(want, rel=1e-13)
 
 
+def test_a_variable_named_f_does_not_clash_with_the_output(capsys):
+    assert E.main(["f * 2", "--vars", "f=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("out = f * 2") and "  dout/df = 2\n" in out
+
+
 def test_constant_exponent_uses_the_power_rule_gate():
     ex = E.explain("x ** (1 + 1)", {"x": 3.0})
     assert [r.op for r in ex.trace] == ["PowScalar"] and "c = 2" in ex.trace[0].rule
@@ -169,7 +175,7 @@ def test_main_json(capsys):
     assert [s["op"] for s in d["backward"]] == ["Div", "Add", "Exp", "Neg", "Add", "Add", "Mul", "Mul"]
     assert d["forward"][0] == {"expr": "w0 * x0", "op": "*", "value": -2.0}
     assert d["backward"][0]["inputs"][0] == {"index": 0, "kind": "constant", "label": "constant", "shape": [],
-                                            "value": 1.0, "grad": None}
+                                            "dtype": "float64", "value": 1.0, "grad": None}
 
 
 def test_main_bad_input_exits_2_with_a_clear_message(capsys):
@@ -178,6 +184,12 @@ def test_main_bad_input_exits_2_with_a_clear_message(capsys):
     assert err.startswith("tinygrad-sm explain: error: call to 'os.system'")
     assert E.main(["x", "--vars", "x=one"]) == 2
     assert "x='one': not a number" in capsys.readouterr().err
+
+
+def test_main_usage_errors_and_help_return_a_status(capsys):
+    assert E.main([]) == 2 and "required: expr" in capsys.readouterr().err
+    assert E.main(["x", "--nope"]) == 2
+    assert E.main(["--help"]) == 0 and "--vars" in capsys.readouterr().out
 
 
 def test_main_writes_dot(tmp_path, capsys):

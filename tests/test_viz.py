@@ -325,3 +325,18 @@ def test_constants_are_unknown_unless_the_builder_says():
     assert trace[0].inputs[0].value == 1.0
     np.testing.assert_allclose(trace[0].inputs[1].value, 1 + np.exp(2.0))
     assert 'label="1"' in viz.to_dot(s)  # the constant's value in the picture
+
+
+def test_deep_graphs_need_no_recursion():
+    x = Tensor(np.ones(2), requires_grad=True, name="x")
+    y = x
+    for _ in range(1500):  # 3,000 gates: deeper than Python's recursion limit
+        y = y.tanh() + x
+    trace = viz.trace_backward(y.sum(), echo=False, retain_graph=True)
+    assert len(trace) == 3001
+    nodes, edges = parse_dot(viz.to_dot(y.sum()))
+    assert len(edges) == 1500 * 3 + 1  # tanh: one input, add: two, sum: one
+    g = x.grad.numpy().copy()
+    x.zero_grad()
+    y.sum().backward()
+    assert np.array_equal(g, x.grad.numpy())

@@ -28,6 +28,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                         "hinge loss (default: %(default)s)")
     p.add_argument("--dataset", default=d.dataset, help="mnist-sample | mnist | fashion-mnist (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="directory holding the dataset files")
+    p.add_argument("--normalize", action="store_true", help="standardise pixels (mean 0, std 1 over the training set)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
@@ -70,7 +71,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
-                        data_root=a.data_root)
+                        data_root=a.data_root, normalize=a.normalize)
     out = a.out or os.path.join("runs", f"{cfg.model}-{cfg.dataset}")
     hooks = None
     if a.distributed:
@@ -106,7 +107,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     cfg.data_root = a.data_root
     cfg.val_fraction = 0.0
     from . import data
-    ds = data.get_dataset(cfg.dataset, train=a.split == "train", root=cfg.data_root)
+    ds = data.get_dataset(cfg.dataset, train=a.split == "train", root=cfg.data_root, normalize=cfg.normalize)
     split = T._flat(ds, a.split)
     w = state["model"]
     sizes = [int(s) for s in state["sizes"]]

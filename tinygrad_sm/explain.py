@@ -18,7 +18,7 @@ import json
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, TextIO
 
 import numpy as np
 
@@ -208,8 +208,12 @@ def parse(expr: str, variables: Sequence[str]) -> ast.Expression:
 
 
 def explain(expr: str, variables: dict[str, float], *, echo: bool = False,
-            out: Any = None) -> Explained:
-    """Evaluate `expr` at `variables` (float64 scalars) and run a narrated backward pass."""
+            out: Optional[TextIO] = None) -> Explained:
+    """Evaluate `expr` at `variables` (float64 scalars) and run a narrated backward pass.
+
+    Raises ExplainError for anything outside the whitelist. echo=True prints the narration
+    to `out` (default stdout) as it runs; it is in the returned `.trace` either way.
+    """
     tree = parse(expr, list(variables))
     leaves = {n: Tensor(v, dtype="float64", requires_grad=True, name=n) for n, v in variables.items()}
     ev = _Evaluator(leaves)
@@ -221,20 +225,22 @@ def explain(expr: str, variables: dict[str, float], *, echo: bool = False,
     if not f.requires_grad:
         raise ExplainError(f"explain: {expr!r} does not depend on any variable from --vars "
                            f"({', '.join(variables) or 'none given'}), so there is nothing to differentiate")
-    if f.grad_fn is None:  # the expression is a bare variable: f is that leaf; name the output f anyway
+    if f.grad_fn is None:  # the expression is a bare variable: give the output a gate of its own
         f = f + 0.0
-    f.name = "f"
+    f.name = "f" if "f" not in variables else "out"  # df/dx reads best; never clash with a variable
     with np.errstate(all="ignore"):
         trace = trace_backward(f, tensors=[s.tensor for s in ev.steps], echo=echo, file=out)
     return Explained(expr, f, leaves, ev.steps, trace)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The command line: returns the exit status (0 done, 2 bad input)."""
+    """The command line (argv without the program name); returns the exit status:
+    0 done, 1 the picture could not be written, 2 bad input."""
     ap = argparse.ArgumentParser(
         prog="tinygrad-sm explain",
         description="Evaluate a scalar expression, then narrate its backward pass gate by gate.",
-        epilog='example: tinygrad-sm explain "(x + y) * z" --vars x=-2,y=5,z=-4')
+        epilog='example: tinygrad-sm explain "(x + y) * z" --vars x=-2,y=5,z=-4   (an expression that '
+               'starts with "-": put it last, after --, e.g. --vars x=1 -- "-x")')
     ap.add_argument("expr", help="the expression, e.g. '1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))'; functions: "
                     + ", ".join(FUNCTIONS))
     ap.add_argument("--vars", action="append", default=[], metavar="x=1,y=2",
@@ -243,7 +249,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--draw", metavar="PATH", help="render the graph to PATH (.svg, .png, .pdf; needs Graphviz, "
                     "else a .dot is written)")
     ap.add_argument("--json", action="store_true", help="print structured records (JSON) instead of text")
-    args = ap.parse_args(list(argv) if argv is not None else None)
+    try:
+        args = ap.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as e:  # --help, or a usage error argparse already printed
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
     try:
         variables = parse_vars(args.vars)
         ex = explain(args.expr, variables)
@@ -273,15 +282,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _print_text(ex: Explained) -> None:
     given = ", ".join(f"{n} = {summarize(t.data, digits=6)}" for n, t in ex.variables.items())
-    print(f"f = {ex.expr}   at {given}\n\nforward")
+    name = ex.output.name
+    print(f"{name} = {ex.expr}   at {given}\n\nforward")
     width = max([len(s.text) for s in ex.steps] + [1])
     for s in ex.steps:
         print(f"  {s.text:<{width}}  = {s.value:.6g}")
-    print(f"  f = {ex.output.item():.6g}\n\nbackward")
+    print(f"  {name} = {ex.output.item():.6g}\n\nbackward, gate by gate")
     print(ex.trace.text())
     print("\ngradients")
     for n, g in ex.grads.items():
-        print(f"  df/d{n} = {g:.6g}")
+        print(f"  d{name}/d{n} = {g:.6g}")
 
 
 if __name__ == "__main__":

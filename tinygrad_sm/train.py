@@ -51,6 +51,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     seed: int = 0
     data_root: Optional[str] = None
+    normalize: bool = False                # standardise pixels with the training set's mean/std
     val_fraction: float = 0.0              # > 0: hold out a validation split and never touch test
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -124,11 +125,11 @@ def _flat(ds: Any, name: str) -> Split:
 
 def load_splits(cfg: TrainConfig) -> tuple[Split, Split]:
     """(train, eval): eval is the test split, or a seeded validation split when val_fraction > 0."""
-    train = data.get_dataset(cfg.dataset, train=True, root=cfg.data_root)
+    train = data.get_dataset(cfg.dataset, train=True, root=cfg.data_root, normalize=cfg.normalize)
     if cfg.val_fraction > 0:
         tr, val = data.train_val_split(train, cfg.val_fraction, seed=cfg.seed)
         return _flat(tr, "train"), _flat(val, "val")
-    test = data.get_dataset(cfg.dataset, train=False, root=cfg.data_root)
+    test = data.get_dataset(cfg.dataset, train=False, root=cfg.data_root, normalize=cfg.normalize)
     return _flat(train, "train"), _flat(test, "test")
 
 

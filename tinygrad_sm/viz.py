@@ -36,8 +36,7 @@ from .tensor import Tensor, topological_order
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
 # included, are described by the first line of their docstring.
 RULES: dict[str, str] = {
-    "Add": "add distributes: each input gets the upstream gradient unchanged "
-           "(summed over any dimensions broadcasting stretched)",
+    "Add": "add distributes: each input gets the upstream gradient unchanged (summed over broadcast dims)",
     "Sub": "subtract: the first input gets the upstream gradient, the second its negative",
     "Neg": "negate: the input gets minus the upstream gradient",
     "Mul": "mul swaps: each input gets the upstream gradient times the other input",
@@ -115,12 +114,13 @@ def summarize(a: Optional[Array], max_elements: int = 6, digits: int = 4, stats:
     if a.size == 1:
         return fmt.format(a.item()) if a.dtype.kind in "fiub" else str(a.item())
     if a.size <= max_elements:
-        return np.array2string(a, separator=", ", formatter={"float_kind": fmt.format})
+        text = np.array2string(a, separator=", ", formatter={"float_kind": fmt.format}, max_line_width=10**6)
+        return text.replace("\n", "")  # one line: rows of a small matrix side by side
     head = f"{a.shape} {a.dtype}"
     if not stats or a.dtype.kind not in "fiu" or a.size == 0:
         return head
-    stats = (("mean", a.mean()), ("min", a.min()), ("max", a.max()))
-    return head + ", " + ", ".join(f"{k} {fmt.format(float(v))}" for k, v in stats)
+    parts = (("mean", a.mean()), ("min", a.min()), ("max", a.max()))
+    return head + ", " + ", ".join(f"{k} {fmt.format(float(v))}" for k, v in parts)
 
 
 def _jsonable(a: Optional[Array], max_elements: int) -> Any:
@@ -249,6 +249,7 @@ class InputRecord:
     kind: str  # "gate" (made by another gate), "leaf" or "constant" (needs no gradient)
     label: str
     shape: tuple[int, ...]
+    dtype: np.dtype
     value: Optional[Array]
     grad: Optional[Array]  # the gradient this gate sent to it (None: none was needed)
 
@@ -273,20 +274,24 @@ class GateRecord:
             "shape": list(self.shape), "value": _jsonable(self.value, max_elements),
             "upstream": _jsonable(self.upstream, max_elements),
             "inputs": [{"index": r.index, "kind": r.kind, "label": r.label, "shape": list(r.shape),
-                        "value": _jsonable(r.value, max_elements), "grad": _jsonable(r.grad, max_elements)}
-                       for r in self.inputs],
+                        "dtype": str(r.dtype), "value": _jsonable(r.value, max_elements),
+                        "grad": _jsonable(r.grad, max_elements)} for r in self.inputs],
         }
 
     def text(self, root_label: str = "L", max_elements: int = 6) -> str:
         s = lambda a: summarize(a, max_elements, digits=6)  # noqa: E731
-        ins = "   ".join(f"{r.label} = {s(r.value)}" if r.kind != "constant" or r.value is not None
-                         else f"{r.label} {r.shape}" for r in self.inputs)
-        lines = [f"[{self.step}] {self.op} -> {self.label} = {s(self.value)}",
+        unknown = lambda shape: "?" if shape == () else f"? {shape}"  # noqa: E731
+        ins = "   ".join(f"{r.label} = {s(r.value)}" if r.value is not None
+                         else f"{r.label} {r.shape} {r.dtype}" if r.kind == "constant"
+                         else f"{r.label} = {unknown(r.shape)}" for r in self.inputs)
+        out = s(self.value) if self.value is not None else unknown(self.shape)
+        lines = [f"[{self.step}] {self.op} -> {self.label} = {out}",
                  f"    inputs    {ins}",
                  f"    upstream  d{root_label}/d({self.label}) = {s(self.upstream)}",
                  f"    rule      {self.rule}"]
         sent = [f"{s(r.grad)} -> {r.label}" for r in self.inputs if r.grad is not None]
-        lines.append("    sends     " + ("   ".join(sent) if sent else "nothing (no input needs a gradient)"))
+        why = "no gradient reached this gate" if self.upstream is None else "no input needs a gradient"
+        lines.append("    sends     " + ("   ".join(sent) if sent else f"nothing ({why})"))
         return "\n".join(lines)
 
 
@@ -439,7 +444,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
             step=step, op=gate.name, label=graph.label(gate), rule=rule_for(gate),
             shape=graph.out_type[id(gate)][0], value=graph.out_value.get(id(gate)), upstream=g,
             inputs=[InputRecord(i, "constant" if p is None else "gate" if isinstance(p, Gate) else "leaf",
-                                graph.input_label(gate, i), gate.shapes[i], graph.input_value(gate, i), sent[i])
+                                graph.input_label(gate, i), gate.shapes[i], gate.dtypes[i],
+                                graph.input_value(gate, i), sent[i])
                     for i, p in enumerate(gate.parents)],
             gate=gate)
         trace.records.append(rec)

@@ -5,6 +5,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import kernels
 from .base import Domain, Gate, Values
 
 
@@ -15,13 +16,13 @@ class ReLU(Gate):
     domain = Domain("elementwise", (Values(avoid=(0.0,)),))  # away from the kink
 
     def forward(self, x):
-        z = np.maximum(x, 0)
+        z = kernels.relu(x)
         self.save_for_backward(z)
         return z
 
     def backward(self, g):
         (z,) = self.saved
-        return g * (z > 0)
+        return kernels.relu_backward(z, g)  # g where z > 0, else 0
 
 
 class Sigmoid(Gate):

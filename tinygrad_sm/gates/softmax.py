@@ -117,23 +117,30 @@ class CrossEntropy(Gate):
         else:
             _check_class_targets("cross_entropy", target, z.shape[:-1], c, "logits")
             t2 = target.reshape(n)
-        loss, logp = kernels.cross_entropy_forward(z2, t2, self.label_smoothing)
+        # One fused pass gives the loss and its gradient, already divided by N for "mean";
+        # backward then only has to scale it by the upstream gradient (usually 1: nothing to do).
+        scale = 1.0 / n if self.reduction == "mean" else 1.0
+        loss, grad = kernels.softmax_cross_entropy(z2, t2, self.label_smoothing, scale)
         if not np.isfinite(loss).all():
             _explain_nonfinite(z2, t2)
-        self.save_for_backward(logp, t2)
+        self.save_for_backward(grad, z2)
         out = _reduce(loss, self.reduction)
         return out.reshape(()) if z.ndim == 1 else out
 
     def backward(self, g):
-        logp, t2 = self.saved
-        n = logp.shape[0]
-        per_row = _per_row_grad(g, self.reduction, n, logp.dtype)
+        grad, z2 = self.saved
+        n = grad.shape[0]
         gz = None
         if self.needs_grad[0]:
-            gz = kernels.cross_entropy_backward(logp, t2, per_row, self.label_smoothing)
+            if self.reduction == "none":
+                gz = grad * g.reshape(n, 1).astype(grad.dtype, copy=False)
+            else:
+                gz = grad if g == 1 else grad * g.astype(grad.dtype)
             gz = gz.reshape(self.shapes[0])
         gt = None
         if len(self.needs_grad) > 1 and self.needs_grad[1]:  # dL/dt = -(1 - e) log p
+            per_row = _per_row_grad(g, self.reduction, n, grad.dtype)
+            logp = kernels.log_softmax(z2)
             gt = (-(1 - self.label_smoothing) * logp * per_row[:, None]).reshape(self.shapes[1])
         return gz, gt
 

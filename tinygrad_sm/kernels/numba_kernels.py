@@ -184,3 +184,271 @@ def softmax_backward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def log_softmax_backward(logp: np.ndarray, g: np.ndarray) -> np.ndarray:
     return _rowwise(_LOG_SOFTMAX_BACKWARD, reference.log_softmax_backward, logp, g)
+
+
+# -- fused softmax-cross-entropy: the loss and its gradient in one pass over each row ------------------
+def _ce_class_body(z, t, eps, scale, loss, grad, nchunks):
+    n, c = z.shape
+    off = eps / c
+    bad = 0
+    for k in prange(nchunks):
+        buf = np.empty(c)  # exp(z - max) of the current row, in float64
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            zr, gr, ti = z[i], grad[i], t[i]
+            if ti < 0 or ti >= c:
+                bad += 1
+                continue
+            m = _row_max(zr)
+            s = _exp_shifted(zr, m, buf)
+            inv = 1.0 / s
+            for j in range(c):  # (p - eps / C) * scale; the target gets - (1 - eps) below
+                gr[j] = (buf[j] * inv - off) * scale
+            gr[ti] = (buf[ti] * inv - (1.0 - eps) - off) * scale
+            # loss = logsumexp - (1 - eps) z_t - eps mean(z), as a sum of terms >= 0
+            li = math.log(s) + (1.0 - eps) * (m - zr[ti])
+            if eps != 0.0:
+                li += eps * (m - _row_sum(zr) / c)
+            loss[i] = li
+    return bad
+
+
+@jit(fastmath={"reassoc"})
+def _row_dot_shift(tr, zr, m):
+    """sum(t * (m - z)): each term >= 0 for t >= 0, so no cancellation against a large max."""
+    s = 0.0
+    for j in range(tr.shape[0]):
+        s += tr[j] * (m - zr[j])
+    return s
+
+
+def _ce_prob_body(z, t, eps, scale, loss, grad, nchunks):
+    n, c = z.shape
+    off = eps / c
+    for k in prange(nchunks):
+        buf = np.empty(c)
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            zr, tr, gr = z[i], t[i], grad[i]
+            m = _row_max(zr)
+            s = _exp_shifted(zr, m, buf)
+            tsum = (1.0 - eps) * _row_sum(tr) + eps  # sum of the smoothed target
+            inv = tsum / s
+            for j in range(c):  # (p * sum(t) - t) * scale
+                gr[j] = (buf[j] * inv - (1.0 - eps) * tr[j] - off) * scale
+            li = tsum * math.log(s) + (1.0 - eps) * _row_dot_shift(tr, zr, m)
+            if eps != 0.0:
+                li += eps * (m - _row_sum(zr) / c)
+            loss[i] = li
+    return 0
+
+
+_CE_CLASS = _both(_ce_class_body)
+_CE_PROB = _both(_ce_prob_body)
+
+
+def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0,
+                          grad_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    zc = _rows(z)
+    if zc is None or target.dtype.kind not in "iuf" or target.ndim not in (1, 2):
+        return reference.softmax_cross_entropy(z, target, label_smoothing, grad_scale)
+    n, c = zc.shape
+    if target.ndim == 1:
+        t, kernels = np.ascontiguousarray(target, dtype=np.int64), _CE_CLASS
+    else:
+        t, kernels = np.ascontiguousarray(target, dtype=zc.dtype), _CE_PROB
+    if t.shape[0] != n or (t.ndim == 2 and t.shape != zc.shape):
+        raise ValueError(f"softmax_cross_entropy: logits of shape {zc.shape} and targets of shape "
+                         f"{target.shape} do not fit")
+    loss = np.empty(n)
+    grad = np.empty_like(zc)
+    bad = _pick(*kernels, zc.size)(zc, t, float(label_smoothing), float(grad_scale), loss, grad,
+                                   _chunks(n))
+    if bad:
+        raise ValueError(f"softmax_cross_entropy: {bad} class target(s) outside 0..{c - 1}")
+    return loss.astype(zc.dtype, copy=False), grad
+
+
+def cross_entropy_forward(z: np.ndarray, target: np.ndarray,
+                          label_smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """As reference.cross_entropy_forward, with the numba log-softmax."""
+    logp = log_softmax(z)
+    n, c = logp.shape
+    if target.ndim == 1:
+        loss = -logp[np.arange(n), target]
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss - (label_smoothing / c) * logp.sum(axis=1)
+    else:
+        loss = -(reference.smoothed(target, c, label_smoothing) * logp).sum(axis=1)
+    return loss.astype(z.dtype, copy=False), logp
+
+
+cross_entropy_backward = reference.cross_entropy_backward  # the fused kernel above replaces it
+
+
+# -- ReLU and the linear layer ------------------------------------------------------------------------
+relu = reference.relu  # np.maximum is already a single vectorised pass
+
+
+def _relu_backward_body(y, g, out):
+    for i in prange(y.shape[0]):
+        out[i] = g[i] if y[i] > 0 else 0
+
+
+_RELU_BACKWARD = _both(_relu_backward_body)
+
+
+def _flat(*arrays: np.ndarray) -> bool:
+    """All C-contiguous float arrays of one dtype and shape: the kernels can run on their flat views."""
+    a0 = arrays[0]
+    return a0.dtype.type in _FLOATS and all(
+        a.flags.c_contiguous and a.dtype == a0.dtype and a.shape == a0.shape for a in arrays)
+
+
+def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    if not _flat(y, g) or y.size < 4096:  # NumPy's where is as fast when dispatch dominates
+        return reference.relu_backward(y, g)
+    out = np.empty_like(g)
+    _pick(*_RELU_BACKWARD, y.size)(y.reshape(-1), g.reshape(-1), out.reshape(-1))
+    return out
+
+
+def _bias_relu_body(y, b):
+    n, m = y.shape
+    for i in prange(n):
+        for j in range(m):
+            v = y[i, j] + b[j]
+            y[i, j] = 0 if v <= 0 else v  # NaN stays NaN, as with np.maximum
+
+
+def _relu_mask_colsum_body(y, g, gm, parts, nchunks):
+    """gm = g where y > 0 else 0, and parts[k] = the column sums of block k of gm's rows."""
+    n, m = y.shape
+    for k in prange(nchunks):
+        acc = parts[k]
+        acc[:] = 0.0
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            for j in range(m):
+                v = g[i, j] if y[i, j] > 0 else 0
+                gm[i, j] = v
+                acc[j] += v
+
+
+_BIAS_RELU = _both(_bias_relu_body)
+_RELU_MASK_COLSUM = _both(_relu_mask_colsum_body)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
+                   relu: bool = False) -> np.ndarray:
+    y = x @ w.T  # BLAS
+    if b is not None and relu and _flat(y) and y.flags.c_contiguous and b.dtype == y.dtype:
+        _pick(*_BIAS_RELU, y.size)(y, b)  # one pass instead of two
+        return y
+    if b is not None:
+        y += b
+    if relu:
+        np.maximum(y, 0, out=y)
+    return y
+
+
+def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, relu: bool = False,
+                    need: tuple[bool, bool, bool] = (True, True, True)) -> tuple[Any, Any, Any]:
+    if not relu or not _flat(y, g):
+        return reference.linear_backward(x, w, y, g, relu, need)
+    gm = np.empty_like(g)
+    nchunks = _chunks(g.shape[0])
+    parts = np.empty((nchunks, g.shape[1]))
+    _pick(*_RELU_MASK_COLSUM, g.size)(y, g, gm, parts, nchunks)
+    dx = gm @ w if need[0] else None
+    dw = gm.T @ x if need[1] else None
+    db = parts.sum(axis=0).astype(g.dtype) if need[2] else None
+    return dx, dw, db
+
+
+# -- optimiser updates, one pass over each parameter ----------------------------------------------------
+def _sgd_body(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first, has_buf):
+    for i in prange(p.shape[0]):
+        d = np.float64(g[i]) + weight_decay * p[i]
+        if has_buf:
+            b = d if first else momentum * buf[i] + (1.0 - dampening) * d
+            buf[i] = b
+            d = d + momentum * b if nesterov else b
+        p[i] = p[i] - lr * d
+
+
+def _adam_body(p, g, m, v, decay, wd, beta1, beta2, eps, step_size, bc2_sqrt):
+    for i in prange(p.shape[0]):
+        pi = p[i] * decay
+        gi = np.float64(g[i]) + wd * pi
+        mi = beta1 * m[i] + (1.0 - beta1) * gi
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = pi - step_size * mi / (math.sqrt(vi) / bc2_sqrt + eps)
+
+
+_SGD = _both(_sgd_body)
+_ADAM = _both(_adam_body)
+
+
+def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: float,
+              momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+              nesterov: bool = False, first: bool = False) -> None:
+    has_buf = bool(momentum)
+    if not _flat(p, g, *([buf] if has_buf else [])):
+        return reference.sgd_step_(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
+                                   weight_decay=weight_decay, nesterov=nesterov, first=first)
+    flat = p.reshape(-1)
+    _pick(*_SGD, p.size)(flat, g.reshape(-1), buf.reshape(-1) if has_buf else flat, float(lr),
+                         float(momentum), float(dampening), float(weight_decay), bool(nesterov),
+                         bool(first), has_buf)
+
+
+def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
+               beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+               weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    if not _flat(p, g, m, v):
+        return reference.adam_step_(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                    weight_decay=weight_decay, decoupled=decoupled)
+    decay, wd = (1.0 - lr * weight_decay, 0.0) if decoupled else (1.0, float(weight_decay))
+    step_size = lr / (1.0 - beta1 ** step)
+    bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
+    _pick(*_ADAM, p.size)(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(decay),
+                          wd, float(beta1), float(beta2), float(eps), float(step_size), bc2_sqrt)
+
+
+# -- compiling ahead of time, and threads ---------------------------------------------------------------
+def warmup() -> None:
+    """Compile (or load from the disk cache) every kernel, serial and parallel, float32 and float64."""
+    global PARALLEL_MIN
+    saved = PARALLEL_MIN
+    try:
+        for PARALLEL_MIN in (saved, 0):
+            for dt in _FLOATS:
+                z = np.linspace(-1.0, 1.0, 12, dtype=dt).reshape(3, 4)
+                p = softmax(z)
+                log_softmax(z)
+                softmax_backward(p, z)
+                log_softmax_backward(z, z)
+                softmax_cross_entropy(z, np.array([0, 1, 3]), 0.1, 0.5)
+                softmax_cross_entropy(z, p, 0.1, 0.5)
+                _pick(*_RELU_BACKWARD, PARALLEL_MIN)(z.reshape(-1), z.reshape(-1), p.reshape(-1))
+                sq = np.eye(4, dtype=dt) - 0.25
+                linear_forward(sq, sq, sq[0], relu=True)
+                linear_backward(sq, sq, sq, sq, True)
+                q, g, m, v = (np.ones(5, dt) for _ in range(4))
+                sgd_step_(q, g, m, lr=0.1, momentum=0.9)
+                sgd_step_(q, g, None, lr=0.1)
+                adam_step_(q, g, m, v, step=1, lr=0.1)
+    finally:
+        PARALLEL_MIN = saved
+
+
+def set_num_threads(n: int) -> None:
+    limit = numba.config.NUMBA_NUM_THREADS
+    if n > limit:
+        raise ValueError(f"set_num_threads: {n} threads asked for, but numba started with at most "
+                         f"{limit} (set NUMBA_NUM_THREADS before the first kernel runs to allow more)")
+    numba.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return numba.get_num_threads()

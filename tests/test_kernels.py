@@ -1,0 +1,417 @@
+"""The numba kernels against their NumPy references (reference.py), the polynomial exp's error bound,
+the backend switch, start-up, caching and threads.
+
+Also run uncompiled: NUMBA_DISABLE_JIT=1 pytest tests/test_kernels.py (numba runs the same code
+as Python, with smaller grids here so it stays quick).
+"""
+import contextlib
+import os
+import subprocess
+import sys
+
+import hypothesis.extra.numpy as hnp
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_sm import kernels
+from tinygrad_sm.kernels import exp_poly
+from tinygrad_sm.kernels import numba_kernels as nk
+from tinygrad_sm.kernels import reference as ref
+
+JIT = not numba.config.DISABLE_JIT
+FLOATS = [np.float32, np.float64]
+
+
+MODES = pytest.mark.parametrize("mode", ["serial", "parallel"])
+
+
+@contextlib.contextmanager
+def compiled(mode):
+    """Run the kernels through their serial or their parallel version (parallel: even for tiny inputs)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(nk, "PARALLEL_MIN", 0 if mode == "parallel" else 1 << 62)
+        yield
+
+
+def close(ours, theirs, dtype, scale=1.0):
+    """float64 kernels agree with the reference to rounding; float32 kernels (computed in float64
+    inside) are within 1e-6 relative of the reference run in float64 (absolute 1e-8 * scale where
+    the value crosses 0, e.g. p - e/C under label smoothing)."""
+    assert ours.dtype == dtype
+    if dtype == np.float64:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-13 * scale)
+    else:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8 * scale)
+
+
+def arrays(shape, dtype, lo=-30.0, hi=30.0):
+    return hnp.arrays(np.float64, shape, elements=st.floats(lo, hi)).map(lambda a: a.astype(dtype))
+
+
+rows_cols = st.tuples(st.integers(1, 9), st.integers(1, 40))
+
+
+# -- the polynomial exp: its error over the whole input range ----------------------------------------
+@numba.njit
+def _exp_all(x, lean, out):
+    for i in range(x.size):
+        out[i] = exp_poly.exp_lean(x[i]) if lean else exp_poly.exp_full(x[i])
+
+
+def _exp(x, lean):
+    out = np.empty_like(x)
+    _exp_all(x, lean, out)
+    return out
+
+
+GRID = 2_000_001 if JIT else 20_001
+
+
+def test_exp_full_is_within_two_ulp_and_handles_every_range():
+    x = np.linspace(-760.0, 720.0, GRID)
+    with np.errstate(over="ignore"):
+        got, want = _exp(x, False), np.exp(x)
+    normal = (x > -708.3) & (x < 709.7)
+    rel = np.abs(got[normal] - want[normal]) / want[normal]
+    assert rel.max() <= 2.3e-16 + 2 * 2.0 ** -53  # Taylor bound + a couple of roundings
+    sub = (x > -746.0) & (x <= -708.3)  # subnormal results: within one subnormal step
+    assert np.abs(got[sub] - want[sub]).max() <= 2.0 ** -1074
+    assert (got[x < -746.0] == 0).all() and np.isinf(got[x > 709.8]).all()
+    special = _exp(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]), False)
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0.0
+    np.testing.assert_array_equal(special[3:], [1.0, 1.0, np.e])
+
+
+def test_exp_lean_is_within_its_taylor_bound_and_is_zero_below_float32():
+    x = np.linspace(-110.0, 95.0, GRID)
+    with np.errstate(over="ignore"):
+        got, want = _exp(x, True), np.exp(x)
+    live = (x >= -104.0) & (x <= 88.7)
+    assert (np.abs(got[live] - want[live]) / want[live]).max() <= 7.4e-9  # 0.3466**8 / 8! * e**0.3466
+    assert (got[x < -104.0] == 0).all()  # exactly 0, never garbage; float32 would round them to 0
+    assert np.isinf(got[x > 89.0]).all()
+    tiny = x < -87.0  # float32 subnormals: after rounding to float32, at most one step (2**-149) off
+    with np.errstate(over="ignore"):
+        diff = got[tiny].astype(np.float32).astype(np.float64) - want[tiny].astype(np.float32)
+    assert np.abs(diff).max() <= 2.0 ** -149
+    special = _exp(np.array([np.nan, np.inf, -np.inf, -1e300]), True)
+    assert np.isnan(special[0]) and special[1] == np.inf and (special[2:] == 0).all()
+
+
+@given(x=st.floats(-800, 800))
+def test_exp_full_matches_numpy_on_drawn_values(x):
+    with np.errstate(over="ignore"):
+        got, want = _exp(np.array([x]), False)[0], np.exp(x)
+    assert got == want if np.isinf(want) else abs(got - want) <= 5e-16 * want + 2.0 ** -1074
+
+
+# -- softmax and friends ---------------------------------------------------------------------------------
+@MODES
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@given(data=st.data(), dtype=st.sampled_from(FLOATS))
+def test_softmax_kernels_match_the_reference(mode, name, data, dtype):
+    with compiled(mode):
+        z = data.draw(rows_cols.flatmap(lambda s: arrays(s, dtype)))
+        close(getattr(nk, name)(z), getattr(ref, name)(z.astype(np.float64)), dtype)
+
+
+@MODES
+@given(data=st.data(), dtype=st.sampled_from(FLOATS))
+def test_softmax_backward_kernels_match_the_reference(mode, data, dtype):
+    with compiled(mode):
+        shape = data.draw(rows_cols)
+        z, g = data.draw(arrays(shape, dtype)), data.draw(arrays(shape, dtype, -2, 2))
+        p, logp = ref.softmax(z), ref.log_softmax(z)
+        p64, lp64, g64 = p.astype(np.float64), logp.astype(np.float64), g.astype(np.float64)
+        close(nk.softmax_backward(p, g), ref.softmax_backward(p64, g64), dtype)
+        close(nk.log_softmax_backward(logp, g), ref.log_softmax_backward(lp64, g64), dtype,
+              scale=np.abs(g64).sum(axis=1).max())  # g - p * sum(g) crosses 0
+
+
+# -- fused softmax-cross-entropy ---------------------------------------------------------------------------
+@st.composite
+def ce_cases(draw, dtype, lo=-30.0, hi=30.0):
+    n, c = draw(st.tuples(st.integers(1, 9), st.integers(1, 40)))
+    z = draw(arrays((n, c), dtype, lo, hi))
+    if draw(st.booleans()):
+        t = draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+    else:
+        raw = draw(hnp.arrays(np.float64, (n, c), elements=st.floats(0.0, 1.0)))
+        t = (raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300)).astype(dtype)
+    return z, t, draw(st.sampled_from([0.0, 0.1, 1.0])), draw(st.sampled_from([1.0, 1 / n, -2.5]))
+
+
+@MODES
+@given(data=st.data(), dtype=st.sampled_from(FLOATS))
+def test_fused_cross_entropy_matches_the_reference(mode, data, dtype):
+    with compiled(mode):
+        z, t, eps, scale = data.draw(ce_cases(dtype))
+        loss, grad = nk.softmax_cross_entropy(z, t, eps, scale)
+        t64 = t if t.dtype.kind == "i" else t.astype(np.float64)
+        want_loss, want_grad = ref.softmax_cross_entropy(z.astype(np.float64), t64, eps, scale)
+        close(loss, want_loss, dtype, scale=1e-4)  # losses below 1e-6: within 1e-12
+        close(grad, want_grad, dtype, scale=abs(scale))
+
+
+@MODES
+@given(data=st.data())
+def test_float32_cross_entropy_is_accurate_and_finite_for_logits_up_to_1e4(mode, data):
+    with compiled(mode):
+        z, t, eps, scale = data.draw(ce_cases(np.float32, -1e4, 1e4))
+        loss, grad = nk.softmax_cross_entropy(z, t, eps, scale)
+        assert np.isfinite(loss).all() and np.isfinite(grad).all()
+        t64 = t if t.dtype.kind == "i" else t.astype(np.float64)
+        want_loss, want_grad = ref.softmax_cross_entropy(z.astype(np.float64), t64, eps, scale)
+        close(loss, want_loss, np.float32, scale=1e-4)
+        close(grad, want_grad, np.float32, scale=abs(scale))
+
+
+@MODES
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_cross_entropy_rows_with_nan_or_inf_give_nan_and_minus_inf_is_a_zero_probability(mode, dtype):
+    with compiled(mode):
+        z = np.array([[0.0, np.nan, 1.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [0.0, 1.0, -np.inf]], dtype)
+        loss, grad = nk.softmax_cross_entropy(z, np.array([0, 1, 2, 2]))
+        assert np.isnan(loss[:2]).all()
+        np.testing.assert_allclose(loss[2], np.log1p(np.exp(-1.0)), rtol=1e-6)
+        assert loss[3] == np.inf and grad[2, 0] == 0  # the target has probability 0: honestly infinite
+
+
+def test_cross_entropy_kernel_refuses_targets_out_of_range():
+    z = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"1 class target\(s\) outside 0..3"):
+        nk.softmax_cross_entropy(z, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"logits of shape \(3, 4\) and targets of shape \(2,\)"):
+        nk.softmax_cross_entropy(z, np.array([0, 1]))
+
+
+@given(data=st.data(), dtype=st.sampled_from(FLOATS))
+def test_unfused_cross_entropy_kernels_match_the_reference(data, dtype):
+    z, t, eps, _ = data.draw(ce_cases(dtype))
+    loss, logp = nk.cross_entropy_forward(z, t, eps)
+    want_loss, want_logp = ref.cross_entropy_forward(z.astype(np.float64), t, eps)
+    close(logp, want_logp, dtype)
+    close(loss, want_loss, dtype, scale=1e-4)
+
+
+# -- ReLU and the linear layer ------------------------------------------------------------------------------
+@MODES
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), size=st.sampled_from([7, 5000]))
+def test_relu_backward_matches_the_reference(mode, data, dtype, size):
+    with compiled(mode):
+        y = data.draw(arrays(size, dtype, -1, 1))
+        g = data.draw(arrays(size, dtype, -1, 1))
+        np.testing.assert_array_equal(nk.relu_backward(y, g), ref.relu_backward(y, g))
+
+
+def close_products(ours, theirs, dtype, bound):
+    """Matrix products: float32 BLAS rounds each sum of k terms to about k * 6e-8 of sum(|terms|)."""
+    assert ours.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * np.max(bound, initial=0.0))
+
+
+@MODES
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), relu=st.booleans(), bias=st.booleans())
+def test_linear_kernels_match_the_reference(mode, data, dtype, relu, bias):
+    with compiled(mode):
+        n, k, m = data.draw(st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 9)))
+        x, w = data.draw(arrays((n, k), dtype, -2, 2)), data.draw(arrays((m, k), dtype, -2, 2))
+        b = data.draw(arrays(m, dtype, -2, 2)) if bias else None
+        g = data.draw(arrays((n, m), dtype, -2, 2))
+        x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+        y = nk.linear_forward(x, w, b, relu)
+        b64 = None if b is None else b.astype(np.float64)
+        close_products(y, ref.linear_forward(x64, w64, b64, relu), dtype,
+                       np.abs(x64) @ np.abs(w64).T + (0 if b is None else np.abs(b64)))
+        need = data.draw(st.tuples(st.booleans(), st.booleans(), st.booleans()))
+        ours = nk.linear_backward(x, w, y, g, relu, need)
+        theirs = ref.linear_backward(x64, w64, y, g64, relu, need)
+        ag = np.abs(g64)
+        bounds = (ag @ np.abs(w64), ag.T @ np.abs(x64), ag.sum(axis=0))
+        for a, b_, wanted, bound in zip(ours, theirs, need, bounds):
+            assert (a is None) == (not wanted)
+            if wanted:
+                close_products(a, b_, dtype, bound)
+
+
+# -- optimiser steps -------------------------------------------------------------------------------------------
+@st.composite
+def params(draw, dtype, n=3):
+    size = draw(st.sampled_from([1, 33, 40000]))  # 40000: past PARALLEL_MIN
+    return [draw(arrays(size, dtype, -2, 2)) for _ in range(n)]
+
+
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), momentum=st.sampled_from([0.0, 0.9]),
+       dampening=st.sampled_from([0.0, 0.3]), wd=st.sampled_from([0.0, 0.01]), nesterov=st.booleans(),
+       first=st.booleans())
+def test_sgd_step_matches_the_reference(data, dtype, momentum, dampening, wd, nesterov, first):
+    p, g, buf = data.draw(params(dtype))
+    p2, buf2, g_before = p.copy(), buf.copy(), g.copy()
+    opts = dict(lr=0.1, momentum=momentum, dampening=dampening, weight_decay=wd, nesterov=nesterov,
+                first=first)
+    nk.sgd_step_(p, g, buf if momentum else None, **opts)
+    ref.sgd_step_(p2, g, buf2 if momentum else None, **opts)
+    close(p, p2, dtype)
+    close(buf, buf2, dtype)
+    np.testing.assert_array_equal(g, g_before)
+
+
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), step=st.sampled_from([1, 2, 100]),
+       wd=st.sampled_from([0.0, 0.01]), decoupled=st.booleans())
+def test_adam_step_matches_the_reference(data, dtype, step, wd, decoupled):
+    p, g, m = data.draw(params(dtype))
+    v = m * m  # running mean of squares: >= 0
+    args = [a.copy() for a in (p, m, v)]
+    opts = dict(step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd, decoupled=decoupled)
+    nk.adam_step_(p, g, m, v, **opts)
+    ref.adam_step_(args[0], g, args[1], args[2], **opts)
+    close(p, args[0], dtype, scale=1e-2)
+    close(m, args[1], dtype)
+    close(v, args[2], dtype)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("nesterov,dampening", [(False, 0.0), (True, 0.0), (False, 0.5)])
+def test_sgd_matches_pytorch_over_steps(torch, backend, nesterov, dampening, rng):
+    p0, grads = rng.standard_normal(50), rng.standard_normal((4, 50))
+    tp = torch.tensor(p0, requires_grad=True)
+    opt = torch.optim.SGD([tp], lr=0.1, momentum=0.9, dampening=dampening, nesterov=nesterov,
+                          weight_decay=0.01)
+    impl = nk if backend == "numba" else ref
+    p, buf = p0.copy(), np.zeros(50)
+    for i, g in enumerate(grads):
+        tp.grad = torch.tensor(g)
+        opt.step()
+        impl.sgd_step_(p, g, buf, lr=0.1, momentum=0.9, dampening=dampening, weight_decay=0.01,
+                       nesterov=nesterov, first=i == 0)
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_matches_pytorch_over_steps(torch, backend, decoupled, rng):
+    p0, grads = rng.standard_normal(50), rng.standard_normal((5, 50))
+    tp = torch.tensor(p0, requires_grad=True)
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    opt = cls([tp], lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
+    impl = nk if backend == "numba" else ref
+    p, m, v = p0.copy(), np.zeros(50), np.zeros(50)
+    for step, g in enumerate(grads, start=1):
+        tp.grad = torch.tensor(g)
+        opt.step()
+        impl.adam_step_(p, g, m, v, step=step, lr=0.01, beta1=0.9, beta2=0.99, eps=1e-8,
+                        weight_decay=0.1, decoupled=decoupled)
+    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_update_kernels_check_their_arguments():
+    p = np.zeros(3)
+    with pytest.raises(ValueError, match="sgd_step_: momentum != 0 needs a momentum buffer"):
+        kernels.sgd_step_(p, p.copy(), None, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"adam_step_: g must match the parameter, shape \(3,\) float64; "
+                                         r"got \(4,\) float64"):
+        kernels.adam_step_(p, np.zeros(4), p.copy(), p.copy(), step=1, lr=0.1)
+    with pytest.raises(ValueError, match="adam_step_: step counts from 1, got 0"):
+        kernels.adam_step_(p, p.copy(), p.copy(), p.copy(), step=0, lr=0.1)
+
+
+def test_update_kernels_work_in_place_on_non_contiguous_parameters():
+    p = np.arange(12.0).reshape(3, 4).T  # a transposed view
+    p2 = p.copy()
+    g = np.ones((4, 3))
+    kernels.sgd_step_(p, g, None, lr=0.5)
+    ref.sgd_step_(p2, g, None, lr=0.5)
+    np.testing.assert_array_equal(p, p2)
+
+
+# -- backend switch, start-up, cache, threads ----------------------------------------------------------------
+def _python(code, **env):
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env,
+                          timeout=120)
+
+
+def test_import_does_not_import_numba_and_the_first_kernel_does():
+    r = _python("import sys, numpy as np, tinygrad_sm as ts\n"
+                "assert 'numba' not in sys.modules, 'numba imported at import time'\n"
+                "ts.kernels.softmax(np.zeros((2, 3)))\n"
+                "assert 'numba' in sys.modules\n"
+                "print(ts.kernels.get_backend())", TINYGRAD_SM_BACKEND="numba")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "numba"
+
+
+def test_backend_from_the_environment():
+    r = _python("import sys, numpy as np, tinygrad_sm as ts\n"
+                "ts.kernels.softmax(np.zeros((2, 3)))\n"
+                "print(ts.kernels.get_backend(), 'numba' in sys.modules)", TINYGRAD_SM_BACKEND="NumPy")
+    assert r.stdout.split() == ["numpy", "False"], r.stderr
+    r = _python("import tinygrad_sm", TINYGRAD_SM_BACKEND="cuda")
+    assert r.returncode != 0
+    assert "TINYGRAD_SM_BACKEND: backend must be one of ('numba', 'numpy'), got 'cuda'" in r.stderr
+
+
+@pytest.fixture
+def restore_backend():
+    before = kernels.get_backend()
+    yield
+    kernels.set_backend(before)
+
+
+def test_set_backend_switches_every_kernel(restore_backend, rng):
+    z = rng.standard_normal((4, 5)).astype(np.float32)
+    kernels.set_backend("numpy")
+    assert kernels.get_backend() == "numpy" and kernels._impl is ref
+    slow = kernels.softmax(z)
+    kernels.set_backend("numba")
+    assert kernels.get_backend() == "numba" and kernels._impl is nk
+    np.testing.assert_allclose(kernels.softmax(z), slow, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"set_backend: backend must be one of \('numba', 'numpy'\), got 'jax'"):
+        kernels.set_backend("jax")
+
+
+def test_jit_falls_back_to_no_cache_when_nothing_is_writable(monkeypatch):
+    calls = []
+
+    def fake_njit(**options):
+        calls.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x.py'")
+        return lambda fn: fn
+
+    monkeypatch.setattr(exp_poly.numba, "njit", fake_njit)
+    f = exp_poly.jit(parallel=True)(lambda: 1)
+    assert f() == 1 and calls == [{"cache": True, "parallel": True}, {"parallel": True}]
+
+
+@pytest.mark.skipif(not JIT, reason="nothing is compiled or cached without the JIT")
+def test_kernels_run_when_the_cache_directory_is_read_only(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    r = _python("import numpy as np, tinygrad_sm as ts\n"
+                "print(ts.kernels.softmax(np.zeros((2, 4)))[0, 0])", NUMBA_CACHE_DIR=str(ro))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0.25"
+
+
+def test_warmup_compiles_everything_and_threads_can_be_set():
+    kernels.warmup()
+    n = kernels.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        assert kernels.get_num_threads() == 1
+        z = np.linspace(-3, 3, 64 * 1024).reshape(64, 1024)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(nk, "PARALLEL_MIN", 0)
+            np.testing.assert_allclose(kernels.softmax(z), ref.softmax(z), rtol=1e-12)
+    finally:
+        kernels.set_num_threads(n)
+    with pytest.raises(ValueError, match="set_num_threads: need a positive integer, got 0"):
+        kernels.set_num_threads(0)
+    with pytest.raises(ValueError, match="numba started with at most"):
+        kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)
