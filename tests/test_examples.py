@@ -80,3 +80,16 @@ def test_softmax_regression_primitive_and_fused_agree_and_learn():
     assert ex.gates_after_scores(ex.cross_entropy_from_primitives) > 1
     accs, _ = ex.train(ex.cross_entropy_fused, data, epochs=1)
     assert accs[0] > 0.7  # 1,000 digits, one epoch: far above the 10% of guessing
+
+
+def test_svm_stops_learning_from_satisfied_margins_softmax_never_does():
+    ex = load_example("svm_vs_softmax")
+    svm, acc_svm = ex.train("svm", epochs=1)
+    soft, acc_soft = ex.train("softmax", epochs=1)
+    assert acc_svm > 0.8 and acc_soft > 0.8
+    assert ex.still_learning(svm, "svm") < 0.5
+    assert ex.still_learning(soft, "softmax") == 1.0
+
+
+def test_mlp_example_learns():
+    assert load_example("mlp_mnist").main(epochs=1) > 0.85

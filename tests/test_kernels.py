@@ -63,7 +63,8 @@ def _exp_all(x, lean, out):
 
 def _exp(x, lean):
     out = np.empty_like(x)
-    _exp_all(x, lean, out)
+    with np.errstate(over="ignore", invalid="ignore"):  # uncompiled, discarded lanes would warn
+        _exp_all(x, lean, out)
     return out
 
 
@@ -82,7 +83,7 @@ def test_exp_full_is_within_two_ulp_and_handles_every_range():
     assert (got[x < -746.0] == 0).all() and np.isinf(got[x > 709.8]).all()
     special = _exp(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]), False)
     assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0.0
-    np.testing.assert_array_equal(special[3:], [1.0, 1.0, np.e])
+    np.testing.assert_allclose(special[3:], [1.0, 1.0, np.e], rtol=4.5e-16, atol=0)
 
 
 def test_exp_lean_is_within_its_taylor_bound_and_is_zero_below_float32():
@@ -171,6 +172,7 @@ def test_float32_cross_entropy_is_accurate_and_finite_for_logits_up_to_1e4(mode,
 
 @MODES
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.filterwarnings("ignore:invalid value")  # inf - inf, uncompiled (NUMBA_DISABLE_JIT=1)
 def test_cross_entropy_rows_with_nan_or_inf_give_nan_and_minus_inf_is_a_zero_probability(mode, dtype):
     with compiled(mode):
         z = np.array([[0.0, np.nan, 1.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [0.0, 1.0, -np.inf]], dtype)
@@ -241,8 +243,12 @@ def test_linear_kernels_match_the_reference(mode, data, dtype, relu, bias):
 # -- optimiser steps -------------------------------------------------------------------------------------------
 @st.composite
 def params(draw, dtype, n=3):
-    size = draw(st.sampled_from([1, 33, 40000]))  # 40000: past PARALLEL_MIN
-    return [draw(arrays(size, dtype, -2, 2)) for _ in range(n)]
+    """n arrays of one size: small ones drawn by Hypothesis, a big one (past PARALLEL_MIN) from a seed."""
+    size = draw(st.sampled_from([1, 33, 40000]))
+    if size < 1000:
+        return [draw(arrays(size, dtype, -2, 2)) for _ in range(n)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return [rng.uniform(-2, 2, size).astype(dtype) for _ in range(n)]
 
 
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), momentum=st.sampled_from([0.0, 0.9]),
@@ -250,11 +256,12 @@ def params(draw, dtype, n=3):
        first=st.booleans())
 def test_sgd_step_matches_the_reference(data, dtype, momentum, dampening, wd, nesterov, first):
     p, g, buf = data.draw(params(dtype))
-    p2, buf2, g_before = p.copy(), buf.copy(), g.copy()
+    p2, g2, buf2 = (a.astype(np.float64) for a in (p, g, buf))  # the reference, run in float64
+    g_before = g.copy()
     opts = dict(lr=0.1, momentum=momentum, dampening=dampening, weight_decay=wd, nesterov=nesterov,
                 first=first)
     nk.sgd_step_(p, g, buf if momentum else None, **opts)
-    ref.sgd_step_(p2, g, buf2 if momentum else None, **opts)
+    ref.sgd_step_(p2, g2, buf2 if momentum else None, **opts)
     close(p, p2, dtype)
     close(buf, buf2, dtype)
     np.testing.assert_array_equal(g, g_before)
@@ -265,13 +272,13 @@ def test_sgd_step_matches_the_reference(data, dtype, momentum, dampening, wd, ne
 def test_adam_step_matches_the_reference(data, dtype, step, wd, decoupled):
     p, g, m = data.draw(params(dtype))
     v = m * m  # running mean of squares: >= 0
-    args = [a.copy() for a in (p, m, v)]
+    p2, g2, m2, v2 = (a.astype(np.float64) for a in (p, g, m, v))  # the reference, run in float64
     opts = dict(step=step, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=wd, decoupled=decoupled)
     nk.adam_step_(p, g, m, v, **opts)
-    ref.adam_step_(args[0], g, args[1], args[2], **opts)
-    close(p, args[0], dtype, scale=1e-2)
-    close(m, args[1], dtype)
-    close(v, args[2], dtype)
+    ref.adam_step_(p2, g2, m2, v2, **opts)
+    close(p, p2, dtype)
+    close(m, m2, dtype)
+    close(v, v2, dtype)
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
@@ -374,29 +381,17 @@ def test_set_backend_switches_every_kernel(restore_backend, rng):
         kernels.set_backend("jax")
 
 
-def test_jit_falls_back_to_no_cache_when_nothing_is_writable(monkeypatch):
-    calls = []
-
-    def fake_njit(**options):
-        calls.append(options)
-        if options.get("cache"):
-            raise RuntimeError("cannot cache function 'f': no locator available for file 'x.py'")
-        return lambda fn: fn
-
-    monkeypatch.setattr(exp_poly.numba, "njit", fake_njit)
-    f = exp_poly.jit(parallel=True)(lambda: 1)
-    assert f() == 1 and calls == [{"cache": True, "parallel": True}, {"parallel": True}]
-
-
 @pytest.mark.skipif(not JIT, reason="nothing is compiled or cached without the JIT")
-def test_kernels_run_when_the_cache_directory_is_read_only(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
+def test_kernels_compile_without_a_cache_when_no_cache_directory_is_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a cache directory inside a file cannot be made, not even by root
     r = _python("import numpy as np, tinygrad_sm as ts\n"
-                "print(ts.kernels.softmax(np.zeros((2, 4)))[0, 0])", NUMBA_CACHE_DIR=str(ro))
+                "from tinygrad_sm.kernels import exp_poly\n"
+                "print(ts.kernels.softmax(np.zeros((2, 4)))[0, 0], exp_poly.CACHE)",
+                NUMBA_CACHE_DIR=str(blocker / "cache"),  # the only place numba may look
+                NUMBA_CACHE_LOCATOR_CLASSES="numba.core.caching._UserProvidedCacheLocator")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "0.25"
+    assert r.stdout.split() == ["0.25", "False"]
 
 
 def test_warmup_compiles_everything_and_threads_can_be_set():

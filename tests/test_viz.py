@@ -340,3 +340,12 @@ def test_deep_graphs_need_no_recursion():
     x.zero_grad()
     y.sum().backward()
     assert np.array_equal(g, x.grad.numpy())
+
+
+def test_every_library_gate_has_a_rule_and_every_rule_a_gate():
+    library = {cls.__name__: cls for cls in Gate.registry
+               if cls.__module__.startswith("tinygrad_sm.gates") and not cls.__name__.startswith("_")}
+    assert set(viz.RULES) <= set(library)  # no rule for a gate that does not exist (typos)
+    for name, cls in library.items():
+        rule = viz.rule_for(object.__new__(cls))  # attributes left unset show as '?'
+        assert rule and "no rule recorded" not in rule, name

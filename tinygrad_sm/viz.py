@@ -4,15 +4,19 @@
     x, y, z = (Tensor(v, dtype="float64", requires_grad=True, name=n) for v, n in ((-2, "x"), (5, "y"), (-4, "z")))
     f = (x + y) * z
     trace = viz.trace_backward(f)          # prints each gate's rule and what it sends back
-    viz.draw(f, "circuit.svg", trace=trace)  # values on the nodes, gradients on the wires
+    viz.draw(f, "circuit.svg", show_grad=True, trace=trace)  # values on nodes, gradients on wires
 
 The graph keeps gates and leaves, not the intermediate tensors, so the value a gate produced
-is not stored on it. To show values, this module recomputes them from the leaves (running each
-gate's forward on a copy of the gate). Two things help it: intermediate tensors you pass as
-`tensors=` (their values and names are used), and the attributes `viz_inputs` / `viz_output`
-on a gate (input and output arrays, set by whoever built the graph, e.g. `tinygrad_sm.explain`).
-An input that needs no gradient (a constant such as the 1 in 1 + e**-x) is not on the graph;
-its value is shown only when `viz_inputs` carries it, otherwise as "constant".
+is not stored on it. To show values, this module finds them in order:
+  1. `gate.viz_output` / `gate.viz_inputs` (arrays), set by whoever built the graph
+     (`tinygrad_sm.explain` does);
+  2. intermediate tensors you pass as `tensors=` (their values, and their names as labels);
+  3. recomputing: each gate's forward is run again, on a copy of the gate, from its inputs'
+     values, i.e. from the leaves' *current* data (after an optimizer step, the new values; a
+     gate whose forward draws random numbers would draw new ones).
+An input that needs no gradient (a constant such as the 1 in 1 + e**-x, or a batch of data) is
+not on the graph: its value, and everything computed from it, is known only through 1 or 2;
+otherwise the picture and the trace show its shape.
 """
 from __future__ import annotations
 
@@ -73,8 +77,12 @@ RULES: dict[str, str] = {
                     "reduction='mean' (this gate: reduction={reduction!r})",
     "NLLLoss": "NLL picks: each row's target log-probability gets -1 (/ N for the mean), "
                "every other entry 0",
-    "Linear": "fused linear y = x W^T + b: dx = G W, dW = G^T x, db = G summed over rows "
-              "(with the fused ReLU, G is first zeroed where y <= 0)",
+    "Linear": "fused linear y = x W^T + b (relu={relu}): ReLU gates G first where fused, then "
+              "dx = G W, dW = G^T x, db = G summed over the rows",
+    "MultiClassHinge": "hinge: each violated margin sends +g to its class score and -g to the true "
+                       "class's score; satisfied margins send nothing (max routes)",
+    "BCEWithLogits": "sigmoid-BCE gives p - t: the logits get sigmoid(z) - t",
+    "BinaryCrossEntropy": "BCE on probabilities: p gets g * (p - t) / (p (1 - p))",
 }
 
 Array = np.ndarray

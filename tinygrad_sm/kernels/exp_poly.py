@@ -25,17 +25,30 @@ from numba.core import types
 from numba.extending import intrinsic, overload
 
 
+def _probe() -> None:
+    pass
+
+
+def _cache_is_writable() -> bool:
+    """numba.njit(cache=True) looks for a writable cache directory (next to this file, then
+    NUMBA_CACHE_DIR, then the user's cache) and raises RuntimeError where there is none."""
+    try:
+        numba.njit(cache=True)(_probe)
+        return True
+    except RuntimeError:
+        return False
+
+
+CACHE = _cache_is_writable()
+
+
 def jit(**options: Any) -> Callable[[Callable], Callable]:
-    """numba.njit, cached on disk when a cache directory is writable (else in memory only)."""
-    def decorate(fn: Callable) -> Callable:
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # "cannot cache function ...: no locator available": nowhere to write
-            return numba.njit(**options)(fn)
-    return decorate
+    """numba.njit, cached on disk when a cache directory is writable (else compiled in memory only)."""
+    return numba.njit(cache=CACHE, **options)
 
 
 LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
 LN2_HI = 0.693145751953125  # 0x3FE62E4000000000: k * LN2_HI is exact for |k| < 2**11
 LN2_LO = 1.4286068203094173e-06  # ln 2 - LN2_HI
 SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer, kept in the low bits
@@ -80,9 +93,12 @@ def _pow2(k):
 def exp_lean(x):
     """exp(x) for results rounded to float32, Taylor degree 7: 0 below -104 (e**-104 is under half
     of float32's smallest subnormal), inf above 89 (float32 overflows at 88.73)."""
-    k, r = _reduce(x)
+    t = x * LOG2E + SHIFT
+    kf = t - SHIFT
+    r = x - kf * LN2  # one step is enough here: |k| <= 150 puts at most 1e-14 of error into r
     p = 1.0 + r * (1.0 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (
         1 / 120 + r * (1 / 720 + r * (1 / 5040)))))))
+    k = _bits_from_f64(t) - SHIFT_BITS
     e = p * _pow2(k)
     if x < -104.0:
         return 0.0
@@ -111,7 +127,7 @@ def exp_for(x, like):  # no annotations: numba matches them against the overload
         return exp_lean(x) if isinstance(like, np.float32) else exp_full(x)
 
 
-@overload(exp_for, jit_options={"cache": True})
+@overload(exp_for, jit_options={"cache": CACHE})
 def _exp_for_compiled(x, like):
     if like == types.float32:
         return lambda x, like: exp_lean(x)

@@ -31,8 +31,13 @@ PARALLEL_MIN = 1 << 15
 _FLOATS = (np.float32, np.float64)
 
 
-def _pick(serial: Callable, parallel: Callable, size: int) -> Callable:
-    return parallel if size >= PARALLEL_MIN and numba.get_num_threads() > 1 else serial
+def _launch(kernels: tuple[Callable, Callable], size: int, rows: int = 1) -> tuple[Callable, int]:
+    """The serial or the parallel version, and how many blocks of rows a parallel loop splits the
+    work into (each block allocates its scratch row once)."""
+    threads = numba.get_num_threads()
+    if size >= PARALLEL_MIN and threads > 1:
+        return kernels[1], max(1, min(rows, 8 * threads))
+    return kernels[0], 1
 
 
 def _both(fn: Callable, **kw: Any) -> tuple[Callable, Callable]:
@@ -40,42 +45,31 @@ def _both(fn: Callable, **kw: Any) -> tuple[Callable, Callable]:
     return jit(**kw)(fn), jit(parallel=True, **kw)(fn)
 
 
-def _chunks(n: int) -> int:
-    """How many blocks of rows a parallel loop runs (each block allocates its scratch row once)."""
-    return max(1, min(n, 8 * numba.get_num_threads()))
-
-
 # -- row helpers ------------------------------------------------------------------------------------
 @jit()
-def _row_max(zr):
-    """max of a row, ignoring NaN (a NaN element turns the row's exp NaN later, which is kept).
-    Eight independent running maxima so the loop is not one long dependency chain."""
-    c = zr.shape[0]
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = -np.inf
-    j = 0
-    while j + 8 <= c:
-        v0, v1, v2, v3 = zr[j], zr[j + 1], zr[j + 2], zr[j + 3]
-        v4, v5, v6, v7 = zr[j + 4], zr[j + 5], zr[j + 6], zr[j + 7]
-        m0 = v0 if v0 > m0 else m0
-        m1 = v1 if v1 > m1 else m1
-        m2 = v2 if v2 > m2 else m2
-        m3 = v3 if v3 > m3 else m3
-        m4 = v4 if v4 > m4 else m4
-        m5 = v5 if v5 > m5 else m5
-        m6 = v6 if v6 > m6 else m6
-        m7 = v7 if v7 > m7 else m7
-        j += 8
-    while j < c:
-        m0 = zr[j] if zr[j] > m0 else m0
-        j += 1
-    m0 = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
-    return np.float64(m0)
+def _row_max(bits, cell, cell_bits):
+    """The largest element of a float row, from the row's bits read as integers (`bits`).
+
+    Flipping all but the sign bit of negative floats makes integer order equal float order, and an
+    integer max vectorises where a float max (which must say what NaN does) does not. A NaN wins,
+    so a row holding NaN gives NaN, as it should. `cell` is one float and `cell_bits` its bits:
+    they turn the winner back into a float.
+    """
+    shift = bits.itemsize * 8 - 1
+    mask = (1 << shift) - 1
+    m = -mask - 1
+    for j in range(bits.shape[0]):
+        b = bits[j]
+        key = b ^ ((b >> shift) & mask)
+        m = key if key > m else m
+    cell_bits[0] = m ^ ((m >> shift) & mask)
+    return np.float64(cell[0])
 
 
 @jit(fastmath={"reassoc"})
 def _exp_shifted(zr, m, buf):
     """buf[j] = exp(zr[j] - m) in float64; returns the sum."""
-    s = 0.0
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         e = exp_for(np.float64(zr[j]) - m, zr[j])
         buf[j] = e
@@ -85,7 +79,7 @@ def _exp_shifted(zr, m, buf):
 
 @jit(fastmath={"reassoc"})
 def _sum_exp_shifted(zr, m):
-    s = 0.0
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         s += exp_for(np.float64(zr[j]) - m, zr[j])
     return s
@@ -93,7 +87,7 @@ def _sum_exp_shifted(zr, m):
 
 @jit(fastmath={"reassoc"})
 def _row_sum(zr):
-    s = 0.0
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         s += zr[j]
     return s
@@ -101,32 +95,37 @@ def _row_sum(zr):
 
 @jit(fastmath={"reassoc"})
 def _row_dot(a, b):
-    s = 0.0
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(a.shape[0]):
         s += np.float64(a[j]) * b[j]
     return s
 
 
 # -- softmax and log-softmax --------------------------------------------------------------------------
-def _softmax_body(z, out, nchunks):
+def _softmax_body(z, bits, out, nchunks):
     n, c = z.shape
     for k in prange(nchunks):
-        buf = np.empty(c)
+        buf = np.empty(c)  # exp(z - max) of the current row, in float64
+        cell = np.empty(1, z.dtype)
+        cell_bits = cell.view(bits.dtype)
         for i in range(k * n // nchunks, (k + 1) * n // nchunks):
             zr, orow = z[i], out[i]
-            inv = 1.0 / _exp_shifted(zr, _row_max(zr), buf)
+            inv = 1.0 / _exp_shifted(zr, _row_max(bits[i], cell, cell_bits), buf)
             for j in range(c):
                 orow[j] = buf[j] * inv
 
 
-def _log_softmax_body(z, out, nchunks):
+def _log_softmax_body(z, bits, out, nchunks):
     n, c = z.shape
-    for i in prange(n):
-        zr, orow = z[i], out[i]
-        m = _row_max(zr)
-        shift = m + math.log(_sum_exp_shifted(zr, m))
-        for j in range(c):
-            orow[j] = np.float64(zr[j]) - shift
+    for k in prange(nchunks):
+        cell = np.empty(1, z.dtype)
+        cell_bits = cell.view(bits.dtype)
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            zr, orow = z[i], out[i]
+            m = _row_max(bits[i], cell, cell_bits)
+            shift = m + math.log(_sum_exp_shifted(zr, m))
+            for j in range(c):
+                orow[j] = np.float64(zr[j]) - shift
 
 
 def _softmax_backward_body(p, g, out, nchunks):
@@ -166,16 +165,32 @@ def _rowwise(kernels: tuple[Callable, Callable], ref: Callable, *arrays: np.ndar
                                            for r in rows):
         return ref(*arrays)
     out = np.empty_like(rows[0])
-    _pick(*kernels, out.size)(*rows, out, _chunks(out.shape[0]))
+    kernel, nchunks = _launch(kernels, out.size, out.shape[0])
+    kernel(*rows, out, nchunks)
+    return out
+
+
+def _bits(z: np.ndarray) -> np.ndarray:
+    """The same memory read as integers of the same width (for _row_max)."""
+    return z.view(np.int32 if z.dtype == np.float32 else np.int64)
+
+
+def _with_max(kernels: tuple[Callable, Callable], ref: Callable, z: np.ndarray) -> np.ndarray:
+    zc = _rows(z)
+    if zc is None:
+        return ref(z)
+    out = np.empty_like(zc)
+    kernel, nchunks = _launch(kernels, zc.size, zc.shape[0])
+    kernel(zc, _bits(zc), out, nchunks)
     return out
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    return _rowwise(_SOFTMAX, reference.softmax, z)
+    return _with_max(_SOFTMAX, reference.softmax, z)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
-    return _rowwise(_LOG_SOFTMAX, reference.log_softmax, z)
+    return _with_max(_LOG_SOFTMAX, reference.log_softmax, z)
 
 
 def softmax_backward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -187,18 +202,20 @@ def log_softmax_backward(logp: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 # -- fused softmax-cross-entropy: the loss and its gradient in one pass over each row ------------------
-def _ce_class_body(z, t, eps, scale, loss, grad, nchunks):
+def _ce_class_body(z, bits, t, eps, scale, loss, grad, nchunks):
     n, c = z.shape
     off = eps / c
     bad = 0
     for k in prange(nchunks):
         buf = np.empty(c)  # exp(z - max) of the current row, in float64
+        cell = np.empty(1, z.dtype)
+        cell_bits = cell.view(bits.dtype)
         for i in range(k * n // nchunks, (k + 1) * n // nchunks):
             zr, gr, ti = z[i], grad[i], t[i]
             if ti < 0 or ti >= c:
                 bad += 1
                 continue
-            m = _row_max(zr)
+            m = _row_max(bits[i], cell, cell_bits)
             s = _exp_shifted(zr, m, buf)
             inv = 1.0 / s
             for j in range(c):  # (p - eps / C) * scale; the target gets - (1 - eps) below
@@ -215,25 +232,27 @@ def _ce_class_body(z, t, eps, scale, loss, grad, nchunks):
 @jit(fastmath={"reassoc"})
 def _row_dot_shift(tr, zr, m):
     """sum(t * (m - z)): each term >= 0 for t >= 0, so no cancellation against a large max."""
-    s = 0.0
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(tr.shape[0]):
         s += tr[j] * (m - zr[j])
     return s
 
 
-def _ce_prob_body(z, t, eps, scale, loss, grad, nchunks):
+def _ce_prob_body(z, bits, t, eps, scale, loss, grad, nchunks):
     n, c = z.shape
     off = eps / c
     for k in prange(nchunks):
         buf = np.empty(c)
+        cell = np.empty(1, z.dtype)
+        cell_bits = cell.view(bits.dtype)
         for i in range(k * n // nchunks, (k + 1) * n // nchunks):
             zr, tr, gr = z[i], t[i], grad[i]
-            m = _row_max(zr)
+            m = _row_max(bits[i], cell, cell_bits)
             s = _exp_shifted(zr, m, buf)
             tsum = (1.0 - eps) * _row_sum(tr) + eps  # sum of the smoothed target
             inv = tsum / s
             for j in range(c):  # (p * sum(t) - t) * scale
-                gr[j] = (buf[j] * inv - (1.0 - eps) * tr[j] - off) * scale
+                gr[j] = (buf[j] * inv - (1.0 - eps) * np.float64(tr[j]) - off) * scale
             li = tsum * math.log(s) + (1.0 - eps) * _row_dot_shift(tr, zr, m)
             if eps != 0.0:
                 li += eps * (m - _row_sum(zr) / c)
@@ -258,13 +277,13 @@ def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: fl
     if t.shape[0] != n or (t.ndim == 2 and t.shape != zc.shape):
         raise ValueError(f"softmax_cross_entropy: logits of shape {zc.shape} and targets of shape "
                          f"{target.shape} do not fit")
-    loss = np.empty(n)
+    loss = np.empty(n, zc.dtype)
     grad = np.empty_like(zc)
-    bad = _pick(*kernels, zc.size)(zc, t, float(label_smoothing), float(grad_scale), loss, grad,
-                                   _chunks(n))
+    kernel, nchunks = _launch(kernels, zc.size, n)
+    bad = kernel(zc, _bits(zc), t, float(label_smoothing), float(grad_scale), loss, grad, nchunks)
     if bad:
         raise ValueError(f"softmax_cross_entropy: {bad} class target(s) outside 0..{c - 1}")
-    return loss.astype(zc.dtype, copy=False), grad
+    return loss, grad
 
 
 def cross_entropy_forward(z: np.ndarray, target: np.ndarray,
@@ -307,7 +326,7 @@ def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     if not _flat(y, g) or y.size < 4096:  # NumPy's where is as fast when dispatch dominates
         return reference.relu_backward(y, g)
     out = np.empty_like(g)
-    _pick(*_RELU_BACKWARD, y.size)(y.reshape(-1), g.reshape(-1), out.reshape(-1))
+    _launch(_RELU_BACKWARD, y.size)[0](y.reshape(-1), g.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -340,7 +359,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
                    relu: bool = False) -> np.ndarray:
     y = x @ w.T  # BLAS
     if b is not None and relu and _flat(y) and y.flags.c_contiguous and b.dtype == y.dtype:
-        _pick(*_BIAS_RELU, y.size)(y, b)  # one pass instead of two
+        _launch(_BIAS_RELU, y.size)[0](y, b)  # one pass instead of two
         return y
     if b is not None:
         y += b
@@ -354,9 +373,9 @@ def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, 
     if not relu or not _flat(y, g):
         return reference.linear_backward(x, w, y, g, relu, need)
     gm = np.empty_like(g)
-    nchunks = _chunks(g.shape[0])
+    kernel, nchunks = _launch(_RELU_MASK_COLSUM, g.size, g.shape[0])
     parts = np.empty((nchunks, g.shape[1]))
-    _pick(*_RELU_MASK_COLSUM, g.size)(y, g, gm, parts, nchunks)
+    kernel(y, g, gm, parts, nchunks)
     dx = gm @ w if need[0] else None
     dw = gm.T @ x if need[1] else None
     db = parts.sum(axis=0).astype(g.dtype) if need[2] else None
@@ -366,20 +385,21 @@ def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, 
 # -- optimiser updates, one pass over each parameter ----------------------------------------------------
 def _sgd_body(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first, has_buf):
     for i in prange(p.shape[0]):
-        d = np.float64(g[i]) + weight_decay * p[i]
+        pi = np.float64(p[i])
+        d = np.float64(g[i]) + weight_decay * pi
         if has_buf:
-            b = d if first else momentum * buf[i] + (1.0 - dampening) * d
+            b = d if first else momentum * np.float64(buf[i]) + (1.0 - dampening) * d
             buf[i] = b
             d = d + momentum * b if nesterov else b
-        p[i] = p[i] - lr * d
+        p[i] = pi - lr * d
 
 
 def _adam_body(p, g, m, v, decay, wd, beta1, beta2, eps, step_size, bc2_sqrt):
     for i in prange(p.shape[0]):
-        pi = p[i] * decay
+        pi = np.float64(p[i]) * decay
         gi = np.float64(g[i]) + wd * pi
-        mi = beta1 * m[i] + (1.0 - beta1) * gi
-        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
+        vi = beta2 * np.float64(v[i]) + (1.0 - beta2) * gi * gi
         m[i] = mi
         v[i] = vi
         p[i] = pi - step_size * mi / (math.sqrt(vi) / bc2_sqrt + eps)
@@ -397,9 +417,9 @@ def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: fl
         return reference.sgd_step_(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
                                    weight_decay=weight_decay, nesterov=nesterov, first=first)
     flat = p.reshape(-1)
-    _pick(*_SGD, p.size)(flat, g.reshape(-1), buf.reshape(-1) if has_buf else flat, float(lr),
-                         float(momentum), float(dampening), float(weight_decay), bool(nesterov),
-                         bool(first), has_buf)
+    kernel = _launch(_SGD, p.size)[0]
+    kernel(flat, g.reshape(-1), buf.reshape(-1) if has_buf else flat, float(lr), float(momentum),
+           float(dampening), float(weight_decay), bool(nesterov), bool(first), has_buf)
 
 
 def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
@@ -411,8 +431,9 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
     decay, wd = (1.0 - lr * weight_decay, 0.0) if decoupled else (1.0, float(weight_decay))
     step_size = lr / (1.0 - beta1 ** step)
     bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    _pick(*_ADAM, p.size)(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(decay),
-                          wd, float(beta1), float(beta2), float(eps), float(step_size), bc2_sqrt)
+    kernel = _launch(_ADAM, p.size)[0]
+    kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(decay), wd, float(beta1),
+           float(beta2), float(eps), float(step_size), bc2_sqrt)
 
 
 # -- compiling ahead of time, and threads ---------------------------------------------------------------
@@ -430,7 +451,7 @@ def warmup() -> None:
                 log_softmax_backward(z, z)
                 softmax_cross_entropy(z, np.array([0, 1, 3]), 0.1, 0.5)
                 softmax_cross_entropy(z, p, 0.1, 0.5)
-                _pick(*_RELU_BACKWARD, PARALLEL_MIN)(z.reshape(-1), z.reshape(-1), p.reshape(-1))
+                _launch(_RELU_BACKWARD, z.size)[0](z.reshape(-1), z.reshape(-1), p.reshape(-1))
                 sq = np.eye(4, dtype=dt) - 0.25
                 linear_forward(sq, sq, sq[0], relu=True)
                 linear_backward(sq, sq, sq, sq, True)

@@ -1,0 +1,171 @@
+"""Data-parallel training over MPI (tinygrad_sm.distributed), run for real with `mpiexec -n 2`.
+
+The MPI side of each test is this file run as a script under mpiexec (see the bottom); pytest
+starts it with a timeout, so a job that hangs fails the test instead of stalling the suite.
+"""
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tinygrad_sm import train as T
+
+HERE = os.path.abspath(__file__)
+BATCH = 63  # 200 samples: batches of 63, 63, 63, 11, split 31/32 and 5/6 over two ranks: uneven shards
+CASES = {
+    "mlp-sgd": dict(model="mlp", hidden=[16], optimizer="sgd", lr=0.1, momentum=0.9, reg=1e-3),
+    "softmax-adam": dict(model="softmax", optimizer="adam", lr=0.01, weight_decay=1e-3),
+    "svm-sgd": dict(model="svm", optimizer="sgd", lr=0.05, momentum=0.0, reg=1e-3),
+}
+
+
+def splits(nan_row=None):
+    """A small seeded 5-class problem a linear model can learn (so the parameters really move)."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(20, 5))
+    x = rng.normal(size=(250, 20)).astype(np.float32)
+    y = (x @ w + 0.5 * rng.normal(size=(250, 5))).argmax(axis=1).astype(np.int64)
+    if nan_row is not None:
+        x[nan_row] = np.nan
+    return T.Split(x[:200], y[:200], "train"), T.Split(x[200:], y[200:], "test")
+
+
+def config(case):
+    return T.TrainConfig(epochs=2, batch_size=BATCH, seed=3, **CASES[case])
+
+
+# -- pytest side ------------------------------------------------------------------------------------
+def _mpiexec():
+    found = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    if found is None or pytest.importorskip("mpi4py") is None:
+        pytest.skip("mpiexec is not installed (pip install mpi4py mpich)")
+    return found
+
+
+def mpirun(n, *args, timeout=90):
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1", TINYGRAD_SM_MPI_EXIT_TIMEOUT="20", PYTHONUNBUFFERED="1")
+    t0 = time.perf_counter()
+    p = subprocess.run([_mpiexec(), "-n", str(n), sys.executable, *args], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    return p, time.perf_counter() - t0
+
+
+def test_two_ranks_end_where_one_process_with_the_whole_batch_ends(tmp_path):
+    p, _ = mpirun(2, HERE, "equivalence", str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    for case in CASES:
+        single = T.fit(config(case), splits=splits(), progress=False, stream=io.StringIO())
+        init = T.build_model(single.config.model, single.config.sizes(20, 5), single.config.seed).state_dict()
+        dist = np.load(tmp_path / f"{case}.npz")
+        assert dist["ranks_agree"], f"{case}: the two ranks ended with different parameters"
+        # 2 epochs of 4 steps: one Allreduce per step over one flat buffer, not one per parameter
+        assert dist["allreduce_calls"] == 8 and dist["grad_bytes"] == 4 * sum(v.size for v in init.values())
+        for name, want in single.model.state_dict().items():
+            got = dist[name]
+            assert np.abs(want - init[name]).max() > 1e-3  # it trained
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{case}: {name}")
+    # The same check catches a plain average of the ranks' gradients, which is wrong on the uneven
+    # shards (31/32 and 5/6): the weighting by n_local / n_global is what makes the match.
+    naive = np.load(tmp_path / "mlp-sgd-naive.npz")
+    single = T.fit(config("mlp-sgd"), splits=splits(), progress=False, stream=io.StringIO())
+    worst = max(np.abs(naive[k] - v).max() / (np.abs(v).max()) for k, v in single.model.state_dict().items())
+    assert worst > 1e-3
+
+
+def test_a_rank_that_raises_aborts_the_whole_job_with_its_error():
+    p, seconds = mpirun(2, HERE, "raise")
+    assert p.returncode != 0
+    assert "RuntimeError: rank 1 was told to fail at step 3" in p.stderr
+    assert "[rank 1 of 2] fails; aborting the job" in p.stderr
+    assert "rank 0 finished" not in p.stdout  # rank 0 was stopped, not left waiting or let finish
+    assert seconds < 60
+
+
+def test_a_rank_whose_loss_goes_nan_alone_does_not_hang_the_others():
+    # One NaN sample: only the rank whose shard holds it sees a NaN loss. It stops (as the CLI does:
+    # print the error, exit 3) while the other rank waits in the step's Allreduce.
+    p, seconds = mpirun(2, HERE, "diverge")
+    assert p.returncode != 0
+    assert "training diverged" in p.stderr
+    assert "rank 0 finished" not in p.stdout
+    assert seconds < 60
+
+
+def test_train_cli_distributed_writes_once_from_rank_0(tmp_path):
+    out = tmp_path / "run"
+    p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--model", "softmax", "--epochs", "1",
+                  "--batch-size", "100", "--lr", "0.1", "--out", str(out), "--no-progress")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("done in") == 1 and p.stdout.count("epoch   1/1") == 1
+    assert "4000 train / 1000 test" in p.stdout
+    metrics = (out / "metrics.json").read_text()
+    assert '"status": "ok"' in metrics and (out / "checkpoint.npz").exists()
+    assert sorted(f.name for f in out.iterdir() if not f.name.endswith(".png")) == [
+        "checkpoint.npz", "metrics.csv", "metrics.json"]
+
+
+def test_without_mpi4py_the_error_says_how_to_get_it(monkeypatch):
+    from tinygrad_sm import distributed
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r'pip install "tinygrad-sm\[mpi\]"'):
+        distributed.mpi_hooks()
+
+
+# -- MPI side: `mpiexec -n 2 python tests/test_distributed.py MODE [OUT]` ------------------------------------
+def _main(mode, out=None):
+    from mpi4py import MPI
+
+    from tinygrad_sm import distributed
+
+    comm = MPI.COMM_WORLD
+    quiet = dict(progress=False, stream=io.StringIO())
+
+    if mode == "equivalence":
+        class Scrambled(distributed.MPIHooks):
+            def start(self, model):  # rank 1 starts elsewhere: the broadcast must fix it
+                if self.rank == 1:
+                    for p in model.parameters():
+                        p.data += 1.0
+                super().start(model)
+
+        class Naive(distributed.MPIHooks):
+            def after_backward(self, model, n_local, n_global):  # a plain mean of the ranks' gradients
+                super().after_backward(model, n_global // self.size, n_global)
+
+        runs = [(case, Scrambled()) for case in CASES] + [("mlp-sgd-naive", Naive())]
+        for name, h in runs:
+            run = T.fit(config(name.replace("-naive", "")), splits=splits(), hooks=h, **quiet)
+            state = run.model.state_dict()
+            digest = b"".join(v.tobytes() for v in state.values())
+            agree = len(set(comm.allgather(digest))) == 1
+            if comm.rank == 0:
+                np.savez(os.path.join(out, f"{name}.npz"), ranks_agree=agree, allreduce_calls=h.allreduce_calls,
+                         grad_bytes=h.grad_bytes, **state)
+    elif mode == "raise":
+        class Failing(distributed.MPIHooks):
+            def after_backward(self, model, n_local, n_global):
+                if self.rank == 1 and self.steps == 2:
+                    raise RuntimeError("rank 1 was told to fail at step 3")
+                super().after_backward(model, n_local, n_global)
+
+        hooks = Failing()
+        hooks.install_guards()  # what mpi_hooks() does: a failing rank aborts the job
+        T.fit(config("mlp-sgd"), splits=splits(), hooks=hooks, **quiet)
+    elif mode == "diverge":
+        try:  # the hinge loss of a NaN sample is NaN (cross-entropy would raise on NaN logits first)
+            T.fit(config("svm-sgd"), splits=splits(nan_row=37), hooks=distributed.mpi_hooks(), **quiet)
+        except T.TrainingDiverged as e:  # what `tinygrad-sm train` does: say it and exit 3
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+    print(f"rank {comm.rank} finished")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(*sys.argv[1:]))

@@ -1,0 +1,215 @@
+"""Data-parallel SGD over MPI: `mpiexec -n K tinygrad-sm train --distributed ...`.
+
+Every rank builds the same model and reads the same data. Rank 0 broadcasts the initial
+parameters; each step, every rank takes its slice of the global batch (--batch-size is the
+global batch), computes its gradients, and the ranks sum them, each weighted by its share of the
+batch (n_local / n_global), with one Allreduce over one flat buffer; then every rank takes the
+same optimizer step. So K ranks end where one process with the whole batch would, up to float32
+rounding; only rank 0 prints and writes files.
+
+A rank that fails must not leave the others waiting in an Allreduce for ever: an uncaught error,
+or a rank that leaves in the middle of an epoch (the CLI catches a divergence and returns),
+calls MPI Abort, which ends every rank of the job after the error is printed.
+
+Needs mpi4py and an MPI: `pip install "tinygrad-sm[mpi]"` (mpi4py and mpich, which brings mpiexec).
+"""
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import sys
+import time
+from typing import Any, Optional
+
+import numpy as np
+
+from . import nn
+from .tensor import Tensor
+from .train import Hooks
+
+MPI_HINT = ('data-parallel training needs mpi4py and an MPI library: pip install "tinygrad-sm[mpi]" '
+            '(or pip install mpi4py mpich, which also brings mpiexec)')
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# How long a rank that finished (or stopped between epochs) waits for the others at exit before it
+# decides they are stuck and aborts the job.
+EXIT_TIMEOUT_S = float(os.environ.get("TINYGRAD_SM_MPI_EXIT_TIMEOUT", "120"))
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError(f"{MPI_HINT} ({e})") from None
+    return MPI
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class MPIHooks(Hooks):
+    """The train.fit hooks for K ranks of an MPI communicator (COMM_WORLD by default)."""
+
+    def __init__(self, comm: Any = None) -> None:
+        self.MPI = _mpi()
+        self.comm = comm if comm is not None else self.MPI.COMM_WORLD
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.is_main = self.rank == 0
+        # ranks on this machine share its cores
+        self.local_size = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED, key=self.rank).Get_size()
+        self.steps = 0
+        self.allreduce_calls = 0        # gradient Allreduce calls (one per step)
+        self.comm_seconds = 0.0         # time inside them (includes waiting for the slowest rank)
+        self.grad_bytes = 0             # size of the flat gradient buffer
+        self._params: list[Any] = []
+        self._buf: Optional[np.ndarray] = None
+        self._started = self._mid_epoch = self._stopped_together = self._aborting = False
+
+    # -- the hooks -----------------------------------------------------------------------------------
+    def start(self, model: nn.Module) -> None:
+        """Rank 0's parameters go to every rank (they start equal even if the ranks built them differently)."""
+        self._params = list(model.parameters())
+        dtypes = {p.data.dtype for p in self._params}
+        if len(dtypes) != 1:
+            raise TypeError(f"distributed training needs parameters of one dtype, got {sorted(map(str, dtypes))}")
+        total = sum(p.data.size for p in self._params)
+        shapes = self.comm.allgather((total, str(next(iter(dtypes)))))
+        if len(set(shapes)) != 1:
+            raise ValueError(f"the ranks built different models: (parameters, dtype) per rank = {shapes}; "
+                             "every rank must get the same train options")
+        self._buf = np.empty(total, dtype=next(iter(dtypes)))
+        self.grad_bytes = self._buf.nbytes
+        self._pack(p.data for p in self._params)
+        self.comm.Bcast(self._buf, root=0)
+        for p, flat in self._unpack():
+            p.data[...] = flat
+        self._started = True
+
+    def shard(self, idx: np.ndarray) -> np.ndarray:
+        """Rank r's contiguous slice of the global batch; the slices differ in size by at most 1."""
+        self._mid_epoch = True
+        n = len(idx)
+        return idx[n * self.rank // self.size:n * (self.rank + 1) // self.size]
+
+    def after_backward(self, model: nn.Module, n_local: int, n_global: int) -> None:
+        """grad = sum over ranks of (n_local / n_global) * local mean gradient: the mean over the
+        global batch, also for the last, unevenly split batch. One Allreduce per step."""
+        assert self._buf is not None, "start() must run before the first step"
+        w = n_local / n_global
+        self._pack(None if p.grad is None else p.grad.data for p in self._params)
+        if w != 1.0:
+            self._buf *= self._buf.dtype.type(w)
+        t0 = time.perf_counter()
+        self.comm.Allreduce(self.MPI.IN_PLACE, self._buf, op=self.MPI.SUM)
+        self.comm_seconds += time.perf_counter() - t0
+        self.allreduce_calls += 1
+        self.steps += 1
+        for p, flat in self._unpack():
+            if p.grad is None:
+                p.grad = Tensor._wrap(flat.copy())
+            else:
+                p.grad.data[...] = flat
+
+    def epoch_totals(self, seen: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
+        totals = np.array([seen, loss_sum, correct], dtype=np.float64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, totals, op=self.MPI.SUM)
+        self._mid_epoch = False
+        return int(totals[0]), float(totals[1]), int(totals[2])
+
+    def global_loss(self, value: float, n_local: int, n_global: int) -> float:
+        """The loss over the global batch, the same number on every rank (NaN if any rank's is
+        NaN), so that every rank takes the same stop-on-divergence decision. (For fit() to call
+        before its finiteness check; see docs/scaling.md.)"""
+        total = self.comm.allreduce(value * n_local / n_global, op=self.MPI.SUM)
+        if not math.isfinite(total):
+            self._stopped_together = True
+        return total
+
+    # -- flat buffer ----------------------------------------------------------------------------------
+    def _pack(self, arrays: Any) -> None:
+        assert self._buf is not None
+        o = 0
+        for p, a in zip(self._params, arrays):
+            n = p.data.size
+            if a is None:  # a parameter that got no gradient contributes zeros
+                self._buf[o:o + n] = 0
+            else:
+                self._buf[o:o + n] = a.reshape(-1)
+            o += n
+
+    def _unpack(self) -> Any:
+        assert self._buf is not None
+        o = 0
+        for p in self._params:
+            n = p.data.size
+            yield p, self._buf[o:o + n].reshape(p.data.shape)
+            o += n
+
+    # -- threads and failures -------------------------------------------------------------------------
+    def set_threads(self, threads: Optional[int] = None) -> int:
+        """Numba threads per rank: this machine's cores split over the ranks on it. NumPy's BLAS
+        reads its thread count when it loads, before this runs: start the job with
+        OMP_NUM_THREADS set (see docs/scaling.md); rank 0 says so when it is not set."""
+        from . import kernels
+        n = threads or max(1, _cores() // self.local_size)
+        kernels.set_num_threads(min(n, int(os.environ.get("NUMBA_NUM_THREADS", _cores()))))
+        if self.is_main and self.local_size > 1 and not any(v in os.environ for v in THREAD_VARS):
+            print(f"note: {self.local_size} ranks share this machine's {_cores()} cores, but NumPy's BLAS "
+                  f"may start a thread per core in each; run as OMP_NUM_THREADS={n} mpiexec ...", file=sys.stderr)
+        return n
+
+    def abort(self, code: int = 1) -> None:
+        self._aborting = True  # MPICH's Abort may return to Python's exit: no second message then
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.comm.Abort(code)
+
+    def install_guards(self) -> None:
+        """Make a failing rank end the whole job instead of leaving the others in a collective."""
+        if self.size == 1:
+            return
+        previous = sys.excepthook
+
+        def excepthook(kind: type, value: BaseException, tb: Any) -> None:
+            sys.stderr.write(f"[rank {self.rank} of {self.size}] fails; aborting the job:\n")
+            previous(kind, value, tb)
+            self.abort(1)
+
+        sys.excepthook = excepthook
+        atexit.register(self._at_exit)  # runs before mpi4py's own exit handler (registered earlier)
+
+    def _at_exit(self) -> None:
+        if not self._started or self._stopped_together or self._aborting:
+            return
+        if self._mid_epoch:  # the others wait in this step's Allreduce: nobody else will come
+            sys.stderr.write(f"[rank {self.rank} of {self.size}] left in the middle of an epoch (see its "
+                             "error above); aborting the job\n")
+            self.abort(1)
+        # Finished, or stopped between epochs: meet the others, but do not wait for ever.
+        req = self.comm.Ibarrier()
+        deadline = time.monotonic() + EXIT_TIMEOUT_S
+        while not req.Test():
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"[rank {self.rank} of {self.size}] the other ranks did not finish within "
+                                 f"{EXIT_TIMEOUT_S:g} s of this one; aborting the job\n")
+                self.abort(1)
+            time.sleep(0.005)
+
+    def stats(self) -> dict[str, float]:
+        """Communication figures for the benchmark and the logs."""
+        return {"ranks": self.size, "steps": self.steps, "allreduce_calls": self.allreduce_calls,
+                "grad_bytes": self.grad_bytes, "comm_seconds": self.comm_seconds,
+                "comm_ms_per_step": 1e3 * self.comm_seconds / max(self.steps, 1)}
+
+
+def mpi_hooks(comm: Any = None, threads: Optional[int] = None) -> MPIHooks:
+    """The hooks `tinygrad-sm train --distributed` passes to train.fit: data-parallel over the
+    ranks of `comm` (COMM_WORLD), threads set per rank, and a failing rank aborting the job."""
+    hooks = MPIHooks(comm)
+    hooks.set_threads(threads)
+    hooks.install_guards()
+    return hooks
