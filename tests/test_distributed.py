@@ -70,6 +70,8 @@ def test_two_ranks_end_where_one_process_with_the_whole_batch_ends(tmp_path):
             got = dist[name]
             assert np.abs(want - init[name]).max() > 1e-3  # it trained
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{case}: {name}")
+    gl = np.load(tmp_path / "global_loss.npz")
+    assert gl["mean"] == pytest.approx(5 / 3) and np.isnan(gl["nan_anywhere"])
     # The same check catches a plain average of the ranks' gradients, which is wrong on the uneven
     # shards (31/32 and 5/6): the weighting by n_local / n_global is what makes the match.
     naive = np.load(tmp_path / "mlp-sgd-naive.npz")
@@ -137,6 +139,14 @@ def _main(mode, out=None):
         class Naive(distributed.MPIHooks):
             def after_backward(self, model, n_local, n_global):  # a plain mean of the ranks' gradients
                 super().after_backward(model, n_global // self.size, n_global)
+
+        # the global loss that lets every rank take the same stop-on-divergence decision
+        h = distributed.MPIHooks()
+        n = comm.rank + 1  # rank 0: 1 sample with loss 1; rank 1: 2 samples with loss 2
+        mean = h.global_loss(float(n), n, 3)
+        nan_anywhere = h.global_loss(float("nan") if comm.rank == 1 else 1.0, n, 3)
+        if comm.rank == 0:
+            np.savez(os.path.join(out, "global_loss.npz"), mean=mean, nan_anywhere=nan_anywhere)
 
         runs = [(case, Scrambled()) for case in CASES] + [("mlp-sgd-naive", Naive())]
         for name, h in runs:

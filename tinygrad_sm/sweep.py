@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -42,8 +43,9 @@ from .progress import ProgressBar
 FLOATS = ("lr", "reg", "weight_decay", "momentum", "lr_gamma")
 INTS = ("epochs", "batch_size", "hidden", "lr_step", "seed")  # hidden: a list of ints
 STRINGS = ("model", "optimizer", "dataset")
-OPTIONS = ("model", "dataset", "optimizer", "lr", "reg", "weight_decay", "momentum", "hidden", "batch_size",
-           "epochs", "lr_step", "lr_gamma", "seed")
+BOOLS = ("normalize",)
+OPTIONS = ("model", "dataset", "normalize", "optimizer", "lr", "reg", "weight_decay", "momentum", "hidden",
+           "batch_size", "epochs", "lr_step", "lr_gamma", "seed")
 LOG_SCALE = ("lr", "reg", "weight_decay")  # ranges of these are log-uniform unless told otherwise
 DASK_HINT = ('Dask is not installed: pip install "tinygrad-sm[distributed]" '
              '(or pip install "dask[distributed]")')
@@ -134,8 +136,15 @@ def _convert(name: str, v: Any) -> Any:
             if isinstance(v, bool):
                 raise ValueError
             return float(v)
+        if name in BOOLS:
+            if isinstance(v, str) and v.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return v.lower() in ("true", "yes", "1")
+            if not isinstance(v, bool):
+                raise ValueError
+            return v
     except (TypeError, ValueError):
-        kind = "hidden sizes like 128,64" if name == "hidden" else ("an integer" if name in INTS else "a number")
+        kind = ("hidden sizes like 128,64" if name == "hidden" else "true or false" if name in BOOLS
+                else "an integer" if name in INTS else "a number")
         raise SweepError(f"{name}: expected {kind}, got {v!r}") from None
     if not isinstance(v, str):
         raise SweepError(f"{name}: expected a name, got {v!r}")
@@ -151,7 +160,7 @@ def parse_cli_dim(name: str, tokens: Sequence[str]) -> Dim:
     parts = list(tokens) if name == "hidden" else [p for t in tokens for p in t.split(",") if p.strip()]
     if not parts:
         raise SweepError(f"--{name.replace('_', '-')}: no value given")
-    if len(parts) == 1 and ":" in parts[0] and name not in STRINGS and name != "hidden":
+    if len(parts) == 1 and ":" in parts[0] and name not in STRINGS + BOOLS and name != "hidden":
         bits = parts[0].split(":")
         if len(bits) not in (2, 3):
             raise SweepError(f"--{name.replace('_', '-')}: a range is LOW:HIGH or LOW:HIGH:POINTS, got {parts[0]!r}")
@@ -168,7 +177,7 @@ def parse_file_dim(name: str, v: Any) -> Dim:
     """A space file's entry: a value, a list of values, or {low, high[, log][, num]}."""
     if isinstance(v, dict):
         unknown = set(v) - {"low", "high", "log", "num"}
-        if unknown or not {"low", "high"} <= set(v) or name in STRINGS or name == "hidden":
+        if unknown or not {"low", "high"} <= set(v) or name in STRINGS + BOOLS or name == "hidden":
             raise SweepError(f"{name}: a range is {{low = .., high = .., log = true|false, num = N}}, got {v!r}")
         return Range(name, float(v["low"]), float(v["high"]), bool(v.get("log", name in LOG_SCALE)),
                      None if v.get("num") is None else int(v["num"]), integer=name in INTS)
@@ -308,10 +317,11 @@ def _fmt_params(params: dict[str, Any]) -> str:
 _SPLITS: dict[tuple, tuple[T.Split, T.Split]] = {}  # per process: every trial shares the same split
 
 
-def _splits(dataset: str, root: Optional[str], val_fraction: float, seed: int) -> tuple[T.Split, T.Split]:
-    key = (dataset, root, val_fraction, seed)
+def _splits(cfg: T.TrainConfig, val_fraction: float, seed: int) -> tuple[T.Split, T.Split]:
+    """(train, val) for this trial's data options; the split's seed is the sweep's, not the trial's."""
+    key = (cfg.dataset, cfg.data_root, getattr(cfg, "normalize", None), val_fraction, seed)
     if key not in _SPLITS:
-        _SPLITS[key] = T.load_splits(T.TrainConfig(dataset=dataset, data_root=root, val_fraction=val_fraction, seed=seed))
+        _SPLITS[key] = T.load_splits(dataclasses.replace(cfg, val_fraction=val_fraction, seed=seed))
     return _SPLITS[key]
 
 
@@ -369,7 +379,7 @@ def run_trial(trial: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         cfg = T.TrainConfig.from_dict(trial["config"])
-        splits = _splits(cfg.dataset, cfg.data_root, job["val_fraction"], job["split_seed"])
+        splits = _splits(cfg, job["val_fraction"], job["split_seed"])
         run = T.fit(cfg, splits=splits, progress=False, stream=io.StringIO())
         rec["history"] = run.history
         rec["val_accuracy"], rec["val_loss"] = run.history[-1]["val_accuracy"], run.history[-1]["val_loss"]
@@ -387,9 +397,9 @@ def evaluate_on_test(trial: dict[str, Any], job: dict[str, Any]) -> dict[str, An
     selected model) and evaluate it once on the test split."""
     _set_threads(job.get("threads") or _dask_threads(job.get("host_threads")))
     cfg = T.TrainConfig.from_dict(trial["config"])
-    run = T.fit(cfg, splits=_splits(cfg.dataset, cfg.data_root, job["val_fraction"], job["split_seed"]),
-                progress=False, stream=io.StringIO())
-    _, test = T.load_splits(T.TrainConfig(dataset=cfg.dataset, data_root=cfg.data_root, val_fraction=0.0))
+    run = T.fit(cfg, splits=_splits(cfg, job["val_fraction"], job["split_seed"]), progress=False,
+                stream=io.StringIO())
+    _, test = T.load_splits(dataclasses.replace(cfg, val_fraction=0.0))
     ev = T.evaluate(run.model, test, T.loss_fn(cfg, run.model))
     return {"accuracy": ev["accuracy"], "loss": ev["loss"], "n": len(test.y),
             "val_accuracy_again": run.history[-1]["val_accuracy"], "worker": _where()}
@@ -867,7 +877,8 @@ def build_parser() -> argparse.ArgumentParser:
              "optimizer": f"{' | '.join(T.OPTIMIZERS)} (default {d.optimizer})",
              "hidden": "hidden sizes, alternatives separated by spaces: 64 128,64",
              "seed": "training seed of the trials (default: --seed)",
-             "reg": "L2 penalty reg * sum(W**2) (default 0; 1e-4 for svm)"}
+             "reg": "L2 penalty reg * sum(W**2) (default 0; 1e-4 for svm)",
+             "normalize": "standardise the pixels: true, false, or both (default false)"}
     for name in OPTIONS:
         flag = "--train-seed" if name == "seed" else f"--{name.replace('_', '-')}"
         s.add_argument(flag, dest=f"opt_{name}", nargs="+", metavar="V",

@@ -271,8 +271,9 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                 batch = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 idx = hooks.shard(batch)
                 x, y = Tensor._wrap(train.x[idx]), Tensor._wrap(train.y[idx])
-                out_t = model(x)
-                lt = loss(out_t, y)
+                with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is reported below
+                    out_t = model(x)
+                    lt = loss(out_t, y)
                 value = float(lt.data)
                 if not math.isfinite(value):
                     raise _diverged(epoch * steps_per_epoch + b + 1, epoch + 1, b + 1, value, model)

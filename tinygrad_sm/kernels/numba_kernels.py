@@ -15,17 +15,23 @@ How these are fast:
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Callable, Optional
 
-import numba
-import numpy as np
-from numba import prange
+# Numba's OpenMP threads would otherwise spin for a while after each parallel kernel, taking the
+# cores from the BLAS threads of the matrix product that usually comes next (and BLAS's from us).
+# Set before numba loads its OpenMP runtime; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import reference
-from .exp_poly import exp_for, jit
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import prange  # noqa: E402
 
-# Inputs with at least this many elements use the parallel kernels (measured on 2 cores: below it,
-# waking the threads costs more than they save).
+from . import reference  # noqa: E402
+from .exp_poly import exp_for, jit  # noqa: E402
+
+# Inputs with at least this many elements use the parallel kernels. Below it the whole kernel takes
+# about as long (~30 us) as waking the threads would.
 PARALLEL_MIN = 1 << 15
 
 _FLOATS = (np.float32, np.float64)
