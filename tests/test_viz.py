@@ -349,3 +349,12 @@ def test_every_library_gate_has_a_rule_and_every_rule_a_gate():
     for name, cls in library.items():
         rule = viz.rule_for(object.__new__(cls))  # attributes left unset show as '?'
         assert rule and "no rule recorded" not in rule, name
+
+
+def test_weight_templates_writes_a_png_and_checks_the_shape(tmp_path):
+    pytest.importorskip("matplotlib")
+    w = np.random.default_rng(0).standard_normal((10, 784))
+    out = viz.weight_templates(w, tmp_path / "t.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match=r"weight of shape \(10, 100\)"):
+        viz.weight_templates(w[:, :100], tmp_path / "bad.png")

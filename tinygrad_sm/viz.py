@@ -29,7 +29,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, TextIO, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO, Union
 
 import numpy as np
 
@@ -570,3 +570,32 @@ def draw(tensor: Tensor, path: Union[str, os.PathLike], **to_dot_args: Any) -> P
     if done.returncode != 0:
         raise RuntimeError(f"draw: dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}")
     return path
+
+
+def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tuple[int, int] = (28, 28),
+                     titles: Optional[Sequence[str]] = None, columns: int = 5) -> Path:
+    """Save each row of a linear layer's weight (out, in) as a small image: what each class's
+    score looks for (red: pixels that raise it, blue: pixels that lower it). Needs matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("weight_templates needs matplotlib: pip install \"tinygrad-sm[plot]\"") from None
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] != image_shape[0] * image_shape[1]:
+        raise ValueError(f"weight_templates: weight of shape {w.shape} does not hold (out, {image_shape[0]}x"
+                         f"{image_shape[1]}) images")
+    rows = -(-len(w) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(w):
+            lim = float(np.percentile(np.abs(w[i]), 99)) or 1.0  # a few extreme pixels must not wash it out
+            ax.imshow(w[i].reshape(image_shape), cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_title(titles[i] if titles else str(i), fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

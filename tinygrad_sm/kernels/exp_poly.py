@@ -43,8 +43,10 @@ CACHE = _cache_is_writable()
 
 
 def jit(**options: Any) -> Callable[[Callable], Callable]:
-    """numba.njit, cached on disk when a cache directory is writable (else compiled in memory only)."""
-    return numba.njit(cache=CACHE, **options)
+    """numba.njit, cached on disk when a cache directory is writable (else compiled in memory only).
+    error_model="numpy": x / 0 gives inf or NaN as in NumPy instead of raising, which also lets LLVM
+    vectorise loops that divide (the check for a zero divisor is a branch)."""
+    return numba.njit(cache=CACHE, error_model="numpy", **options)
 
 
 LOG2E = 1.4426950408889634
