@@ -111,6 +111,18 @@ CASES += [
     ("cross_entropy_none", lambda z: ts.cross_entropy(z, Y, reduction="none"),
      lambda z: -(z - np.log(np.exp(z).sum(1, keepdims=True)))[np.arange(3), Y], [normal(3, 4)]),
     ("nll_loss", lambda lp: ts.nll_loss(lp, Y), lambda lp: -lp[np.arange(3), Y].mean(), [normal(3, 4)]),
+    ("linear_relu", lambda x, w, b: ts.gates.Linear.apply(x, w, b, relu=True),
+     lambda x, w, b: np.maximum(x @ w.T + b, 0), [away_from_zero(5, 4), normal(3, 4), normal(3)]),
+    ("linear", lambda x, w: ts.gates.Linear.apply(x, w), lambda x, w: x @ w.T, [normal(5, 4), normal(3, 4)]),
+    # scores on a quarter grid and a margin of 1.125: every margin stays 0.125 from the hinge's kink
+    ("hinge", lambda s: ts.functional.multiclass_hinge_loss(s, Y, margin=1.125),
+     lambda s: (np.maximum(0, s - s[np.arange(3), Y][:, None] + 1.125).sum(1) - 1.125).mean(),
+     [R.integers(-8, 8, (3, 4)) * 0.25]),
+    ("bce_with_logits", lambda z, t: ts.functional.binary_cross_entropy_with_logits(z, t),
+     lambda z, t: np.mean(np.log1p(np.exp(-z)) + (1 - t) * z), [normal(3, 4), R.uniform(0, 1, (3, 4))]),
+    ("bce", lambda p, t: ts.functional.binary_cross_entropy(p, t),
+     lambda p, t: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), [R.uniform(0.1, 0.9, (3, 4)),
+                                                                      R.uniform(0, 1, (3, 4))]),
 ]
 
 

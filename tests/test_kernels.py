@@ -54,7 +54,7 @@ def arrays(shape, dtype, lo=-30.0, hi=30.0):
 rows_cols = st.tuples(st.integers(1, 9), st.integers(1, 40))
 
 
-# -- the polynomial exp: its error over the whole input range ----------------------------------------
+# -- the polynomial exp: its error over the whole input range --------------------------------------
 @numba.njit
 def _exp_all(x, lean, out):
     for i in range(x.size):
@@ -109,7 +109,7 @@ def test_exp_full_matches_numpy_on_drawn_values(x):
     assert got == want if np.isinf(want) else abs(got - want) <= 5e-16 * want + 2.0 ** -1074
 
 
-# -- softmax and friends ---------------------------------------------------------------------------------
+# -- softmax and friends ---------------------------------------------------------------------------
 @MODES
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @given(data=st.data(), dtype=st.sampled_from(FLOATS))
@@ -132,7 +132,7 @@ def test_softmax_backward_kernels_match_the_reference(mode, data, dtype):
               scale=np.abs(g64).sum(axis=1).max())  # g - p * sum(g) crosses 0
 
 
-# -- fused softmax-cross-entropy ---------------------------------------------------------------------------
+# -- fused softmax-cross-entropy -------------------------------------------------------------------
 @st.composite
 def ce_cases(draw, dtype, lo=-30.0, hi=30.0):
     n, c = draw(st.tuples(st.integers(1, 9), st.integers(1, 40)))
@@ -175,7 +175,8 @@ def test_float32_cross_entropy_is_accurate_and_finite_for_logits_up_to_1e4(mode,
 @pytest.mark.filterwarnings("ignore:invalid value")  # inf - inf, uncompiled (NUMBA_DISABLE_JIT=1)
 def test_cross_entropy_rows_with_nan_or_inf_give_nan_and_minus_inf_is_a_zero_probability(mode, dtype):
     with compiled(mode):
-        z = np.array([[0.0, np.nan, 1.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [0.0, 1.0, -np.inf]], dtype)
+        z = np.array([[0.0, np.nan, 1.0], [np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [0.0, 1.0, -np.inf]],
+                     dtype)
         loss, grad = nk.softmax_cross_entropy(z, np.array([0, 1, 2, 2]))
         assert np.isnan(loss[:2]).all()
         np.testing.assert_allclose(loss[2], np.log1p(np.exp(-1.0)), rtol=1e-6)
@@ -199,7 +200,7 @@ def test_unfused_cross_entropy_kernels_match_the_reference(data, dtype):
     close(loss, want_loss, dtype, scale=1e-4)
 
 
-# -- ReLU and the linear layer ------------------------------------------------------------------------------
+# -- ReLU and the linear layer ---------------------------------------------------------------------
 @MODES
 @given(data=st.data(), dtype=st.sampled_from(FLOATS), size=st.sampled_from([7, 5000]))
 def test_relu_backward_matches_the_reference(mode, data, dtype, size):
@@ -240,7 +241,7 @@ def test_linear_kernels_match_the_reference(mode, data, dtype, relu, bias):
                 close_products(a, b_, dtype, bound)
 
 
-# -- optimiser steps -------------------------------------------------------------------------------------------
+# -- optimiser steps -------------------------------------------------------------------------------
 @st.composite
 def params(draw, dtype, n=3):
     """n arrays of one size: small ones drawn by Hypothesis, a big one (past PARALLEL_MIN) from a seed."""
@@ -335,7 +336,7 @@ def test_update_kernels_work_in_place_on_non_contiguous_parameters():
     np.testing.assert_array_equal(p, p2)
 
 
-# -- backend switch, start-up, cache, threads ----------------------------------------------------------------
+# -- backend switch, start-up, cache, threads ------------------------------------------------------
 def _python(code, **env):
     full_env = {**os.environ, **env}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env,
@@ -377,7 +378,7 @@ def test_set_backend_switches_every_kernel(restore_backend, rng):
     kernels.set_backend("numba")
     assert kernels.get_backend() == "numba" and kernels._impl is nk
     np.testing.assert_allclose(kernels.softmax(z), slow, rtol=1e-6)
-    with pytest.raises(ValueError, match=r"set_backend: backend must be one of \('numba', 'numpy'\), got 'jax'"):
+    with pytest.raises(ValueError, match=r"set_backend: backend must be one of \(.*\), got 'jax'"):
         kernels.set_backend("jax")
 
 

@@ -77,6 +77,7 @@ REFERENCES = {
     "CrossEntropy": lambda z, t, reduction, label_smoothing: _red(
         -(_target_dist(t, z.shape[1], label_smoothing) * _log_softmax_ref(z, 1)).sum(1), reduction),
     "NLLLoss": lambda lp, t, reduction: _red(-lp[np.arange(len(t)), t], reduction),
+    "Linear": lambda x, w, *b, relu: (lambda y: y * (y > 0) if relu else y)(_matmul_ref(x, w.T) + (b[0] if b else 0)),
     "MultiClassHinge": lambda s, t, reduction, margin: _red(
         (np.maximum(0, s - s[np.arange(len(t)), t][:, None] + margin)).sum(1) - margin, reduction),
     "BinaryCrossEntropy": lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)),
@@ -121,6 +122,7 @@ TORCH = {
     "CrossEntropy": lambda torch, z, t, reduction, label_smoothing: torch.nn.functional.cross_entropy(
         z, t, reduction=reduction, label_smoothing=label_smoothing),
     "NLLLoss": lambda torch, lp, t, reduction: torch.nn.functional.nll_loss(lp, t, reduction=reduction),
+    "Linear": lambda torch, x, w, *b, relu: (torch.relu if relu else (lambda y: y))(torch.nn.functional.linear(x, w, *b)),
     # PyTorch's multi_margin_loss divides each row's sum by the number of classes.
     "MultiClassHinge": lambda torch, s, t, reduction, margin: s.shape[1] * torch.nn.functional.multi_margin_loss(
         s, t, margin=margin, reduction=reduction),

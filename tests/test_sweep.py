@@ -58,7 +58,8 @@ def test_command_line_values_ranges_and_grids():
 
 def test_space_files_in_toml_and_json_say_the_same(tmp_path):
     (tmp_path / "s.toml").write_text('model = "mlp"\nlr = {low = 1e-3, high = 1e-1}\nmomentum = [0.0, 0.9]\n'
-                                     'hidden = [[64], [128, 64]]\nweight-decay = {low = 0.0, high = 0.1, log = false}\n')
+                                     'hidden = [[64], [128, 64]]\n'
+                                     'weight-decay = {low = 0.0, high = 0.1, log = false}\n')
     (tmp_path / "s.json").write_text(json.dumps({"model": "mlp", "lr": {"low": 1e-3, "high": 1e-1},
                                                  "momentum": [0.0, 0.9], "hidden": [[64], [128, 64]],
                                                  "weight_decay": {"low": 0.0, "high": 0.1, "log": False}}))

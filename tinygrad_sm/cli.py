@@ -81,6 +81,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     try:
         run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress, hooks=hooks)
     except T.TrainingDiverged as e:
+        if hooks is not None and not hooks.is_main:  # every rank stops; the main one says why
+            return 3
         print(f"error: {e}\nmetrics up to the last finished epoch are in {out}/metrics.json", file=sys.stderr)
         return 3
     if hooks is not None and not hooks.is_main:

@@ -112,10 +112,8 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation:
     """
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
-    relu_ = activation == "relu"
-    if bias is None:
-        return G.Linear.apply(x, weight, relu=relu_)
-    return G.Linear.apply(x, weight, bias, relu=relu_)
+    bias_ = [] if bias is None else [bias]
+    return G.Linear.apply(x, weight, *bias_, relu=activation == "relu")
 
 
 # -- losses ---------------------------------------------------------------------------------------------

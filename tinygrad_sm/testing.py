@@ -421,8 +421,23 @@ def _classification(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[lis
     return [logits, target], attrs
 
 
+def _linear(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+    lead = draw(st.sampled_from([(), (n,), (2, n)]))  # x of shape (in,), (N, in) or (2, N, in)
+    arrays = [draw(_values(lead + (k,), _v(d, 0), dt)), draw(_values((m, k), _v(d, 1), dt))]
+    if draw(st.booleans()):
+        arrays.append(draw(_values((m,), _v(d, 2), dt)))
+    relu = draw(st.booleans())
+    if relu:  # keep every pre-activation clear of ReLU's kink, or test this draw without ReLU
+        x, w = (a.astype(np.float64) for a in arrays[:2])
+        y = x @ w.T + (arrays[2] if len(arrays) == 3 else 0)
+        relu = bool(np.all(np.abs(y) >= 0.1))
+    return arrays, {"relu": relu}
+
+
 _KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
     "elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul, "reshape": _reshape,
     "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
-    "softmax": _softmax, "classification": _classification,
+    "softmax": _softmax, "classification": _classification, "linear": _linear,
 }

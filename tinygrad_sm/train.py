@@ -20,6 +20,7 @@ import numpy as np
 
 from . import checkpoint, data, nn, optim
 from . import functional as F
+from .gates import GateError
 from .grad_mode import no_grad
 from .progress import ProgressBar
 from .tensor import Tensor
@@ -186,6 +187,10 @@ class Hooks:
     def after_backward(self, model: nn.Module, n_local: int, n_global: int) -> None:
         """Between backward() and step() (e.g. average the gradients across processes)."""
 
+    def global_loss(self, value: float, n_local: int, n_global: int) -> float:
+        """The batch's loss over every process, so all of them take the same NaN decision."""
+        return value
+
     def epoch_totals(self, seen: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
         """The epoch's training totals over every process."""
         return seen, loss_sum, correct
@@ -201,6 +206,34 @@ class Run:
     history: list[dict[str, Any]]
     seconds: float
     status: str = "ok"
+
+
+def _step(model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], opt: optim.Optimizer, hooks: Hooks,
+          x: np.ndarray, y: np.ndarray, n_global: int,
+          diverged: Callable[[float], TrainingDiverged]) -> tuple[float, int]:
+    """One SGD step on a batch (this process's shard of it): forward, NaN check, backward, update.
+    Returns the batch's mean loss and how many it classified right. An empty shard (a last batch
+    smaller than the number of processes) still joins the gradient average, with zeros."""
+    value, right = 0.0, 0
+    opt.zero_grad()
+    if len(y):
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is reported below
+                out = model(Tensor._wrap(x))
+                lt = loss(out, Tensor._wrap(y))
+        except GateError:
+            if all(np.isfinite(p.data).all() for p in model.parameters()):
+                raise
+            raise diverged(float("nan")) from None  # e.g. cross_entropy refusing NaN/inf logits
+        value = float(lt.data)
+        right = int((out.data.argmax(axis=1) == y).sum())
+    if not math.isfinite(hooks.global_loss(value, len(y), n_global)):
+        raise diverged(value)
+    if len(y):
+        lt.backward()
+    hooks.after_backward(model, len(y), n_global)
+    opt.step()
+    return value, right
 
 
 def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
@@ -270,20 +303,12 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
             for b in range(steps_per_epoch):
                 batch = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 idx = hooks.shard(batch)
-                x, y = Tensor._wrap(train.x[idx]), Tensor._wrap(train.y[idx])
-                with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is reported below
-                    out_t = model(x)
-                    lt = loss(out_t, y)
-                value = float(lt.data)
-                if not math.isfinite(value):
-                    raise _diverged(epoch * steps_per_epoch + b + 1, epoch + 1, b + 1, value, model)
-                opt.zero_grad()
-                lt.backward()
-                hooks.after_backward(model, len(idx), len(batch))
-                opt.step()
+                step = epoch * steps_per_epoch + b + 1
+                value, right = _step(model, loss, opt, hooks, train.x[idx], train.y[idx], len(batch),
+                                     lambda v: _diverged(step, epoch + 1, b + 1, v, model))
                 seen += len(idx)
                 loss_sum += value * len(idx)
-                correct += int((out_t.data.argmax(axis=1) == y.data).sum())
+                correct += right
                 bar.update(1, loss=loss_sum / seen)
             bar.close()
             seen, loss_sum, correct = hooks.epoch_totals(seen, loss_sum, correct)
@@ -299,7 +324,8 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                   f"{held.name} acc {100 * ev['accuracy']:.2f}%  ({rec['seconds']:.2f} s)", file=stream)
             if out is not None:
                 save_run(out, cfg, sizes, model, opt, sched, epoch + 1, history)
-    except TrainingDiverged:
+    except TrainingDiverged as e:
+        e.history = list(history)  # the finished epochs, for whoever catches it (sweeps record them)
         status = "diverged"
         if out is not None:
             write_metrics(out, cfg, history, status)
