@@ -20,7 +20,9 @@ from typing import Any, Union
 import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
+"""A path as a string or a pathlib.Path."""
 FORMAT = "tinygrad_sm.checkpoint/1"
+"""The format tag stored in every checkpoint; load() refuses files with another."""
 _TREE_KEY = "__tree__"
 
 

@@ -30,10 +30,12 @@ from .train import Hooks
 
 MPI_HINT = ('data-parallel training needs mpi4py and an MPI library: pip install "tinygrad-sm[mpi]" '
             '(or pip install mpi4py mpich, which also brings mpiexec)')
+"""What to install when mpi4py is missing."""
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# How long a rank that finished (or stopped between epochs) waits for the others at exit before it
-# decides they are stuck and aborts the job.
+"""The environment variables that set the BLAS/OpenMP thread counts of a rank."""
 EXIT_TIMEOUT_S = float(os.environ.get("TINYGRAD_SM_MPI_EXIT_TIMEOUT", "120"))
+"""How long a rank that finished (or stopped between epochs) waits for the others at exit before
+it decides they are stuck and aborts the job (TINYGRAD_SM_MPI_EXIT_TIMEOUT, seconds)."""
 
 
 def _mpi() -> Any:

@@ -14,26 +14,32 @@ def _t(x: ArrayLike) -> Tensor:
 
 
 def relu(x: Tensor) -> Tensor:
+    """max(x, 0) elementwise; ReLU gates the gradient (passes it where x > 0)."""
     return G.ReLU.apply(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e**-x) elementwise (stable for large |x|); the gradient is s (1 - s)."""
     return G.Sigmoid.apply(x)
 
 
 def tanh(x: Tensor) -> Tensor:
+    """tanh(x) elementwise; the gradient is 1 - tanh(x)**2."""
     return G.Tanh.apply(x)
 
 
 def exp(x: Tensor) -> Tensor:
+    """e**x elementwise; the gradient is e**x itself."""
     return G.Exp.apply(x)
 
 
 def log(x: Tensor) -> Tensor:
+    """Natural logarithm elementwise; the gradient is 1 / x."""
     return G.Log.apply(x)
 
 
 def sqrt(x: Tensor) -> Tensor:
+    """Square root elementwise; the gradient is 1 / (2 sqrt(x))."""
     return G.Sqrt.apply(x)
 
 
@@ -44,11 +50,13 @@ def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 
 def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
+    """Elementwise min: the gradient goes to the smaller input (split in half on ties)."""
     x = _t(x)
     return G.Minimum.apply(x, _lift(y, x))
 
 
 def matmul(x: Tensor, w: ArrayLike) -> Tensor:
+    """Matrix product x @ w (1-D and batched operands as in NumPy); dX = G W^T, dW = X^T G."""
     return G.MatMul.apply(x, _lift(w, x))
 
 
@@ -70,14 +78,17 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None
 
 
 def softmax(x: Tensor, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along axis (shifted by the max, so it never overflows)."""
     return G.Softmax.apply(x, axis=axis if dim is None else dim)
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
+    """x - logsumexp(x) along axis: log-probabilities, exact where softmax would round to 0."""
     return G.LogSoftmax.apply(x, axis=axis if dim is None else dim)
 
 
 def logsumexp(x: Tensor, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over axis, computed stably; its gradient is softmax(x)."""
     return G.LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 

@@ -235,11 +235,15 @@ class ReLU(Module):
 
 
 class Sigmoid(Module):
+    """1 / (1 + e**-x) elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return functional.sigmoid(x)
 
 
 class Tanh(Module):
+    """tanh(x) elementwise."""
+
     def forward(self, x: Tensor) -> Tensor:
         return functional.tanh(x)
 

@@ -26,8 +26,11 @@ from .progress import ProgressBar
 from .tensor import Tensor
 
 MODELS = ("softmax", "mlp", "deep-mlp", "svm")
+"""The models `tinygrad-sm train --model` knows."""
 OPTIMIZERS = ("sgd", "adam")
+"""The optimizers `--optimizer` knows."""
 HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64]}
+"""Each model's default hidden layer sizes (`--hidden` overrides them for the MLPs)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -97,6 +100,8 @@ def build_model(model: str, sizes: list[int], seed: int) -> nn.Module:
 
 
 def loss_fn(cfg: TrainConfig, model: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
+    """The run's loss(scores, labels): cross-entropy, or the hinge loss for the SVM, plus
+    cfg.reg * sum(W**2) over the weights (not the biases) when cfg.reg > 0."""
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
 
     def loss(out: Tensor, y: Tensor) -> Tensor:
@@ -107,6 +112,7 @@ def loss_fn(cfg: TrainConfig, model: nn.Module) -> Callable[[Tensor, Tensor], Te
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
+    """SGD (with cfg.momentum) or Adam over the model's parameters, as the config says."""
     if cfg.optimizer == "adam":
         return optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -114,6 +120,8 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
 
 @dataclass
 class Split:
+    """One split of a dataset as flat arrays, ready for training: x (N, pixels), y (N,)."""
+
     x: np.ndarray  # (N, 784) float32
     y: np.ndarray  # (N,) int64
     name: str
@@ -338,6 +346,8 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
 
 def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt: optim.Optimizer, sched: Optional[optim.StepLR],
              epoch: int, history: list[dict[str, Any]]) -> str:
+    """Write out/checkpoint.npz: config, layer sizes, epoch, model, optimizer (and schedule) state,
+    history — everything `--resume` and `tinygrad-sm eval` need. Returns its path."""
     path = os.path.join(out, "checkpoint.npz")
     state: dict[str, Any] = {"config": cfg.to_dict(), "sizes": sizes, "epoch": epoch, "model": model.state_dict(),
                              "optimizer": opt.state_dict(), "history": history}

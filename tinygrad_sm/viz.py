@@ -84,8 +84,10 @@ RULES: dict[str, str] = {
     "BCEWithLogits": "sigmoid-BCE gives p - t: the logits get sigmoid(z) - t",
     "BinaryCrossEntropy": "BCE on probabilities: p gets g * (p - t) / (p (1 - p))",
 }
+"""Each library gate's gradient rule in words, as the narrated backward pass prints it."""
 
 Array = np.ndarray
+"""The array type the records hold (NumPy's)."""
 
 
 class _Blank(dict):

@@ -201,6 +201,7 @@ class MNISTSample(ArrayDataset):
 
 
 DATASETS = {"mnist-sample": MNISTSample, "mnist": MNIST, "fashion-mnist": FashionMNIST}
+"""The dataset names get_dataset() and `tinygrad-sm train --dataset` accept, and their classes."""
 
 
 def get_dataset(name: str, train: bool = True, root: Optional[os.PathLike | str] = None,
