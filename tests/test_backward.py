@@ -282,3 +282,53 @@ def test_backward_skips_inputs_that_need_no_gradient():
     out.sum().backward()
     assert x.grad is None
     np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 2), 4.0))
+
+
+def test_gradients_equal_to_the_input_dtype_but_not_identical_pass_the_check():
+    # The engine's quick check compares dtypes by identity; an equal dtype object must still pass.
+    noted = np.dtype("float64", metadata={"note": "equal to float64, a different object"})
+    assert noted == np.float64 and noted is not np.dtype(np.float64)
+
+    class Noted(Gate):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return (g * 2).astype(noted)
+
+    x = leaf([1.0, 2.0])
+    Noted.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_gradients_that_are_not_arrays_are_converted():
+    class PlainFloat(Gate):
+        def forward(self, x):
+            return x * 3
+
+        def backward(self, g):
+            return float(g) * 3  # a Python float for a 0-d float64 input
+
+    x = leaf(2.0)
+    PlainFloat.apply(x).backward()
+    assert x.grad.item() == 3.0 and x.grad.dtype == np.float64
+
+
+def test_unbroadcast_sums_casts_and_passes_fitting_gradients_through():
+    class Pair(Gate):
+        def forward(self, x, y):
+            return x + y
+
+        def backward(self, g):
+            return self.unbroadcast(g, g)
+
+    x = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
+    y = leaf(np.ones(3))  # float64, broadcast over the rows
+    out = Pair.apply(x, y)
+    g = np.arange(6.0).reshape(2, 3)  # float64, as the output
+    gx, gy = out.grad_fn.unbroadcast(g, g)
+    assert gx.dtype == np.float32 and gx.shape == (2, 3)
+    np.testing.assert_array_equal(gy, [3.0, 5.0, 7.0])
+    row = g[0]
+    same = out.grad_fn.unbroadcast(None, row)
+    assert same[0] is None and same[1] is row  # already fits: no copy

@@ -37,9 +37,9 @@ def compiled(mode):
 
 
 def close(ours, theirs, dtype, scale=1.0):
-    """float64 kernels agree with the reference to rounding; float32 kernels (computed in float64
-    inside) are within 1e-6 relative of the reference run in float64 (absolute 1e-8 * scale where
-    the value crosses 0, e.g. p - e/C under label smoothing)."""
+    """float64 kernels agree with the reference to rounding; float32 kernels are within 1e-6
+    relative of the reference run in float64 (absolute 1e-8 * scale where the value crosses 0,
+    e.g. p - e/C under label smoothing)."""
     assert ours.dtype == dtype
     if dtype == np.float64:
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-13 * scale)
@@ -107,6 +107,79 @@ def test_exp_full_matches_numpy_on_drawn_values(x):
     with np.errstate(over="ignore"):
         got, want = _exp(np.array([x]), False)[0], np.exp(x)
     assert got == want if np.isinf(want) else abs(got - want) <= 5e-16 * want + 2.0 ** -1074
+
+
+# -- the float32 exp: error bound over its whole input range -------------------------------------
+@numba.njit
+def _exp32_all(x, out):
+    for i in range(x.size):
+        out[i] = exp_poly.exp32(x[i])
+
+
+@numba.njit
+def _exp32_scaled_all(x, k, out):
+    bias = exp_poly.exp32_bias(k)
+    for i in range(x.size):
+        out[i] = exp_poly.exp32_scaled(x[i], bias)
+
+
+def _exp32(x):
+    out = np.empty_like(x)
+    with np.errstate(over="ignore", invalid="ignore"):  # uncompiled, the NaN lanes would warn
+        _exp32_all(x, out)
+    return out
+
+
+# The bound, term by term (u = 2**-24, |r| <= 0.3475 for |x| <= X32_MAX):
+#   r = x - k ln 2 by two FMAs: 2 * 2**-26 = 3.0e-8 (and 94700 * 8.8e-17 from ln 2's split);
+#   the polynomial: 3.8e-9 relative on |r| <= 0.3483 (its fit, checked below);
+#   Horner in float32: the last FMA's rounding u = 6.0e-8 of p, the one before |r| u / 0.706 =
+#   2.9e-8, the rest 0.6e-8; the product with 2**(k - K) is exact for normal results.
+# Total 1.29e-7, about 1.1 float32 ulp at worst; measured: 7.5e-8 over the grid.
+EXP32_BOUND = 1.3e-7
+FLT_MIN = 2.0 ** -126  # float32's smallest normal number
+
+
+def test_exp32_polynomial_fit_is_within_its_bound():
+    r = np.linspace(-0.3483, 0.3483, 200_001)
+    c = [1.0, 1.0, 0.5] + [float(v) for v in (exp_poly.C3, exp_poly.C4, exp_poly.C5, exp_poly.C6)]
+    p = sum(ci * r**i for i, ci in enumerate(c))  # in float64: the fit's own error
+    assert np.abs(p / np.exp(r) - 1).max() <= 3.8e-9
+
+
+def test_exp32_is_within_its_bound_and_handles_every_range():
+    grid = np.linspace(-110.0, 95.0, GRID, dtype=np.float32)
+    near = np.nextafter(np.float32([-87.68, -87.33, 88.72]), np.float32(0))  # the edges, +-1 step
+    x = np.concatenate([grid, near, np.nextafter(near, np.float32(-np.inf))])
+    got, want = _exp32(x), np.exp(x.astype(np.float64))
+    normal = (want >= FLT_MIN) & (want <= np.finfo(np.float32).max)
+    assert (np.abs(got[normal] - want[normal]) / want[normal]).max() <= EXP32_BOUND
+    tiny = want < FLT_MIN  # 0 below 2**-126.5 and correctly rounded subnormals above: never garbage
+    assert (got[tiny] >= 0).all() and (np.abs(got[tiny] - want[tiny]) <= FLT_MIN).all()
+    assert (got[x < -87.7] == 0).all()
+    sub = tiny & (got > 0)
+    assert sub.any() and (np.abs(got[sub] - want[sub]) <= 2.0 ** -149).all()
+    assert np.isinf(got[want > np.finfo(np.float32).max]).all()
+    special = _exp32(np.float32([np.nan, np.inf, -np.inf, 0.0, -0.0, -1e30, 1e30, 88.7]))
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0
+    assert (special[3:5] == 1).all() and special[5] == 0 and special[6] == np.inf
+    assert abs(special[7] / np.exp(np.float64(np.float32(88.7))) - 1) <= EXP32_BOUND
+
+
+@given(k=st.integers(-94_600, 94_600), data=st.data())
+def test_exp32_scaled_keeps_the_bound_for_any_row_max(k, data):
+    """exp(x) / 2**K as the float32 kernel uses it: K = k(row max), x from 110 below the max
+    (results down to 0) to the max, anywhere within +-X32_MAX."""
+    top = min(k * np.log(2) + 0.3, exp_poly.X32_MAX)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    x = np.random.default_rng(seed).uniform(top - 110, top, 2000 if JIT else 100).astype(np.float32)
+    x = x[np.abs(x) <= exp_poly.X32_MAX]
+    got = np.empty_like(x)
+    _exp32_scaled_all(x, k, got)
+    want = np.exp(x.astype(np.float64) - k * np.log(2))  # float64: ~1e-11 relative here
+    normal = want >= FLT_MIN
+    assert (np.abs(got[normal] - want[normal]) <= EXP32_BOUND * want[normal]).all()
+    assert ((got[~normal] >= 0) & (got[~normal] <= FLT_MIN)).all()
 
 
 # -- softmax and friends ---------------------------------------------------------------------------
@@ -183,6 +256,127 @@ def test_cross_entropy_rows_with_nan_or_inf_give_nan_and_minus_inf_is_a_zero_pro
         assert loss[3] == np.inf and grad[2, 0] == 0  # the target has probability 0: honestly infinite
 
 
+# -- the float32 path (float32 logits, class targets, no smoothing): 1e-6 relative everywhere ------
+def _ce_truth(z, t, scale):
+    """Loss and gradient in float64 by formulas that keep their relative accuracy where the plain
+    ones cancel: e = exp(z - max) (an exact shift for float32 z), R = the sum of the others'
+    e (summed without e_t), loss = log1p(R / e_t) (log(S) - (z_t - max) once e_t underflows),
+    grad_t = -(R / S) * scale. For losses ~1e-11 the reference's log(S) would be off by 1e-5."""
+    z = z.astype(np.float64)
+    rows = np.arange(len(z))
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    et = e[rows, t]
+    others = e.copy()
+    others[rows, t] = 0.0
+    rest = others.sum(axis=1)
+    s = rest + et
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # (the branch not taken)
+        loss = np.where(et > 1e-300, np.log1p(rest / et), np.log(s) - shifted[rows, t])
+    grad = e / s[:, None] * scale
+    grad[rows, t] = -(rest / s) * scale
+    return loss, grad
+
+
+@st.composite
+def float32_class_cases(draw):
+    """float32 logits of spread 1 to 1e4 with class targets; some rows made confident (the target
+    5 to 25 above the rest: losses down to ~1e-11) or hopeless (up to 2e4 below: losses ~2e4)."""
+    n, c = draw(st.tuples(st.integers(1, 6), st.integers(1, 40)))
+    spread = draw(st.sampled_from([1.0, 30.0, 1e4]))
+    z = draw(arrays((n, c), np.float64, -spread, spread))
+    t = draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+    for i in range(n):
+        kind = draw(st.sampled_from(["plain", "confident", "hopeless"]))
+        if kind == "confident":
+            z[i, t[i]] = z[i].max() + draw(st.floats(5.0, 25.0))
+        elif kind == "hopeless":
+            z[i, t[i]] = z[i].min() - draw(st.floats(0.0, 2e4))
+    return z.astype(np.float32), t, draw(st.sampled_from([1.0, 1 / n, -2.5]))
+
+
+@MODES
+@given(case=float32_class_cases())
+def test_float32_cross_entropy_is_within_1e_6_relative_everywhere(mode, case):
+    """Loss and every gradient entry within 1e-6 relative of float64, for tiny and huge losses
+    alike; no absolute slack except below float32's normal range (2**-126), where exp gives 0
+    or subnormals and a loss like log1p(e**-88) = 6e-39 comes out 0."""
+    z, t, scale = case
+    with compiled(mode):
+        loss, grad = nk.softmax_cross_entropy(z, t, 0.0, scale)
+    want_loss, want_grad = _ce_truth(z, t, scale)
+    assert loss.dtype == grad.dtype == np.float32
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6, atol=2.0**-125)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=2.0**-125 * max(abs(scale), 1.0))
+
+
+@MODES
+def test_float32_confident_and_hopeless_rows_keep_their_relative_accuracy(mode):
+    """Losses of 1e-12 (the sum of the others is taken again without the target's term) and of
+    2e4 (e_t underflows), with the gradient entry of the target, -(1 - p_t), as small as 1e-12."""
+    z = np.array([[28.0, 0.0, 1.0, -2.0], [9.0, 0.0, 0.0, 0.0], [-2e4, 3.0, 1.0, 0.0]], np.float32)
+    t = np.array([0, 0, 0])
+    with compiled(mode):
+        loss, grad = nk.softmax_cross_entropy(z, t, 0.0, 1 / 3)
+    want_loss, want_grad = _ce_truth(z, t, 1 / 3)
+    assert 1e-12 < want_loss[0] < 1e-11 and want_loss[2] > 2e4
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=0)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs 80-bit long double")
+@given(case=float32_class_cases())
+def test_the_float64_truth_agrees_with_the_reference_in_long_double(case):
+    """The plain formulas in 80-bit (eps 1.1e-19) confirm _ce_truth to 1e-18 absolute: 1e-7 relative
+    for losses down to 1e-11 (long double's own log(S) is off by ~1e-19 / loss)."""
+    z, t, scale = case
+    want_loss, want_grad = _ce_truth(z, t, scale)
+    ld_loss, ld_grad = ref.softmax_cross_entropy(z.astype(np.longdouble), t, 0.0, scale)
+    np.testing.assert_allclose(want_loss, ld_loss.astype(np.float64), rtol=1e-7, atol=1e-18)
+    np.testing.assert_allclose(want_grad, ld_grad.astype(np.float64), rtol=1e-7,
+                               atol=1e-18 * abs(scale))
+
+
+@MODES
+@pytest.mark.filterwarnings("ignore:invalid value")  # inf - inf in the float64 reference
+def test_float32_rows_out_of_the_float32_range_are_redone_in_float64(mode):
+    z = np.array([[1e5, 0.0, -1e5], [3e38, 3e38, 0.0], [np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0],
+                  [0.5, -0.5, 2.0], [-1e5, -1e5 - 16, -2e5]], np.float32)
+    t = np.array([1, 0, 1, 2, 0, 0])
+    with compiled(mode):
+        kernel, _ = nk._launch(nk._CE_CLASS32, z.size, len(z))
+        loss, grad = np.empty(6, np.float32), np.empty_like(z)
+        assert kernel(z, nk._bits(z), t, 0.0, 0.5, loss, grad, 1) == (0, 5)  # only row 4 stays
+        loss, grad = nk.softmax_cross_entropy(z, t, 0.0, 0.5)
+    want_loss, want_grad = ref.softmax_cross_entropy(z.astype(np.float64), t, 0.0, 0.5)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-6, atol=1e-30, equal_nan=True)
+    assert np.isnan(loss[2:4]).all() and np.isfinite(loss[[0, 1, 4, 5]]).all()
+
+
+@given(row=hnp.arrays(np.float32, st.integers(1, 60), elements=st.floats(width=32)))
+def test_row_max32_is_numpys_max_and_sees_nan_with_the_sign_bit_clear(row):
+    got = nk._row_max32(row)
+    nan = np.isnan(row)
+    if (nan & ~np.signbit(row)).any() or nan.all():
+        assert np.isnan(got)
+    else:  # a NaN with the sign bit set sorts below -inf
+        assert got == row[~nan].max()
+
+
+@MODES
+@pytest.mark.parametrize("nan", [np.nan, -np.nan])
+def test_float32_rows_with_either_nan_give_nan_and_leave_the_others_alone(mode, nan):
+    z = np.array([[0.0, nan, 1.0], [1.0, 2.0, 3.0]], np.float32)
+    with compiled(mode), np.errstate(invalid="ignore"):  # (uncompiled: NaN arithmetic warns)
+        loss, grad = nk.softmax_cross_entropy(z, np.array([2, 0]), 0.0, 1.0)
+    assert np.isnan(loss[0]) and np.isnan(grad[0]).all()
+    want_loss, want_grad = _ce_truth(z[1:], np.array([0]), 1.0)
+    np.testing.assert_allclose(loss[1:], want_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad[1:], want_grad, rtol=1e-6)
+
+
 def test_cross_entropy_kernel_refuses_targets_out_of_range():
     z = np.zeros((3, 4), np.float32)
     with pytest.raises(ValueError, match=r"1 class target\(s\) outside 0..3"):
@@ -197,7 +391,9 @@ def test_unfused_cross_entropy_kernels_match_the_reference(data, dtype):
     loss, logp = nk.cross_entropy_forward(z, t, eps)
     want_loss, want_logp = ref.cross_entropy_forward(z.astype(np.float64), t, eps)
     close(logp, want_logp, dtype)
-    close(loss, want_loss, dtype, scale=1e-4)
+    # loss = -log p_t, from log p = z - logsumexp(z): absolute error ~1e-16 * |logsumexp| in
+    # float64 whichever exp is used, so a loss of 2e-6 is only good to 1e-10 relative
+    close(loss, want_loss, dtype, scale=np.abs(want_logp).max(initial=1.0) * 1e-2)
 
 
 # -- ReLU and the linear layer ---------------------------------------------------------------------
@@ -210,11 +406,14 @@ def test_relu_backward_matches_the_reference(mode, data, dtype, size):
         np.testing.assert_array_equal(nk.relu_backward(y, g), ref.relu_backward(y, g))
 
 
-def close_products(ours, theirs, dtype, bound):
-    """Matrix products: float32 BLAS rounds each sum of k terms to about k * 6e-8 of sum(|terms|)."""
+def close_products(ours, theirs, dtype, bound, k):
+    """Matrix products: float32 BLAS rounds each sum of k terms to about k * 6e-8 of sum(|terms|).
+    Below the normal range a rounding step is off by up to half the smallest subnormal instead
+    (1.5 * 1e-45 is stored as 2.8e-45 in float32), so k products and sums add k of those."""
     assert ours.dtype == dtype
     tol = 1e-12 if dtype == np.float64 else 1e-6
-    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * np.max(bound, initial=0.0))
+    atol = tol * np.max(bound, initial=0.0) + 2 * k * np.finfo(dtype).smallest_subnormal
+    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=atol)
 
 
 @MODES
@@ -229,16 +428,16 @@ def test_linear_kernels_match_the_reference(mode, data, dtype, relu, bias):
         y = nk.linear_forward(x, w, b, relu)
         b64 = None if b is None else b.astype(np.float64)
         close_products(y, ref.linear_forward(x64, w64, b64, relu), dtype,
-                       np.abs(x64) @ np.abs(w64).T + (0 if b is None else np.abs(b64)))
+                       np.abs(x64) @ np.abs(w64).T + (0 if b is None else np.abs(b64)), k + 1)
         need = data.draw(st.tuples(st.booleans(), st.booleans(), st.booleans()))
         ours = nk.linear_backward(x, w, y, g, relu, need)
         theirs = ref.linear_backward(x64, w64, y, g64, relu, need)
         ag = np.abs(g64)
         bounds = (ag @ np.abs(w64), ag.T @ np.abs(x64), ag.sum(axis=0))
-        for a, b_, wanted, bound in zip(ours, theirs, need, bounds):
+        for a, b_, wanted, bound, terms in zip(ours, theirs, need, bounds, (m, n, n)):
             assert (a is None) == (not wanted)
             if wanted:
-                close_products(a, b_, dtype, bound)
+                close_products(a, b_, dtype, bound, terms)
 
 
 # -- optimiser steps -------------------------------------------------------------------------------
@@ -393,6 +592,24 @@ def test_kernels_compile_without_a_cache_when_no_cache_directory_is_writable(tmp
                 NUMBA_CACHE_LOCATOR_CLASSES="numba.core.caching._UserProvidedCacheLocator")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0.25", "False"]
+
+
+@pytest.mark.skipif(not JIT, reason="nothing is compiled or cached without the JIT")
+def test_serial_kernels_never_load_the_parallel_ones_from_the_disk_cache(tmp_path):
+    """Numba keys its disk cache by function and argument types, not by parallel=True: the two
+    versions of a kernel must be two functions, or a serial call in a later process picks up the
+    cached parallel code (and its thread start-up, 5-20 us per call)."""
+    code = ("import sys, numpy as np\n"
+            "from tinygrad_sm.kernels import numba_kernels as nk\n"
+            "nk.PARALLEL_MIN = 0 if sys.argv[1] == 'parallel' else 1 << 62\n"
+            "nk.softmax(np.zeros((2, 4)))\n"
+            "print(sum(nk._SOFTMAX[sys.argv[1] == 'parallel'].stats.cache_hits.values()))")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                           env=env, timeout=120) for mode in ("parallel", "serial", "serial")]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert [r.stdout.strip() for r in runs] == ["0", "0", "1"]  # compiled, compiled, then loaded
+    assert nk._SOFTMAX[0].py_func.__name__ != nk._SOFTMAX[1].py_func.__name__
 
 
 def test_warmup_compiles_everything_and_threads_can_be_set():

@@ -14,6 +14,7 @@ import pytest
 
 from tinygrad_sm import sweep as S
 from tinygrad_sm import train as T
+from tinygrad_sm.sweep import run as sweep_run
 
 THREADS_1 = {k: "1" for k in S.THREAD_VARS}
 # Three random trials of a small MLP on the embedded sample: lr and reg log-uniform.
@@ -135,7 +136,8 @@ def test_resume_runs_only_the_unfinished_trials(tmp_path, monkeypatch, fmt):
     path.write_text("".join(lines[:keep]) + lines[keep][:25])
     calls = []
     real = S.run_trial
-    monkeypatch.setattr(S, "run_trial", lambda t, job: calls.append(t["id"]) or real(t, job))
+    # run_sweep looks run_trial up in its own module, tinygrad_sm.sweep.run
+    monkeypatch.setattr(sweep_run, "run_trial", lambda t, job: calls.append(t["id"]) or real(t, job))
     assert S.main(args) == 2  # without --resume an existing sweep is not overwritten
     assert S.main(args + ["--resume"]) == 0
     assert sorted(calls) == [1, 2]

@@ -55,24 +55,29 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
 
 
 def zeros(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: zeros(2, 3) or zeros((2, 3)); float32 unless `dtype` says otherwise."""
     return _make(np.zeros(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad)
 
 
 def ones(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ones(2, 3) or ones((2, 3)); float32 unless `dtype` says otherwise."""
     return _make(np.ones(_shape_arg(shape), dtype=_float_dtype(dtype)), requires_grad)
 
 
 def full(shape: Any, fill_value: float, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of `shape` (an int or a tuple) filled with `fill_value`; float32 unless `dtype`."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return _make(np.full(shape, fill_value, dtype=_float_dtype(dtype)), requires_grad)
 
 
 def zeros_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape of `t` and its dtype (unless `dtype` is given)."""
     arr = t.data if isinstance(t, Tensor) else np.asarray(t)
     return _make(np.zeros(arr.shape, dtype=arr.dtype if dtype is None else _dt.to_dtype(dtype)), requires_grad)
 
 
 def ones_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape of `t` and its dtype (unless `dtype` is given)."""
     arr = t.data if isinstance(t, Tensor) else np.asarray(t)
     return _make(np.ones(arr.shape, dtype=arr.dtype if dtype is None else _dt.to_dtype(dtype)), requires_grad)
 
@@ -107,4 +112,5 @@ def arange(start: float, stop: Optional[float] = None, step: float = 1, dtype: _
 
 
 def eye(n: int, m: Optional[int] = None, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
+    """The n x m identity matrix (m = n by default); float32 unless `dtype` says otherwise."""
     return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)

@@ -14,10 +14,15 @@ from typing import Any, Union
 import numpy as np
 
 float32 = np.dtype(np.float32)
+"""32-bit float: the default for float data and Python floats."""
 float64 = np.dtype(np.float64)
+"""64-bit float: ask for it (or pass a float64 array); use it for gradient checks."""
 int32 = np.dtype(np.int32)
+"""32-bit integer (never requires grad)."""
 int64 = np.dtype(np.int64)
+"""64-bit integer: Python ints and class labels (never requires grad)."""
 bool_ = np.dtype(np.bool_)
+"""Boolean: what comparisons return (never requires grad)."""
 
 default_float = float32
 FLOAT_DTYPES = (float32, float64)

@@ -16,7 +16,6 @@ import numpy as np
 from . import dtypes as _dt
 from . import gates as G
 from .gates.base import Gate, GateError
-from .grad_mode import _mode
 
 Scalar = Union[int, float, bool]
 ArrayLike = Union["Tensor", np.ndarray, Scalar, Sequence[Any]]
@@ -89,7 +88,11 @@ class Tensor:
     def _wrap(cls, arr: np.ndarray, requires_grad: bool = False, gate: Optional[Gate] = None) -> "Tensor":
         """Fast internal constructor: no conversion, no copy (`gate` is the op that made it)."""
         t = object.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._gate, t.name = arr, None, requires_grad, gate, None
+        t.data = arr
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._gate = gate
+        t.name = None
         return t
 
     # -- what it is ------------------------------------------------------------------------
@@ -560,13 +563,19 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
             continue
         if type(in_grads) is not tuple:
             in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
-        if len(in_grads) != len(gate.parents):
+        parents, shapes, dtypes = gate.parents, gate.shapes, gate.dtypes
+        if len(in_grads) != len(parents):
             raise GateError(f"{gate.name}.backward returned {len(in_grads)} gradient(s) for "
-                            f"{len(gate.parents)} input(s)")
-        for i, (parent, gi) in enumerate(zip(gate.parents, in_grads)):
+                            f"{len(parents)} input(s)")
+        i = -1
+        for parent in parents:  # a plain loop: for one or two inputs, range/zip cost more than the work
+            i += 1
+            gi = in_grads[i]
             if parent is None or gi is None:
                 continue
-            if type(gi) is not np.ndarray or gi.shape != gate.shapes[i] or gi.dtype != gate.dtypes[i]:
+            # Quick test first (dtype by identity: NumPy's builtin dtypes are singletons);
+            # _check_grad does the exact test and names the gate when it fails.
+            if type(gi) is not np.ndarray or gi.dtype is not dtypes[i] or gi.shape != shapes[i]:
                 gi = _check_grad(gate, i, gi)
             if isinstance(parent, Gate):
                 prev = grads.get(parent)

@@ -138,12 +138,13 @@ class Gate:
 
     def unbroadcast(self, *grads: Grad) -> tuple[Grad, ...]:
         """Fit each input's gradient to that input: sum over broadcast dims, cast to its dtype."""
-        out = []
-        for g, shape, dtype in zip(grads, self.shapes, self.dtypes):
-            if g is not None and (g.shape != shape or g.dtype != dtype):  # else it already fits
-                g = unbroadcast(g, shape).astype(dtype, copy=False)
-            out.append(g)
-        return tuple(out)
+        fitted, shapes, dtypes = [], self.shapes, self.dtypes
+        for g in grads:  # a plain loop: for one or two items, zip() costs more than the work
+            i = len(fitted)
+            if g is not None and (g.dtype is not dtypes[i] or g.shape != shapes[i]):  # else it fits
+                g = unbroadcast(g, shapes[i]).astype(dtypes[i], copy=False)
+            fitted.append(g)
+        return tuple(fitted)
 
     # -- building the graph --------------------------------------------------------------------
     @classmethod

@@ -80,6 +80,7 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
+    """The kernel backend in use: "numba" or "numpy"."""
     return _backend
 
 
@@ -101,6 +102,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """Threads the parallel numba kernels use (what set_num_threads or NUMBA_NUM_THREADS set)."""
     if _numba_module is not None:
         return _numba_module.get_num_threads()
     return _pending_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
@@ -108,51 +110,63 @@ def get_num_threads() -> int:
 
 # -- the kernels (see reference.py for what each computes) -----------------------------------------
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a 2-D array: p = exp(z - max) / sum(exp(z - max))."""
     return _impl.softmax(z)
 
 
 def softmax_backward(p: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Softmax's input gradient from its output p and the upstream g: p * (g - sum(g * p))."""
     return _impl.softmax_backward(p, g)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of a 2-D array: z - max - log(sum(exp(z - max)))."""
     return _impl.log_softmax(z)
 
 
 def log_softmax_backward(logp: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Log-softmax's input gradient from its output and g: g - exp(logp) * sum(g)."""
     return _impl.log_softmax_backward(logp, g)
 
 
 def cross_entropy_forward(z: np.ndarray, target: np.ndarray,
                           label_smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row cross-entropy loss and log p (kept for backward); class or probability targets."""
     return _impl.cross_entropy_forward(z, target, label_smoothing)
 
 
 def cross_entropy_backward(logp: np.ndarray, target: np.ndarray, g: np.ndarray,
                            label_smoothing: float = 0.0) -> np.ndarray:
+    """The logits' gradient of the per-row cross-entropy from log p and the upstream g (N,): g * (p - t)."""
     return _impl.cross_entropy_backward(logp, target, g, label_smoothing)
 
 
 def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0,
                           grad_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Fused: per-row loss and the logits' gradient (softmax(z) - target) * grad_scale in one pass."""
     return _impl.softmax_cross_entropy(z, target, label_smoothing, grad_scale)
 
 
 def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) elementwise."""
     return _impl.relu(x)
 
 
 def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """ReLU's input gradient from its output y: g where y > 0, else 0."""
     return _impl.relu_backward(y, g)
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
                    relu: bool = False) -> np.ndarray:
+    """y = x @ w.T (+ b), with the ReLU fused when relu=True (BLAS for the product)."""
     return _impl.linear_forward(x, w, b, relu)
 
 
 def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, relu: bool = False,
                     need: tuple[bool, bool, bool] = (True, True, True)) -> tuple[Any, Any, Any]:
+    """The gradients (dx, dw, db) of linear_forward for upstream g, masked by y > 0 when relu=True;
+    `need` says which to compute (None for the others)."""
     return _impl.linear_backward(x, w, y, g, relu, need)
 
 

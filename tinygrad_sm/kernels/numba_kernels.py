@@ -6,7 +6,9 @@ How these are fast:
 - exp is a polynomial (exp_poly.py) that LLVM vectorises; Numba's libm exp is not vectorised
   without Intel's SVML. Sums are vectorised with the `reassoc` flag only: no flag that assumes
   away NaN or inf.
-- float32 inputs are computed in float64 inside and rounded once when stored.
+- float32 inputs are computed in float64 inside and rounded once when stored, except in the fused
+  softmax-cross-entropy with class targets and no smoothing (the training loss), which computes in
+  float32 with a float32 exp (twice the SIMD lanes) and keeps every result within 1e-6 relative.
 - Every kernel is compiled twice, serial and parallel: tiny inputs (batch 64, 10 classes) skip the
   cost of waking threads.
 - Matrix products stay with BLAS (NumPy's `@`); the passes around them (bias, ReLU, the masked
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import types
 from typing import Any, Callable, Optional
 
 # Numba's OpenMP threads would otherwise spin for a while after each parallel kernel, taking the
@@ -28,7 +31,8 @@ import numpy as np  # noqa: E402
 from numba import prange  # noqa: E402
 
 from . import reference  # noqa: E402
-from .exp_poly import exp_for, jit  # noqa: E402
+from .exp_poly import (LN2, exp32_bias, exp32_k, exp32_scaled, exp_for,  # noqa: E402
+                       from_order_key32, jit, order_key32)
 
 # Inputs with at least this many elements use the parallel kernels. Below it the whole kernel takes
 # about as long (~30 us) as waking the threads would.
@@ -47,8 +51,17 @@ def _launch(kernels: tuple[Callable, Callable], size: int, rows: int = 1) -> tup
 
 
 def _both(fn: Callable, **kw: Any) -> tuple[Callable, Callable]:
-    """The same kernel compiled serial and parallel (prange is a plain range when serial)."""
-    return jit(**kw)(fn), jit(parallel=True, **kw)(fn)
+    """The same kernel compiled serial and parallel (prange is a plain range when serial).
+
+    The parallel one compiles a copy renamed *_parallel: Numba's disk cache is keyed by the
+    function's name and argument types, not by parallel=True, so with one function the two
+    versions would share a cache entry, and a serial call could load the parallel machine code
+    (which wakes the threads: 5-20 us instead of 1 us for 8 rows).
+    """
+    par = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel",
+                             fn.__defaults__, fn.__closure__)
+    par.__qualname__ = fn.__qualname__ + "_parallel"
+    return jit(**kw)(fn), jit(parallel=True, **kw)(par)
 
 
 # -- row helpers ------------------------------------------------------------------------------------
@@ -232,7 +245,99 @@ def _ce_class_body(z, bits, t, eps, scale, loss, grad, nchunks):
             if eps != 0.0:
                 li += eps * (m - _row_sum(zr) / c)
             loss[i] = li
-    return bad
+    return bad, 0
+
+
+# -- the same for float32 logits, class targets and no smoothing, in float32 -----------------------
+@jit()
+def _row_max32(zr):
+    """The largest element of a float32 row (NaN if the row holds a NaN with its sign bit clear).
+    The kernel below need not see NaN here: a NaN it misses still makes the row's sum NaN."""
+    m = np.int32(-2147483648)
+    for j in range(zr.shape[0]):
+        key = order_key32(zr[j])
+        m = key if key > m else m
+    return from_order_key32(m)
+
+
+@jit(fastmath={"reassoc"})
+def _exp32_into(zr, gr, lo, bias):
+    """gr[j] = exp(max(zr[j], lo)) / 2**K in float32; returns their sum in float64 (float32 sums
+    of ~1000 terms can be off by 1e-5 of the total; float64 sums of the float32 terms, in any
+    order, by n * 1.1e-16). LLVM vectorises this loop; it does not vectorise loops over
+    range(start, stop) here, so callers pass slices."""
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
+    for j in range(zr.shape[0]):
+        x = zr[j]
+        e = exp32_scaled(lo if x < lo else x, bias)  # (NaN stays NaN: NaN < lo is False)
+        gr[j] = e
+        s += np.float64(e)
+    return s
+
+
+@jit(fastmath={"reassoc"})
+def _sum32(gr):
+    s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
+    for j in range(gr.shape[0]):
+        s += np.float64(gr[j])
+    return s
+
+
+# Up to this distance below the row's max, the target's exp is a normal float32 (>= e**-30 / 2)
+# and log1p(sum of the others / its exp) gives the loss to float32 accuracy, however small.
+LOG1P_RANGE = 30.0
+# Logits more than this below the max have exp(z - max) < 2**-158: 0 in float32 either way.
+CLAMP_BELOW = 110.0
+# Rows whose max is within +-MAX32 take the float32 path (exp32_scaled's range, with room).
+MAX32 = 65536.0
+
+
+def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
+    """Row by row, in float32 where that keeps every error below 1e-6 (twice the SIMD lanes of
+    float64). Rows whose max is not finite or beyond +-MAX32 are left to the float64 kernel: their
+    loss is set to NaN and counted; softmax_cross_entropy then redoes the rows with a NaN loss.
+
+    With e_j = exp(z_j) / 2**K (K = round(m / ln 2) for the row max m: e_max is in [0.7, 1.42],
+    nothing overflows, and z_j - m, which can lose bits of z_j in float32, is never formed),
+    S = sum_j e_j and R = S - e_t = the sum of the others (summed again without e_t where the
+    subtraction would cancel):
+        grad_j = e_j / S * scale, grad_t = -(R / S) * scale  (p_t - 1 without cancellation),
+        loss = log1p(R / e_t) near the max (keeps its relative accuracy for losses ~1e-8),
+               log(S) + K ln 2 - z_t further down (>= LOG1P_RANGE; e_t may underflow there).
+    (The row's code is written out here, not in a function: a call per row costs as much as the
+    rest for 10 classes.)
+    """
+    n, c = z.shape
+    bad = left = 0
+    for k in prange(nchunks):
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            zr, gr, ti = z[i], grad[i], t[i]
+            if ti < 0 or ti >= c:
+                bad += 1
+                continue
+            m = np.float64(_row_max32(zr))
+            if not abs(m) <= MAX32:  # (also NaN)
+                loss[i] = np.nan
+                left += 1
+                continue
+            kk = exp32_k(np.float32(m))
+            s = _exp32_into(zr, gr, np.float32(m - CLAMP_BELOW), exp32_bias(kk))
+            et = np.float64(gr[ti])
+            rest = s - et  # off by at most the error of s, c * 1.1e-16 * s, which is more than
+            if rest < s * (c * 1.2e-8):  # 1e-8 of rest here (the target dominates): sum again
+                gr[ti] = 0.0
+                rest = _sum32(gr)
+                s = rest + et
+            inv = np.float32(scale / s)
+            for j in range(c):
+                gr[j] *= inv
+            gr[ti] = -(rest / s) * scale
+            zt = np.float64(zr[ti])
+            if m - zt < LOG1P_RANGE:
+                loss[i] = math.log1p(rest / et)
+            else:
+                loss[i] = math.log(s) - (zt - kk * LN2)
+    return bad, left
 
 
 @jit(fastmath={"reassoc"})
@@ -263,10 +368,11 @@ def _ce_prob_body(z, bits, t, eps, scale, loss, grad, nchunks):
             if eps != 0.0:
                 li += eps * (m - _row_sum(zr) / c)
             loss[i] = li
-    return 0
+    return 0, 0
 
 
 _CE_CLASS = _both(_ce_class_body)
+_CE_CLASS32 = _both(_ce_class32_body)
 _CE_PROB = _both(_ce_prob_body)
 
 
@@ -277,7 +383,9 @@ def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: fl
         return reference.softmax_cross_entropy(z, target, label_smoothing, grad_scale)
     n, c = zc.shape
     if target.ndim == 1:
-        t, kernels = np.ascontiguousarray(target, dtype=np.int64), _CE_CLASS
+        t = np.ascontiguousarray(target, dtype=np.int64)
+        # float32 without smoothing has a float32 kernel; smoothing keeps the float64 one
+        kernels = _CE_CLASS32 if zc.dtype == np.float32 and label_smoothing == 0 else _CE_CLASS
     else:
         t, kernels = np.ascontiguousarray(target, dtype=zc.dtype), _CE_PROB
     if t.shape[0] != n or (t.ndim == 2 and t.shape != zc.shape):
@@ -286,9 +394,14 @@ def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: fl
     loss = np.empty(n, zc.dtype)
     grad = np.empty_like(zc)
     kernel, nchunks = _launch(kernels, zc.size, n)
-    bad = kernel(zc, _bits(zc), t, float(label_smoothing), float(grad_scale), loss, grad, nchunks)
+    bad, left = kernel(zc, _bits(zc), t, float(label_smoothing), float(grad_scale), loss, grad,
+                       nchunks)
     if bad:
         raise ValueError(f"softmax_cross_entropy: {bad} class target(s) outside 0..{c - 1}")
+    if left:  # rows the float32 kernel left to float64 (found among any NaN losses)
+        redo = np.flatnonzero(np.isnan(loss))
+        loss[redo], grad[redo] = softmax_cross_entropy(zc[redo].astype(np.float64), t[redo], 0.0,
+                                                       grad_scale)
     return loss, grad
 
 
@@ -456,6 +569,7 @@ def warmup() -> None:
                 softmax_backward(p, z)
                 log_softmax_backward(z, z)
                 softmax_cross_entropy(z, np.array([0, 1, 3]), 0.1, 0.5)
+                softmax_cross_entropy(z, np.array([0, 1, 3]), 0.0, 0.5)  # float32: its own kernel
                 softmax_cross_entropy(z, p, 0.1, 0.5)
                 _launch(_RELU_BACKWARD, z.size)[0](z.reshape(-1), z.reshape(-1), p.reshape(-1))
                 sq = np.eye(4, dtype=dt) - 0.25
