@@ -32,7 +32,9 @@ MODES = pytest.mark.parametrize("mode", ["serial", "parallel"])
 def compiled(mode):
     """Run the kernels through their serial or their parallel version (parallel: even for tiny inputs)."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(nk, "PARALLEL_MIN", 0 if mode == "parallel" else 1 << 62)
+        for name in ("PARALLEL_MIN", "PARALLEL_MIN_ELEMENTWISE"):
+            m.setattr(nk, name, 0 if mode == "parallel" else 1 << 62)
+        m.setattr(nk, "SPINNING_OPENMP", False)  # (the parallel versions even beside PyTorch)
         yield
 
 
@@ -621,6 +623,7 @@ def test_warmup_compiles_everything_and_threads_can_be_set():
         z = np.linspace(-3, 3, 64 * 1024).reshape(64, 1024)
         with pytest.MonkeyPatch.context() as m:
             m.setattr(nk, "PARALLEL_MIN", 0)
+            m.setattr(nk, "SPINNING_OPENMP", False)
             np.testing.assert_allclose(kernels.softmax(z), ref.softmax(z), rtol=1e-12)
     finally:
         kernels.set_num_threads(n)
@@ -628,3 +631,40 @@ def test_warmup_compiles_everything_and_threads_can_be_set():
         kernels.set_num_threads(0)
     with pytest.raises(ValueError, match="numba started with at most"):
         kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)
+
+
+@pytest.mark.skipif(not JIT, reason="without the JIT there are no parallel kernels")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+@pytest.mark.parametrize("policy", [None, "PASSIVE"])
+def test_kernels_run_serially_beside_a_spinning_openmp_runtime_loaded_before_them(policy):
+    """PyTorch loads GNU OpenMP before our kernels (its threads spin when idle): numba's parallel
+    kernels beside it made an MLP step 25x slower, so they run serially and say why, once.
+    With OMP_WAIT_POLICY set by the user nothing spins, and they stay parallel."""
+    import ctypes.util
+    gomp = ctypes.util.find_library("gomp")
+    if gomp is None:
+        pytest.skip("no libgomp on this machine")
+    code = ("import ctypes, sys, warnings, numpy as np\n"
+            f"ctypes.CDLL({gomp!r})\n"  # what `import torch` does first
+            "from tinygrad_sm.kernels import numba_kernels as nk\n"
+            "nk.PARALLEL_MIN = 0\n"
+            "z = np.linspace(-3, 3, 4096).reshape(64, 64)\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    a = nk.softmax(z); b = nk.softmax(z)\n"
+            "kernel, _ = nk._launch(nk._SOFTMAX, z.size, 64)\n"
+            "print(nk.SPINNING_OPENMP, kernel is nk._SOFTMAX[1], len(w), "
+            "bool(np.allclose(a, nk.reference.softmax(z), rtol=1e-12)))\n"
+            "print(w[0].message if w else '')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "NUMBA_NUM_THREADS")}
+    env["NUMBA_NUM_THREADS"] = "2"
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    first, message = r.stdout.splitlines()[:2]
+    if policy:
+        assert first.split() == ["False", "True", "0", "True"]
+    else:
+        assert first.split() == ["True", "False", "1", "True"]  # serial, warned once, still right
+        assert "OMP_WAIT_POLICY=PASSIVE" in message

@@ -8,6 +8,7 @@ what it returns into its parents' gradients.
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any, Optional, Sequence, Union
 
@@ -214,7 +215,7 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a one-element output, this one has "
                                    f"shape {self.shape}; reduce it first (loss.sum()) or pass grad=dL/dthis")
-            seed = np.ones(self.shape, dtype=self.dtype)
+            seed = np.array(1, dtype=self.dtype).reshape(self.shape)  # (np.ones: 3x the cost)
         else:
             seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
             if seed.shape != self.shape:
@@ -512,12 +513,37 @@ def topological_order(root: Gate) -> list[Gate]:
     return order
 
 
-def _accumulate(t: Tensor, g: np.ndarray) -> None:
-    """t.grad += g, creating t.grad (as its own copy) on first use."""
+def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
+    """t.grad += g, creating t.grad on first use: g itself when `owned` (no one else holds it),
+    else a copy (g may be the user's array, or reach other inputs too)."""
     if t.grad is None:
-        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype))
+        t.grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype))
     else:
         t.grad.data += g
+
+
+def _calibrate_sole_refs() -> int:
+    """What sys.getrefcount(gi) says in run_backward for a gradient array held only by the tuple
+    the gate returned and the loop's local `gi`, measured the same way here; -1 (never adopt,
+    always copy) where one more holder does not count as one more reference."""
+    if sys.implementation.name != "cpython":
+        return -1
+    counts = []
+    for extra in (0, 1):
+        in_grads = (np.empty(1),)
+        holder = [in_grads[0]] * extra
+        i = 0
+        gi = in_grads[i]
+        counts.append(sys.getrefcount(gi))
+        del holder
+    sole, held = counts
+    return sole if held == sole + 1 else -1
+
+
+# A leaf keeps a gradient array as its .grad without a copy when no one else holds it (the count
+# below) and it owns its memory: a weight's gradient is the largest array of a training step, and
+# copying it costs about as much as the SGD update. Anything else is copied.
+_SOLE_REFS = _calibrate_sole_refs()
 
 
 def _check_grad(gate: Gate, i: int, g: Any) -> np.ndarray:
@@ -581,4 +607,6 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
             else:
-                _accumulate(parent, gi)
+                owned = (parent.grad is None and sys.getrefcount(gi) <= _SOLE_REFS
+                         and gi.flags.owndata and gi.flags.writeable)
+                _accumulate(parent, gi, owned)

@@ -84,9 +84,9 @@ def _per_row_grad(g: np.ndarray, reduction: str, n: int, dtype: np.dtype) -> np.
 
 
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
-    if reduction == "mean":
-        return loss.mean()
-    return loss.sum() if reduction == "sum" else loss
+    if reduction == "mean":  # = loss.mean(), bit for bit, without np.mean's Python layer
+        return np.add.reduce(loss) / loss.shape[0]
+    return np.add.reduce(loss) if reduction == "sum" else loss
 
 
 class CrossEntropy(Gate):
@@ -121,10 +121,12 @@ class CrossEntropy(Gate):
         # backward then only has to scale it by the upstream gradient (usually 1: nothing to do).
         scale = 1.0 / n if self.reduction == "mean" else 1.0
         loss, grad = kernels.softmax_cross_entropy(z2, t2, self.label_smoothing, scale)
-        if not np.isfinite(loss).all():
+        out = _reduce(loss, self.reduction)
+        # a mean or sum is finite when every row's loss is (or overflows: then the check below
+        # finds no bad input and lets it through)
+        if not (np.isfinite(out) if out.ndim == 0 else np.isfinite(out).all()):
             _explain_nonfinite(z2, t2)
         self.save_for_backward(grad, z2)
-        out = _reduce(loss, self.reduction)
         return out.reshape(()) if z.ndim == 1 else out
 
     def backward(self, g):
@@ -136,7 +138,8 @@ class CrossEntropy(Gate):
                 gz = grad * g.reshape(n, 1).astype(grad.dtype, copy=False)
             else:
                 gz = grad if g == 1 else grad * g.astype(grad.dtype)
-            gz = gz.reshape(self.shapes[0])
+            if gz.shape != self.shapes[0]:  # (a view would make backward copy the gradient)
+                gz = gz.reshape(self.shapes[0])
         gt = None
         if len(self.needs_grad) > 1 and self.needs_grad[1]:  # dL/dt = -(1 - e) log p
             per_row = _per_row_grad(g, self.reduction, n, grad.dtype)

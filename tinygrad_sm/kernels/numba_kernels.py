@@ -18,9 +18,28 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import types
+import warnings
 from typing import Any, Callable, Optional
 
+
+
+def _spinning_openmp_loaded() -> bool:
+    """Whether a GNU OpenMP runtime is already in this process (PyTorch brings one) and was
+    started without OMP_WAIT_POLICY. Numba's parallel kernels can then end up on that runtime,
+    whose idle threads spin and take the cores from BLAS: an MLP step measured 25x slower."""
+    if "OMP_WAIT_POLICY" in os.environ:  # the user chose a policy: it applies to every runtime
+        return False
+    try:
+        with open("/proc/self/maps") as f:
+            return "libgomp" in f.read()
+    except OSError:  # not Linux: PyTorch is the runtime we know of
+        return "torch" in sys.modules
+
+
+# Checked before numba starts its own OpenMP runtime (at the first parallel kernel, not at import).
+SPINNING_OPENMP = _spinning_openmp_loaded()
 # Numba's OpenMP threads would otherwise spin for a while after each parallel kernel, taking the
 # cores from the BLAS threads of the matrix product that usually comes next (and BLAS's from us).
 # Set before numba loads its OpenMP runtime; a value the user set wins.
@@ -34,20 +53,43 @@ from . import reference  # noqa: E402
 from .exp_poly import (LN2, exp32_bias, exp32_k, exp32_scaled, exp_for,  # noqa: E402
                        from_order_key32, jit, order_key32)
 
-# Inputs with at least this many elements use the parallel kernels. Below it the whole kernel takes
-# about as long (~30 us) as waking the threads would.
+# Row kernels (softmax, cross-entropy) on inputs of at least this many elements use their parallel
+# version. Below it the whole kernel takes about as long (~30 us) as waking the threads would.
 PARALLEL_MIN = 1 << 15
+# The same for one-pass elementwise kernels (ReLU, bias + ReLU, optimiser updates). They are
+# memory-bound, and they run between matrix products whose BLAS threads still hold the cores:
+# in MLP training on 2 cores their parallel versions made each step slower, not faster.
+PARALLEL_MIN_ELEMENTWISE = 1 << 22
 
 _FLOATS = (np.float32, np.float64)
 
 
-def _launch(kernels: tuple[Callable, Callable], size: int, rows: int = 1) -> tuple[Callable, int]:
+def _launch(kernels: tuple[Callable, Callable], size: int, rows: int = 1,
+            elementwise: bool = False) -> tuple[Callable, int]:
     """The serial or the parallel version, and how many blocks of rows a parallel loop splits the
     work into (each block allocates its scratch row once)."""
-    threads = numba.get_num_threads()
-    if size >= PARALLEL_MIN and threads > 1:
-        return kernels[1], max(1, min(rows, 8 * threads))
+    # (size first: asking numba for its thread count costs more than a small kernel)
+    if size >= (PARALLEL_MIN_ELEMENTWISE if elementwise else PARALLEL_MIN):
+        threads = numba.get_num_threads()
+        if threads > 1 and not _serial_beside_spinning_openmp():
+            return kernels[1], max(1, min(rows, 8 * threads))
     return kernels[0], 1
+
+
+_warned_spinning = False
+
+
+def _serial_beside_spinning_openmp() -> bool:
+    """With a spinning OpenMP runtime loaded before us (SPINNING_OPENMP), run serially; say so once."""
+    global _warned_spinning
+    if SPINNING_OPENMP and not _warned_spinning:
+        _warned_spinning = True
+        warnings.warn("tinygrad_sm: an OpenMP runtime (PyTorch's?) was loaded before tinygrad_sm's "
+                      "kernels, without OMP_WAIT_POLICY; its spinning threads would slow the parallel "
+                      "kernels many times over, so they run serially. Set OMP_WAIT_POLICY=PASSIVE "
+                      "before importing it (or import tinygrad_sm's kernels first) to keep them parallel.",
+                      RuntimeWarning, stacklevel=4)
+    return SPINNING_OPENMP
 
 
 def _both(fn: Callable, **kw: Any) -> tuple[Callable, Callable]:
@@ -437,15 +479,19 @@ _RELU_BACKWARD = _both(_relu_backward_body)
 def _flat(*arrays: np.ndarray) -> bool:
     """All C-contiguous float arrays of one dtype and shape: the kernels can run on their flat views."""
     a0 = arrays[0]
-    return a0.dtype.type in _FLOATS and all(
-        a.flags.c_contiguous and a.dtype == a0.dtype and a.shape == a0.shape for a in arrays)
+    if a0.dtype.type not in _FLOATS:
+        return False
+    for a in arrays:  # (a loop, not all() over a generator: this runs several times a step)
+        if not a.flags.c_contiguous or a.dtype != a0.dtype or a.shape != a0.shape:
+            return False
+    return True
 
 
 def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     if not _flat(y, g) or y.size < 4096:  # NumPy's where is as fast when dispatch dominates
         return reference.relu_backward(y, g)
     out = np.empty_like(g)
-    _launch(_RELU_BACKWARD, y.size)[0](y.reshape(-1), g.reshape(-1), out.reshape(-1))
+    _launch(_RELU_BACKWARD, y.size, elementwise=True)[0](y.reshape(-1), g.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -470,6 +516,17 @@ def _relu_mask_colsum_body(y, g, gm, parts, nchunks):
                 acc[j] += v
 
 
+@jit()
+def _colsum(g):
+    """The column sums of a 2-D array, accumulated in float64 (np.sum(axis=0) costs ~4 us of
+    dispatch for a (64, 10) array; this, under 1 us)."""
+    out = np.zeros(g.shape[1])
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[j] += g[i, j]
+    return out
+
+
 _BIAS_RELU = _both(_bias_relu_body)
 _RELU_MASK_COLSUM = _both(_relu_mask_colsum_body)
 
@@ -478,7 +535,7 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
                    relu: bool = False) -> np.ndarray:
     y = x @ w.T  # BLAS
     if b is not None and relu and _flat(y) and y.flags.c_contiguous and b.dtype == y.dtype:
-        _launch(_BIAS_RELU, y.size)[0](y, b)  # one pass instead of two
+        _launch(_BIAS_RELU, y.size, elementwise=True)[0](y, b)  # one pass instead of two
         return y
     if b is not None:
         y += b
@@ -489,15 +546,20 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,
 
 def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, relu: bool = False,
                     need: tuple[bool, bool, bool] = (True, True, True)) -> tuple[Any, Any, Any]:
-    if not relu or not _flat(y, g):
+    if not relu:
+        if not need[2] or not _flat(g) or g.size > PARALLEL_MIN:  # (big: NumPy's sum is as fast)
+            return reference.linear_backward(x, w, y, g, relu, need)
+        gm, db = g, _colsum(g).astype(g.dtype)
+    elif not _flat(y, g):
         return reference.linear_backward(x, w, y, g, relu, need)
-    gm = np.empty_like(g)
-    kernel, nchunks = _launch(_RELU_MASK_COLSUM, g.size, g.shape[0])
-    parts = np.empty((nchunks, g.shape[1]))
-    kernel(y, g, gm, parts, nchunks)
+    else:
+        gm = np.empty_like(g)
+        kernel, nchunks = _launch(_RELU_MASK_COLSUM, g.size, g.shape[0], elementwise=True)
+        parts = np.empty((nchunks, g.shape[1]))
+        kernel(y, g, gm, parts, nchunks)
+        db = (parts[0] if nchunks == 1 else parts.sum(axis=0)).astype(g.dtype) if need[2] else None
     dx = gm @ w if need[0] else None
     dw = gm.T @ x if need[1] else None
-    db = parts.sum(axis=0).astype(g.dtype) if need[2] else None
     return dx, dw, db
 
 
@@ -536,7 +598,7 @@ def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: fl
         return reference.sgd_step_(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
                                    weight_decay=weight_decay, nesterov=nesterov, first=first)
     flat = p.reshape(-1)
-    kernel = _launch(_SGD, p.size)[0]
+    kernel = _launch(_SGD, p.size, elementwise=True)[0]
     kernel(flat, g.reshape(-1), buf.reshape(-1) if has_buf else flat, float(lr), float(momentum),
            float(dampening), float(weight_decay), bool(nesterov), bool(first), has_buf)
 
@@ -550,7 +612,7 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
     decay, wd = (1.0 - lr * weight_decay, 0.0) if decoupled else (1.0, float(weight_decay))
     step_size = lr / (1.0 - beta1 ** step)
     bc2_sqrt = math.sqrt(1.0 - beta2 ** step)
-    kernel = _launch(_ADAM, p.size)[0]
+    kernel = _launch(_ADAM, p.size, elementwise=True)[0]
     kernel(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(decay), wd, float(beta1),
            float(beta2), float(eps), float(step_size), bc2_sqrt)
 
@@ -558,10 +620,10 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
 # -- compiling ahead of time, and threads ---------------------------------------------------------------
 def warmup() -> None:
     """Compile (or load from the disk cache) every kernel, serial and parallel, float32 and float64."""
-    global PARALLEL_MIN
-    saved = PARALLEL_MIN
+    global PARALLEL_MIN, PARALLEL_MIN_ELEMENTWISE, SPINNING_OPENMP
+    saved = PARALLEL_MIN, PARALLEL_MIN_ELEMENTWISE, SPINNING_OPENMP
     try:
-        for PARALLEL_MIN in (saved, 0):
+        for PARALLEL_MIN, PARALLEL_MIN_ELEMENTWISE, SPINNING_OPENMP in (saved, (0, 0, False)):
             for dt in _FLOATS:
                 z = np.linspace(-1.0, 1.0, 12, dtype=dt).reshape(3, 4)
                 p = softmax(z)
@@ -571,16 +633,17 @@ def warmup() -> None:
                 softmax_cross_entropy(z, np.array([0, 1, 3]), 0.1, 0.5)
                 softmax_cross_entropy(z, np.array([0, 1, 3]), 0.0, 0.5)  # float32: its own kernel
                 softmax_cross_entropy(z, p, 0.1, 0.5)
-                _launch(_RELU_BACKWARD, z.size)[0](z.reshape(-1), z.reshape(-1), p.reshape(-1))
+                _launch(_RELU_BACKWARD, z.size, elementwise=True)[0](z.reshape(-1), z.reshape(-1), p.reshape(-1))
                 sq = np.eye(4, dtype=dt) - 0.25
                 linear_forward(sq, sq, sq[0], relu=True)
                 linear_backward(sq, sq, sq, sq, True)
+                linear_backward(sq, sq, sq, sq, False)
                 q, g, m, v = (np.ones(5, dt) for _ in range(4))
                 sgd_step_(q, g, m, lr=0.1, momentum=0.9)
                 sgd_step_(q, g, None, lr=0.1)
                 adam_step_(q, g, m, v, step=1, lr=0.1)
     finally:
-        PARALLEL_MIN = saved
+        PARALLEL_MIN, PARALLEL_MIN_ELEMENTWISE, SPINNING_OPENMP = saved
 
 
 def set_num_threads(n: int) -> None:
