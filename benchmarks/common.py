@@ -23,6 +23,12 @@ def _threads_from_argv() -> int:
 THREADS = _threads_from_argv()
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
+# One OpenMP idle policy for every framework in the process: passive (idle threads sleep), the
+# one tinygrad_sm sets for itself when its kernels load. PyTorch loads first in these scripts;
+# left at its default (spinning idle threads), it would make tinygrad_sm's kernels run serially
+# (see SPINNING_OPENMP in tinygrad_sm/kernels/numba_kernels.py). Set OMP_WAIT_POLICY yourself
+# to measure with another policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402

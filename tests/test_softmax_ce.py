@@ -95,6 +95,21 @@ def test_class_targets_out_of_range():
         ts.nll_loss(z, np.array([-1, 0, 1]))
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_negative_class_targets_are_refused_by_both_kernel_backends(backend):
+    # NumPy indexing would quietly read the last class for -1; both kernels refuse it
+    prev = ts.kernels.get_backend()
+    ts.kernels.set_backend(backend)
+    try:
+        z = Tensor(np.zeros((3, 4)), requires_grad=True)
+        with pytest.raises(GateError, match="class target -1 at index 2 is out of range"):
+            ts.cross_entropy(z, np.array([0, 1, -1]))
+        with pytest.raises(ValueError, match=r"1 class target\(s\) outside 0..3"):
+            ts.kernels.softmax_cross_entropy(np.zeros((3, 4)), np.array([0, 1, -1]))
+    finally:
+        ts.kernels.set_backend(prev)
+
+
 def test_float_class_targets_are_refused_with_a_hint():
     with pytest.raises(GateError, match=r"class targets must be integers, got float32; .*shape \(3, 4\)"):
         ts.cross_entropy(Tensor(np.zeros((3, 4))), Tensor([0.0, 1.0, 2.0]))

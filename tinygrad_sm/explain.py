@@ -26,14 +26,15 @@ from . import functional as F
 from .tensor import Tensor
 from .viz import Trace, draw, summarize, to_dot, trace_backward
 
-MAX_LENGTH = 2000  # characters; a parse of anything longer is refused (deep nesting, huge inputs)
+MAX_LENGTH = 2000
+"""The longest expression explain() parses, in characters (deep nesting, huge inputs are refused)."""
 
-# name -> (number of arguments, the op on tensors)
 FUNCTIONS: dict[str, tuple[int, Callable[..., Tensor]]] = {
     "exp": (1, F.exp), "log": (1, F.log), "sqrt": (1, F.sqrt), "abs": (1, lambda a: a.abs()),
     "sigmoid": (1, F.sigmoid), "tanh": (1, F.tanh), "relu": (1, F.relu),
     "max": (2, F.maximum), "maximum": (2, F.maximum), "min": (2, F.minimum), "minimum": (2, F.minimum),
 }
+"""The functions an expression may call: name -> (number of arguments, the op on tensors)."""
 _BINARY: dict[type, Callable[[Tensor, Tensor], Tensor]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
     ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b,

@@ -19,8 +19,11 @@ from . import gates as G
 from .gates.base import Gate, GateError
 
 Scalar = Union[int, float, bool]
+"""A Python number."""
 ArrayLike = Union["Tensor", np.ndarray, Scalar, Sequence[Any]]
+"""What ops take as an operand: a Tensor, a NumPy array, a number or nested sequences of numbers."""
 AxisLike = Union[None, int, tuple[int, ...]]
+"""An axis argument: None (all axes), one axis, or a tuple of them; negative counts from the end."""
 
 
 class _Size(int):

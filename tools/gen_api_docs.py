@@ -43,8 +43,11 @@ MODULES: list[tuple[str, tuple[str, ...]]] = [
     ("tinygrad_sm.data", ()),
     ("tinygrad_sm.testing", ()),
     ("tinygrad_sm.viz", ()),
+    ("tinygrad_sm.explain", ()),
+    ("tinygrad_sm.tensor", ()),       # the engine: Tensor, topological_order, run_backward
     ("tinygrad_sm.train", ()),
     ("tinygrad_sm.checkpoint", ()),
+    ("tinygrad_sm.progress", ()),
     ("tinygrad_sm.kernels", ()),
     ("tinygrad_sm.gates", ()),
     ("tinygrad_sm.sweep", ()),        # Dask is imported only when a sweep runs on it

@@ -61,15 +61,16 @@ def _check_reduction(reduction: str, op: str) -> None:
         raise GateError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _check_class_targets(op: str, target: np.ndarray, n_rows: tuple[int, ...], c: int, what: str) -> None:
-    """Integer targets of shape n_rows with every value in [0, c)."""
+def _check_class_targets(op: str, target: np.ndarray, n_rows: tuple[int, ...], c: int, what: str,
+                         values: bool = True) -> None:
+    """Integer targets of shape n_rows with every value in [0, c) (values=False: not the values)."""
     if target.dtype.kind not in "iu":
         hint = f"; for probability targets give shape {n_rows + (c,)}" if target.dtype.kind == "f" else ""
         raise GateError(f"{op}: class targets must be integers, got {target.dtype}{hint}")
     if target.shape != n_rows:
         raise GateError(f"{op}: {what} of shape {n_rows + (c,)} need targets of shape {n_rows}, "
                         f"got {target.shape}")
-    if target.size and (target.min() < 0 or target.max() >= c):
+    if values and target.size and (target.min() < 0 or target.max() >= c):
         bad = np.flatnonzero((target < 0) | (target >= c))[0]
         raise GateError(f"{op}: class target {target.reshape(-1)[bad]} at index {bad} is out of range "
                         f"for {c} classes (valid: 0..{c - 1})")
@@ -114,13 +115,18 @@ class CrossEntropy(Gate):
         n, c = z2.shape
         if target.dtype.kind == "f" and target.shape == z.shape:  # probabilities
             t2 = target.reshape(n, c).astype(z.dtype, copy=False)
-        else:
-            _check_class_targets("cross_entropy", target, z.shape[:-1], c, "logits")
+        else:  # (the kernel checks the values: it refuses targets outside 0..C-1)
+            _check_class_targets("cross_entropy", target, z.shape[:-1], c, "logits", values=False)
             t2 = target.reshape(n)
         # One fused pass gives the loss and its gradient, already divided by N for "mean";
         # backward then only has to scale it by the upstream gradient (usually 1: nothing to do).
         scale = 1.0 / n if self.reduction == "mean" else 1.0
-        loss, grad = kernels.softmax_cross_entropy(z2, t2, self.label_smoothing, scale)
+        try:
+            loss, grad = kernels.softmax_cross_entropy(z2, t2, self.label_smoothing, scale)
+        except ValueError:
+            if t2.ndim == 1:  # say which target, and where
+                _check_class_targets("cross_entropy", target, z.shape[:-1], c, "logits")
+            raise
         out = _reduce(loss, self.reduction)
         # a mean or sum is finite when every row's loss is (or overflows: then the check below
         # finds no bad input and lets it through)

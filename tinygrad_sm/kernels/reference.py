@@ -89,6 +89,9 @@ def softmax_cross_entropy(
     only has to scale it.
     """
     n, c = z.shape
+    if target.ndim == 1 and target.size and (target.min() < 0 or target.max() >= c):
+        bad = int(np.count_nonzero((target < 0) | (target >= c)))  # (NumPy would wrap -1 around)
+        raise ValueError(f"softmax_cross_entropy: {bad} class target(s) outside 0..{c - 1}")
     loss, logp = cross_entropy_forward(z, target, label_smoothing)
     grad = np.exp(logp)
     if target.ndim == 1:
