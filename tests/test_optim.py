@@ -126,6 +126,29 @@ def test_step_lr_schedule():
     assert lrs == [1.0, 0.5, 0.5, 0.25, 0.25]
 
 
+@pytest.mark.parametrize("step_size, gamma", [(2, 0.5), (3, 0.2), (1, 0.9)])
+def test_step_lr_matches_pytorch_and_drives_the_same_updates(step_size, gamma, torch):
+    (w0, b0), x = _problem(np.float64)
+    tw, tb = torch.tensor(w0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    topt = torch.optim.SGD([tw, tb], lr=0.1, momentum=0.9)
+    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size, gamma)
+    w, b = ts.Tensor(w0, requires_grad=True), ts.Tensor(b0, requires_grad=True)
+    opt = optim.SGD([w, b], lr=0.1, momentum=0.9)
+    sched = optim.StepLR(opt, step_size, gamma)
+    for epoch in range(7):  # one step an "epoch", then the schedule steps, as in fit()
+        topt.zero_grad()
+        ((torch.from_numpy(x) @ tw + tb).tanh() ** 2).sum().backward()
+        topt.step()
+        tsched.step()
+        opt.zero_grad()
+        ((ts.Tensor(x) @ w + b).tanh() ** 2).sum().backward()
+        opt.step()
+        sched.step()
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda p: optim.SGD(p, lr=-1), "lr must be"),
     (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
