@@ -554,6 +554,19 @@ def test_import_does_not_import_numba_and_the_first_kernel_does():
     assert r.stdout.strip() == "numba"
 
 
+def test_without_the_jit_the_default_backend_is_the_numpy_reference():
+    code = ("import sys, numpy as np, tinygrad_sm as ts\n"
+            "ts.kernels.softmax(np.zeros((2, 3)))\n"
+            "print(ts.kernels.get_backend(), 'numba' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("TINYGRAD_SM_BACKEND", "NUMBA_DISABLE_JIT")}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env={**env, **extra})
+            for extra in ({"NUMBA_DISABLE_JIT": "1"}, {"NUMBA_DISABLE_JIT": "0"},
+                          {"NUMBA_DISABLE_JIT": "1", "TINYGRAD_SM_BACKEND": "numba"})]
+    assert [r.stdout.split() for r in runs] == [["numpy", "False"], ["numba", "True"], ["numba", "True"]], \
+        [r.stderr for r in runs]
+
+
 def test_backend_from_the_environment():
     r = _python("import sys, numpy as np, tinygrad_sm as ts\n"
                 "ts.kernels.softmax(np.zeros((2, 3)))\n"

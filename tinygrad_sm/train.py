@@ -6,7 +6,6 @@ seeded batch order, evaluates each epoch, stops with a clear error if the loss g
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -24,6 +23,7 @@ from .gates import GateError
 from .grad_mode import no_grad
 from .progress import ProgressBar
 from .tensor import Tensor
+from .viz import save_figure
 
 MODELS = ("softmax", "mlp", "deep-mlp", "svm")
 """The models `tinygrad-sm train --model` knows."""
@@ -403,8 +403,5 @@ def plot_curves(history: list[dict[str, Any]], path: str) -> bool:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     return True

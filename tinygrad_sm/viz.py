@@ -597,7 +597,20 @@ def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tu
             ax.imshow(w[i].reshape(image_shape), cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_title(titles[i] if titles else str(i), fontsize=9)
     fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: Union[str, os.PathLike]) -> Path:
+    """Write a matplotlib figure to `path` atomically (a temporary file, then a rename: no
+    half-written picture is left where the old one was) and close it."""
     out = Path(path)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    tmp = out.with_name(out.name + ".tmp" + (out.suffix or ".png"))
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, out)
+    finally:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
     return out

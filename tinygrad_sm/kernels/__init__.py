@@ -6,6 +6,7 @@ TINYGRAD_SM_BACKEND=numba|numpy or at run time with `set_backend(name)`.
 
 Numba is imported on the first kernel call, never at `import tinygrad_sm`, and compiles each
 kernel on first use (cached on disk when it can be); `warmup()` compiles them ahead of time.
+With NUMBA_DISABLE_JIT=1 (and no TINYGRAD_SM_BACKEND) the NumPy reference is the default.
 """
 from __future__ import annotations
 
@@ -41,7 +42,17 @@ class _NumbaOnFirstUse:
         return getattr(_load_numba(explicit=False), name)
 
 
-_backend = _parse(os.environ.get("TINYGRAD_SM_BACKEND", "numba"), "TINYGRAD_SM_BACKEND")
+def _default_backend() -> str:
+    """TINYGRAD_SM_BACKEND if set; else "numba", or "numpy" when NUMBA_DISABLE_JIT is set: numba's
+    kernels would then run as Python loops (correct, and tested that way, but a training step
+    takes seconds), and the NumPy reference computes the same at NumPy's speed."""
+    name = os.environ.get("TINYGRAD_SM_BACKEND")
+    if name is not None:
+        return _parse(name, "TINYGRAD_SM_BACKEND")
+    return "numpy" if os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0") else "numba"
+
+
+_backend = _default_backend()
 _impl: Any = reference if _backend == "numpy" else _NumbaOnFirstUse()
 _numba_module: Optional[ModuleType] = None
 _pending_threads: Optional[int] = None

@@ -1,11 +1,11 @@
 """The picture: OUT/sweep.png, validation accuracy over the options the sweep varies."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from ..viz import save_figure
 from .space import LOG_SCALE
 
 
@@ -66,8 +66,5 @@ def plot_sweep(records: list[dict[str, Any]], varied: list[str], path: str) -> b
     fig.colorbar(im, ax=ax, label="validation accuracy (%)")
     ax.set_title(f"validation accuracy over {x}" + (f" x {y}" if y else ""))
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     return True
