@@ -332,3 +332,54 @@ def test_unbroadcast_sums_casts_and_passes_fitting_gradients_through():
     row = g[0]
     same = out.grad_fn.unbroadcast(None, row)
     assert same[0] is None and same[1] is row  # already fits: no copy
+
+
+def test_leaves_keep_fresh_gradients_without_copies_and_never_an_array_someone_else_holds():
+    """A leaf's first gradient is the gate's own new array when no one else holds it (no copy);
+    anything still referenced elsewhere (saved for a retained graph, returned twice) is copied,
+    so later accumulation into .grad cannot change it."""
+    import tinygrad_sm.functional as F
+    rng = np.random.default_rng(0)
+    z = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    y = np.array([0, 2, 1, 1])
+    loss = F.cross_entropy(z, y)
+    loss.backward(retain_graph=True)  # the gradient stays saved in the gate: z.grad is a copy
+    first = z.grad.numpy().copy()
+    loss.backward()  # accumulates into z.grad; the saved gradient must not have changed
+    np.testing.assert_allclose(z.grad.numpy(), 2 * first, rtol=1e-15)
+
+    kept = []
+
+    class KeepsIt(Gate):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            out = g * 2
+            kept.append(out)  # someone else holds it
+            return out
+
+    x = leaf([1.0, 2.0])
+    KeepsIt.apply(x).sum().backward()
+    assert x.grad.data is not kept[0]
+    KeepsIt.apply(x).sum().backward()
+    np.testing.assert_array_equal(kept[0], [2.0, 2.0])  # untouched by the second accumulation
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])
+
+    made = []
+
+    class Fresh(Gate):
+        def forward(self, x):
+            return x * 3
+
+        def backward(self, g):
+            out = g * 3
+            made.append(id(out))
+            return out
+
+    w = leaf([1.0, 1.0, 1.0])
+    Fresh.apply(w).sum().backward()
+    assert id(w.grad.data) == made[0]  # adopted, not copied
+    s = leaf([1.0, 2.0])
+    (s + s).sum().backward()  # Add returns one array for both inputs: the first is a copy
+    np.testing.assert_array_equal(s.grad.numpy(), [2.0, 2.0])
