@@ -128,3 +128,17 @@ def test_loading_never_unpickles(tmp_path):
                                   allow_pickle=True)
     with pytest.raises(CheckpointError):
         ts.load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_checkpoint_gets_the_mode_a_plain_open_would_give(tmp_path, umask):
+    # the temporary file behind the atomic write is created 0600; the checkpoint must not stay so
+    old = os.umask(umask)
+    try:
+        ts.save({"w": np.ones(3)}, tmp_path / "c.npz")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "c.npz").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o666 & ~umask

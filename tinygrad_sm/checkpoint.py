@@ -81,6 +81,13 @@ def _decode(node: Any, arrays: Any, path: str) -> Any:
     return node["value"]
 
 
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 def save(obj: Any, path: PathLike) -> None:
     """Write a Module's state_dict, or a nest of dicts/lists of arrays and plain values, to `path`.
 
@@ -99,6 +106,8 @@ def save(obj: Any, path: PathLike) -> None:
     except OSError as e:
         raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror} in {directory}") from e
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes the file 0600; give it the mode open() would
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{_TREE_KEY: np.array(meta)}, **arrays)
             f.flush()
