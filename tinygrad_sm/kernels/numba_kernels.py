@@ -24,7 +24,6 @@ import warnings
 from typing import Any, Callable, Optional
 
 
-
 def _spinning_openmp_loaded() -> bool:
     """Whether a GNU OpenMP runtime is already in this process (PyTorch brings one) and was
     started without OMP_WAIT_POLICY. Numba's parallel kernels can then end up on that runtime,
@@ -518,8 +517,8 @@ def _relu_mask_colsum_body(y, g, gm, parts, nchunks):
 
 @jit()
 def _colsum(g):
-    """The column sums of a 2-D array, accumulated in float64 (np.sum(axis=0) costs ~4 us of
-    dispatch for a (64, 10) array; this, under 1 us)."""
+    """The column sums of a 2-D array, accumulated in float64 (measured on a (256, 10) float32
+    array: ~3 us, where np.sum(axis=0) takes ~9 us)."""
     out = np.zeros(g.shape[1])
     for i in range(g.shape[0]):
         for j in range(g.shape[1]):
