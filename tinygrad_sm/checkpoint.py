@@ -81,12 +81,12 @@ def _decode(node: Any, arrays: Any, path: str) -> Any:
     return node["value"]
 
 
-
 def _umask() -> int:
     """The process's umask (read by setting it and setting it back: there is no getter)."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
 
 def save(obj: Any, path: PathLike) -> None:
     """Write a Module's state_dict, or a nest of dicts/lists of arrays and plain values, to `path`.
