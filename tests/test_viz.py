@@ -164,6 +164,18 @@ def test_trace_leaves_the_same_grads_as_backward():
     assert np.array_equal(b.grad.numpy(), b2.grad.numpy())
 
 
+def test_backward_with_trace_true_narrates_and_returns_the_trace(capsys):
+    f, (x, y, z) = cs231n()
+    trace = f.backward(trace=True)
+    assert isinstance(trace, viz.Trace) and [r.op for r in trace.records] == ["Mul", "Add"]
+    assert [x.grad.item(), y.grad.item(), z.grad.item()] == [-4.0, -4.0, 3.0]
+    out = capsys.readouterr().out
+    assert "Mul" in out and "swaps" in out
+    with pytest.raises(RuntimeError, match="second time"):
+        f.backward(trace=True)  # the graph was freed, as by a plain backward()
+    assert f.backward.__doc__ and "trace=True" in f.backward.__doc__
+
+
 def test_trace_records_follow_backward_order_and_add_up():
     loss, (w, b) = small_net(seed=2)
     order = list(reversed(topological_order(loss.grad_fn)))

@@ -204,13 +204,19 @@ class Tensor:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         return self
 
-    def backward(self, grad: Optional[ArrayLike] = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Optional[ArrayLike] = None, retain_graph: bool = False,
+                 trace: bool = False) -> Any:
         """Backpropagate from this tensor: add dself/dleaf (times `grad`) into every leaf's .grad.
 
         `grad` is dL/dself; it may be left out only for a one-element tensor (a loss).
         Gradients accumulate across calls until zero_grad(). The graph's saved arrays are freed,
         so a second backward() through it raises, unless the first used retain_graph=True.
+        trace=True narrates the pass gate by gate as it runs (tinygrad_sm.viz.trace_backward) and
+        returns its Trace; the gradients are the same.
         """
+        if trace:
+            from .viz import trace_backward  # (viz imports this module)
+            return trace_backward(self, grad, retain_graph=retain_graph)
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input had "
                                "requires_grad=True, or it was computed under no_grad()")
