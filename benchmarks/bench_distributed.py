@@ -167,6 +167,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-sizes", default="64,512")
     ap.add_argument("--write", action="store_true", help="write benchmarks/RESULTS_distributed.md")
+    ap.add_argument("--out", type=Path, help="also write the page to this file (smoke runs: not --write)")
     a = ap.parse_args()
     if a.worker:
         return worker(a.epochs, a.batch)
@@ -188,6 +189,8 @@ def main() -> None:
     print(text)
     if a.write:
         (HERE.parent / "RESULTS_distributed.md").write_text(text)
+    if a.out is not None:
+        a.out.write_text(text)
 
 
 if __name__ == "__main__":
