@@ -42,9 +42,11 @@ def _log_softmax_ref(x, axis):
 # Independent NumPy references: the formula, written the plain way.
 REFERENCES = {
     "Add": lambda a, b: a + b,
+    "AddConst": lambda a, c: np.add(a, c, dtype=a.dtype),
     "Sub": lambda a, b: a - b,
     "Neg": lambda a: 0 - a,
     "Mul": lambda a, b: a * b,
+    "MulConst": lambda a, c: np.multiply(c, a, dtype=a.dtype),
     "Div": lambda a, b: a * (1 / b),
     "PowScalar": lambda a, exponent: np.exp(exponent * np.log(a)),
     "Pow": lambda a, b: np.exp(b * np.log(a)),
@@ -87,9 +89,11 @@ REFERENCES = {
 # PyTorch counterparts, for gates that have one.
 TORCH = {
     "Add": lambda torch, a, b: a + b,
+    "AddConst": lambda torch, a, c: a + c,
     "Sub": lambda torch, a, b: a - b,
     "Neg": lambda torch, a: -a,
     "Mul": lambda torch, a, b: a * b,
+    "MulConst": lambda torch, a, c: c * a,
     "Div": lambda torch, a, b: a / b,
     "PowScalar": lambda torch, a, exponent: a ** exponent,
     "Pow": lambda torch, a, b: a ** b,

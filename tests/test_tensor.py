@@ -50,7 +50,8 @@ def test_repr_is_readable():
     assert repr(Tensor([1.0, 2.0])) == "Tensor([1., 2.], dtype=float32)"
     x = Tensor([1.0], requires_grad=True, name="x")
     assert repr(x) == "Tensor([1.], dtype=float32, requires_grad=True, name='x')"
-    assert repr(x * 2) == "Tensor([2.], dtype=float32, grad_fn=<Mul>)"
+    assert repr(x * 2) == "Tensor([2.], dtype=float32, grad_fn=<MulConst>)"
+    assert repr(x * x) == "Tensor([1.], dtype=float32, grad_fn=<Mul>)"
 
 
 def test_constructors():
@@ -102,6 +103,30 @@ def test_python_scalars_do_not_upcast():
         assert y.dtype == np.float32
     assert (Tensor([1, 2]) * 0.5).dtype == np.float64  # int tensors follow NumPy
     assert (Tensor([1, 2]) * 2).dtype == np.int64
+
+
+@np.errstate(over="ignore")  # 3e38 * 1.5 is inf, in float32 as in NumPy
+def test_a_number_operand_records_a_constant_gate_with_the_same_result():
+    x = Tensor(np.array([-0.0, 0.5, -2.0, 3e38], np.float32), requires_grad=True)
+    cases = ((x + 0.25, x.data + np.float32(0.25), "AddConst"), (0.25 + x, x.data + np.float32(0.25), "AddConst"),
+             (x - 3, x.data - np.float32(3), "AddConst"), (x * 1.5, x.data * np.float32(1.5), "MulConst"),
+             (-2 * x, x.data * np.float32(-2), "MulConst"), (x * x, x.data * x.data, "Mul"))
+    for y, ref, op in cases:
+        assert y.grad_fn.name == op and y.dtype == np.float32
+        np.testing.assert_array_equal(y.numpy(), ref)  # bit for bit, inf included (3e38 * 1.5)
+    # the sign of zero survives: -0.0 - 0.0 is -0.0, -0.0 + 0.0 is +0.0, -0.0 * 1 stays -0.0
+    assert np.signbit((x - 0.0).data[0]) and not np.signbit((x + 0.0).data[0]) and np.signbit((x * 1).data[0])
+    assert not np.signbit((x * -0.0).data[2]) and np.signbit((x * -0.0).data[1])
+    assert np.isnan((x * float("nan")).data).all() and np.isnan((x + float("nan")).data).all()
+    ((x * 3.0 + 1) * -0.5).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(4, -1.5, np.float32))
+    # the constants are shared read-only arrays of the tensor's dtype, never one of another dtype
+    x64 = Tensor([1.0], dtype="float64", requires_grad=True)
+    c32, c64 = (x * 0.1).grad_fn.c, (x64 * 0.1).grad_fn.c
+    assert c32.dtype == np.float32 and c64.dtype == np.float64 and not c32.flags.writeable
+    assert (x * 0.1).grad_fn.c is c32 and (x64 * 0.1).numpy()[0] == 0.1
+    # integer tensors keep NumPy's promotion (no constant gate: they never record a graph)
+    assert (Tensor([1, 2]) + 0.5).dtype == np.float64 and (Tensor([1, 2]) - 1).dtype == np.int64
 
 
 def test_mixing_float32_and_float64_follows_numpy():

@@ -322,7 +322,8 @@ def test_trace_on_a_tensor_without_grad_or_a_leaf():
 
 def test_constants_are_unknown_unless_the_builder_says():
     w, x = scalars(w=2.0, x=-1.0)
-    s = 1 / (1 + (-(w * x)).exp())
+    one = np.array(1.0)  # an array operand becomes a constant input (a number, a constant gate)
+    s = 1 / (one + (-(w * x)).exp())
     trace = viz.trace_backward(s, echo=False, retain_graph=True)
     div = trace[0]
     assert div.inputs[0].kind == "constant" and div.inputs[0].value is None
@@ -337,6 +338,16 @@ def test_constants_are_unknown_unless_the_builder_says():
     assert trace[0].inputs[0].value == 1.0
     np.testing.assert_allclose(trace[0].inputs[1].value, 1 + np.exp(2.0))
     assert 'label="1"' in viz.to_dot(s)  # the constant's value in the picture
+
+
+def test_a_number_in_an_op_is_kept_by_its_constant_gate():
+    (w,) = scalars(w=2.0)
+    s = (w * 3.0 + 1) * -0.5
+    trace = viz.trace_backward(s, echo=False)
+    assert [r.op for r in trace] == ["MulConst", "AddConst", "MulConst"]
+    assert "c = -0.5" in trace[0].rule and "(1)" in trace[1].rule
+    np.testing.assert_allclose(trace[1].inputs[0].value, 6.0)  # recomputed: nothing is unknown
+    assert w.grad.item() == -1.5
 
 
 def test_deep_graphs_need_no_recursion():

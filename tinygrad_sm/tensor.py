@@ -233,22 +233,34 @@ class Tensor:
         run_backward(self, seed, retain_graph)
 
     # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
+    # A float tensor with a Python number records a one-input constant gate (AddConst,
+    # MulConst): half the work of lifting the number into a tensor for the two-input gate.
     def __add__(self, other: ArrayLike) -> "Tensor":
+        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
+            return G.AddConst.apply(self, c=_const(other, self.data.dtype))
         return G.Add.apply(self, _lift(other, self))
 
     def __radd__(self, other: ArrayLike) -> "Tensor":
+        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
+            return G.AddConst.apply(self, c=_const(other, self.data.dtype))
         return G.Add.apply(_lift(other, self), self)
 
     def __sub__(self, other: ArrayLike) -> "Tensor":
+        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
+            return G.AddConst.apply(self, c=_const(-other, self.data.dtype))  # x - c == x + (-c) exactly
         return G.Sub.apply(self, _lift(other, self))
 
     def __rsub__(self, other: ArrayLike) -> "Tensor":
         return G.Sub.apply(_lift(other, self), self)
 
     def __mul__(self, other: ArrayLike) -> "Tensor":
+        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
+            return G.MulConst.apply(self, c=_const(other, self.data.dtype))
         return G.Mul.apply(self, _lift(other, self))
 
     def __rmul__(self, other: ArrayLike) -> "Tensor":
+        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
+            return G.MulConst.apply(self, c=_const(other, self.data.dtype))
         return G.Mul.apply(_lift(other, self), self)
 
     def __truediv__(self, other: ArrayLike) -> "Tensor":
@@ -478,6 +490,28 @@ def _index(index: Any) -> Any:
     return index
 
 
+_CONSTS: dict[np.dtype, dict[Union[int, float], np.ndarray]] = {}
+
+
+def _const(x: Union[int, float], dtype: np.dtype) -> np.ndarray:
+    """A Python number as a read-only 0-d array of `dtype`, for the constant gates.
+
+    Remembered (up to 4096 per dtype): a loop that adds the same 0.5 a thousand times makes the
+    array once. Zeros and NaN are not remembered: 0.0 == -0.0 as keys, and NaN != NaN."""
+    known = _CONSTS.get(dtype)
+    if known is None:
+        known = _CONSTS[dtype] = {}
+    c = known.get(x)
+    if c is None or not x:
+        c = np.array(x, dtype)
+        c.flags.writeable = False
+        if x and x == x:
+            if len(known) >= 4096:
+                known.clear()
+            known[x] = c
+    return c
+
+
 def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     """Turn the other operand of a binary op into a constant tensor.
 
@@ -610,7 +644,9 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 continue
             # Quick test first (dtype by identity: NumPy's builtin dtypes are singletons);
             # _check_grad does the exact test and names the gate when it fails.
-            if type(gi) is not np.ndarray or gi.dtype is not dtypes[i] or gi.shape != shapes[i]:
+            if type(gi) is not np.ndarray:
+                gi = np.asarray(gi)  # NumPy gives 0-d results as scalars (np.float32)
+            if gi.dtype is not dtypes[i] or gi.shape != shapes[i]:
                 gi = _check_grad(gate, i, gi)
             if isinstance(parent, Gate):
                 prev = grads.get(parent)

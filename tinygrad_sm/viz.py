@@ -41,9 +41,11 @@ from .tensor import Tensor, topological_order
 # included, are described by the first line of their docstring.
 RULES: dict[str, str] = {
     "Add": "add distributes: each input gets the upstream gradient unchanged (summed over broadcast dims)",
+    "AddConst": "add a constant ({c:g}): the input gets the upstream gradient unchanged",
     "Sub": "subtract: the first input gets the upstream gradient, the second its negative",
     "Neg": "negate: the input gets minus the upstream gradient",
     "Mul": "mul swaps: each input gets the upstream gradient times the other input",
+    "MulConst": "scale by a constant c = {c:g}: the input gets c * the upstream gradient",
     "Div": "divide z = a / b: a gets g / b, b gets -g * a / b**2",
     "PowScalar": "power rule z = x**c with c = {exponent:g}: x gets g * c * x**(c - 1)",
     "Pow": "power z = a**b: a gets g * b * a**(b - 1), b gets g * z * ln(a)",

@@ -10,7 +10,7 @@
 """
 from .activations import Clip, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
-from .elementwise import Abs, Add, Cast, Div, Exp, Log, Maximum, Minimum, Mul, Neg, Pow, PowScalar, Sqrt, Sub
+from .elementwise import Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg, Pow, PowScalar, Sqrt, Sub
 from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
 from .linear import Linear
 from .matmul import MatMul
@@ -20,7 +20,7 @@ from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
 
 __all__ = [
     "Gate", "GateError", "Domain", "Values", "unbroadcast",
-    "Add", "Sub", "Neg", "Mul", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
+    "Add", "AddConst", "Sub", "Neg", "Mul", "MulConst", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
     "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip",
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",

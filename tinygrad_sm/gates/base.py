@@ -91,6 +91,9 @@ class Domain:
     targets: str = "any"
 
 
+_ONE_TRUE = (True,)
+
+
 class Gate:
     """Base class of every differentiable op. Subclass it and write `forward` and `backward`.
 
@@ -154,30 +157,43 @@ class Gate:
         Keyword arguments go to the gate's __init__ (axis, reduction, ...).
         """
         Tensor = Gate._tensor_cls
-        # One plain loop over the inputs: this runs once per op, and a loop beats five
-        # comprehensions (each one a function call) for the one or two inputs most gates have.
-        arrays, needs_grad, shapes, dtypes, parents = [], [], [], [], []
-        for t in inputs:
+        gate = cls(**attrs) if attrs else cls()
+        # This runs once per op, so it avoids work: one-input gates (most) skip the per-input
+        # lists, and nothing is recorded unless an input requires grad.
+        if len(inputs) == 1:
+            t = inputs[0]
             if not isinstance(t, Tensor):
                 raise TypeError(f"{cls.__name__}.apply takes Tensors, got {type(t).__name__}")
-            a = t.data
-            arrays.append(a)
-            shapes.append(a.shape)
-            dtypes.append(a.dtype)
-            needs_grad.append(t.requires_grad)
-            # The gate that made the input, the leaf itself, or None if it needs no gradient.
-            parents.append((t._gate if t._gate is not None else t) if t.requires_grad else None)
-        gate = cls(**attrs) if attrs else cls()
-        record = True in needs_grad and _mode.enabled
-        if record:
-            gate.needs_grad, gate.shapes, gate.dtypes = tuple(needs_grad), tuple(shapes), tuple(dtypes)
+            x = t.data
+            arrays: Sequence[np.ndarray] = (x,)
+            record = t.requires_grad and _mode.enabled
+            if record:
+                gate.needs_grad, gate.shapes, gate.dtypes = _ONE_TRUE, (x.shape,), (x.dtype,)
+                # the gate that made the input, or the leaf itself
+                parents: Sequence[Any] = (t._gate if t._gate is not None else t,)
+        else:
+            arrays, needs_grad, shapes, dtypes, parents = [], [], [], [], []
+            for t in inputs:
+                if not isinstance(t, Tensor):
+                    raise TypeError(f"{cls.__name__}.apply takes Tensors, got {type(t).__name__}")
+                a = t.data
+                arrays.append(a)
+                shapes.append(a.shape)
+                dtypes.append(a.dtype)
+                needs_grad.append(t.requires_grad)
+                # The gate that made the input, the leaf itself, or None if it needs no gradient.
+                parents.append((t._gate if t._gate is not None else t) if t.requires_grad else None)
+            record = True in needs_grad and _mode.enabled
+            if record:
+                gate.needs_grad, gate.shapes, gate.dtypes = tuple(needs_grad), tuple(shapes), tuple(dtypes)
         try:
             out = gate.forward(*arrays)
         except GateError:
             raise
         except (ValueError, IndexError) as e:
-            raise type(e)(f"{gate.name}: {e} (input shapes: {', '.join(map(str, shapes))})") from e
-        if type(out) is not np.ndarray:
+            shapes_text = ", ".join(str(a.shape) for a in arrays)
+            raise type(e)(f"{gate.name}: {e} (input shapes: {shapes_text})") from e
+        if type(out) is not np.ndarray:  # NumPy gives 0-d results as scalars (np.float32)
             out = np.asarray(out)
         if not record:
             return Tensor._wrap(out)

@@ -20,6 +20,22 @@ class Add(Gate):
         return self.unbroadcast(g, g)
 
 
+class AddConst(Gate):
+    """z = x + c for a constant number c.  dz/dx = 1: the upstream gradient passes through
+    unchanged (add distributes, and the constant takes no share).  `t + 2.0` records this gate."""
+
+    domain = Domain("elementwise", attrs={"c": 0.75})
+
+    def __init__(self, c: float):
+        self.c = c  # `t + 2.0` passes a 0-d array of t's dtype (quicker for NumPy than a float)
+
+    def forward(self, x):
+        return x + self.c
+
+    def backward(self, g):
+        return g
+
+
 class Sub(Gate):
     """z = x - y.  dz/dx = 1, dz/dy = -1: x gets g, y gets -g."""
 
@@ -59,6 +75,22 @@ class Mul(Gate):
         gx = g * y if self.needs_grad[0] else None
         gy = g * x if self.needs_grad[1] else None
         return self.unbroadcast(gx, gy)
+
+
+class MulConst(Gate):
+    """z = c * x for a constant number c.  dz/dx = c: the upstream gradient is scaled by c.
+    `t * 2.0` records this gate."""
+
+    domain = Domain("elementwise", attrs={"c": -1.5})
+
+    def __init__(self, c: float):
+        self.c = c  # as in AddConst
+
+    def forward(self, x):
+        return x * self.c
+
+    def backward(self, g):
+        return g * self.c
 
 
 class Div(Gate):
