@@ -209,7 +209,7 @@ def test_without_dask_the_error_says_how_to_get_it(tmp_path, monkeypatch, capsys
 
 
 def test_a_killed_dask_worker_has_its_trial_rescheduled(tmp_path):
-    dd = pytest.importorskip("distributed")
+    dd = pytest.importorskip("distributed", reason="Dask is not installed (pip install \"tinygrad-sm[distributed]\")")
     import dask
     with dask.config.set({"distributed.nanny.pre-spawn-environ": THREADS_1}):
         cluster = dd.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -10,7 +10,8 @@
 """
 from .activations import Clip, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
-from .elementwise import Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg, Pow, PowScalar, Sqrt, Sub
+from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
+                          Pow, PowScalar, Sqrt, Sub)
 from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
 from .linear import Linear
 from .matmul import MatMul

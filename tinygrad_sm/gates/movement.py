@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Domain, Gate, GateError, Values
+from .base import Domain, Gate, GateError
 
 
 class Reshape(Gate):
