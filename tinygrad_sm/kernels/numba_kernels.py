@@ -305,8 +305,8 @@ def _row_max32(zr):
 def _exp32_into(zr, gr, lo, bias):
     """gr[j] = exp(max(zr[j], lo)) / 2**K in float32. Only float32 in the loop, so LLVM
     vectorises it 8 floats to a 256-bit register (with the float64 sum in the same loop it took 4;
-    the sum as a second pass over the row, in L1, is cheaper: one epoch of 4096 x 1000 went from
-    6.3 to 5.4 ms on one thread). LLVM does not vectorise loops over range(start, stop) here, so
+    the sum as a second pass over the row, in L1, is cheaper: a (4096, 1000) call on one thread went
+    from 6.7 to 3.8-4.6 ms). LLVM does not vectorise loops over range(start, stop) here, so
     callers pass slices."""
     for j in range(zr.shape[0]):
         x = zr[j]
