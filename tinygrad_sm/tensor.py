@@ -501,8 +501,8 @@ def _const(x: Union[int, float], dtype: np.dtype) -> np.ndarray:
     known = _CONSTS.get(dtype)
     if known is None:
         known = _CONSTS[dtype] = {}
-    c = known.get(x)
-    if c is None or not x:
+    c = known.get(x)  # (never a zero or NaN: they are not stored)
+    if c is None:
         c = np.array(x, dtype)
         c.flags.writeable = False
         if x and x == x:
