@@ -16,7 +16,10 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import gates as G
+from .gates import base as _base
 from .gates.base import Gate, GateError
+from .gates.activations import ReLU
+from .gates.elementwise import AddConst, MulConst
 
 Scalar = Union[int, float, bool]
 """A Python number."""
@@ -236,31 +239,41 @@ class Tensor:
     # A float tensor with a Python number records a one-input constant gate (AddConst,
     # MulConst): half the work of lifting the number into a tensor for the two-input gate.
     def __add__(self, other: ArrayLike) -> "Tensor":
-        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
-            return G.AddConst.apply(self, c=_const(other, self.data.dtype))
+        if type(other) is float or type(other) is int:
+            dt = self.data.dtype
+            if dt.kind == "f":
+                return AddConst(_const(other, dt)).run1(self)
         return G.Add.apply(self, _lift(other, self))
 
     def __radd__(self, other: ArrayLike) -> "Tensor":
-        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
-            return G.AddConst.apply(self, c=_const(other, self.data.dtype))
+        if type(other) is float or type(other) is int:
+            dt = self.data.dtype
+            if dt.kind == "f":
+                return AddConst(_const(other, dt)).run1(self)
         return G.Add.apply(_lift(other, self), self)
 
     def __sub__(self, other: ArrayLike) -> "Tensor":
-        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
-            return G.AddConst.apply(self, c=_const(-other, self.data.dtype))  # x - c == x + (-c) exactly
+        if type(other) is float or type(other) is int:
+            dt = self.data.dtype
+            if dt.kind == "f":
+                return AddConst(_const(-other, dt)).run1(self)  # x - c == x + (-c) exactly
         return G.Sub.apply(self, _lift(other, self))
 
     def __rsub__(self, other: ArrayLike) -> "Tensor":
         return G.Sub.apply(_lift(other, self), self)
 
     def __mul__(self, other: ArrayLike) -> "Tensor":
-        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
-            return G.MulConst.apply(self, c=_const(other, self.data.dtype))
+        if type(other) is float or type(other) is int:
+            dt = self.data.dtype
+            if dt.kind == "f":
+                return MulConst(_const(other, dt)).run1(self)
         return G.Mul.apply(self, _lift(other, self))
 
     def __rmul__(self, other: ArrayLike) -> "Tensor":
-        if (type(other) is float or type(other) is int) and self.data.dtype.kind == "f":
-            return G.MulConst.apply(self, c=_const(other, self.data.dtype))
+        if type(other) is float or type(other) is int:
+            dt = self.data.dtype
+            if dt.kind == "f":
+                return MulConst(_const(other, dt)).run1(self)
         return G.Mul.apply(_lift(other, self), self)
 
     def __truediv__(self, other: ArrayLike) -> "Tensor":
@@ -346,7 +359,7 @@ class Tensor:
         return G.Abs.apply(self)
 
     def relu(self) -> "Tensor":
-        return G.ReLU.apply(self)
+        return ReLU().run1(self)
 
     def sigmoid(self) -> "Tensor":
         return G.Sigmoid.apply(self)
@@ -490,21 +503,22 @@ def _index(index: Any) -> Any:
     return index
 
 
-_CONSTS: dict[np.dtype, dict[Union[int, float], np.ndarray]] = {}
+_CONSTS: dict[np.dtype, dict[Union[int, float], np.generic]] = {}
 
 
-def _const(x: Union[int, float], dtype: np.dtype) -> np.ndarray:
-    """A Python number as a read-only 0-d array of `dtype`, for the constant gates.
+def _const(x: Union[int, float], dtype: np.dtype) -> np.generic:
+    """A Python number as a NumPy scalar of `dtype`, for the constant gates (NumPy computes with
+    it as with a number of that dtype, and quicker than with a Python float or a 0-d array when
+    the other operand is a scalar too).
 
-    Remembered (up to 4096 per dtype): a loop that adds the same 0.5 a thousand times makes the
-    array once. Zeros and NaN are not remembered: 0.0 == -0.0 as keys, and NaN != NaN."""
+    Remembered (up to 4096 per dtype): a loop that adds the same 0.5 a thousand times converts
+    it once. Zeros and NaN are not remembered: 0.0 == -0.0 as keys, and NaN != NaN."""
     known = _CONSTS.get(dtype)
     if known is None:
         known = _CONSTS[dtype] = {}
     c = known.get(x)  # (never a zero or NaN: they are not stored)
     if c is None:
-        c = np.array(x, dtype)
-        c.flags.writeable = False
+        c = dtype.type(x)
         if x and x == x:
             if len(known) >= 4096:
                 known.clear()
@@ -530,6 +544,7 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
 
 
 Gate._tensor_cls = Tensor
+_base._tensor[0] = Tensor
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -618,12 +633,18 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 f"backward() through a graph a second time: the {gate.name} gate's saved values were "
                 "freed by the first backward(). Call the first backward(retain_graph=True) to "
                 "backpropagate through the same graph again.")
-    grads: dict[Gate, np.ndarray] = {root._gate: seed}  # dL/d(output of each gate) so far
+    # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
+    grads: dict[Gate, Any] = {root._gate: seed}
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:
+            if type(g) is np.ndarray:
+                if gate.scalars and g.ndim == 0:
+                    g = g[()]
+            elif not gate.scalars:
+                g = np.asarray(g)
             if gate.retained is not None and (kept := gate.retained()) is not None:
-                _accumulate(kept, g)
+                _accumulate(kept, np.asarray(g))
             in_grads = gate.backward(g)
         if not retain_graph:
             gate.saved = None
@@ -644,14 +665,16 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 continue
             # Quick test first (dtype by identity: NumPy's builtin dtypes are singletons);
             # _check_grad does the exact test and names the gate when it fails.
-            if type(gi) is not np.ndarray:
-                gi = np.asarray(gi)  # NumPy gives 0-d results as scalars (np.float32)
+            if type(gi) is not np.ndarray and not isinstance(gi, np.generic):
+                gi = np.asarray(gi)  # a Python number (NumPy scalars stay: see Gate.scalars)
             if gi.dtype is not dtypes[i] or gi.shape != shapes[i]:
                 gi = _check_grad(gate, i, gi)
             if isinstance(parent, Gate):
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
             else:
+                if type(gi) is not np.ndarray:
+                    gi = np.asarray(gi)
                 owned = (parent.grad is None and sys.getrefcount(gi) <= _SOLE_REFS
                          and gi.flags.owndata and gi.flags.writeable)
                 _accumulate(parent, gi, owned)

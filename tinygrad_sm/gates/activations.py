@@ -14,6 +14,7 @@ class ReLU(Gate):
     blocked elsewhere.  Convention: relu'(0) = 0 (PyTorch's choice)."""
 
     domain = Domain("elementwise", (Values(avoid=(0.0,)),))  # away from the kink
+    scalars = True  # (the kernels take NumPy scalars too)
 
     def forward(self, x):
         z = kernels.relu(x)

@@ -92,6 +92,8 @@ class Domain:
 
 
 _ONE_TRUE = (True,)
+_new = object.__new__
+_tensor: list[Any] = [None]  # the Tensor class, filled in by tensor.py (as Gate._tensor_cls)
 
 
 class Gate:
@@ -110,6 +112,12 @@ class Gate:
     domain: ClassVar[Optional[Domain]] = None
     # Filled by Tensor's module at import (avoids a circular import).
     _tensor_cls: ClassVar[Any] = None
+    # True for a one-input gate whose forward and backward work on NumPy scalars as well as on
+    # arrays (arithmetic operators, comparisons): a 0-d input then reaches forward, and a 0-d
+    # gradient reaches backward, as a NumPy scalar. Arithmetic on those is about 8x cheaper than
+    # on 0-d arrays, which is most of the cost of an op in a graph of scalars (a CS231n circuit).
+    # Results are the same bit for bit: a float32 scalar computes in float32 as a 0-d array does.
+    scalars: ClassVar[bool] = False
 
     parents: tuple[Any, ...] = ()
     needs_grad: tuple[bool, ...] = ()
@@ -156,51 +164,75 @@ class Gate:
 
         Keyword arguments go to the gate's __init__ (axis, reduction, ...).
         """
-        Tensor = Gate._tensor_cls
         gate = cls(**attrs) if attrs else cls()
-        # This runs once per op, so it avoids work: one-input gates (most) skip the per-input
-        # lists, and nothing is recorded unless an input requires grad.
         if len(inputs) == 1:
-            t = inputs[0]
-            if not isinstance(t, Tensor):
-                raise TypeError(f"{cls.__name__}.apply takes Tensors, got {type(t).__name__}")
-            x = t.data
-            arrays: Sequence[np.ndarray] = (x,)
-            record = t.requires_grad and _mode.enabled
-            if record:
-                gate.needs_grad, gate.shapes, gate.dtypes = _ONE_TRUE, (x.shape,), (x.dtype,)
-                # the gate that made the input, or the leaf itself
-                parents: Sequence[Any] = (t._gate if t._gate is not None else t,)
+            return gate.run1(inputs[0])
+        return gate.run(inputs)
+
+    def run1(self, t: "Tensor") -> "Tensor":
+        """apply() for a gate already made, on one input: the path most ops take, so it does as
+        little as it can (Tensor's arithmetic with a Python number calls it directly)."""
+        Tensor = _tensor[0]
+        if type(t) is not Tensor and not isinstance(t, Tensor):
+            raise TypeError(f"{self.name}.apply takes Tensors, got {type(t).__name__}")
+        x = t.data
+        record = t.requires_grad and _mode.enabled
+        if record:
+            self.needs_grad, self.shapes, self.dtypes = _ONE_TRUE, (x.shape,), (x.dtype,)
+            p = t._gate
+            self.parents = (t,) if p is None else (p,)  # the gate that made the input, or the leaf
+        try:  # (as in _forward, written out: this is the path of most ops)
+            out = self.forward(x[()] if self.scalars and x.ndim == 0 else x)
+        except GateError:
+            raise
+        except (ValueError, IndexError) as e:
+            raise type(e)(f"{self.name}: {e} (input shape: {x.shape})") from e
+        if type(out) is not np.ndarray:  # NumPy gives 0-d results as scalars (np.float32)
+            out = np.asarray(out)
+        r = _new(Tensor)
+        r.data, r.grad, r.name = out, None, None
+        if record:
+            if out.dtype.kind != "f":
+                raise GateError(f"{self.name}: a differentiable gate must return floats, got {out.dtype}")
+            r.requires_grad, r._gate = True, self
         else:
-            arrays, needs_grad, shapes, dtypes, parents = [], [], [], [], []
-            for t in inputs:
-                if not isinstance(t, Tensor):
-                    raise TypeError(f"{cls.__name__}.apply takes Tensors, got {type(t).__name__}")
-                a = t.data
-                arrays.append(a)
-                shapes.append(a.shape)
-                dtypes.append(a.dtype)
-                needs_grad.append(t.requires_grad)
-                # The gate that made the input, the leaf itself, or None if it needs no gradient.
-                parents.append((t._gate if t._gate is not None else t) if t.requires_grad else None)
-            record = True in needs_grad and _mode.enabled
-            if record:
-                gate.needs_grad, gate.shapes, gate.dtypes = tuple(needs_grad), tuple(shapes), tuple(dtypes)
+            r.requires_grad, r._gate = False, None
+        return r
+
+    def run(self, inputs: Sequence["Tensor"]) -> "Tensor":
+        """apply() for a gate already made, on any number of inputs."""
+        Tensor = Gate._tensor_cls
+        arrays, needs_grad, parents = [], [], []
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{self.name}.apply takes Tensors, got {type(t).__name__}")
+            arrays.append(t.data)
+            needs_grad.append(t.requires_grad)
+            # The gate that made the input, the leaf itself, or None if it needs no gradient.
+            parents.append((t._gate if t._gate is not None else t) if t.requires_grad else None)
+        if not (True in needs_grad and _mode.enabled):
+            return Tensor._wrap(self._forward(arrays))
+        self.needs_grad = tuple(needs_grad)
+        self.shapes = tuple([a.shape for a in arrays])
+        self.dtypes = tuple([a.dtype for a in arrays])
+        out = self._forward(arrays)
+        if out.dtype.kind != "f":
+            raise GateError(f"{self.name}: a differentiable gate must return floats, got {out.dtype}")
+        self.parents = tuple(parents)
+        return Tensor._wrap(out, True, self)
+
+    def _forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        """forward(*arrays) as an ndarray, with the input shapes added to a ValueError's message."""
         try:
-            out = gate.forward(*arrays)
+            out = self.forward(*arrays)
         except GateError:
             raise
         except (ValueError, IndexError) as e:
             shapes_text = ", ".join(str(a.shape) for a in arrays)
-            raise type(e)(f"{gate.name}: {e} (input shapes: {shapes_text})") from e
+            raise type(e)(f"{self.name}: {e} (input shapes: {shapes_text})") from e
         if type(out) is not np.ndarray:  # NumPy gives 0-d results as scalars (np.float32)
             out = np.asarray(out)
-        if not record:
-            return Tensor._wrap(out)
-        if out.dtype.kind != "f":
-            raise GateError(f"{gate.name}: a differentiable gate must return floats, got {out.dtype}")
-        gate.parents = tuple(parents)
-        return Tensor._wrap(out, True, gate)
+        return out
 
     def __repr__(self) -> str:
         state = "released" if self.released else "live"

@@ -25,9 +25,10 @@ class AddConst(Gate):
     unchanged (add distributes, and the constant takes no share).  `t + 2.0` records this gate."""
 
     domain = Domain("elementwise", attrs={"c": 0.75})
+    scalars = True
 
     def __init__(self, c: float):
-        self.c = c  # `t + 2.0` passes a 0-d array of t's dtype (quicker for NumPy than a float)
+        self.c = c  # `t + 2.0` passes a NumPy scalar of t's dtype (quicker than a Python float)
 
     def forward(self, x):
         return x + self.c
@@ -52,6 +53,7 @@ class Neg(Gate):
     """z = -x.  dz/dx = -1."""
 
     domain = Domain("elementwise")
+    scalars = True
 
     def forward(self, x):
         return -x
@@ -82,6 +84,7 @@ class MulConst(Gate):
     `t * 2.0` records this gate."""
 
     domain = Domain("elementwise", attrs={"c": -1.5})
+    scalars = True
 
     def __init__(self, c: float):
         self.c = c  # as in AddConst

@@ -159,12 +159,16 @@ def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: fl
 
 
 def relu(x: np.ndarray) -> np.ndarray:
-    """max(x, 0) elementwise."""
+    """max(x, 0) elementwise (NaN stays NaN; -0.0 gives 0.0, as np.maximum(x, 0))."""
+    if type(x) is not np.ndarray:  # a NumPy scalar: a branch costs less than any ufunc call
+        return x if x > 0 or x != x else reference.zero(x.dtype)[()]
     return _impl.relu(x)
 
 
 def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     """ReLU's input gradient from its output y: g where y > 0, else 0."""
+    if type(y) is not np.ndarray and type(g) is not np.ndarray:  # NumPy scalars, as in relu
+        return g if y > 0 else reference.zero(g.dtype)[()]
     return _impl.relu_backward(y, g)
 
 
