@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -57,6 +57,34 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
     return tuple(shape)
+
+
+_new = object.__new__
+
+
+def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = False,
+                negate: bool = False) -> Callable[["Tensor", ArrayLike], "Tensor"]:
+    """A binary operator of Tensor (__add__, __mul__, ...): `gate` on the two operands, the other
+    one lifted to a tensor (first when `reflected`: 2 + t is __radd__). A Python number with a
+    float tensor records the one-input `const_gate` instead (AddConst, MulConst), with the number
+    (negated for `negate`: t - c is t + (-c)) as a NumPy scalar of the tensor's dtype: half the
+    work of the two-input gate. This is the path of every `t * 2`, so it is written out here
+    rather than in a few small functions."""
+    def operator(self: "Tensor", other: ArrayLike) -> "Tensor":
+        if type(other) is float or type(other) is int:
+            dtype = self.data.dtype
+            if dtype.kind == "f":
+                if negate:
+                    other = -other
+                known = _CONSTS.get(dtype)
+                c = None if known is None else known.get(other)
+                g = _new(const_gate)  # const_gate(c), less the call of its __init__
+                g.c = _const(other, dtype) if c is None else c
+                return g.run1(self)
+        if reflected:
+            return gate.apply(_lift(other, self), self)
+        return gate.apply(self, _lift(other, self))
+    return operator
 
 
 class Tensor:
@@ -236,45 +264,14 @@ class Tensor:
         run_backward(self, seed, retain_graph)
 
     # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
-    # A float tensor with a Python number records a one-input constant gate (AddConst,
-    # MulConst): half the work of lifting the number into a tensor for the two-input gate.
-    def __add__(self, other: ArrayLike) -> "Tensor":
-        if type(other) is float or type(other) is int:
-            dt = self.data.dtype
-            if dt.kind == "f":
-                return AddConst(_const(other, dt)).run1(self)
-        return G.Add.apply(self, _lift(other, self))
-
-    def __radd__(self, other: ArrayLike) -> "Tensor":
-        if type(other) is float or type(other) is int:
-            dt = self.data.dtype
-            if dt.kind == "f":
-                return AddConst(_const(other, dt)).run1(self)
-        return G.Add.apply(_lift(other, self), self)
-
-    def __sub__(self, other: ArrayLike) -> "Tensor":
-        if type(other) is float or type(other) is int:
-            dt = self.data.dtype
-            if dt.kind == "f":
-                return AddConst(_const(-other, dt)).run1(self)  # x - c == x + (-c) exactly
-        return G.Sub.apply(self, _lift(other, self))
+    __add__ = _arithmetic(AddConst, G.Add)
+    __radd__ = _arithmetic(AddConst, G.Add, reflected=True)
+    __sub__ = _arithmetic(AddConst, G.Sub, negate=True)  # x - c == x + (-c) exactly
+    __mul__ = _arithmetic(MulConst, G.Mul)
+    __rmul__ = _arithmetic(MulConst, G.Mul, reflected=True)
 
     def __rsub__(self, other: ArrayLike) -> "Tensor":
         return G.Sub.apply(_lift(other, self), self)
-
-    def __mul__(self, other: ArrayLike) -> "Tensor":
-        if type(other) is float or type(other) is int:
-            dt = self.data.dtype
-            if dt.kind == "f":
-                return MulConst(_const(other, dt)).run1(self)
-        return G.Mul.apply(self, _lift(other, self))
-
-    def __rmul__(self, other: ArrayLike) -> "Tensor":
-        if type(other) is float or type(other) is int:
-            dt = self.data.dtype
-            if dt.kind == "f":
-                return MulConst(_const(other, dt)).run1(self)
-        return G.Mul.apply(_lift(other, self), self)
 
     def __truediv__(self, other: ArrayLike) -> "Tensor":
         return G.Div.apply(self, _lift(other, self))
@@ -508,21 +505,17 @@ _CONSTS: dict[np.dtype, dict[Union[int, float], np.generic]] = {}
 
 def _const(x: Union[int, float], dtype: np.dtype) -> np.generic:
     """A Python number as a NumPy scalar of `dtype`, for the constant gates (NumPy computes with
-    it as with a number of that dtype, and quicker than with a Python float or a 0-d array when
-    the other operand is a scalar too).
+    it as with a number of that dtype, and quicker than with a Python float or a 0-d array).
 
     Remembered (up to 4096 per dtype): a loop that adds the same 0.5 a thousand times converts
-    it once. Zeros and NaN are not remembered: 0.0 == -0.0 as keys, and NaN != NaN."""
-    known = _CONSTS.get(dtype)
-    if known is None:
-        known = _CONSTS[dtype] = {}
-    c = known.get(x)  # (never a zero or NaN: they are not stored)
-    if c is None:
-        c = dtype.type(x)
-        if x and x == x:
-            if len(known) >= 4096:
-                known.clear()
-            known[x] = c
+    it once (_arithmetic looks there first). Zeros and NaN are not remembered: 0.0 == -0.0 as
+    keys, and NaN != NaN."""
+    c = dtype.type(x)
+    if x and x == x:
+        known = _CONSTS.setdefault(dtype, {})
+        if len(known) >= 4096:
+            known.clear()
+        known[x] = c
     return c
 
 

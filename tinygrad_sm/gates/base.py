@@ -192,8 +192,9 @@ class Gate:
         r = _new(Tensor)
         r.data, r.grad, r.name = out, None, None
         if record:
-            if out.dtype.kind != "f":
-                raise GateError(f"{self.name}: a differentiable gate must return floats, got {out.dtype}")
+            dt = out.dtype
+            if dt is not x.dtype and dt.kind != "f":  # (same dtype as the float input: fine)
+                raise GateError(f"{self.name}: a differentiable gate must return floats, got {dt}")
             r.requires_grad, r._gate = True, self
         else:
             r.requires_grad, r._gate = False, None
