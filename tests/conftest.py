@@ -21,4 +21,6 @@ def rng():
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch for side-by-side comparisons; the test skips where it is not installed."""
-    return pytest.importorskip("torch")
+    return pytest.importorskip("torch", reason="PyTorch is not installed: it is only a comparison, never a "
+                               "dependency (CPU wheel: pip install torch --index-url "
+                               "https://download.pytorch.org/whl/cpu)")

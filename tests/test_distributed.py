@@ -43,7 +43,7 @@ def config(case):
 def _mpiexec():
     found = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
     if found is None or pytest.importorskip("mpi4py") is None:
-        pytest.skip("mpiexec is not installed (pip install mpi4py mpich)")
+        pytest.skip('mpiexec is not installed (pip install "tinygrad-sm[mpi]": mpi4py and mpich)')
     return found
 
 
