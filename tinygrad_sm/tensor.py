@@ -356,7 +356,7 @@ class Tensor:
         return G.Abs.apply(self)
 
     def relu(self) -> "Tensor":
-        return ReLU().run1(self)
+        return ReLU().run1(self)  # (apply's call without its argument packing: a frequent op)
 
     def sigmoid(self) -> "Tensor":
         return G.Sigmoid.apply(self)
@@ -536,7 +536,6 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     return Tensor._wrap(_dt.as_array(x, copy=False))
 
 
-Gate._tensor_cls = Tensor
 _base._tensor[0] = Tensor
 
 

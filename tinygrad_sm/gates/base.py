@@ -93,7 +93,7 @@ class Domain:
 
 _ONE_TRUE = (True,)
 _new = object.__new__
-_tensor: list[Any] = [None]  # the Tensor class, filled in by tensor.py (as Gate._tensor_cls)
+_tensor: list[Any] = [None]  # the Tensor class, filled in by tensor.py (avoids a circular import)
 
 
 class Gate:
@@ -110,8 +110,6 @@ class Gate:
     registry: ClassVar[list[type["Gate"]]] = []
     # How the property suite tests this gate; every gate in the library declares one.
     domain: ClassVar[Optional[Domain]] = None
-    # Filled by Tensor's module at import (avoids a circular import).
-    _tensor_cls: ClassVar[Any] = None
     # True for a one-input gate whose forward and backward work on NumPy scalars as well as on
     # arrays (arithmetic operators, comparisons): a 0-d input then reaches forward, and a 0-d
     # gradient reaches backward, as a NumPy scalar. Arithmetic on those is about 8x cheaper than
@@ -202,7 +200,7 @@ class Gate:
 
     def run(self, inputs: Sequence["Tensor"]) -> "Tensor":
         """apply() for a gate already made, on any number of inputs."""
-        Tensor = Gate._tensor_cls
+        Tensor = _tensor[0]
         arrays, needs_grad, parents = [], [], []
         for t in inputs:
             if not isinstance(t, Tensor):
