@@ -116,14 +116,15 @@ def test_a_number_operand_records_a_constant_gate_with_the_same_result():
         np.testing.assert_array_equal(y.numpy(), ref)  # bit for bit, inf included (3e38 * 1.5)
     # the sign of zero survives: -0.0 - 0.0 is -0.0, -0.0 + 0.0 is +0.0, -0.0 * 1 stays -0.0
     assert np.signbit((x - 0.0).data[0]) and not np.signbit((x + 0.0).data[0]) and np.signbit((x * 1).data[0])
+    assert np.signbit((x - 0).data[0])  # an int zero too: -0.0 - 0 is -0.0 in NumPy
     assert not np.signbit((x * -0.0).data[2]) and np.signbit((x * -0.0).data[1])
     assert np.isnan((x * float("nan")).data).all() and np.isnan((x + float("nan")).data).all()
     ((x * 3.0 + 1) * -0.5).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.full(4, -1.5, np.float32))
-    # the constants are shared read-only arrays of the tensor's dtype, never one of another dtype
+    # the constants are shared NumPy scalars (immutable) of the tensor's dtype, never of another
     x64 = Tensor([1.0], dtype="float64", requires_grad=True)
     c32, c64 = (x * 0.1).grad_fn.c, (x64 * 0.1).grad_fn.c
-    assert c32.dtype == np.float32 and c64.dtype == np.float64 and not c32.flags.writeable
+    assert type(c32) is np.float32 and type(c64) is np.float64 and not c32.flags.writeable
     assert (x * 0.1).grad_fn.c is c32 and (x64 * 0.1).numpy()[0] == 0.1
     # integer tensors keep NumPy's promotion (no constant gate: they never record a graph)
     assert (Tensor([1, 2]) + 0.5).dtype == np.float64 and (Tensor([1, 2]) - 1).dtype == np.int64

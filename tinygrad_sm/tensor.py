@@ -74,8 +74,8 @@ def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = Fals
         if type(other) is float or type(other) is int:
             dtype = self.data.dtype
             if dtype.kind == "f":
-                if negate:
-                    other = -other
+                if negate:  # (as a float: -0 is +0 as an int, and -0.0 - 0 must stay -0.0)
+                    other = -float(other)
                 known = _CONSTS.get(dtype)
                 c = None if known is None else known.get(other)
                 g = _new(const_gate)  # const_gate(c), less the call of its __init__
