@@ -81,9 +81,8 @@ def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = Fals
                 g = _new(const_gate)  # const_gate(c), less the call of its __init__
                 g.c = _const(other, dtype) if c is None else c
                 return g.run1(self)
-        if reflected:
-            return gate.apply(_lift(other, self), self)
-        return gate.apply(self, _lift(other, self))
+        o = _lift(other, self)
+        return gate().run((o, self) if reflected else (self, o))  # (gate.apply, one call less)
     return operator
 
 
@@ -568,8 +567,12 @@ def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
     else a copy (g may be the user's array, or reach other inputs too)."""
     if t.grad is None:
         t.grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype))
+        return
+    d = t.grad.data
+    if d.ndim == 0:  # (in place on a 0-d array, a scalar add and store cost 1/8 of `+=`)
+        d[()] = d[()] + g
     else:
-        t.grad.data += g
+        d += g
 
 
 def _calibrate_sole_refs() -> int:
@@ -664,9 +667,10 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
             if isinstance(parent, Gate):
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
-            else:
+            elif parent.grad is not None:  # a leaf that has a gradient: add to it
+                _accumulate(parent, gi)
+            else:  # a leaf's first gradient: keep gi itself if no one else holds it
                 if type(gi) is not np.ndarray:
-                    gi = np.asarray(gi)
-                owned = (parent.grad is None and sys.getrefcount(gi) <= _SOLE_REFS
-                         and gi.flags.owndata and gi.flags.writeable)
+                    gi = np.asarray(gi)  # (a NumPy scalar: the new array is gi's alone)
+                owned = sys.getrefcount(gi) <= _SOLE_REFS and gi.flags.owndata and gi.flags.writeable
                 _accumulate(parent, gi, owned)

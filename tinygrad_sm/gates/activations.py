@@ -47,6 +47,7 @@ class Tanh(Gate):
     """t = tanh(x).  dt/dx = 1 - t**2, from the saved output."""
 
     domain = Domain("elementwise")
+    scalars = True
 
     def forward(self, x):
         t = np.tanh(x)

@@ -110,9 +110,9 @@ class Gate:
     registry: ClassVar[list[type["Gate"]]] = []
     # How the property suite tests this gate; every gate in the library declares one.
     domain: ClassVar[Optional[Domain]] = None
-    # True for a one-input gate whose forward and backward work on NumPy scalars as well as on
-    # arrays (arithmetic operators, comparisons): a 0-d input then reaches forward, and a 0-d
-    # gradient reaches backward, as a NumPy scalar. Arithmetic on those is about 8x cheaper than
+    # True for a gate whose forward and backward work on NumPy scalars as well as on arrays
+    # (arithmetic operators, comparisons, NumPy's math functions): 0-d inputs (when all of them
+    # are 0-d) then reach forward, and a 0-d gradient reaches backward, as NumPy scalars. Arithmetic on those is about 8x cheaper than
     # on 0-d arrays, which is most of the cost of an op in a graph of scalars (a CS231n circuit).
     # Results are the same bit for bit: a float32 scalar computes in float32 as a 0-d array does.
     scalars: ClassVar[bool] = False
@@ -201,20 +201,31 @@ class Gate:
     def run(self, inputs: Sequence["Tensor"]) -> "Tensor":
         """apply() for a gate already made, on any number of inputs."""
         Tensor = _tensor[0]
-        arrays, needs_grad, parents = [], [], []
-        for t in inputs:
-            if not isinstance(t, Tensor):
+        arrays, needs_grad, parents, shapes, dtypes = [], [], [], [], []
+        record = False
+        all_0d = self.scalars
+        for t in inputs:  # (one plain loop: for two inputs, comprehensions and zip cost more)
+            if type(t) is not Tensor and not isinstance(t, Tensor):
                 raise TypeError(f"{self.name}.apply takes Tensors, got {type(t).__name__}")
-            arrays.append(t.data)
-            needs_grad.append(t.requires_grad)
-            # The gate that made the input, the leaf itself, or None if it needs no gradient.
-            parents.append((t._gate if t._gate is not None else t) if t.requires_grad else None)
-        if not (True in needs_grad and _mode.enabled):
-            return Tensor._wrap(self._forward(arrays))
-        self.needs_grad = tuple(needs_grad)
-        self.shapes = tuple([a.shape for a in arrays])
-        self.dtypes = tuple([a.dtype for a in arrays])
-        out = self._forward(arrays)
+            a = t.data
+            arrays.append(a)
+            shapes.append(a.shape)
+            dtypes.append(a.dtype)
+            if t.requires_grad:  # the gate that made the input, or the leaf itself
+                record = True
+                needs_grad.append(True)
+                parents.append(t if t._gate is None else t._gate)
+            else:  # (None: it needs no gradient)
+                needs_grad.append(False)
+                parents.append(None)
+            if all_0d and shapes[-1]:
+                all_0d = False
+        # (scalars only when every input is 0-d: a scalar beside an array is no quicker)
+        given = [a[()] for a in arrays] if all_0d else arrays
+        if not (record and _mode.enabled):
+            return Tensor._wrap(self._forward(given))
+        self.needs_grad, self.shapes, self.dtypes = tuple(needs_grad), tuple(shapes), tuple(dtypes)
+        out = self._forward(given)
         if out.dtype.kind != "f":
             raise GateError(f"{self.name}: a differentiable gate must return floats, got {out.dtype}")
         self.parents = tuple(parents)

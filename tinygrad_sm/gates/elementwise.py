@@ -12,6 +12,7 @@ class Add(Gate):
     gradient unchanged (summed over the dimensions broadcasting stretched)."""
 
     domain = Domain("elementwise", (Values(), Values()))
+    scalars = True
 
     def forward(self, x, y):
         return x + y
@@ -41,6 +42,7 @@ class Sub(Gate):
     """z = x - y.  dz/dx = 1, dz/dy = -1: x gets g, y gets -g."""
 
     domain = Domain("elementwise", (Values(), Values()))
+    scalars = True
 
     def forward(self, x, y):
         return x - y
@@ -67,6 +69,7 @@ class Mul(Gate):
     upstream gradient times the *other* input."""
 
     domain = Domain("elementwise", (Values(), Values()))
+    scalars = True
 
     def forward(self, x, y):
         self.save_for_backward(x, y)
@@ -100,6 +103,7 @@ class Div(Gate):
     """z = x / y.  dz/dx = 1/y,  dz/dy = -x/y**2 = -z/y."""
 
     domain = Domain("elementwise", (Values(), Values(avoid=(0.0,), margin=0.3)))  # denominator away from 0
+    scalars = True
 
     def forward(self, x, y):
         z = x / y
@@ -174,6 +178,7 @@ class Exp(Gate):
     """z = e**x.  dz/dx = e**x = z, the output itself."""
 
     domain = Domain("elementwise")
+    scalars = True
 
     def forward(self, x):
         z = np.exp(x)
@@ -189,6 +194,7 @@ class Log(Gate):
     """z = ln x.  dz/dx = 1/x.  A negative x gives NaN, as in NumPy."""
 
     domain = Domain("elementwise", (Values(0.1, 5.0),))  # positive
+    scalars = True
 
     def forward(self, x):
         self.save_for_backward(x)
@@ -203,6 +209,7 @@ class Sqrt(Gate):
     """z = sqrt(x).  dz/dx = 1 / (2 sqrt(x)) = 1 / (2z)  (inf at x == 0, as in PyTorch)."""
 
     domain = Domain("elementwise", (Values(0.1, 5.0),))  # positive
+    scalars = True
 
     def forward(self, x):
         z = np.sqrt(x)
@@ -218,6 +225,7 @@ class Abs(Gate):
     """z = |x|.  dz/dx = sign(x); convention: 0 at x == 0 (PyTorch's choice)."""
 
     domain = Domain("elementwise", (Values(avoid=(0.0,)),))  # away from the kink
+    scalars = True
 
     def forward(self, x):
         self.save_for_backward(x)
