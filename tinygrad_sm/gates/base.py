@@ -92,6 +92,13 @@ class Domain:
 
 
 _ONE_TRUE = (True,)
+_ONE_0D = ((),)  # `shapes` of a one-input gate on a 0-d input
+_ONE_DTYPE: dict[np.dtype, tuple[np.dtype]] = {}  # `dtypes` of a one-input gate, by dtype
+
+
+def _one_dtype(dt: np.dtype) -> tuple[np.dtype]:
+    one = _ONE_DTYPE[dt] = (dt,)
+    return one
 _new = object.__new__
 _tensor: list[Any] = [None]  # the Tensor class, filled in by tensor.py (avoids a circular import)
 
@@ -176,7 +183,10 @@ class Gate:
         x = t.data
         record = t.requires_grad and _mode.enabled
         if record:
-            self.needs_grad, self.shapes, self.dtypes = _ONE_TRUE, (x.shape,), (x.dtype,)
+            sh, dt = x.shape, x.dtype
+            # (shared tuples where they can be: fewer objects for the garbage collector to count)
+            self.needs_grad, self.shapes = _ONE_TRUE, ((sh,) if sh else _ONE_0D)
+            self.dtypes = _ONE_DTYPE.get(dt) or _one_dtype(dt)
             p = t._gate
             self.parents = (t,) if p is None else (p,)  # the gate that made the input, or the leaf
         try:  # (as in _forward, written out: this is the path of most ops)
