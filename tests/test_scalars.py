@@ -146,3 +146,36 @@ def test_a_0d_leaf_gradient_accumulates_in_place_across_backward_calls():
     (x * 3.0).backward()
     (x * x).backward()  # 0 + 3 - 1
     assert x.grad.data is first and x.grad.item() == 2.0 and first.dtype == np.float32
+
+
+def test_the_flag_is_not_inherited_a_subclass_that_writes_into_arrays_still_works():
+    from tinygrad_sm.gates import ReLU
+
+    class LeakyReLU(ReLU):
+        """y = x (x > 0) or 0.1 x; writes into its arrays, so it must not get scalars."""
+
+        def forward(self, x):
+            self.save_for_backward(x)
+            y = x.copy()
+            y[x < 0] *= 0.1
+            return y
+
+        def backward(self, g):
+            (x,) = self.saved
+            gx = g.copy()
+            gx[x < 0] *= 0.1
+            return gx
+
+    assert ReLU.scalars and not LeakyReLU.scalars
+    x = Tensor(np.array(-2.0), requires_grad=True)
+    y = LeakyReLU.apply(x)
+    y.backward()
+    assert y.item() == -0.2 and x.grad.item() == np.float64(0.1)
+
+
+@pytest.mark.filterwarnings("error")
+def test_0d_integer_tensors_wrap_around_as_arrays_do():
+    """Integers stay arrays: NumPy checks integer scalars for overflow, and would warn."""
+    a = Tensor(np.array(2**62))
+    assert (a + a).item() == -(2**63) and (a * 4).item() == 0
+    assert (-Tensor(np.array(-2**63))).item() == -(2**63)

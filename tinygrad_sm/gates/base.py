@@ -118,8 +118,9 @@ class Gate:
     # How the property suite tests this gate; every gate in the library declares one.
     domain: ClassVar[Optional[Domain]] = None
     # True for a gate whose forward and backward work on NumPy scalars as well as on arrays
-    # (arithmetic operators, comparisons, NumPy's math functions): 0-d inputs (when all of them
-    # are 0-d) then reach forward, and a 0-d gradient reaches backward, as NumPy scalars. Arithmetic on those is about 8x cheaper than
+    # (arithmetic operators, comparisons, NumPy's math functions): 0-d float inputs (when all of
+    # them are) then reach forward, and a 0-d gradient reaches backward, as NumPy scalars.
+    # Not inherited: a subclass says so itself. Arithmetic on those is about 8x cheaper than
     # on 0-d arrays, which is most of the cost of an op in a graph of scalars (a CS231n circuit).
     # Results are the same bit for bit: a float32 scalar computes in float32 as a 0-d array does.
     scalars: ClassVar[bool] = False
@@ -135,6 +136,8 @@ class Gate:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         Gate.registry.append(cls)
+        if "scalars" not in cls.__dict__:  # not inherited: a subclass may write into its arrays
+            cls.scalars = False
 
     # -- the two methods a gate writes -------------------------------------------------------
     def forward(self, *xs: np.ndarray) -> np.ndarray:
@@ -181,16 +184,17 @@ class Gate:
         if type(t) is not Tensor and not isinstance(t, Tensor):
             raise TypeError(f"{self.name}.apply takes Tensors, got {type(t).__name__}")
         x = t.data
+        dt = x.dtype
         record = t.requires_grad and _mode.enabled
         if record:
-            sh, dt = x.shape, x.dtype
+            sh = x.shape
             # (shared tuples where they can be: fewer objects for the garbage collector to count)
             self.needs_grad, self.shapes = _ONE_TRUE, ((sh,) if sh else _ONE_0D)
             self.dtypes = _ONE_DTYPE.get(dt) or _one_dtype(dt)
             p = t._gate
             self.parents = (t,) if p is None else (p,)  # the gate that made the input, or the leaf
         try:  # (as in _forward, written out: this is the path of most ops)
-            out = self.forward(x[()] if self.scalars and x.ndim == 0 else x)
+            out = self.forward(x[()] if self.scalars and x.ndim == 0 and dt.kind == "f" else x)
         except GateError:
             raise
         except (ValueError, IndexError) as e:
@@ -200,9 +204,9 @@ class Gate:
         r = _new(Tensor)
         r.data, r.grad, r.name = out, None, None
         if record:
-            dt = out.dtype
-            if dt is not x.dtype and dt.kind != "f":  # (same dtype as the float input: fine)
-                raise GateError(f"{self.name}: a differentiable gate must return floats, got {dt}")
+            out_dt = out.dtype
+            if out_dt is not dt and out_dt.kind != "f":  # (same dtype as the float input: fine)
+                raise GateError(f"{self.name}: a differentiable gate must return floats, got {out_dt}")
             r.requires_grad, r._gate = True, self
         else:
             r.requires_grad, r._gate = False, None
@@ -228,9 +232,10 @@ class Gate:
             else:  # (None: it needs no gradient)
                 needs_grad.append(False)
                 parents.append(None)
-            if all_0d and shapes[-1]:
+            if all_0d and (shapes[-1] or a.dtype.kind != "f"):
                 all_0d = False
-        # (scalars only when every input is 0-d: a scalar beside an array is no quicker)
+        # (scalars only when every input is a 0-d float: a scalar beside an array is no quicker,
+        # and NumPy checks integer scalars for overflow where it lets arrays wrap around)
         given = [a[()] for a in arrays] if all_0d else arrays
         if not (record and _mode.enabled):
             return Tensor._wrap(self._forward(given))
