@@ -17,7 +17,7 @@ import numpy as np
 from . import dtypes as _dt
 from . import gates as G
 from .gates import base as _base
-from .gates.base import Gate, GateError
+from .gates.base import Gate, GateError, _new
 from .gates.activations import ReLU
 from .gates.elementwise import AddConst, MulConst
 
@@ -57,9 +57,6 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
     return tuple(shape)
-
-
-_new = object.__new__
 
 
 def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = False,
