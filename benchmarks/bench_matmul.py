@@ -56,21 +56,25 @@ def variants(n: int) -> dict[str, dict[str, Callable[[], Any]]]:
 def main() -> None:
     args = common.parser(__doc__.split("\n")[0]).parse_args()
     sizes = QUICK_SIZES if args.quick else SIZES
-    repeats, target_s = (3, 0.02) if args.quick else (5, 0.2)
+    repeats, target_s = (3, 0.02) if args.quick else (15, 0.05)
     rows, targets = [], []
     for n in sizes:
         for mode, calls in variants(n).items():
-            times = common.interleaved(calls, repeats=repeats, target_s=target_s, warmup=1)
+            samples = common.interleaved_samples(calls, repeats=repeats, target_s=target_s, warmup=1)
+            times = {k: common.median(v) for k, v in samples.items()}
             flops = (2 if mode == "forward" else 6) * n ** 3
             gf = {k: flops / t / 1e9 for k, t in times.items()}
             for name in calls:
                 rows.append([n, mode, name, times[name] * 1e3, gf[name], common.ratio(gf[name], gf["NumPy"])])
-            r = common.ratio(gf["tinygrad_sm"], gf["NumPy"])
-            targets.append([f"n={n} {mode}: tinygrad_sm / NumPy GFLOP/s", r, ">= 0.95",
-                            common.verdict(r, 0.95, higher_is_better=True)])
+            # (GFLOP/s ratio = NumPy's time / tinygrad_sm's, round by round)
+            q = common.paired_ratio(samples["NumPy"], samples["tinygrad_sm"])
+            targets.append([f"n={n} {mode}: tinygrad_sm / NumPy GFLOP/s", common.spread(q), ">= 0.95",
+                            common.verdict(q[0], 0.95, higher_is_better=True)])
     out = ["## Matmul, float32, square (bench_matmul.py)", "",
            f"Median of {repeats} timings, frameworks taking turns, warm-up excluded; "
-           f"{common.THREADS} BLAS threads for everyone.", "",
+           f"{common.THREADS} BLAS threads for everyone. A target's figure is the median of the "
+           "ratios of the two frameworks' timings round by round (each pair measured a moment "
+           "apart), with the interquartile range of those ratios in brackets.", "",
            common.md_table(["n", "mode", "framework", "ms/call", "GFLOP/s", "x NumPy GFLOP/s"], rows), "",
            common.md_table(["target", "measured", "wanted", "verdict"], targets)]
     common.emit("\n".join(out), args.out)
