@@ -31,6 +31,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import gzip  # noqa: E402
 import importlib  # noqa: E402
@@ -38,9 +39,10 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 from types import ModuleType  # noqa: E402
-from typing import Any, Callable, Optional, Sequence  # noqa: E402
+from typing import Any, Callable, Iterator, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -226,8 +228,8 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, 
 
 
 def spread(q: tuple[float, float, float]) -> str:
-    """'0.97 (0.94-1.01)': a paired ratio with its interquartile range."""
-    return f"{q[0]:.3g} ({q[1]:.3g}-{q[2]:.3g})"
+    """'0.970 (0.940-1.010)': a paired ratio with its interquartile range."""
+    return f"{q[0]:.3f} ({q[1]:.3f}-{q[2]:.3f})"
 
 
 # -- memory bandwidth ----------------------------------------------------------------------
@@ -235,9 +237,9 @@ _numba_copy: Optional[Callable[..., None]] = None
 
 
 def _parallel_copy() -> Optional[Callable[..., None]]:
-    """A Numba prange copy over `threads` contiguous slices (one OpenMP thread each), or None
-    without Numba. Plain loads and stores in a compiled loop: the fastest copy measured here
-    (40 GB/s at 256 MB on the 2-core VM, where np.copyto from Python threads gave 29)."""
+    """A Numba prange copy over `parts` contiguous slices (one per Numba thread), or None
+    without Numba. Plain loads and stores in a compiled loop: on the 2-core VM the fastest way
+    to copy 256 MB in most runs (see RESULTS.md)."""
     global _numba_copy
     if _numba_copy is None:
         try:
@@ -256,44 +258,44 @@ def _parallel_copy() -> Optional[Callable[..., None]]:
     return _numba_copy
 
 
-def copy_bandwidths(nbytes: int, threads: int = THREADS, repeats: int = 7) -> dict[str, float]:
-    """GB/s of a copy between two float32 arrays of nbytes (read + write = 2 * nbytes moved),
-    by each way this process has of copying, timed in turns:
+@contextlib.contextmanager
+def copy_ways(dst: np.ndarray, src: np.ndarray, threads: int = THREADS
+              ) -> Iterator[dict[str, Callable[[], Any]]]:
+    """Every way this process has of copying src into dst, as calls to time (arrays of the same
+    shape and dtype, C-contiguous):
 
-      np.copyto            one call, one thread
-      np.copyto x N        the arrays cut into `threads` slices, each copied from a Python thread
-                           of a pool started once (np.copyto drops the GIL while it copies)
-      numba prange x N     the same slices copied by a compiled loop on Numba's threads
+      copy: np.copyto            one call, one thread
+      copy: np.copyto x N        the arrays cut into `threads` slices, each copied from a Python
+                                 thread of a pool started once (np.copyto drops the GIL)
+      copy: numba prange x N     the same slices copied by a compiled loop on Numba's threads
 
-    The machine's copy bandwidth is the best of them: a floor set by a slow way of copying
-    would flatter every kernel measured against it.
+    A copy bandwidth is the best of them: a floor set by a slow way of copying would flatter
+    every kernel measured against it.
     """
-    n = max(nbytes // 4, threads)
-    src = np.random.default_rng(0).random(n, dtype=np.float32)
-    dst = np.empty_like(src)
-    ways: dict[str, Callable[[], Any]] = {"np.copyto": lambda: np.copyto(dst, src)}
-    pool = None
-    if threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        bounds = np.linspace(0, n, threads + 1).astype(int)
-        parts = [(dst[a:b], src[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        pool = ThreadPoolExecutor(threads)
-        ways[f"np.copyto x {threads}"] = lambda: list(pool.map(lambda p: np.copyto(*p), parts))
+    d, s = dst.reshape(-1), src.reshape(-1)
+    ways: dict[str, Callable[[], Any]] = {"copy: np.copyto": lambda: np.copyto(d, s)}
+    if threads == 1:
+        yield ways
+        return
+    bounds = np.linspace(0, s.size, threads + 1).astype(int)
+    parts = [(d[a:b], s[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    with ThreadPoolExecutor(threads) as pool:
+        ways[f"copy: np.copyto x {threads}"] = lambda: list(pool.map(lambda p: np.copyto(*p), parts))
         par = _parallel_copy()
         if par is not None:
-            par(dst, src, threads)  # (compiles)
-            ways[f"numba prange x {threads}"] = lambda: par(dst, src, threads)
-    try:
+            par(d, s, threads)  # (compiles)
+            ways[f"copy: numba prange x {threads}"] = lambda: par(d, s, threads)
+        yield ways
+
+
+def copy_bandwidths(nbytes: int, threads: int = THREADS, repeats: int = 7) -> dict[str, float]:
+    """GB/s (read + write = 2 * nbytes moved) of each of copy_ways for float32 arrays of nbytes,
+    timed in turns."""
+    n = max(nbytes // 4, threads)
+    src = np.random.default_rng(0).random(n, dtype=np.float32)
+    with copy_ways(np.empty_like(src), src, threads) as ways:
         secs = interleaved(ways, repeats=repeats, target_s=0.05)
-    finally:
-        if pool is not None:
-            pool.shutdown()
     return {way: 2 * n * 4 / sec / 1e9 for way, sec in secs.items()}
-
-
-def copy_bandwidth(nbytes: int, threads: int = THREADS, repeats: int = 7) -> float:
-    """The best GB/s of copy_bandwidths: the machine's copy bandwidth at this size."""
-    return max(copy_bandwidths(nbytes, threads, repeats).values())
 
 
 # -- machine and report --------------------------------------------------------------------

@@ -19,6 +19,7 @@ SCRIPTS = {
     "startup": "bench_startup.py",
     "overhead": "bench_overhead.py",
     "softmax_ce": "bench_softmax_ce.py",
+    "ce_anatomy": "ce_anatomy.py",
     "matmul": "bench_matmul.py",
     "mlp": "bench_mlp.py",
     "memory": "bench_memory.py",

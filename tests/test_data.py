@@ -548,7 +548,8 @@ def test_loader_bad_arguments():
 
 
 # ------------------------------------------------------------- real Fashion-MNIST (Debian)
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
 def test_real_fashion_mnist_from_debian(monkeypatch):
     monkeypatch.setitem(fetch.SYSTEM_DIRS, "fashion-mnist", [str(DEBIAN_FASHION)])
     tr = FashionMNIST(train=True, download=False)

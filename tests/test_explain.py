@@ -205,7 +205,8 @@ def test_main_draw_falls_back_to_dot_without_graphviz(tmp_path, monkeypatch, cap
     assert (tmp_path / "g.dot").exists() and "dot -Tsvg" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+@pytest.mark.skipif(shutil.which("dot") is None,
+                    reason="Graphviz's dot program is not installed (apt-get install graphviz)")
 def test_command_line_module_draws_svg(tmp_path):
     path = tmp_path / "sig.svg"
     done = subprocess.run([sys.executable, "-m", "tinygrad_sm.explain", CIRCUIT, "--vars",

@@ -123,7 +123,8 @@ def test_to_dot_leaves_the_graph_usable():
     assert (x.grad.item(), y.grad.item(), z.grad.item()) == (-4.0, -4.0, 3.0)
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
+@pytest.mark.skipif(shutil.which("dot") is None,
+                    reason="Graphviz's dot program is not installed (apt-get install graphviz)")
 def test_dot_output_is_valid_for_graphviz(tmp_path):
     loss, _ = small_net()
     trace = viz.trace_backward(loss, echo=False, retain_graph=True)
