@@ -76,7 +76,7 @@ def main() -> None:
         diff = 100 * (ours - theirs)
         rows.append([name, f"{100 * ours:.2f}%", f"{100 * theirs:.2f}%", f"{diff:+.2f}",
                      "ok" if abs(diff) <= 0.5 else "MISSED", t1 - t0, t2 - t1])
-    out = [f"## Test accuracy side by side with PyTorch (accuracy_vs_pytorch.py)", "",
+    out = ["## Test accuracy side by side with PyTorch (accuracy_vs_pytorch.py)", "",
            f"{dataset}, {epochs} epoch(s), batch 64, seed 0: the same initial weights, pixels, batch order, "
            "optimiser and schedule in both; the commands are those of docs/training.md.", "",
            common.md_table(["run", "tinygrad_sm", "PyTorch", "difference (points)", "within 0.5",
