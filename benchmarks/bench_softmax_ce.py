@@ -91,7 +91,7 @@ def main() -> None:
            "round (interquartile range in brackets).", "",
            f"Copy bandwidth of a {big >> 20} MB array, larger than most L3 caches (the memory "
            f"bandwidth that issue #4's floor is based on), by way of copying: "
-           + ", ".join(f"{k[len('copy: '):]} {v:.1f} GB/s" for k, v in large.items())
+           + ", ".join(f"{k.removeprefix('copy: ')} {v:.1f} GB/s" for k, v in large.items())
            + ". The (4096, 1000) logits and their gradient (32 MB) can sit in a large L3 cache in "
            "part, where a copy of the same size runs faster, so the targets give the fraction of "
            "both.", ""]
@@ -121,10 +121,10 @@ def main() -> None:
             targets += [["(4096, 1000) tinygrad_sm / PyTorch time", q and common.spread(q), "<= 0.25",
                          common.verdict(q and q[0], 0.25)],
                         [f"(4096, 1000) tinygrad_sm fraction of the copy bandwidth of {big >> 20} MB "
-                         f"({large_best[len('copy: '):]}; ratio of medians)", of_big, ">= 0.6",
+                         f"({large_best.removeprefix('copy: ')}; ratio of medians)", of_big, ">= 0.6",
                          common.verdict(of_big, 0.6, higher_is_better=True)],
                         [f"(4096, 1000) tinygrad_sm fraction of the copy bandwidth at the same size "
-                         f"({best[len('copy: '):]})", common.spread(of_same), ">= 0.6",
+                         f"({best.removeprefix('copy: ')})", common.spread(of_same), ">= 0.6",
                          common.verdict(of_same[0], 0.6, higher_is_better=True)]]
     out.append(common.md_table(["shape", "variant", "us/call", "eff. GB/s", "of copy", "x PyTorch",
                                 "max abs grad diff vs PyTorch"], rows))

@@ -68,7 +68,7 @@ def main() -> None:
         samples = common.interleaved_samples({**ways, **calls}, repeats=repeats, target_s=target_s)
     times = {k: common.median(v) for k, v in samples.items()}
     best = min(ways, key=times.get)
-    rows = [["copy (" + best[len("copy: "):] + ")", times[best] * 1e6, 1.0]]
+    rows = [["copy (" + best.removeprefix("copy: ") + ")", times[best] * 1e6, 1.0]]
     rows += [[k, times[k] * 1e6, common.spread(common.paired_ratio(samples[k], samples[best]))] for k in calls]
     per_elem = times["kernel, 1 thread"] / (n * c) * 1e9
     text = [f"## Fused cross-entropy at ({n}, {c}) float32: where the time goes (ce_anatomy.py)", "",
