@@ -367,6 +367,46 @@ def test_row_max32_is_numpys_max_and_sees_nan_with_the_sign_bit_clear(row):
         assert got == row[~nan].max()
 
 
+@given(rows=st.integers(1, 60).flatmap(lambda c: hnp.arrays(np.float32, (2, c), elements=st.floats(width=32))),
+       lo=st.floats(-200.0, 0.0, width=32))
+def test_the_exp_loop_that_also_finds_the_next_rows_max_does_both_as_the_separate_loops(rows, lo):
+    """_exp32_into_max_next writes what _exp32_into writes and returns what _row_max32 returns
+    for the next row, NaN of either sign included (the CE kernel takes each row's max from it)."""
+    zr, zn = np.clip(rows[0], -80.0, 80.0), rows[1]  # (exp32_scaled's range for bias 0)
+    lo, bias = np.float32(lo), exp_poly.exp32_bias(0)
+    want, got = np.empty_like(zr), np.empty_like(zr)
+    nk._exp32_into(zr, want, lo, bias)
+    with np.errstate(over="ignore", invalid="ignore"):  # (uncompiled: the lanes compiled code discards)
+        m = nk._exp32_into_max_next(zr, got, lo, bias, zn)
+    np.testing.assert_array_equal(got, want)
+    want_m = nk._row_max32(zn)
+    assert m == want_m or (np.isnan(m) and np.isnan(want_m))
+
+
+@MODES
+def test_float32_blocks_of_rows_skip_bad_rows_and_still_find_the_next_rows_max(mode):
+    """Rows redone in float64 (max out of range) and rows with a bad target sit between good rows
+    of one block; each good row still gets its own max (a wrong one would shift its loss)."""
+    rng = np.random.default_rng(5)
+    z = (rng.standard_normal((7, 33)) * 4).astype(np.float32)
+    z[1, 3] = 1e6  # past MAX32: left to float64
+    z[2] += 50.0  # a max far from its neighbours'
+    z[4] -= 70.0
+    t = np.array([0, 1, 2, 3, 4, 5, 6])
+    with compiled(mode):
+        kernel, _ = nk._launch(nk._CE_CLASS32, z.size, len(z))
+        for blocks in (1, 2, 3, 7):
+            loss, grad = np.full(7, -1.0, np.float32), np.empty_like(z)
+            tt = t.copy()
+            tt[5] = 40  # out of range: counted, row left alone
+            assert kernel(z, nk._bits(z), tt, 0.0, 0.5, loss, grad, blocks) == (1, 1)
+            good = [0, 2, 3, 4, 6]
+            want_loss, want_grad = _ce_truth(z[good], t[good], 0.5)
+            np.testing.assert_allclose(loss[good], want_loss, rtol=1e-6)
+            np.testing.assert_allclose(grad[good], want_grad, rtol=1e-6, atol=2.0**-125)
+            assert np.isnan(loss[1]) and loss[5] == -1.0
+
+
 @MODES
 @pytest.mark.parametrize("nan", [np.nan, -np.nan])
 def test_float32_rows_with_either_nan_give_nan_and_leave_the_others_alone(mode, nan):

@@ -313,6 +313,22 @@ def _exp32_into(zr, gr, lo, bias):
         gr[j] = exp32_scaled(lo if x < lo else x, bias)  # (NaN stays NaN: NaN < lo is False)
 
 
+@jit()
+def _exp32_into_max_next(zr, gr, lo, bias, zn):
+    """_exp32_into(zr, gr, lo, bias), returning _row_max32(zn) for the next row zn (of the same
+    length), found in the same loop. The next row then streams in from memory while the exp
+    computes (a separate max pass stood and waited for it), and the max's integer work fills
+    vector units that the exp's FMAs leave idle: a (4096, 1000) call took 0.92-0.97x the time
+    on two threads, and 0.94x on one with the rows in cache."""
+    m = np.int32(-2147483648)
+    for j in range(zr.shape[0]):
+        x = zr[j]
+        gr[j] = exp32_scaled(lo if x < lo else x, bias)
+        key = order_key32(zn[j])
+        m = key if key > m else m
+    return from_order_key32(m)
+
+
 @jit(fastmath={"reassoc"})
 def _sum32(gr):
     """The sum of a float32 row, in float64 (float32 sums of ~1000 terms can be off by 1e-5 of the
@@ -344,24 +360,35 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
         grad_j = e_j / S * scale, grad_t = -(R / S) * scale  (p_t - 1 without cancellation),
         loss = log1p(R / e_t) near the max (keeps its relative accuracy for losses ~1e-8),
                log(S) + K ln 2 - z_t further down (>= LOG1P_RANGE; e_t may underflow there).
+    A row's max comes from the previous row's exp loop (_exp32_into_max_next), so each block of
+    rows reads its rows from memory once, beside the arithmetic.
     (The row's code is written out here, not in a function: a call per row costs as much as the
     rest for 10 classes.)
     """
     n, c = z.shape
     bad = left = 0
     for k in prange(nchunks):
-        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+        start, stop = k * n // nchunks, (k + 1) * n // nchunks
+        m_next = _row_max32(z[start]) if start < stop else np.float32(0.0)
+        for i in range(start, stop):
             zr, gr, ti = z[i], grad[i], t[i]
-            if ti < 0 or ti >= c:
-                bad += 1
-                continue
-            m = np.float64(_row_max32(zr))
-            if not abs(m) <= MAX32:  # (also NaN)
-                loss[i] = np.nan
-                left += 1
+            m = np.float64(m_next)  # this row's max, found with the previous row's exp
+            more = i + 1 < stop
+            if ti < 0 or ti >= c or not abs(m) <= MAX32:  # (also NaN)
+                if ti < 0 or ti >= c:
+                    bad += 1
+                else:
+                    loss[i] = np.nan
+                    left += 1
+                if more:
+                    m_next = _row_max32(z[i + 1])
                 continue
             kk = exp32_k(np.float32(m))
-            _exp32_into(zr, gr, np.float32(m - CLAMP_BELOW), exp32_bias(kk))
+            lo, bias = np.float32(m - CLAMP_BELOW), exp32_bias(kk)
+            if more:
+                m_next = _exp32_into_max_next(zr, gr, lo, bias, z[i + 1])
+            else:
+                _exp32_into(zr, gr, lo, bias)
             s = _sum32(gr)
             et = np.float64(gr[ti])
             rest = s - et  # off by at most the error of s, c * 1.1e-16 * s, which is more than
