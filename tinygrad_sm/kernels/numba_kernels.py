@@ -318,8 +318,8 @@ def _exp32_into_max_next(zr, gr, lo, bias, zn):
     """_exp32_into(zr, gr, lo, bias), returning _row_max32(zn) for the next row zn (of the same
     length), found in the same loop. The next row then streams in from memory while the exp
     computes (a separate max pass stood and waited for it), and the max's integer work fills
-    vector units that the exp's FMAs leave idle: a (4096, 1000) call took 0.92-0.97x the time
-    on two threads, and 0.94x on one with the rows in cache."""
+    vector units that the exp's FMAs leave idle: a (4096, 1000) call took 0.92-1.01x the time
+    on two threads (0.92 in three runs of five), and 0.94x on one with the rows in cache."""
     m = np.int32(-2147483648)
     for j in range(zr.shape[0]):
         x = zr[j]
