@@ -2,7 +2,9 @@
 
 How these are fast:
 - Softmax-type kernels work row by row (rows split over threads with `prange`); a row stays in
-  cache while it is read for the max, for exp and the sum, and again for the output.
+  cache while it is read for the max, for exp and the sum, and again for the output. The float32
+  cross-entropy finds each row's max in the previous row's exp loop, so the row streams in from
+  memory while that loop computes.
 - exp is a polynomial (exp_poly.py) that LLVM vectorises; Numba's libm exp is not vectorised
   without Intel's SVML. Sums are vectorised with the `reassoc` flag only: no flag that assumes
   away NaN or inf.
