@@ -392,6 +392,7 @@ def test_float32_blocks_of_rows_skip_bad_rows_and_still_find_the_next_rows_max(m
     z[1, 3] = 1e6  # past MAX32: left to float64
     z[2] += 50.0  # a max far from its neighbours'
     z[4] -= 70.0
+    z[5] += 200.0  # the bad-target row: a max carried past it would be 200 off for row 6
     t = np.array([0, 1, 2, 3, 4, 5, 6])
     with compiled(mode):
         kernel, _ = nk._launch(nk._CE_CLASS32, z.size, len(z))
@@ -446,6 +447,19 @@ def test_relu_backward_matches_the_reference(mode, data, dtype, size):
         y = data.draw(arrays(size, dtype, -1, 1))
         g = data.draw(arrays(size, dtype, -1, 1))
         np.testing.assert_array_equal(nk.relu_backward(y, g), ref.relu_backward(y, g))
+
+
+def test_relu_and_its_backward_take_array_subclasses_and_numpy_scalars(tmp_path):
+    """The scalar shortcut (for Gate.scalars) is taken for NumPy scalars only: a memmap or a
+    masked array is an array, and goes through the array kernels."""
+    y = np.memmap(tmp_path / "y.bin", dtype=np.float32, mode="w+", shape=(4,))
+    y[:] = [-1.0, 0.0, 2.0, np.nan]
+    g = np.ma.masked_array(np.full(4, 3.0, np.float32))
+    np.testing.assert_array_equal(np.asarray(kernels.relu(y)), [0.0, 0.0, 2.0, np.nan])
+    np.testing.assert_array_equal(np.asarray(kernels.relu_backward(y, g)), [0.0, 0.0, 3.0, 0.0])
+    assert kernels.relu(np.float32(-2.0)) == 0.0 and kernels.relu(np.float64(2.5)) == 2.5
+    assert kernels.relu_backward(np.float32(1.0), np.float32(3.0)) == 3.0
+    assert kernels.relu_backward(np.float32(-1.0), np.float32(3.0)) == 0.0
 
 
 def close_products(ours, theirs, dtype, bound, k):

@@ -165,7 +165,7 @@ relu = reference.relu
 
 def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     """ReLU's input gradient from its output y: g where y > 0, else 0."""
-    if type(y) is not np.ndarray and type(g) is not np.ndarray:  # NumPy scalars, as in relu
+    if isinstance(y, np.generic) and isinstance(g, np.generic):  # NumPy scalars, as in relu
         return g if y > 0 else reference.zero(g.dtype)[()]
     return _impl.relu_backward(y, g)
 

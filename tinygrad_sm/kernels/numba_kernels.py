@@ -376,8 +376,9 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
             zr, gr, ti = z[i], grad[i], t[i]
             m = np.float64(m_next)  # this row's max, found with the previous row's exp
             more = i + 1 < stop
-            if ti < 0 or ti >= c or not abs(m) <= MAX32:  # (also NaN)
-                if ti < 0 or ti >= c:
+            bad_target = ti < 0 or ti >= c
+            if bad_target or not abs(m) <= MAX32:  # (also NaN)
+                if bad_target:
                     bad += 1
                 else:
                     loss[i] = np.nan

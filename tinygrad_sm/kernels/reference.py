@@ -122,7 +122,7 @@ def zero(dtype: np.dtype) -> np.ndarray:
 
 def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0) elementwise (NaN stays NaN; -0.0 gives 0.0, as np.maximum(x, 0) does)."""
-    if type(x) is not np.ndarray:  # a NumPy scalar (Gate.scalars): a branch costs less than a ufunc
+    if isinstance(x, np.generic):  # a NumPy scalar (Gate.scalars): a branch costs less than a ufunc
         return x if x > 0 or x != x else zero(x.dtype)[()]
     return np.maximum(x, zero(x.dtype))
 
