@@ -292,29 +292,38 @@ def section(results: list[dict[str, Any]], skipped: dict[str, str], source: str,
         out += ["", f"### {res['title']} ({res['batches']} steps)", "",
                 common.md_table(["framework", "s/epoch", "x PyTorch", "x NumPy", "test acc",
                                  "test predictions != PyTorch's", "max abs dW vs PyTorch", "max abs dW vs NumPy"], table)]
-        tg = sec.get("tinygrad_sm")
         if res["config"] == "mlp64":
-            targets += [("MLP batch 64: tinygrad_sm / PyTorch", common.ratio(tg, sec.get("torch")), 0.65),
-                        ("MLP batch 64: tinygrad_sm / hand NumPy", common.ratio(tg, sec.get("numpy")), 1.1)]
+            targets += [("MLP batch 64: tinygrad_sm / PyTorch", _paired(rows, "torch"), 0.65),
+                        ("MLP batch 64: tinygrad_sm / hand NumPy", _paired(rows, "numpy"), 1.1)]
         if res["config"] == "softreg256":
-            targets += [("softmax regression batch 256: tinygrad_sm / PyTorch",
-                         common.ratio(tg, sec.get("torch")), 0.5)]
+            targets += [("softmax regression batch 256: tinygrad_sm / PyTorch", _paired(rows, "torch"), 0.5)]
     if targets:
-        out += ["", "### Targets", "", common.md_table(
-            ["target", "measured", "at most", "verdict"],
-            [[t, v, lim, common.verdict(v, lim)] for t, v, lim in targets])]
+        out += ["", "### Targets", "",
+                "Each target is the median of the epoch-by-epoch ratios (the two epochs of a round are "
+                "timed seconds apart, so a slow spell longer than a round divides out), with the "
+                "interquartile range in brackets; the tables above divide medians.", "",
+                common.md_table(["target", "measured", "at most", "verdict"],
+                                [[t, q and common.spread(q), lim, common.verdict(q and q[0], lim)]
+                                 for t, q, lim in targets])]
     return "\n".join(out)
+
+
+def _paired(rows: dict[str, Any], ref: str) -> Optional[tuple[float, float, float]]:
+    """tinygrad_sm's epoch time over ref's, round by round (None when either did not run)."""
+    if "tinygrad_sm" not in rows or ref not in rows:
+        return None
+    return common.paired_ratio(rows["tinygrad_sm"]["times"], rows[ref]["times"])
 
 
 def main() -> None:
     p = common.parser(__doc__.split("\n")[0])
     p.add_argument("--config", choices=[*CONFIGS, "all"], default="all")
     p.add_argument("--only", choices=FRAMEWORKS, help="run a single framework (one per process, for memory)")
-    p.add_argument("--repeats", type=int, help="timed epochs per framework (default 3, --quick 1)")
+    p.add_argument("--repeats", type=int, help="timed epochs per framework (default 5, --quick 1)")
     p.add_argument("--backend", choices=["numba", "numpy"], help="tinygrad_sm kernel backend (default: its own)")
     p.add_argument("--json", action="store_true", help="print the raw results as JSON as well")
     args = p.parse_args()
-    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.repeats = args.repeats or (1 if args.quick else 5)
     wanted = [args.only] if args.only else list(FRAMEWORKS)
     frameworks, skipped = available(wanted)
     if args.only and not frameworks:
