@@ -300,7 +300,8 @@ def section(results: list[dict[str, Any]], skipped: dict[str, str], source: str,
     if targets:
         out += ["", "### Targets", "",
                 "Each target is the median of the epoch-by-epoch ratios (the two epochs of a round are "
-                "timed seconds apart, so a slow spell longer than a round divides out), with the "
+                "timed at most one other framework's epoch apart, so a slow spell longer than a "
+                "round divides out), with the "
                 "interquartile range in brackets; the tables above divide medians.", "",
                 common.md_table(["target", "measured", "at most", "verdict"],
                                 [[t, q and common.spread(q), lim, common.verdict(q and q[0], lim)]

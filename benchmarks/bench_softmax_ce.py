@@ -120,12 +120,15 @@ def main() -> None:
             of_same = common.paired_ratio(samples[best], samples["tinygrad_sm"])
             targets += [["(4096, 1000) tinygrad_sm / PyTorch time", q and common.spread(q), "<= 0.25",
                          common.verdict(q and q[0], 0.25)],
+                        # (the names stay the same from run to run: run_all --runs matches targets
+                        # by name; which copy was the fastest goes in the measured cell)
                         [f"(4096, 1000) tinygrad_sm fraction of the copy bandwidth of {big >> 20} MB "
-                         f"({large_best.removeprefix('copy: ')}; ratio of medians)", of_big, ">= 0.6",
+                         "(fastest copy; ratio of medians)",
+                         f"{of_big:.3g} ({large_best.removeprefix('copy: ')})", ">= 0.6",
                          common.verdict(of_big, 0.6, higher_is_better=True)],
-                        [f"(4096, 1000) tinygrad_sm fraction of the copy bandwidth at the same size "
-                         f"({best.removeprefix('copy: ')})", common.spread(of_same), ">= 0.6",
-                         common.verdict(of_same[0], 0.6, higher_is_better=True)]]
+                        ["(4096, 1000) tinygrad_sm fraction of the copy bandwidth at the same size "
+                         "(fastest copy)", f"{common.spread(of_same)}, {best.removeprefix('copy: ')}",
+                         ">= 0.6", common.verdict(of_same[0], 0.6, higher_is_better=True)]]
     out.append(common.md_table(["shape", "variant", "us/call", "eff. GB/s", "of copy", "x PyTorch",
                                 "max abs grad diff vs PyTorch"], rows))
     if targets:

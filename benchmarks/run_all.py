@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 # Start-up first, while nothing else has run; memory last (it starts its own processes).
 SCRIPTS = {
@@ -62,7 +62,7 @@ def run_once(names: list[str], quick: bool, tmp: Path) -> tuple[list[str], list[
     return sections, commands, walls
 
 
-_NUMBER = re.compile(r"[-+]?\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def _number(cell: str) -> Optional[float]:
@@ -70,8 +70,16 @@ def _number(cell: str) -> Optional[float]:
     return float(m.group().replace(",", "")) if m else None
 
 
-def targets(sections: list[str]) -> list[tuple[str, Optional[float], str, bool]]:
-    """Every row of every target table: (target, measured, wanted as printed, higher is better).
+class Target(NamedTuple):
+    name: str
+    value: Optional[float]  # None when the run could not measure it ('-')
+    wanted: str  # as printed: '<= 0.25', '>= 0.6'
+    ok: bool  # the script's own verdict
+    higher_is_better: bool
+
+
+def targets(sections: list[str]) -> list[Target]:
+    """Every row of every target table in a run's sections.
 
     Target tables are the ones whose first column is 'target'; 'measured' is the first number of
     its cell (a round-by-round ratio's median, before its interquartile range), and the limit
@@ -88,36 +96,46 @@ def targets(sections: list[str]) -> list[tuple[str, Optional[float], str, bool]]
                 header = cells
             elif header is not None and not set(line) <= set("|-"):
                 row = dict(zip(header, cells))
-                limit = row["wanted"] if "wanted" in row else "<= " + row.get("at most", "?")
-                higher = limit.startswith(">=")
-                found.append((row["target"], _number(row.get("measured", "")), limit, higher))
+                wanted = row["wanted"] if "wanted" in row else "<= " + row.get("at most", "?")
+                found.append(Target(row["target"], _number(row.get("measured", "")), wanted,
+                                    row.get("verdict") == "ok", wanted.startswith(">=")))
     return found
 
 
 def summary(runs: list[list[str]]) -> str:
     """One table: each target's value in every run, their median and the verdict on the median."""
-    per_run = [{t[0]: t for t in targets(sections)} for sections in runs]
+    per_run = [{t.name: t for t in targets(sections)} for sections in runs]
     names = list(dict.fromkeys(name for ts in per_run for name in ts))
-    rows = []
+    rows, scaled = [], False
     for name in names:
-        hits = [ts[name] for ts in per_run if name in ts and ts[name][1] is not None]
-        higher = hits[0][3] if hits else False
-        # a limit may differ from run to run (the overhead target scaled to each run's tape):
-        # judge each run on its own limit, and the median on the median of value / limit
-        margins = [v / lim for _, v, spec, _ in hits if (lim := _number(spec))]
-        limits = list(dict.fromkeys(spec for _, _, spec, _ in hits))
-        ok = sum(common.verdict(m, 1.0, higher) == "ok" for m in margins)
-        rows.append([name, *[_fmt(ts[name][1]) if name in ts else None for ts in per_run],
-                     _fmt(common.median([h[1] for h in hits])) if hits else None,
-                     limits[0] if len(limits) == 1 else " / ".join(limits),
-                     common.verdict(common.median(margins) if margins else None, 1.0, higher),
-                     f"{ok}/{len(margins)}"])
+        hits = [ts[name] for ts in per_run if name in ts]
+        measured = [t for t in hits if t.value is not None]
+        limits = [_number(t.wanted) for t in measured]
+        higher = hits[0].higher_is_better
+        if len(set(limits)) <= 1:  # one limit: judge the median value against it
+            med = common.median([t.value for t in measured]) if measured else None
+            verdict = common.verdict(med, limits[0], higher) if measured and limits[0] is not None else "-"
+            wanted = hits[0].wanted
+        else:  # a limit scaled to each run: judge the median of value / limit
+            scaled = True
+            med = common.median([t.value for t in measured])
+            verdict = "-"  # (value / limit says nothing when a limit is not positive)
+            if all(lim is not None and lim > 0 for lim in limits):
+                verdict = common.verdict(common.median([t.value / lim for t, lim in zip(measured, limits)]),
+                                         1.0, higher)
+            wanted = " / ".join(ts[name].wanted if name in ts else "-" for ts in per_run)
+        rows.append([name, *[_fmt(ts[name].value) if name in ts else None for ts in per_run],
+                     _fmt(med), wanted, verdict, f"{sum(t.ok for t in hits)}/{len(runs)}"])
+    note = (" Where a target's limit is scaled to each run (one limit per run under 'wanted'), the "
+            "verdict is on the median of value / limit, and 'median' shows the values' median."
+            if scaled else "")
     return "\n".join([
         f"## Targets over {len(runs)} runs", "",
         f"`run_all.py --runs {len(runs)}` ran every benchmark {len(runs)} times, one full pass after the "
         "other. This machine's speed drifts within the hour, and a target whose value sits near its "
-        "limit can pass in one run and miss in the next; the verdict here is on the median of the runs "
-        "(of value / limit, where the limit is scaled to each run). The sections below are the last run's.", "",
+        "limit can pass in one run and miss in the next: the verdict here is on the median of the runs, "
+        "and 'runs ok' counts the runs whose own verdict was ok (a run that failed or could not "
+        f"measure the target counts as not ok).{note} The sections below are the last run's.", "",
         common.md_table(["target", *[f"run {i + 1}" for i in range(len(runs))], "median", "wanted",
                          "verdict (median)", "runs ok"], rows)])
 
@@ -161,7 +179,9 @@ def main() -> None:
            "(OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, NUMBA_NUM_THREADS, "
            "torch.set_num_threads).", "",
            "## Commands", "", "```bash",
-           *([f"python benchmarks/run_all.py --runs {args.runs}   # which runs these:"] if args.runs > 1 else []),
+           *([" ".join(["python benchmarks/run_all.py", f"--runs {args.runs}",
+                        *(["--quick"] if args.quick else []), *([f"--only {args.only}"] if args.only else [])])
+              + "   # which runs these:"] if args.runs > 1 else []),
            *commands, "```", "",
            common.md_table(["script", *run_cols], wall_rows), ""]
     if args.runs > 1:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
-SECTION_A = """## Something (bench_x.py)
+
+def section(speed: str, speed_ok: str, copy: str, copy_ok: str, scaled_limit: str = "5.86",
+            scaled_ok: str = "ok") -> str:
+    """A run's markdown section with two target tables, shaped like the scripts' ones."""
+    return f"""## Something (bench_x.py)
 
 | framework | s |
 |---|---|
@@ -22,13 +26,13 @@ SECTION_A = """## Something (bench_x.py)
 
 | target | measured | wanted | verdict |
 |---|---|---|---|
-| speed ratio | 0.241 (0.216-0.277) | <= 0.25 | ok |
-| copy fraction | 0.59 | >= 0.6 | MISSED |
+| speed ratio | {speed} | <= 0.25 | {speed_ok} |
+| copy fraction | {copy} | >= 0.6 | {copy_ok} |
 
 | target | measured | at most | verdict |
 |---|---|---|---|
 | us/op | 5.62 | 4 | MISSED |
-| us/op, scaled | 5.62 | 5.86 | ok |
+| us/op, scaled | 5.62 | {scaled_limit} | {scaled_ok} |
 """
 
 
@@ -39,47 +43,58 @@ def run_py(code: str) -> object:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_target_tables_are_read_with_their_direction() -> None:
-    got = run_py(f"import run_all\nprint(json.dumps(run_all.targets([{SECTION_A!r}])))")
-    assert got == [["speed ratio", 0.241, "<= 0.25", False], ["copy fraction", 0.59, ">= 0.6", True],
-                   ["us/op", 5.62, "<= 4", False], ["us/op, scaled", 5.62, "<= 5.86", False]]
-
-
-def test_summary_judges_the_median_of_the_runs() -> None:
-    # run 2: the speed ratio misses and the copy fraction passes; run 3: the scaled limit is tighter
-    run2 = SECTION_A.replace("0.241 (0.216-0.277)", "0.262").replace("| 0.59 |", "| 0.61 |")
-    run3 = SECTION_A.replace("| 5.62 | 5.86 |", "| 5.62 | 5.2 |").replace("| 0.59 |", "| 0.62 |")
-    got = run_py(f"""
+def summary_rows(runs: list[str]) -> dict[str, list[str]]:
+    """run_all.summary over one section per run, as {target: [run 1, ..., median, wanted,
+    verdict on the median, runs ok]}."""
+    return run_py(f"""
         import run_all
-        text = run_all.summary([[{SECTION_A!r}], [{run2!r}], [{run3!r}]])
+        text = run_all.summary([[s] for s in {runs!r}])
         rows = [[c.strip() for c in line.strip('|').split('|')] for line in text.splitlines()
                 if line.startswith('| ') and not line.startswith('| target')]
         print(json.dumps({{r[0]: r[1:] for r in rows}}))
     """)
+
+
+def test_target_tables_are_read_with_their_direction_and_verdict() -> None:
+    sec = section("0.241 (0.216-0.277)", "ok", "1,304 (np.copyto x 2)", "MISSED")
+    got = run_py(f"import run_all\nprint(json.dumps(run_all.targets([{sec!r}])))")
+    assert got == [["speed ratio", 0.241, "<= 0.25", True, False],
+                   ["copy fraction", 1304.0, ">= 0.6", False, True],
+                   ["us/op", 5.62, "<= 4", False, False],
+                   ["us/op, scaled", 5.62, "<= 5.86", True, False]]
+
+
+def test_summary_judges_the_median_not_the_mean() -> None:
+    got = summary_rows([section("0.20", "ok", "0.59", "MISSED"),
+                        section("0.26", "MISSED", "0.61", "ok"),
+                        section("0.27", "MISSED", "0.62", "ok", scaled_limit="5.2", scaled_ok="MISSED")])
     # columns: run 1, run 2, run 3, median, wanted, verdict on the median, runs ok
-    assert got["speed ratio"] == ["0.241", "0.262", "0.241", "0.241", "<= 0.25", "ok", "2/3"]
+    # (the mean of the speed ratios, 0.243, would pass; their median, 0.26, does not)
+    assert got["speed ratio"] == ["0.2", "0.26", "0.27", "0.26", "<= 0.25", "MISSED", "1/3"]
     assert got["copy fraction"] == ["0.59", "0.61", "0.62", "0.61", ">= 0.6", "ok", "2/3"]
     assert got["us/op"] == ["5.62", "5.62", "5.62", "5.62", "<= 4", "MISSED", "0/3"]
-    # each run on its own limit; the median of value / limit decides (0.96, 0.96, 1.08)
-    assert got["us/op, scaled"] == ["5.62", "5.62", "5.62", "5.62", "<= 5.86 / <= 5.2", "ok", "2/3"]
+    # a limit scaled to each run: each run's own limit is listed, and the median of
+    # value / limit decides (0.96, 0.96, 1.08: ok)
+    assert got["us/op, scaled"] == ["5.62", "5.62", "5.62", "5.62", "<= 5.86 / <= 5.86 / <= 5.2", "ok", "2/3"]
 
 
-def test_summary_marks_a_target_missing_from_a_failed_run() -> None:
-    got = run_py(f"""
-        import run_all
-        text = run_all.summary([[{SECTION_A!r}], ['## bench_x.py\\n\\nFAILED (exit code 1)']])
-        print(json.dumps([l for l in text.splitlines() if l.startswith('| copy fraction')]))
-    """)
-    assert got == ["| copy fraction | 0.59 | - | 0.59 | >= 0.6 | MISSED | 0/1 |"]
+def test_summary_counts_a_failed_run_as_not_ok() -> None:
+    got = summary_rows([section("0.24", "ok", "0.59", "MISSED"), "## bench_x.py\n\nFAILED (exit code 1)"])
+    assert got["speed ratio"] == ["0.24", "-", "0.24", "<= 0.25", "ok", "1/2"]
+
+
+def test_summary_with_a_target_no_run_could_measure() -> None:
+    got = summary_rows([section("-", "-", "0.7", "ok"), section("-", "-", "0.7", "ok")])
+    assert got["speed ratio"] == ["-", "-", "-", "<= 0.25", "-", "0/2"]
 
 
 def test_mlp_targets_pair_the_epochs_round_by_round() -> None:
-    # a slow spell in round 2 hits both frameworks: the paired ratio ignores it, and a ratio
-    # of medians would not
+    # a slow spell in round 2 hits both frameworks. Paired: 1.1, 0.909, 1.2 -> 1.1; the ratio of
+    # the medians would be 1.2 / 1.0, and the ratio the wrong way round 0.909
     got = run_py("""
         import bench_mlp
-        rows = {"tinygrad_sm": {"times": [1.0, 3.0, 1.1]}, "numpy": {"times": [1.0, 3.3, 1.0]}}
+        rows = {"tinygrad_sm": {"times": [1.1, 3.0, 1.2]}, "numpy": {"times": [1.0, 3.3, 1.0]}}
         print(json.dumps([bench_mlp._paired(rows, "numpy"), bench_mlp._paired(rows, "torch")]))
     """)
-    assert got[0][0] == 1.0 and got[0][1] < 1.0 < got[0][2]
+    assert abs(got[0][0] - 1.1) < 1e-12 and got[0][1] < 1.1 < got[0][2]
     assert got[1] is None
