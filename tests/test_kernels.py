@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import tinygrad_sm
 from tinygrad_sm import kernels
 from tinygrad_sm.kernels import exp_poly
 from tinygrad_sm.kernels import numba_kernels as nk
@@ -685,8 +686,8 @@ def test_warmup_compiles_everything_and_threads_can_be_set():
     kernels.warmup()
     n = kernels.get_num_threads()
     try:
-        kernels.set_num_threads(1)
-        assert kernels.get_num_threads() == 1
+        tinygrad_sm.set_num_threads(1)  # (PyTorch's names, at the top level too)
+        assert kernels.get_num_threads() == tinygrad_sm.get_num_threads() == 1
         z = np.linspace(-3, 3, 64 * 1024).reshape(64, 1024)
         with pytest.MonkeyPatch.context() as m:
             m.setattr(nk, "PARALLEL_MIN", 0)
@@ -696,8 +697,27 @@ def test_warmup_compiles_everything_and_threads_can_be_set():
         kernels.set_num_threads(n)
     with pytest.raises(ValueError, match="set_num_threads: need a positive integer, got 0"):
         kernels.set_num_threads(0)
-    with pytest.raises(ValueError, match="numba started with at most"):
+    with pytest.raises(ValueError, match="numba starts with at most"):
         kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)
+
+
+def test_thread_count_is_checked_before_numba_is_imported():
+    # too many threads is refused when asked for, not later at the first kernel
+    code = """if True:
+        import sys, numpy as np, tinygrad_sm as ts
+        try:
+            ts.set_num_threads(3)
+        except ValueError as e:
+            print("refused:", "numba starts with at most 2" in str(e))
+        ts.set_num_threads(1)
+        print("numba" in sys.modules, ts.get_num_threads())
+        ts.kernels.set_backend("numba")
+        ts.kernels.softmax(np.zeros((2, 3)))
+        print("numba" in sys.modules, ts.get_num_threads())
+    """
+    r = _python(code, NUMBA_NUM_THREADS="2", TINYGRAD_SM_BACKEND="numba")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["refused: True", "False 1", "True 1"]
 
 
 @pytest.mark.skipif(not JIT, reason="without the JIT there are no parallel kernels")

@@ -21,7 +21,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 from . import nn, optim  # noqa: E402  (after Tensor: they build on it)
 from .checkpoint import CheckpointError, load, save
-from .kernels import set_num_threads, warmup
+from .kernels import get_num_threads, set_num_threads, warmup
 
 __version__ = "0.1.0"
 
@@ -33,5 +33,5 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled",
     "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "maximum", "minimum", "matmul", "cat", "concatenate",
     "stack", "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss",
-    "nn", "optim", "save", "load", "CheckpointError", "warmup", "set_num_threads",
+    "nn", "optim", "save", "load", "CheckpointError", "warmup", "set_num_threads", "get_num_threads",
 ]

@@ -106,6 +106,10 @@ def set_num_threads(n: int) -> None:
     global _pending_threads
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: need a positive integer, got {n!r}")
+    limit = _thread_limit()  # (checked now, also before numba is imported: not at the first kernel)
+    if n > limit:
+        raise ValueError(f"set_num_threads: {n} threads asked for, but numba starts with at most {limit} "
+                         "(set NUMBA_NUM_THREADS before the first kernel runs to allow more)")
     if _numba_module is not None:
         _numba_module.set_num_threads(int(n))
     else:
@@ -116,7 +120,23 @@ def get_num_threads() -> int:
     """Threads the parallel numba kernels use (what set_num_threads or NUMBA_NUM_THREADS set)."""
     if _numba_module is not None:
         return _numba_module.get_num_threads()
-    return _pending_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
+    return _pending_threads or _thread_limit()
+
+
+def _thread_limit() -> int:
+    """The size of numba's thread pool, or what it will be when numba is imported: NUMBA_NUM_THREADS,
+    else the CPUs this process may run on (numba's own rule, without importing numba)."""
+    if _numba_module is not None:
+        import numba  # (already loaded, with the kernels)
+
+        return numba.config.NUMBA_NUM_THREADS
+    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # (not on macOS or Windows)
+        return max(1, os.cpu_count() or 1)
 
 
 # -- the kernels (see reference.py for what each computes) -----------------------------------------

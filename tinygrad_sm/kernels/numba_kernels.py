@@ -677,11 +677,7 @@ def warmup() -> None:
 
 
 def set_num_threads(n: int) -> None:
-    limit = numba.config.NUMBA_NUM_THREADS
-    if n > limit:
-        raise ValueError(f"set_num_threads: {n} threads asked for, but numba started with at most "
-                         f"{limit} (set NUMBA_NUM_THREADS before the first kernel runs to allow more)")
-    numba.set_num_threads(n)
+    numba.set_num_threads(n)  # (kernels.set_num_threads checks n against the pool first)
 
 
 def get_num_threads() -> int:
