@@ -135,7 +135,7 @@ def _thread_limit() -> int:
         return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # (not on macOS or Windows)
+    except AttributeError:  # (no sched_getaffinity on macOS or Windows)
         return max(1, os.cpu_count() or 1)
 
 
