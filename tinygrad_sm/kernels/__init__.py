@@ -20,7 +20,7 @@ import numpy as np
 from . import reference
 
 __all__ = [
-    "set_backend", "get_backend", "warmup", "set_num_threads", "get_num_threads",
+    "set_backend", "get_backend", "warmup", "set_num_threads", "get_num_threads", "max_num_threads",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "softmax_cross_entropy",
     "relu", "relu_backward", "linear_forward", "linear_backward", "sgd_step_", "adam_step_",
@@ -106,7 +106,7 @@ def set_num_threads(n: int) -> None:
     global _pending_threads
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: need a positive integer, got {n!r}")
-    limit = _thread_limit()  # (checked now, also before numba is imported: not at the first kernel)
+    limit = max_num_threads()  # (checked now, also before numba is imported: not at the first kernel)
     if n > limit:
         raise ValueError(f"set_num_threads: {n} threads asked for, but numba starts with at most {limit} "
                          "(set NUMBA_NUM_THREADS before the first kernel runs to allow more)")
@@ -120,12 +120,13 @@ def get_num_threads() -> int:
     """Threads the parallel numba kernels use (what set_num_threads or NUMBA_NUM_THREADS set)."""
     if _numba_module is not None:
         return _numba_module.get_num_threads()
-    return _pending_threads or _thread_limit()
+    return _pending_threads or max_num_threads()
 
 
-def _thread_limit() -> int:
-    """The size of numba's thread pool, or what it will be when numba is imported: NUMBA_NUM_THREADS,
-    else the CPUs this process may run on (numba's own rule, without importing numba)."""
+def max_num_threads() -> int:
+    """The most threads set_num_threads accepts: the size of numba's thread pool, or what it will be
+    when numba is imported (NUMBA_NUM_THREADS, else the CPUs this process may run on: numba's own
+    rule, worked out without importing numba)."""
     if _numba_module is not None:
         import numba  # (already loaded, with the kernels)
 

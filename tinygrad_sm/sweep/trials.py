@@ -135,8 +135,7 @@ def _set_threads(threads: Optional[int]) -> int:
     """Threads for the numba kernels of this thread (numba's setting is per thread)."""
     from .. import kernels
     if threads is not None:
-        limit = int(os.environ.get("NUMBA_NUM_THREADS", _cores()))
-        kernels.set_num_threads(max(1, min(threads, limit)))
+        kernels.set_num_threads(max(1, min(threads, kernels.max_num_threads())))
     return kernels.get_num_threads()
 
 
