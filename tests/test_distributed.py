@@ -85,6 +85,9 @@ def test_a_rank_that_raises_aborts_the_whole_job_with_its_error():
     assert p.returncode != 0
     assert "RuntimeError: rank 1 was told to fail at step 3" in p.stderr
     assert "[rank 1 of 2] fails; aborting the job" in p.stderr
+    # the error comes first, in the line that says so: the traceback after it may be cut short
+    # when mpiexec kills the job
+    assert "[rank 1 of 2] fails; aborting the job: RuntimeError: rank 1 was told to fail at step 3" in p.stderr
     assert "rank 0 finished" not in p.stdout  # rank 0 was stopped, not left waiting or let finish
     assert seconds < 60
 

@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from typing import Any, Optional
 
 import numpy as np
@@ -36,6 +37,8 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 EXIT_TIMEOUT_S = float(os.environ.get("TINYGRAD_SM_MPI_EXIT_TIMEOUT", "120"))
 """How long a rank that finished (or stopped between epochs) waits for the others at exit before
 it decides they are stuck and aborts the job (TINYGRAD_SM_MPI_EXIT_TIMEOUT, seconds)."""
+ABORT_GRACE_S = 0.2
+"""Seconds between a failing rank's last words and MPI_Abort, so that mpiexec passes them on."""
 
 
 def _mpi() -> Any:
@@ -168,6 +171,7 @@ class MPIHooks(Hooks):
         self._aborting = True  # MPICH's Abort may return to Python's exit: no second message then
         sys.stdout.flush()
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)  # let mpiexec pass on what was just written before it kills the job
         self.comm.Abort(code)
 
     def install_guards(self) -> None:
@@ -177,7 +181,10 @@ class MPIHooks(Hooks):
         previous = sys.excepthook
 
         def excepthook(kind: type, value: BaseException, tb: Any) -> None:
-            sys.stderr.write(f"[rank {self.rank} of {self.size}] fails; aborting the job:\n")
+            # the error itself in the first line: when the job is killed, mpiexec may not have
+            # passed on the whole traceback yet (seen once in CI: cut after its first frame)
+            error = "".join(traceback.format_exception_only(kind, value)).strip()
+            sys.stderr.write(f"[rank {self.rank} of {self.size}] fails; aborting the job: {error}\n")
             previous(kind, value, tb)
             self.abort(1)
 
