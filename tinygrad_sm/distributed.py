@@ -37,8 +37,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 EXIT_TIMEOUT_S = float(os.environ.get("TINYGRAD_SM_MPI_EXIT_TIMEOUT", "120"))
 """How long a rank that finished (or stopped between epochs) waits for the others at exit before
 it decides they are stuck and aborts the job (TINYGRAD_SM_MPI_EXIT_TIMEOUT, seconds)."""
-ABORT_GRACE_S = 0.2
-"""Seconds between a failing rank's last words and MPI_Abort, so that mpiexec passes them on."""
+_ABORT_GRACE_S = 0.2  # seconds between a failing rank's last words and MPI_Abort
 
 
 def _mpi() -> Any:
@@ -171,7 +170,7 @@ class MPIHooks(Hooks):
         self._aborting = True  # MPICH's Abort may return to Python's exit: no second message then
         sys.stdout.flush()
         sys.stderr.flush()
-        time.sleep(ABORT_GRACE_S)  # let mpiexec pass on what was just written before it kills the job
+        time.sleep(_ABORT_GRACE_S)  # let mpiexec pass on what was just written before it kills the job
         self.comm.Abort(code)
 
     def install_guards(self) -> None:
