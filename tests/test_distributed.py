@@ -122,6 +122,18 @@ def test_without_mpi4py_the_error_says_how_to_get_it(monkeypatch):
         distributed.mpi_hooks()
 
 
+def test_the_abort_line_names_the_error_in_one_line():
+    from tinygrad_sm.distributed import _one_line
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise ValueError("no")
+
+    assert _one_line(RuntimeError, RuntimeError("first\nsecond")) == "RuntimeError: first"
+    assert _one_line(KeyboardInterrupt, KeyboardInterrupt()) == "KeyboardInterrupt"
+    assert _one_line(Unprintable, Unprintable()) == "Unprintable: <str() of the exception failed>"
+
+
 # -- MPI side: `mpiexec -n 2 python tests/test_distributed.py MODE [OUT]` ------------------------------------
 def _main(mode, out=None):
     from mpi4py import MPI

@@ -718,6 +718,19 @@ def test_thread_count_is_checked_before_numba_is_imported():
     r = _python(code, NUMBA_NUM_THREADS="2", TINYGRAD_SM_BACKEND="numba")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:3] == ["refused: True", "False 1 2", "True 1 2"]
+    # numba imported by someone else first: its pool is fixed, whatever the environment says later
+    code = """if True:
+        import os, numba, tinygrad_sm as ts
+        os.environ["NUMBA_NUM_THREADS"] = "4"
+        try:
+            ts.set_num_threads(3)
+        except ValueError as e:
+            print("refused:", "numba starts with at most 2" in str(e))
+        print(ts.kernels.max_num_threads())
+    """
+    r = _python(code, NUMBA_NUM_THREADS="2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["refused: True", "2"]
 
 
 @pytest.mark.skipif(not JIT, reason="without the JIT there are no parallel kernels")

@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import time
-import traceback
 from typing import Any, Optional
 
 import numpy as np
@@ -38,6 +37,16 @@ EXIT_TIMEOUT_S = float(os.environ.get("TINYGRAD_SM_MPI_EXIT_TIMEOUT", "120"))
 """How long a rank that finished (or stopped between epochs) waits for the others at exit before
 it decides they are stuck and aborts the job (TINYGRAD_SM_MPI_EXIT_TIMEOUT, seconds)."""
 _ABORT_GRACE_S = 0.2  # seconds between a failing rank's last words and MPI_Abort
+
+
+def _one_line(kind: type, value: BaseException) -> str:
+    """'RuntimeError: the first line of its message', for an error of any kind."""
+    try:
+        text = str(value)
+    except Exception:  # (an exception's __str__ may itself fail)
+        text = "<str() of the exception failed>"
+    first = text.splitlines()[0] if text.strip() else ""
+    return f"{kind.__name__}: {first}" if first else kind.__name__
 
 
 def _mpi() -> Any:
@@ -180,12 +189,13 @@ class MPIHooks(Hooks):
         previous = sys.excepthook
 
         def excepthook(kind: type, value: BaseException, tb: Any) -> None:
-            # the error itself in the first line: when the job is killed, mpiexec may not have
-            # passed on the whole traceback yet (seen once in CI: cut after its first frame)
-            error = "".join(traceback.format_exception_only(kind, value)).strip()
-            sys.stderr.write(f"[rank {self.rank} of {self.size}] fails; aborting the job: {error}\n")
-            previous(kind, value, tb)
-            self.abort(1)
+            try:  # the error itself in the first line: when the job is killed, mpiexec may not have
+                # passed on the whole traceback yet (seen once in CI: cut after its first frame)
+                sys.stderr.write(f"[rank {self.rank} of {self.size}] fails; aborting the job: "
+                                 f"{_one_line(kind, value)}\n")
+                previous(kind, value, tb)
+            finally:
+                self.abort(1)
 
         sys.excepthook = excepthook
         atexit.register(self._at_exit)  # runs before mpi4py's own exit handler (registered earlier)

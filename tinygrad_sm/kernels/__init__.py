@@ -11,6 +11,7 @@ With NUMBA_DISABLE_JIT=1 (and no TINYGRAD_SM_BACKEND) the NumPy reference is the
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from types import ModuleType
 from typing import Any, Optional
@@ -73,7 +74,8 @@ def _load_numba(explicit: bool) -> ModuleType:
             _impl, _backend = reference, "numpy"
             return reference
         _numba_module = numba_kernels
-        if _pending_threads is not None:
+        if _pending_threads is not None:  # (checked when set; again here, against numba's real pool)
+            _check_threads(_pending_threads)
             numba_kernels.set_num_threads(_pending_threads)
     if _backend == "numba":
         _impl = _numba_module
@@ -106,10 +108,7 @@ def set_num_threads(n: int) -> None:
     global _pending_threads
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: need a positive integer, got {n!r}")
-    limit = max_num_threads()  # (checked now, also before numba is imported: not at the first kernel)
-    if n > limit:
-        raise ValueError(f"set_num_threads: {n} threads asked for, but numba starts with at most {limit} "
-                         "(set NUMBA_NUM_THREADS before the first kernel runs to allow more)")
+    _check_threads(n)  # (now, also before numba is imported: not at the first kernel)
     if _numba_module is not None:
         _numba_module.set_num_threads(int(n))
     else:
@@ -127,17 +126,26 @@ def max_num_threads() -> int:
     """The most threads set_num_threads accepts: the size of numba's thread pool, or what it will be
     when numba is imported (NUMBA_NUM_THREADS, else the CPUs this process may run on: numba's own
     rule, worked out without importing numba)."""
-    if _numba_module is not None:
-        import numba  # (already loaded, with the kernels)
-
+    numba = sys.modules.get("numba")
+    if numba is not None:  # (imported, by us or anyone: its pool size is fixed)
         return numba.config.NUMBA_NUM_THREADS
-    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    try:
+        n = int(os.environ.get("NUMBA_NUM_THREADS", ""))
+    except ValueError:
+        n = 0
+    if n > 0:
+        return n
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # (no sched_getaffinity on macOS or Windows)
         return max(1, os.cpu_count() or 1)
+
+
+def _check_threads(n: int) -> None:
+    limit = max_num_threads()
+    if n > limit:
+        raise ValueError(f"set_num_threads: {n} threads asked for, but numba starts with at most {limit} "
+                         "(set NUMBA_NUM_THREADS before the first kernel runs to allow more)")
 
 
 # -- the kernels (see reference.py for what each computes) -----------------------------------------
