@@ -98,3 +98,45 @@ def test_mlp_targets_pair_the_epochs_round_by_round() -> None:
     """)
     assert abs(got[0][0] - 1.1) < 1e-12 and got[0][1] < 1.1 < got[0][2]
     assert got[1] is None
+
+
+SAME_WORK = """
+    import numpy as np, bench_mlp, run_all
+    torch = __import__("common").torch_or_none()
+    if torch is None:
+        print(json.dumps(None)); raise SystemExit
+    bench_mlp.CONFIGS["tiny"] = dict(title="tiny", sizes=[12, 8, 3], batch=16, lr=0.1, momentum=0.5)
+    bench_mlp.SHORT["tiny"] = "tiny"
+    rng = np.random.default_rng(0)
+    x, xt = rng.random((96, 12), np.float32), rng.random((40, 12), np.float32)
+    data = (x, rng.integers(0, 3, 96), xt, rng.integers(0, 3, 40))
+    {patch}
+    res = bench_mlp.run_config("tiny", list(bench_mlp.FRAMEWORKS), data, 1, None, 1, None)
+    text = bench_mlp.section([res], {{}}, "random", type("A", (), {{"repeats": 1}}))
+    t = [t for t in run_all.targets([text]) if "float64" in t.name]
+    print(json.dumps([[x.name, x.value, x.ok] for x in t] + [res["float64"]["numpy"]["max_dw"]]))
+"""
+
+
+def test_the_float64_epoch_shows_the_same_work() -> None:
+    got = run_py(SAME_WORK.format(patch=""))
+    if got is None:
+        import pytest
+        pytest.skip("PyTorch is not installed (pip install the CPU wheel to run this)")
+    (name, value, ok), (name2, diff, ok2), numpy_dw = got
+    assert name == "tiny, one epoch in float64: tinygrad_sm max abs dW vs PyTorch"
+    assert name2 == "tiny, one epoch in float64: tinygrad_sm test predictions != PyTorch's"
+    assert value < 1e-12 and ok and diff == 0 and ok2 and numpy_dw < 1e-12
+
+
+def test_the_float64_epoch_catches_a_net_that_does_less_work() -> None:
+    # tinygrad_sm skipping the epoch's last batch: its float64 weights end far from PyTorch's
+    patch = """
+    epoch = bench_mlp.TinygradNet.train_epoch
+    bench_mlp.TinygradNet.train_epoch = lambda self, x, y, b: epoch(self, x, y, b[:-1])"""
+    got = run_py(SAME_WORK.format(patch=patch))
+    if got is None:
+        import pytest
+        pytest.skip("PyTorch is not installed (pip install the CPU wheel to run this)")
+    (name, value, ok), _, numpy_dw = got
+    assert value > 1e-4 and not ok and numpy_dw < 1e-12
