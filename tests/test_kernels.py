@@ -538,6 +538,42 @@ def test_adam_step_matches_the_reference(data, dtype, step, wd, decoupled):
     close(v, v2, dtype)
 
 
+@pytest.mark.parametrize("lr", [0.1, 0.05, 1 / 3, 1e-3, 0.5])
+@pytest.mark.parametrize("size", [7, 40000])
+def test_plain_float32_sgd_step_is_within_two_roundings_where_p_and_lr_g_cancel(lr, size, monkeypatch):
+    """The plain float32 step (no momentum, no weight decay) has its own float32 kernel: p - lr g by
+    two FMAs with lr split into float32 parts. Its error bound: 2 roundings of the result, plus
+    2**-47 lr |g| from the split (lr_hi + lr_lo is lr to 2**-48). Checked where it is hardest:
+    p within a few ulps of lr g, so the result is ~1e-7 of either, and at 0 exactly."""
+    rng = np.random.default_rng(size)
+    g = rng.uniform(-2, 2, size).astype(np.float32)
+    p = (lr * g.astype(np.float64)).astype(np.float32)
+    p = p + rng.integers(-3, 4, size).astype(np.float32) * np.spacing(p)  # a few ulps off
+    p[:3] = [1.5, -0.25, 0.0]  # and some that do not cancel
+    exact = p.astype(np.float64) - lr * g.astype(np.float64)  # float64: within 2**-53 lr |g|
+    calls = []
+    monkeypatch.setattr(nk, "_SGD32", tuple((lambda *a, k=k: calls.append(1) or k(*a)) for k in nk._SGD32))
+    ours = p.copy()
+    nk.sgd_step_(ours, g, None, lr=lr)
+    assert calls, "the float32 kernel did not run"
+    err = np.abs(ours.astype(np.float64) - exact)
+    assert np.all(err <= 2 * 2.0**-24 * np.abs(exact) + 2.0**-46 * lr * np.abs(g))
+    assert np.any(np.abs(exact) < 1e-6 * np.abs(lr * g))  # the cases were hard ones
+
+
+def test_plain_float32_sgd_step_keeps_nan_and_inf_and_big_lr_takes_the_float64_kernel():
+    p = np.array([1.0, np.nan, 2.0, 0.5], np.float32)
+    g = np.array([np.inf, 1.0, np.nan, 1.0], np.float32)
+    ref_p = p.copy()
+    nk.sgd_step_(p, g, None, lr=0.1)
+    with np.errstate(invalid="ignore"):
+        ref.sgd_step_(ref_p, g, None, lr=0.1)
+    np.testing.assert_array_equal(p, ref_p)  # -inf, nan, nan, 0.4
+    q = np.array([1e38, -1e38], np.float32)
+    nk.sgd_step_(q, np.array([1e-9, 1e-9], np.float32), None, lr=1e40)  # lr past float32's range
+    np.testing.assert_allclose(q, [1e38 - 1e31, -1e38 - 1e31], rtol=1e-6)
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("nesterov,dampening", [(False, 0.0), (True, 0.0), (False, 0.5)])
 def test_sgd_matches_pytorch_over_steps(torch, backend, nesterov, dampening, rng):
