@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import common  # noqa: I001 - first: pins thread counts before NumPy loads
 
+import math
 import re
 import subprocess
 import sys
@@ -62,7 +63,8 @@ def run_once(names: list[str], quick: bool, tmp: Path) -> tuple[list[str], list[
     return sections, commands, walls
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# a number, or nan / inf (a diverged run's value: its verdict is MISSED, not "could not measure")
+_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\b(?:nan|inf)\b")
 
 
 def _number(cell: str) -> Optional[float]:
@@ -97,8 +99,10 @@ def targets(sections: list[str]) -> list[Target]:
             elif header is not None and not set(line) <= set("|-"):
                 row = dict(zip(header, cells))
                 wanted = row["wanted"] if "wanted" in row else "<= " + row.get("at most", "?")
-                found.append(Target(row["target"], _number(row.get("measured", "")), wanted,
-                                    row.get("verdict") == "ok", wanted.startswith(">=")))
+                value, higher = _number(row.get("measured", "")), wanted.startswith(">=")
+                if value is not None and math.isnan(value):  # (a diverged run: the worst value)
+                    value = -math.inf if higher else math.inf
+                found.append(Target(row["target"], value, wanted, row.get("verdict") == "ok", higher))
     return found
 
 

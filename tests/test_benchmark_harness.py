@@ -88,6 +88,17 @@ def test_summary_with_a_target_no_run_could_measure() -> None:
     assert got["speed ratio"] == ["-", "-", "-", "<= 0.25", "-", "0/2"]
 
 
+def test_a_nan_value_is_the_worst_value_not_an_unmeasured_one() -> None:
+    # a diverged run prints nan: it counts against the target (inf for 'at most', -inf for
+    # 'at least'); the median of two good runs and a nan one is still a good value
+    got = summary_rows([section("nan", "MISSED", "nan", "MISSED"), section("0.20", "ok", "0.7", "ok"),
+                        section("0.21", "ok", "0.8", "ok")])
+    assert got["speed ratio"] == ["inf", "0.2", "0.21", "0.21", "<= 0.25", "ok", "2/3"]
+    assert got["copy fraction"] == ["-inf", "0.7", "0.8", "0.7", ">= 0.6", "ok", "2/3"]
+    got = summary_rows([section("nan", "MISSED", "0.7", "ok")] * 2)
+    assert got["speed ratio"] == ["inf", "inf", "inf", "<= 0.25", "MISSED", "0/2"]
+
+
 def test_mlp_targets_pair_the_epochs_round_by_round() -> None:
     # a slow spell in round 2 hits both frameworks. Paired: 1.1, 0.909, 1.2 -> 1.1; the ratio of
     # the medians would be 1.2 / 1.0, and the ratio the wrong way round 0.909
@@ -140,3 +151,16 @@ def test_the_float64_epoch_catches_a_net_that_does_less_work() -> None:
         pytest.skip("PyTorch is not installed (pip install the CPU wheel to run this)")
     (name, value, ok), _, numpy_dw = got
     assert value > 1e-4 and not ok and numpy_dw < 1e-12
+
+
+def test_the_float64_targets_show_unmeasured_when_pytorch_is_missing() -> None:
+    got = run_py("""
+        import bench_mlp, run_all
+        row = {"sec": 1.0, "times": [1.0], "acc": 0.5, "pred_diff": None, "max_dw": None, "max_dw_numpy": None}
+        res = {"config": "mlp64", "title": "t", "batches": 1, "rows": {"tinygrad_sm": row, "numpy": row},
+               "same_work": True}
+        text = bench_mlp.section([res], {"torch": "PyTorch not installed"}, "x", type("A", (), {"repeats": 1}))
+        print(json.dumps([[t.name, t.value, t.ok] for t in run_all.targets([text]) if "float64" in t.name]))
+    """)
+    assert got == [["MLP batch 64, one epoch in float64: tinygrad_sm max abs dW vs PyTorch", None, False],
+                   ["MLP batch 64, one epoch in float64: tinygrad_sm test predictions != PyTorch's", None, False]]

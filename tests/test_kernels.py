@@ -561,7 +561,7 @@ def test_plain_float32_sgd_step_is_within_two_roundings_where_p_and_lr_g_cancel(
     assert np.any(np.abs(exact) < 1e-6 * np.abs(lr * g))  # the cases were hard ones
 
 
-def test_plain_float32_sgd_step_keeps_nan_and_inf_and_big_lr_takes_the_float64_kernel():
+def test_plain_float32_sgd_step_keeps_nan_and_inf():
     p = np.array([1.0, np.nan, 2.0, 0.5], np.float32)
     g = np.array([np.inf, 1.0, np.nan, 1.0], np.float32)
     ref_p = p.copy()
@@ -569,9 +569,19 @@ def test_plain_float32_sgd_step_keeps_nan_and_inf_and_big_lr_takes_the_float64_k
     with np.errstate(invalid="ignore"):
         ref.sgd_step_(ref_p, g, None, lr=0.1)
     np.testing.assert_array_equal(p, ref_p)  # -inf, nan, nan, 0.4
-    q = np.array([1e38, -1e38], np.float32)
-    nk.sgd_step_(q, np.array([1e-9, 1e-9], np.float32), None, lr=1e40)  # lr past float32's range
-    np.testing.assert_allclose(q, [1e38 - 1e31, -1e38 - 1e31], rtol=1e-6)
+
+
+@pytest.mark.parametrize("lr,g,want", [(2.0**133, 2.0**-130, -7.0),  # lr past float32's range
+                                       (2.0**-120, 2.0**120, 0.0),  # lr's low part would be subnormal
+                                       (0.0, 1.0, 3.0)])
+def test_float32_sgd_step_with_an_lr_its_float32_parts_cannot_hold_takes_the_float64_loop(
+        lr, g, want, monkeypatch):
+    calls = []
+    monkeypatch.setattr(nk, "_SGD32", tuple((lambda *a, k=k: calls.append(1) or k(*a)) for k in nk._SGD32))
+    p = np.full(5, 1.0 if lr else 3.0, np.float32)
+    nk.sgd_step_(p, np.full(5, g, np.float32), None, lr=lr)
+    assert not calls
+    np.testing.assert_array_equal(p, np.full(5, want, np.float32))  # exact: 1 - 8, 1 - 1, 3 - 0
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
