@@ -22,6 +22,7 @@ from . import reference
 
 __all__ = [
     "set_backend", "get_backend", "warmup", "set_num_threads", "get_num_threads", "max_num_threads",
+    "usable_cores",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "softmax_cross_entropy",
     "relu", "relu_backward", "linear_forward", "linear_backward", "sgd_step_", "adam_step_",
@@ -133,8 +134,12 @@ def max_num_threads() -> int:
         n = int(os.environ.get("NUMBA_NUM_THREADS", ""))
     except ValueError:
         n = 0
-    if n > 0:
-        return n
+    return n if n > 0 else usable_cores()
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, which a container or taskset narrows;
+    os.cpu_count() where there is none). Sweeps and MPI ranks split these among themselves."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # (no sched_getaffinity on macOS or Windows)

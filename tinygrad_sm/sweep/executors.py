@@ -7,8 +7,8 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Union
 
+from ..kernels import usable_cores
 from .space import SweepError
-from .trials import _cores
 
 DASK_HINT = ('Dask is not installed: pip install "tinygrad-sm[distributed]" '
              '(or pip install "dask[distributed]")')
@@ -101,7 +101,7 @@ class Dask:
             self.client, self.threads = client, threads
         elif address is not None and address.startswith("local:"):
             n = _positive_int(address[len("local:"):], "--dask local:N")
-            self.threads = threads or max(1, _cores() // n)
+            self.threads = threads or max(1, usable_cores() // n)
             # Nannies start workers with these variables set before NumPy loads (and set them in
             # this process too, which _thread_env undoes).
             with _thread_env(self.threads), dask.config.set(
@@ -174,7 +174,7 @@ def _positive_int(text: str, what: str) -> int:
 def make_executor(workers: int = 1, dask: Optional[str] = None, threads: Optional[int] = None,
                   client: Any = None) -> Union[Sequential, Processes, Dask]:
     """Workers x threads stays within the cores unless --threads says otherwise."""
-    cores = _cores()
+    cores = usable_cores()
     if dask is not None or client is not None:
         if dask is not None and dask.startswith("local:"):
             n = _positive_int(dask[len("local:"):], "--dask local:N")

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .. import kernels
 from .. import train as T
 from .space import OPTIONS, Dim, Range, SweepError, dim_from_json
 
@@ -115,13 +116,6 @@ def _splits(cfg: T.TrainConfig, val_fraction: float, seed: int) -> tuple[T.Split
     return _SPLITS[key]
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _where() -> str:
     """Who runs this trial: the Dask worker's address, else host:pid."""
     try:
@@ -133,7 +127,6 @@ def _where() -> str:
 
 def _set_threads(threads: Optional[int]) -> int:
     """Threads for the numba kernels of this thread (numba's setting is per thread)."""
-    from .. import kernels
     if threads is not None:
         kernels.set_num_threads(max(1, min(threads, kernels.max_num_threads())))
     return kernels.get_num_threads()
@@ -149,7 +142,7 @@ def _dask_threads(host_threads: Optional[dict[str, int]]) -> Optional[int]:
     except (ImportError, ValueError):
         return None
     busy = host_threads.get(_host(w.address), w.state.nthreads)
-    return max(1, _cores() // max(busy, 1))
+    return max(1, kernels.usable_cores() // max(busy, 1))
 
 
 def _host(address: str) -> str:
