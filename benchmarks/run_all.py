@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own process, and write benchmarks/RESULTS.md.
 
-    python benchmarks/run_all.py            # the official run: a quiet machine, an estimated 3-5 minutes on 2 cores
+    python benchmarks/run_all.py            # the official run: a quiet machine, about 5-6 minutes on 2 cores
     python benchmarks/run_all.py --runs 3   # three full passes; each target judged on their median
     python benchmarks/run_all.py --quick    # smoke test of every script (writes the file marked as such)
     python benchmarks/run_all.py --only mlp,matmul --output /tmp/partial.md
