@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -129,12 +131,16 @@ SAME_WORK = """
 """
 
 
-def test_the_float64_epoch_shows_the_same_work() -> None:
-    got = run_py(SAME_WORK.format(patch=""))
+def same_work(patch: str = "") -> list:
+    """The tiny config's float64 target rows, and the NumPy net's distance from PyTorch."""
+    got = run_py(SAME_WORK.format(patch=patch))
     if got is None:
-        import pytest
         pytest.skip("PyTorch is not installed (pip install the CPU wheel to run this)")
-    (name, value, ok), (name2, diff, ok2), numpy_dw = got
+    return got
+
+
+def test_the_float64_epoch_shows_the_same_work() -> None:
+    (name, value, ok), (name2, diff, ok2), numpy_dw = same_work()
     assert name == "tiny, one epoch in float64: tinygrad_sm max abs dW vs PyTorch"
     assert name2 == "tiny, one epoch in float64: tinygrad_sm test predictions != PyTorch's"
     assert value < 1e-12 and ok and diff == 0 and ok2 and numpy_dw < 1e-12
@@ -145,11 +151,7 @@ def test_the_float64_epoch_catches_a_net_that_does_less_work() -> None:
     patch = """
     epoch = bench_mlp.TinygradNet.train_epoch
     bench_mlp.TinygradNet.train_epoch = lambda self, x, y, b: epoch(self, x, y, b[:-1])"""
-    got = run_py(SAME_WORK.format(patch=patch))
-    if got is None:
-        import pytest
-        pytest.skip("PyTorch is not installed (pip install the CPU wheel to run this)")
-    (name, value, ok), _, numpy_dw = got
+    (name, value, ok), _, numpy_dw = same_work(patch)
     assert value > 1e-4 and not ok and numpy_dw < 1e-12
 
 
