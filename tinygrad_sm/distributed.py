@@ -161,10 +161,11 @@ class MPIHooks(Hooks):
         reads its thread count when it loads, before this runs: start the job with
         OMP_NUM_THREADS set (see docs/scaling.md); rank 0 says so when it is not set."""
         from . import kernels
-        n = threads or max(1, kernels.usable_cores() // self.local_size)
+        cores = kernels.usable_cores()
+        n = threads or max(1, cores // self.local_size)
         kernels.set_num_threads(min(n, kernels.max_num_threads()))
         if self.is_main and self.local_size > 1 and not any(v in os.environ for v in THREAD_VARS):
-            print(f"note: {self.local_size} ranks share this machine's {kernels.usable_cores()} cores, but NumPy's BLAS "
+            print(f"note: {self.local_size} ranks share this machine's {cores} cores, but NumPy's BLAS "
                   f"may start a thread per core in each; run as OMP_NUM_THREADS={n} mpiexec ...", file=sys.stderr)
         return n
 
