@@ -269,7 +269,7 @@ def run_config(name: str, frameworks: list[str], data: tuple[np.ndarray, ...], r
     def drift(fw: str, ref: str) -> Optional[float]:
         if ref not in weights:
             return None
-        return max(float(np.max(np.abs(a - b))) for a, b in zip(weights[fw], weights[ref]))
+        return max_abs_diff(weights[fw], weights[ref])
 
     for fw in frameworks:
         res["rows"][fw] = {
