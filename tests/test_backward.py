@@ -5,9 +5,13 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_sm as ts
 from tinygrad_sm import Gate, GateError, Tensor
+
+from tinygrad_sm.tensor import topological_order
 
 from .helpers import leaf
 
@@ -179,6 +183,41 @@ def test_detach_shares_data_and_cuts_the_graph():
     assert np.shares_memory(d.data, y.data)
     (d * x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # no gradient flowed through d
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 10**6)),
+                min_size=1, max_size=30))
+def test_topological_order_of_random_graphs(steps):
+    """Each step combines two earlier values (or a value with itself), so gates share inputs and
+    some are left out of the final graph. The order must hold exactly the gates that feed the
+    root, once each, every one after the gates that make its inputs; and backward through it
+    must agree with the same graph's derivative, computed alongside by the chain rule."""
+    x = leaf(0.7)
+    values = [(x, 0.7, 1.0)]  # (tensor, value, d value / dx)
+    for op, i, j in steps:
+        (a, va, da), (b, vb, db) = values[i % len(values)], values[j % len(values)]
+        if op == 0:  # (every value stays in [0, 1]: nothing overflows)
+            values.append(((a + b) * 0.5, (va + vb) * 0.5, (da + db) * 0.5))
+        elif op == 1:
+            values.append((a * b, va * vb, da * vb + va * db))
+        else:
+            values.append((a * 0.5, va * 0.5, da * 0.5))
+    root, value, slope = values[-1]
+    if root.grad_fn is None:  # the root is x itself
+        return
+    reachable, stack = set(), [root.grad_fn]
+    while stack:
+        g = stack.pop()
+        if g not in reachable:
+            reachable.add(g)
+            stack.extend(p for p in g.parents if isinstance(p, Gate))
+    order = topological_order(root.grad_fn)
+    assert len(order) == len(set(order)) and set(order) == reachable
+    position = {g: k for k, g in enumerate(order)}
+    for g in order:
+        assert all(position[p] < position[g] for p in g.parents if isinstance(p, Gate))
+    root.backward()
+    assert np.isclose(root.item(), value) and np.isclose(x.grad.item(), slope, rtol=1e-12, atol=0)
 
 
 def test_deep_chain_has_no_recursion_limit():

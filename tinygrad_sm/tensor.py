@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import weakref
+from operator import attrgetter
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -538,25 +539,25 @@ _base._tensor[0] = Tensor
 # ---------------------------------------------------------------------------------------------------
 # The backward pass
 # ---------------------------------------------------------------------------------------------------
+_SEQ = attrgetter("seq")
+
+
 def topological_order(root: Gate) -> list[Gate]:
     """Gates reachable from `root`, each after all the gates feeding it (parents first).
 
-    Iterative depth-first search with an explicit stack, so a 100,000-gate chain is fine.
+    A gate is recorded after the gates that made its inputs, so the order of recording (Gate.seq)
+    is a topological order: find the reachable gates (depth first, with an explicit stack, so a
+    100,000-gate chain is fine), then sort them by it. Quicker than sorting by the search itself,
+    which must visit each gate twice (before and after its parents).
     """
-    order: list[Gate] = []
-    visited: set[Gate] = set()  # gates hash by identity, as in the grads dict below
-    stack: list[tuple[Gate, bool]] = [(root, False)]
+    found = {root}  # gates hash by identity, as in the grads dict below
+    stack = [root]
     while stack:
-        gate, children_done = stack.pop()
-        if children_done:
-            order.append(gate)
-        elif gate not in visited:
-            visited.add(gate)
-            stack.append((gate, True))
-            for p in gate.parents:
-                if isinstance(p, Gate) and p not in visited:
-                    stack.append((p, False))
-    return order
+        for p in stack.pop().parents:
+            if isinstance(p, Gate) and p not in found:
+                found.add(p)
+                stack.append(p)
+    return sorted(found, key=_SEQ)
 
 
 def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:

@@ -20,6 +20,7 @@ Write your own gate by subclassing:
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Sequence, Union
 
@@ -100,6 +101,9 @@ def _one_dtype(dt: np.dtype) -> tuple[np.dtype]:
     one = _ONE_DTYPE[dt] = (dt,)
     return one
 _new = object.__new__
+# Numbers the gates in the order they are recorded. A gate is recorded after the gates that made
+# its inputs, so sorting by this number gives a topological order (see tensor.topological_order).
+_next_seq = itertools.count().__next__
 _tensor: list[Any] = [None]  # the Tensor class, filled in by tensor.py (avoids a circular import)
 
 
@@ -112,6 +116,7 @@ class Gate:
       needs_grad  for each input: whether it needs a gradient (backward may skip the others);
       shapes, dtypes  of the inputs, which the gradients must match;
       saved       what forward kept for backward; freed by backward() unless retain_graph=True.
+      seq         when it was recorded: after every gate that feeds it.
     """
 
     registry: ClassVar[list[type["Gate"]]] = []
@@ -132,6 +137,7 @@ class Gate:
     saved: Optional[tuple[Any, ...]] = None
     released: bool = False
     retained: Any = None  # weakref to an output tensor that asked for retain_grad()
+    seq: int = -1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -193,6 +199,7 @@ class Gate:
             self.dtypes = _ONE_DTYPE.get(dt) or _one_dtype(dt)
             p = t._gate
             self.parents = (t,) if p is None else (p,)  # the gate that made the input, or the leaf
+            self.seq = _next_seq()
         try:  # (as in _forward, written out: this is the path of most ops)
             out = self.forward(x[()] if self.scalars and x.ndim == 0 and dt.kind == "f" else x)
         except GateError:
@@ -243,7 +250,7 @@ class Gate:
         out = self._forward(given)
         if out.dtype.kind != "f":
             raise GateError(f"{self.name}: a differentiable gate must return floats, got {out.dtype}")
-        self.parents = tuple(parents)
+        self.parents, self.seq = tuple(parents), _next_seq()
         return Tensor._wrap(out, True, self)
 
     def _forward(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
