@@ -123,3 +123,30 @@ def test_log_softmax_nll_equals_cross_entropy():
 def test_linear_rejects_unknown_activation():
     with pytest.raises(ValueError, match="activation must be None or 'relu'"):
         F.linear(leaf(np.ones((2, 3))), leaf(np.ones((4, 3))), activation="gelu")
+
+
+def test_probability_targets_of_another_dtype_get_their_own_gradient_dtype():
+    z = ts.Tensor(np.zeros((2, 3), np.float32), requires_grad=True)
+    t = ts.Tensor(np.full((2, 3), 1 / 3), requires_grad=True)  # float64 beside float32 logits
+    F.cross_entropy(z, t).backward()
+    assert t.grad.dtype == np.float64 and z.grad.dtype == np.float32
+    np.testing.assert_allclose(t.grad.numpy(), np.full((2, 3), np.log(3) / 2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("targets", ["class", "prob"])
+def test_losses_of_an_empty_batch_follow_pytorch(targets):
+    """The mean over no rows is NaN, the sum 0, and 'none' an empty vector; the gradient is empty."""
+    for reduction, want in (("mean", np.nan), ("sum", 0.0), ("none", None)):
+        for loss_fn in (F.cross_entropy, F.nll_loss):
+            if loss_fn is F.nll_loss and targets == "prob":
+                continue
+            z = ts.Tensor(np.zeros((0, 3), np.float32), requires_grad=True)
+            t = np.zeros(0, np.int64) if targets == "class" else np.zeros((0, 3), np.float32)
+            with np.errstate(all="raise"):  # (and no warning on the way)
+                loss = loss_fn(z, t, reduction=reduction)
+                loss.sum().backward()
+            if want is None:
+                assert loss.shape == (0,)
+            else:
+                np.testing.assert_equal(loss.item(), want)
+            assert z.grad.shape == (0, 3)

@@ -191,3 +191,23 @@ def test_matches_pytorch_forward_and_gradients(torch):
     torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y)).backward()
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_parameter_or_module_replaces_a_plain_attribute_of_the_same_name():
+    lin = nn.Linear(3, 4, bias=False)
+    assert lin.bias is None
+    lin.bias = nn.Parameter(np.ones(4, np.float32))
+    assert isinstance(lin.bias, nn.Parameter)  # (the None left in __dict__ used to hide it)
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_array_equal(lin(ts.Tensor(np.zeros((1, 3), np.float32))).numpy(), np.ones((1, 4)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = None
+
+    m = Net()
+    m.head = nn.Linear(2, 2)
+    assert isinstance(m.head, nn.Linear) and [n for n, _ in m.named_children()] == ["head"]
+    m.head = 3  # and back to a plain value: no longer a child
+    assert m.head == 3 and list(m.named_children()) == []

@@ -170,3 +170,27 @@ def test_param_groups_have_their_own_lr():
     (a + b).sum().backward()
     opt.step()
     assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1))])
+def test_state_of_a_0d_parameter_survives_a_checkpoint_file(tmp_path, name, kw):
+    """A 0-d parameter has 0-d buffers, which a checkpoint must give back as arrays (only Adam's
+    step count becomes a number again)."""
+    def run(steps, resume=None):
+        p = ts.Tensor(1.5, dtype="float64", requires_grad=True)
+        opt = getattr(optim, name)([p], **kw)
+        if resume is not None:
+            p.data[()] = resume["p"]
+            opt.load_state_dict(resume["opt"])
+        for _ in range(steps):
+            opt.zero_grad()
+            (p * p).backward()
+            opt.step()
+        return p, opt
+
+    p_all, _ = run(5)
+    p2, o2 = run(2)
+    ts.save({"p": p2.data, "opt": o2.state_dict()}, tmp_path / "ck.npz")
+    p3, o3 = run(3, resume=ts.load(tmp_path / "ck.npz"))
+    assert p3.item() == p_all.item()
+    assert all(isinstance(v, np.ndarray) for k, v in o3.state[0].items() if k != "step")

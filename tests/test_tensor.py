@@ -179,6 +179,10 @@ def test_sqrt_and_pow_at_zero():
     x, y = leaf([0.0]), leaf([2.0])
     (x ** y).sum().backward()
     assert y.grad.item() == 0.0 and x.grad.item() == 0.0
+    x, y = leaf([0.0, 2.0]), leaf([0.0, 0.0])  # x**0 is 1 for every x: dz/dx = 0, also at x = 0
+    (x ** y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, np.log(2.0)])
 
 
 def test_log_of_a_negative_number_is_nan_like_numpy():
@@ -244,3 +248,103 @@ def test_shape_op_errors():
         Tensor(np.ones((2, 3))).sum(axis=2)
     with pytest.raises(IndexError, match="GetItem"):
         Tensor(np.ones(3))[5]
+
+
+# -- PyTorch's rules at the edges (dims, dtypes, empty and 0-d tensors) ---------------------------
+def test_softmax_methods_take_dim_as_well_as_axis():
+    x = Tensor([[1.0, 2.0], [3.0, 5.0]])
+    for f in (Tensor.softmax, Tensor.log_softmax, ts.softmax, ts.log_softmax):
+        np.testing.assert_array_equal(f(x, dim=0).numpy(), f(x, 0).numpy())
+        np.testing.assert_array_equal(f(x).numpy(), f(x, dim=-1).numpy())
+        assert not np.array_equal(f(x, dim=0).numpy(), f(x).numpy())
+        with pytest.raises(TypeError, match="axis or dim"):
+            f(x, 0, dim=1)
+    np.testing.assert_array_equal(ts.logsumexp(x, dim=1).numpy(), x.logsumexp(axis=1).numpy())
+    assert ts.logsumexp(x, dim=0, keepdim=True).shape == (1, 2)
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a * b, lambda a, b: b * a, lambda a, b: a - b,
+                                lambda a, b: b / a, lambda a, b: a ** b, lambda a, b: b ** a,
+                                lambda a, b: a.maximum(b), lambda a, b: ts.minimum(b, a)])
+def test_a_float32_tensor_beside_an_integer_one_stays_float32(op):
+    a = Tensor([1.5, 2.0], requires_grad=True)
+    for b in (Tensor([1, 2]), np.array([1, 2]), Tensor([True, False])):
+        out = op(a, b)
+        assert out.dtype == np.float32  # NumPy alone would give float64 for int64
+        out.sum().backward()
+        assert a.grad.dtype == np.float32
+        a.grad = None
+    assert (Tensor([1, 2]) * Tensor([3, 4])).dtype == np.int64  # integers alone stay integers
+
+
+def test_a_numpy_float64_exponent_keeps_float32():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x ** np.float64(2.0)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_flatten_checks_its_dims():
+    x = Tensor(np.ones((2, 3, 4)))
+    assert x.flatten(1).shape == (2, 12) and x.flatten(0, 1).shape == (6, 4)
+    assert x.flatten(-2, -1).shape == (2, 12) and x.flatten(1, 1).shape == (2, 3, 4)
+    assert Tensor(1.0).flatten().shape == (1,) and Tensor(1.0).flatten(0, -1).shape == (1,)
+    with pytest.raises(ValueError, match="start_dim 2 comes after end_dim 1"):
+        x.flatten(2, 1)
+    with pytest.raises(np.exceptions.AxisError, match="flatten: axis 5"):
+        x.flatten(5)
+    with pytest.raises(np.exceptions.AxisError, match="flatten: axis 1"):
+        Tensor(1.0).flatten(1)
+
+
+def test_squeeze_checks_its_dims_and_takes_dim_0_of_a_0d_tensor():
+    x = Tensor(np.ones((3, 1)))
+    assert x.squeeze(-1).shape == (3,) and x.squeeze(1).shape == (3,)
+    with pytest.raises(np.exceptions.AxisError, match="squeeze: axis 5"):
+        x.squeeze(5)  # (not wrapped around to axis 1)
+    assert Tensor(1.0).squeeze(0).shape == () and Tensor(1.0).squeeze(-1).shape == ()
+    with pytest.raises(np.exceptions.AxisError, match="squeeze: axis 1"):
+        Tensor(1.0).squeeze(1)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp"])
+def test_reducing_a_0d_tensor_over_dim_0_gives_it_back(name):
+    x = leaf(2.5)
+    for axis in (0, -1, (0,)):
+        out = getattr(x, name)(axis)
+        assert out.shape == () and out.item() == pytest.approx(2.5)
+        assert getattr(x, name)(axis, keepdims=True).shape == ()
+    out.backward()
+    assert x.grad.item() == pytest.approx(1.0)
+    with pytest.raises(np.exceptions.AxisError, match="axis 1"):
+        getattr(x, name)(1)
+
+
+def test_max_over_a_non_empty_axis_of_an_empty_tensor_is_empty():
+    x = leaf(np.zeros((0, 3)))
+    m = x.max(axis=1)
+    assert m.shape == (0,)
+    m.sum().backward()
+    assert x.grad.shape == (0, 3)
+    for f in (lambda: x.max(axis=0), lambda: x.max(), lambda: x.min(0)):
+        with pytest.raises(ValueError, match="empty"):
+            f()
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0, 3), (0,)])
+def test_softmax_of_an_empty_tensor_is_empty(shape):
+    for f in (Tensor.softmax, Tensor.log_softmax):
+        x = leaf(np.zeros(shape))
+        y = f(x)
+        assert y.shape == shape
+        (y * 2.0).sum().backward()
+        assert x.grad.shape == shape
+
+
+def test_an_empty_list_index_selects_nothing():
+    x = leaf(np.arange(6.0).reshape(3, 2))
+    y = x[[]]
+    assert y.shape == (0, 2)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 2)))

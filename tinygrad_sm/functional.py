@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import gates as G
-from .tensor import ArrayLike, AxisLike, Tensor, _lift
+from .tensor import ArrayLike, AxisLike, Tensor, _axis, _last_axis, _operands
 
 
 def _t(x: ArrayLike) -> Tensor:
@@ -45,19 +45,17 @@ def sqrt(x: Tensor) -> Tensor:
 
 def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Elementwise max (the cs231n max gate): the gradient goes to the larger input."""
-    x = _t(x)
-    return G.Maximum.apply(x, _lift(y, x))
+    return G.Maximum.apply(*_operands(_t(x), y))
 
 
 def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Elementwise min: the gradient goes to the smaller input (split in half on ties)."""
-    x = _t(x)
-    return G.Minimum.apply(x, _lift(y, x))
+    return G.Minimum.apply(*_operands(_t(x), y))
 
 
 def matmul(x: Tensor, w: ArrayLike) -> Tensor:
     """Matrix product x @ w (1-D and batched operands as in NumPy); dX = G W^T, dW = X^T G."""
-    return G.MatMul.apply(x, _lift(w, x))
+    return G.MatMul.apply(*_operands(x, w))
 
 
 def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:
@@ -77,19 +75,22 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None
     return G.Stack.apply(*[_t(t) for t in tensors], axis=axis if dim is None else dim)
 
 
-def softmax(x: Tensor, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along axis (shifted by the max, so it never overflows)."""
-    return G.Softmax.apply(x, axis=axis if dim is None else dim)
+def softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along axis (or dim; the last by default), shifted by the max, so it
+    never overflows."""
+    return G.Softmax.apply(x, axis=_last_axis(axis, dim))
 
 
-def log_softmax(x: Tensor, axis: int = -1, *, dim: Optional[int] = None) -> Tensor:
-    """x - logsumexp(x) along axis: log-probabilities, exact where softmax would round to 0."""
-    return G.LogSoftmax.apply(x, axis=axis if dim is None else dim)
+def log_softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+    """x - logsumexp(x) along axis (or dim; the last by default): log-probabilities, exact where
+    softmax would round to 0."""
+    return G.LogSoftmax.apply(x, axis=_last_axis(axis, dim))
 
 
-def logsumexp(x: Tensor, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) over axis, computed stably; its gradient is softmax(x)."""
-    return G.LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+def logsumexp(x: Tensor, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
+              keepdim: Optional[bool] = None) -> Tensor:
+    """log(sum(exp(x))) over axis (or dim), computed stably; its gradient is softmax(x)."""
+    return G.LogSumExp.apply(x, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
 
 
 def _target(target: ArrayLike) -> Tensor:
@@ -146,7 +147,7 @@ def _same_shape(op: str, x: Tensor, target: Tensor) -> None:
 
 def mse_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error: mean((input - target)**2); the gradient is 2 (input - target) / N."""
-    t = _lift(target, input)
+    t = _operands(input, target)[1]  # (integer targets take the input's float dtype)
     _same_shape("mse_loss", input, t)
     d = input - t
     return _reduced(d * d, reduction, "mse_loss")
@@ -158,7 +159,7 @@ def binary_cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mea
     Each log is clamped at -100, as PyTorch does, so p = 0 or 1 gives a large finite loss, not inf.
     Prefer binary_cross_entropy_with_logits: it is exact where sigmoid would round to 0 or 1.
     """
-    t = _lift(target, input)
+    t = _operands(input, target)[1]  # (integer targets take the input's float dtype)
     _same_shape("binary_cross_entropy", input, t)
     p = input.data
     if p.size and not ((p >= 0) & (p <= 1)).all():
@@ -171,7 +172,7 @@ def binary_cross_entropy(input: Tensor, target: ArrayLike, reduction: str = "mea
 
 def binary_cross_entropy_with_logits(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Binary cross-entropy of sigmoid(input), fused and stable; the gradient is sigmoid(z) - t."""
-    t = _lift(target, input)
+    t = _operands(input, target)[1]  # (integer targets take the input's float dtype)
     _same_shape("binary_cross_entropy_with_logits", input, t)
     return _reduced(G.BCEWithLogits.apply(input, t), reduction, "binary_cross_entropy_with_logits")
 

@@ -21,6 +21,7 @@ from .gates import base as _base
 from .gates.base import Gate, GateError, _new
 from .gates.activations import ReLU
 from .gates.elementwise import AddConst, MulConst
+from .gates.reduce import normalize_axis
 
 Scalar = Union[int, float, bool]
 """A Python number."""
@@ -53,6 +54,12 @@ def _axis(axis: AxisLike, dim: AxisLike) -> AxisLike:
     return axis
 
 
+def _last_axis(axis: Optional[int], dim: Optional[int]) -> int:
+    """One axis given as `axis` or `dim`; the last by default."""
+    ax = _axis(axis, dim)
+    return -1 if ax is None else ax
+
+
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept f(2, 3) and f((2, 3))."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -79,8 +86,7 @@ def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = Fals
                 g = _new(const_gate)  # const_gate(c), less the call of its __init__
                 g.c = _const(other, dtype) if c is None else c
                 return g.run1(self)
-        o = _lift(other, self)
-        return gate().run((o, self) if reflected else (self, o))  # (gate.apply, one call less)
+        return gate().run(_operands(self, other, reflected))  # (gate.apply, one call less)
     return operator
 
 
@@ -268,13 +274,13 @@ class Tensor:
     __rmul__ = _arithmetic(MulConst, G.Mul, reflected=True)
 
     def __rsub__(self, other: ArrayLike) -> "Tensor":
-        return G.Sub.apply(_lift(other, self), self)
+        return G.Sub.apply(*_operands(self, other, reflected=True))
 
     def __truediv__(self, other: ArrayLike) -> "Tensor":
-        return G.Div.apply(self, _lift(other, self))
+        return G.Div.apply(*_operands(self, other))
 
     def __rtruediv__(self, other: ArrayLike) -> "Tensor":
-        return G.Div.apply(_lift(other, self), self)
+        return G.Div.apply(*_operands(self, other, reflected=True))
 
     def __neg__(self) -> "Tensor":
         return G.Neg.apply(self)
@@ -284,17 +290,18 @@ class Tensor:
 
     def __pow__(self, other: ArrayLike) -> "Tensor":
         if isinstance(other, (int, float)) and not isinstance(other, bool):
-            return G.PowScalar.apply(self, exponent=other)
-        return G.Pow.apply(self, _lift(other, self))
+            # (a np.float64 is a float too: as a Python float it keeps a float32 base float32)
+            return G.PowScalar.apply(self, exponent=other if type(other) is int else float(other))
+        return G.Pow.apply(*_operands(self, other))
 
     def __rpow__(self, other: ArrayLike) -> "Tensor":
-        return G.Pow.apply(_lift(other, self), self)
+        return G.Pow.apply(*_operands(self, other, reflected=True))
 
     def __matmul__(self, other: ArrayLike) -> "Tensor":
-        return G.MatMul.apply(self, _lift(other, self))
+        return G.MatMul.apply(*_operands(self, other))
 
     def __rmatmul__(self, other: ArrayLike) -> "Tensor":
-        return G.MatMul.apply(_lift(other, self), self)
+        return G.MatMul.apply(*_operands(self, other, reflected=True))
 
     def matmul(self, other: ArrayLike) -> "Tensor":
         return self @ other
@@ -365,10 +372,10 @@ class Tensor:
         return self ** exponent
 
     def maximum(self, other: ArrayLike) -> "Tensor":
-        return G.Maximum.apply(self, _lift(other, self))
+        return G.Maximum.apply(*_operands(self, other))
 
     def minimum(self, other: ArrayLike) -> "Tensor":
-        return G.Minimum.apply(self, _lift(other, self))
+        return G.Minimum.apply(*_operands(self, other))
 
     def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":  # noqa: A002
         if min is None and max is None:
@@ -427,11 +434,14 @@ class Tensor:
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         """Merge dims start_dim..end_dim into one (all of them by default)."""
+        axes = normalize_axis((start_dim, end_dim), self.ndim, unique=False, op="flatten")  # (checks the range)
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
-        shape = self.shape[:s] + (-1,) + self.shape[e + 1:]
-        return self.reshape(shape)
+        s, e = axes
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"for a tensor of shape {self.shape}")
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
     def permute(self, *axes: Any) -> "Tensor":
         return G.Permute.apply(self, axes=_shape_arg(axes))
@@ -463,7 +473,7 @@ class Tensor:
         shape = self.shape
         if ax is None:
             return self.reshape(tuple(n for n in shape if n != 1))
-        axes = {a % self.ndim for a in ((ax,) if isinstance(ax, int) else ax)}
+        axes = set(normalize_axis(ax, self.ndim, op="squeeze"))  # (0-d: axis 0 or -1, and no axes)
         for a in axes:
             if shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {shape} has size {shape[a]}, not 1")
@@ -479,19 +489,21 @@ class Tensor:
         return G.GetItem.apply(self, index=_index(index))
 
     # -- softmax family -----------------------------------------------------------------------------
-    def softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
-        return G.Softmax.apply(self, axis=_axis(axis, dim) if dim is not None else axis)
+    def softmax(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> "Tensor":
+        """Along axis (or dim; the last by default)."""
+        return G.Softmax.apply(self, axis=_last_axis(axis, dim))
 
-    def log_softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
-        return G.LogSoftmax.apply(self, axis=_axis(axis, dim) if dim is not None else axis)
+    def log_softmax(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> "Tensor":
+        """Along axis (or dim; the last by default)."""
+        return G.LogSoftmax.apply(self, axis=_last_axis(axis, dim))
 
 
 def _index(index: Any) -> Any:
     """Turn tensors and lists inside an index into arrays."""
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+    if isinstance(index, list):  # ([] is an empty index, not an empty float array)
+        return np.asarray(index) if index else np.empty(0, np.intp)
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
     return index
@@ -531,6 +543,23 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
     return Tensor._wrap(_dt.as_array(x, copy=False))
+
+
+def _operands(t: Tensor, other: ArrayLike, reflected: bool = False) -> tuple[Tensor, Tensor]:
+    """The two operands of a binary op as tensors, `other` first when `reflected` (2 - t).
+
+    An integer or bool operand beside a float one takes the float's dtype, as in PyTorch
+    (float32 * int64 stays float32, where NumPy would give float64); it cannot require grad, so
+    the cast loses nothing.
+    """
+    o = _lift(other, t)
+    a, b = t.data.dtype, o.data.dtype
+    if a.kind != b.kind:
+        if a.kind == "f" and b.kind in "iub":
+            o = Tensor._wrap(o.data.astype(a))
+        elif b.kind == "f" and a.kind in "iub":
+            t = Tensor._wrap(t.data.astype(b))
+    return (o, t) if reflected else (t, o)
 
 
 _base._tensor[0] = Tensor

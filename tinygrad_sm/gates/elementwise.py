@@ -139,7 +139,8 @@ class PowScalar(Gate):
 
 class Pow(Gate):
     """z = x ** y for tensors.  dz/dx = y * x**(y-1),  dz/dy = z * log(x).
-    Convention: dz/dy = 0 where x == 0 and y >= 0 (the limit PyTorch also uses)."""
+    Conventions (PyTorch's): dz/dx = 0 where y == 0 (x**0 is 1 for every x, also x = 0, where
+    y * x**(y-1) would be 0 * inf); dz/dy = 0 where x == 0 and y >= 0."""
 
     domain = Domain("elementwise", (Values(0.2, 3.0), Values(-2.0, 2.0)))  # positive base
 
@@ -150,10 +151,11 @@ class Pow(Gate):
 
     def backward(self, g):
         x, y, z = self.saved
-        gx = g * y * x ** (y - 1) if self.needs_grad[0] else None
-        gy = None
-        if self.needs_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
+        gx = gy = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_grad[0]:
+                gx = g * np.where(y == 0, 0, y * x ** (y - 1))
+            if self.needs_grad[1]:
                 gy = g * np.where((x == 0) & (y >= 0), 0, z * np.log(x))
         return self.unbroadcast(gx, gy)
 

@@ -10,19 +10,22 @@ from .base import Domain, Gate, Values
 Axis = Union[None, int, tuple[int, ...]]
 
 
-def normalize_axis(axis: Axis, ndim: int) -> Optional[tuple[int, ...]]:
-    """None, or a tuple of non-negative axes; raises for an axis out of range."""
+def normalize_axis(axis: Axis, ndim: int, unique: bool = True, op: str = "") -> Optional[tuple[int, ...]]:
+    """None, or a tuple of non-negative axes; raises for an axis out of range (or repeated, when
+    `unique`; `op` names the caller in the message). A 0-d tensor takes axis 0 or -1, as in
+    PyTorch, and gives no axes: nothing to reduce."""
+    where = f"{op}: " if op else ""
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise np.exceptions.AxisError(f"axis {a} is out of bounds for a tensor of {ndim} dimension(s)")
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise np.exceptions.AxisError(f"{where}axis {a} is out of bounds for a tensor of {ndim} dimension(s)")
         out.append(int(a) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
-    return tuple(out)
+    if unique and len(set(out)) != len(out):
+        raise ValueError(f"{where}repeated axis in {axis}")
+    return tuple(out) if ndim else ()
 
 
 class _Reduce(Gate):
@@ -76,8 +79,8 @@ class _Extreme(_Reduce):
 
     def forward(self, x):
         self.forward_axes(x)
-        if x.size == 0:
-            raise ValueError(f"{self.name} of an empty tensor has no value")
+        if x.size == 0 and (self.axis is None or any(x.shape[a] == 0 for a in self.axis)):
+            raise ValueError("an axis to reduce is empty, so there is no value to take")
         m = self.pick(x, axis=self.axis, keepdims=True)
         winners = x == m
         self.save_for_backward(winners, winners.sum(axis=self.axis, keepdims=True))

@@ -80,13 +80,14 @@ def _per_row_grad(g: np.ndarray, reduction: str, n: int, dtype: np.dtype) -> np.
     """The upstream gradient of each row's loss: g/N for mean, g for sum, g itself for none."""
     if reduction == "none":
         return g.reshape(n).astype(dtype, copy=False)
-    scale = g / n if reduction == "mean" else g
+    scale = g / n if reduction == "mean" and n else g
     return np.full(n, scale, dtype=dtype)
 
 
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
     if reduction == "mean":  # = loss.mean(), bit for bit, without np.mean's Python layer
-        return np.add.reduce(loss) / loss.shape[0]
+        n = loss.shape[0]  # (the mean of no rows is NaN, as in PyTorch, without NumPy's warning)
+        return np.add.reduce(loss) / n if n else np.full((), np.nan, loss.dtype)
     return np.add.reduce(loss) if reduction == "sum" else loss
 
 
@@ -120,7 +121,7 @@ class CrossEntropy(Gate):
             t2 = target.reshape(n)
         # One fused pass gives the loss and its gradient, already divided by N for "mean";
         # backward then only has to scale it by the upstream gradient (usually 1: nothing to do).
-        scale = 1.0 / n if self.reduction == "mean" else 1.0
+        scale = 1.0 / n if self.reduction == "mean" and n else 1.0
         try:
             loss, grad = kernels.softmax_cross_entropy(z2, t2, self.label_smoothing, scale)
         except ValueError:
@@ -151,6 +152,7 @@ class CrossEntropy(Gate):
             per_row = _per_row_grad(g, self.reduction, n, grad.dtype)
             logp = kernels.log_softmax(z2)
             gt = (-(1 - self.label_smoothing) * logp * per_row[:, None]).reshape(self.shapes[1])
+            gt = gt.astype(self.dtypes[1], copy=False)  # (the targets' dtype may not be the logits')
         return gz, gt
 
 

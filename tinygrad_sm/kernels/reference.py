@@ -13,12 +13,16 @@ import numpy as np
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """log p = z - max(z) - log(sum(exp(z - max(z)))) along the last axis."""
+    if z.size == 0:  # (no rows, or rows of no classes: max() would have nothing to reduce)
+        return np.empty_like(z)
     shifted = z - z.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """p = exp(z - max(z)) / sum(exp(z - max(z))) along the last axis."""
+    if z.size == 0:
+        return np.empty_like(z)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
