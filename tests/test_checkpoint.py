@@ -97,9 +97,15 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
 def test_unsupported_values_are_named(tmp_path):
     with pytest.raises(CheckpointError, match=r"\['opt'\]: object is not"):
         ts.save({"opt": object()}, tmp_path / "x.npz")
-    with pytest.raises(CheckpointError, match="keys must be strings"):
+    with pytest.raises(CheckpointError, match="keys must be non-empty strings"):
         ts.save({1: np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(CheckpointError, match="'__tree__' at the top"):  # the file's own index
+        ts.save({"__tree__": np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(CheckpointError, match="got ''"):  # {"": {"a": x}} would store x as "a" too
+        ts.save({"": {"a": np.ones(1)}, "a": np.zeros(1)}, tmp_path / "x.npz")
     assert not (tmp_path / "x.npz").exists()
+    ts.save({"m": {"__tree__": np.ones(1)}}, tmp_path / "x.npz")  # below the top it is a plain key
+    assert ts.load(tmp_path / "x.npz")["m"]["__tree__"].tolist() == [1.0]
 
 
 def test_loading_bad_files_says_what_is_wrong(tmp_path):
@@ -119,6 +125,20 @@ def test_loading_bad_files_says_what_is_wrong(tmp_path):
     cut.write_bytes(good.read_bytes()[:300])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         ts.load(cut)
+
+
+@pytest.mark.parametrize("tree, match", [
+    ('[1, 2]', "holds no tree"),
+    ('{"format": "tinygrad_sm.checkpoint/1"}', "holds no tree"),
+    ('{"format": "tinygrad_sm.checkpoint/1", "tree": [1]}', "is damaged"),
+    ('{"format": "tinygrad_sm.checkpoint/1", "tree": {"dict": [["a", 5]]}}', "is damaged"),
+    ('{"format": "tinygrad_sm.checkpoint/1", "tree": {"dict": 3}}', "is damaged"),
+])
+def test_a_damaged_index_is_a_checkpoint_error(tmp_path, tree, match):
+    path = tmp_path / "odd.npz"
+    np.savez(path, __tree__=np.array(tree))
+    with pytest.raises(CheckpointError, match=match):
+        ts.load(path)
 
 
 def test_loading_never_unpickles(tmp_path):

@@ -83,12 +83,88 @@ def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     (["--epochs", "0"], "epochs must be >= 1"),
     (["--lr", "nan"], "lr must be a finite number"),
     (["--resume", "/nonexistent/ck.npz"], "does not exist"),
+    (["--seed", "-1"], "seed must be an integer >= 0"),
+    (["--lr-step", "-2"], "lr_step must be an integer >= 0"),
+    (["--hidden", "abc"], "--hidden takes sizes like 512,128"),
+    (["--hidden", ","], "needs at least one hidden size"),
 ])
 def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
-    code, _, err = run_cli("train", *args, "--out", str(tmp_path), capsys=capsys)
+    code, _, err = run_cli("train", *args, "--out", str(tmp_path / "new"), capsys=capsys)
     assert code == 2
     assert "error:" in err and "Traceback" not in err
     assert match.lower() in err.lower()
+    assert not (tmp_path / "new").exists()  # checked before anything is written
+
+
+def test_resume_goes_on_in_the_checkpoints_directory_with_its_settings(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", "sm", capsys=capsys)[0] == 0
+    assert run_cli("train", "--hidden", "16", "--epochs", "1", capsys=capsys)[0] == 0  # runs/mlp-mnist-sample
+    other = (tmp_path / "runs" / "mlp-mnist-sample" / "checkpoint.npz").read_bytes()
+    code, stdout, err = run_cli("train", "--resume", "sm/checkpoint.npz", "--epochs", "2", "--lr", "0.5",
+                                "--batch-size", "32", capsys=capsys)
+    assert code == 0 and "wrote checkpoint.npz" in stdout and "to sm/" in stdout
+    assert "ignoring --batch-size, --lr" in err  # said, not silently dropped
+    assert ts.load("sm/checkpoint.npz")["epoch"] == 2
+    assert (tmp_path / "runs" / "mlp-mnist-sample" / "checkpoint.npz").read_bytes() == other
+    monkeypatch.chdir(tmp_path / "sm")  # a checkpoint in the current directory: "."
+    assert run_cli("train", "--resume", "checkpoint.npz", "--epochs", "3", capsys=capsys)[0] == 0
+    assert ts.load("checkpoint.npz")["epoch"] == 3
+
+
+def write_mnist_files(root, labels_of_split=None, n=(300, 100)):
+    """Fake MNIST IDX files under root/mnist (labels 0..9 unless given)."""
+    import gzip
+    import struct
+    d = root / "mnist"
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, count, stem in (("train", n[0], "train"), ("test", n[1], "t10k")):
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = (rng.integers(0, 10, count) if labels_of_split is None else
+                  rng.choice(labels_of_split, count)).astype(np.uint8)
+        for kind, arr, code in (("images-idx3", images, 0x08), ("labels-idx1", labels, 0x08)):
+            head = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+            (d / f"{stem}-{kind}-ubyte.gz").write_bytes(gzip.compress(head + arr.tobytes()))
+
+
+def test_eval_reads_the_data_root_the_run_used_and_classes_come_from_the_dataset(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TINYGRAD_SM_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("TINYGRAD_SM_MNIST_MIRRORS", "http://127.0.0.1:9/")  # no download may succeed
+    write_mnist_files(tmp_path / "data", labels_of_split=[1, 2, 3])
+    out = tmp_path / "run"
+    code, stdout, err = run_cli("train", "--model", "softmax", "--dataset", "mnist", "--data-root",
+                                str(tmp_path / "data"), "--epochs", "1", "--out", str(out), capsys=capsys)
+    assert code == 0, err
+    assert "softmax 784-10 on mnist" in stdout  # 10 classes, though only 1, 2 and 3 occur
+    code, stdout, err = run_cli("eval", "--checkpoint", str(out / "checkpoint.npz"), capsys=capsys)
+    assert code == 0, err
+    assert "on mnist test (100 samples)" in stdout
+
+
+def test_eval_of_a_model_with_fewer_classes_than_the_data_says_so(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 784), dtype=np.float32)
+    y = rng.integers(0, 4, 64)
+    cfg = T.TrainConfig(model="softmax", epochs=1)
+    T.fit(cfg, out=str(tmp_path), splits=(T.Split(x, y, "train"), T.Split(x, y, "test")), progress=False,
+          stream=open(os.devnull, "w"))
+    assert ts.load(tmp_path / "checkpoint.npz")["sizes"] == [784, 4]
+    code, _, err = run_cli("eval", "--checkpoint", str(tmp_path / "checkpoint.npz"), capsys=capsys)
+    assert code == 2 and "the model tells 4 classes apart but mnist-sample has 10" in err
+
+
+def test_an_empty_dataset_is_a_clear_error(tmp_path, capsys):
+    write_mnist_files(tmp_path / "data", n=(0, 0))
+    code, _, err = run_cli("train", "--dataset", "mnist", "--data-root", str(tmp_path / "data"),
+                           "--out", str(tmp_path / "run"), capsys=capsys)
+    assert code == 2 and "the train split of the dataset is empty" in err
+
+
+def test_resuming_from_a_checkpoint_that_is_not_a_run_names_what_is_missing(tmp_path, capsys):
+    ts.save({"config": T.TrainConfig().to_dict(), "model": {}, "epoch": 1}, tmp_path / "ck.npz")
+    code, _, err = run_cli("train", "--resume", str(tmp_path / "ck.npz"), capsys=capsys)
+    assert code == 2 and "not of a training run to go on from (no optimizer)" in err
 
 
 def test_python_dash_m_runs_the_cli(tmp_path):

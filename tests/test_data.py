@@ -1,7 +1,10 @@
 """tinygrad_sm.data: IDX reading, dataset search and download, the embedded sample, DataLoader."""
 import gzip
 import hashlib
+import io
+import os
 import struct
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -302,8 +305,9 @@ def test_download_success(tmp_path, server, monkeypatch, capfd):
     np.testing.assert_array_equal(ds.labels, arrays["train-labels"])
     np.testing.assert_array_equal(ds.images, arrays["train-images"] / np.float32(255))
     assert leftovers(tmp_path / "r") == ["mnist", NAMES["train-images"] + ".gz", NAMES["train-labels"] + ".gz"]
-    err = capfd.readouterr().err
-    assert "downloading train-images-idx3-ubyte.gz" in err and "100%" in err
+    err = capfd.readouterr().err  # (not a terminal: one line a file, no redrawn bar)
+    assert err.splitlines() == [f"downloading {NAMES[k]}.gz: 0.0 MB" for k in ("train-images", "train-labels")]
+    assert "\r" not in err
     # second time: found locally, the server is not asked again
     routes.clear()
     MNIST(root=tmp_path / "r", mirrors=[url + "/m"], progress=False)
@@ -565,3 +569,53 @@ def test_real_fashion_mnist_from_debian(monkeypatch):
     for key, remote in fetch.REMOTES["fashion-mnist"].items():
         content = gzip.decompress((DEBIAN_FASHION / (remote.name + ".gz")).read_bytes())
         assert hashlib.sha256(content).hexdigest() == remote.sha256, key
+
+
+def test_download_progress_redraws_on_a_terminal_only(tmp_path, server, monkeypatch):
+    url, routes = server
+    serve_split(routes, "/m", monkeypatch)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    MNIST(root=tmp_path / "r", mirrors=[url + "/m"])
+    assert "\rdownloading train-images-idx3-ubyte.gz [" in term.getvalue() and "100%" in term.getvalue()
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    serve_split(routes, "/m", monkeypatch, seed=1)
+    MNIST(root=tmp_path / "r2", mirrors=[url + "/m"], progress=False)
+    assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("tail", [b"junk after the end", "member"])
+def test_download_with_bytes_after_the_gzip_stream_is_refused(tmp_path, server, monkeypatch, tail):
+    """Its content hash would match (the first gzip member is the right one), but gzip readers
+    refuse the file or read more data from it: it must not be kept."""
+    url, routes = server
+    serve_split(routes, "/m", monkeypatch)
+    path = f"/m/{NAMES['train-images']}.gz"
+    good = routes[path][1]
+    routes[path] = (200, good + (gzip.compress(b"more") if tail == "member" else tail), None)
+    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+        MNIST(root=tmp_path / "r", mirrors=[url + "/m"], progress=False)
+    assert leftovers(tmp_path / "r" / "mnist") == []
+
+
+def test_downloaded_files_get_the_usual_mode(tmp_path, server, monkeypatch):
+    url, routes = server
+    serve_split(routes, "/m", monkeypatch)
+    old = os.umask(0o022)
+    try:
+        MNIST(root=tmp_path / "r", mirrors=[url + "/m"], progress=False)
+    finally:
+        os.umask(old)
+    for f in (tmp_path / "r" / "mnist").iterdir():
+        assert f.stat().st_mode & 0o777 == 0o644, f  # (mkstemp alone gives 0600)
+
+
+def test_the_sample_ignores_download_options():
+    a = get_dataset("mnist-sample", progress=False, mirrors=["http://127.0.0.1:9/"], download=False)
+    assert len(a) == len(get_dataset("mnist-sample"))

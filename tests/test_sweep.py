@@ -202,6 +202,48 @@ def _has_matplotlib():
     return True
 
 
+@pytest.mark.parametrize("args, match", [
+    (["--dataset", "cifar"], "dataset: unknown value 'cifar'"),
+    (["--seed", "-1"], "--seed must be an integer >= 0"),
+    (["--train-seed", "-3"], "seed must be an integer >= 0"),
+    (["--normalize", "maybe"], "normalize: expected true or false"),
+])
+def test_bad_options_stop_before_any_trial_runs(tmp_path, capsys, monkeypatch, args, match):
+    monkeypatch.setattr(sweep_run, "run_trial", lambda t, job: pytest.fail("a trial ran"))
+    assert S.main(["--lr", "0.1", "--out", str(tmp_path / "s"), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+
+
+def test_normalize_takes_both_values_as_its_help_says(capsys):
+    with pytest.raises(SystemExit):
+        S.main(["--help"])
+    assert "give both (false true) to compare" in " ".join(capsys.readouterr().out.split())
+    spec = S.SweepSpec({"normalize": S.parse_cli_dim("normalize", ["false", "true"])}, "grid")
+    assert [t.config["normalize"] for t in spec.plan()] == [False, True]
+
+
+@pytest.mark.parametrize("damage", ["trials", "sweep"])
+def test_resuming_a_damaged_sweep_says_which_file(tmp_path, capsys, damage):
+    args = ["--model", "softmax", "--epochs", "1", "--lr", "0.05", "--out", str(tmp_path), "--no-progress"]
+    assert S.main(args) == 0
+    if damage == "trials":
+        (tmp_path / "trials.jsonl").write_text('{"trial": 0, "key": "x"}\nnot json\n')
+    else:
+        (tmp_path / "sweep.json").write_text("{ not json")
+    capsys.readouterr()
+    for resume in (args + ["--resume"], ["--out", str(tmp_path), "--resume", "--no-progress"]):
+        assert S.main(resume) == 2
+        err = capsys.readouterr().err
+        assert f"{damage}.json" in err and "is damaged" in err and "Traceback" not in err
+
+
+def test_an_unreadable_dask_address_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="Dask is not installed (pip install \"tinygrad-sm[distributed]\")")
+    assert S.main(["--lr", "0.1", "--dask", "foo", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "cannot reach the Dask scheduler at foo" in capsys.readouterr().err
+
+
 def test_without_dask_the_error_says_how_to_get_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "distributed", None)
     assert S.main(["--lr", "0.1", "--dask", "local:2", "--out", str(tmp_path)]) == 2

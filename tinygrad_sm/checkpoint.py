@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 from typing import Any, Union
 
 import numpy as np
+
+from . import _files
 
 PathLike = Union[str, "os.PathLike[str]"]
 """A path as a string or a pathlib.Path."""
@@ -48,8 +49,9 @@ def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray], where: str) ->
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
-            if not isinstance(k, str) or "/" in k:
-                raise CheckpointError(f"cannot save {where or 'the dict'}: keys must be strings without '/', got {k!r}")
+            if not isinstance(k, str) or "/" in k or not k or (not prefix and k == _TREE_KEY):
+                raise CheckpointError(f"cannot save {where or 'the dict'}: keys must be non-empty strings "
+                                      f"without '/' (and not {_TREE_KEY!r} at the top), got {k!r}")
             items.append([k, _encode(v, f"{prefix}/{k}" if prefix else k, arrays, f"{where}[{k!r}]")])
         return {"dict": items}
     if isinstance(obj, (list, tuple)):
@@ -81,13 +83,6 @@ def _decode(node: Any, arrays: Any, path: str) -> Any:
     return node["value"]
 
 
-def _umask() -> int:
-    """The process's umask (read by setting it and setting it back: there is no getter)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save(obj: Any, path: PathLike) -> None:
     """Write a Module's state_dict, or a nest of dicts/lists of arrays and plain values, to `path`.
 
@@ -102,12 +97,10 @@ def save(obj: Any, path: PathLike) -> None:
     if not os.path.isdir(directory):
         raise CheckpointError(f"cannot write checkpoint {path}: directory {directory} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+        fd, tmp = _files.temp_beside(directory, ".tmp-", ".npz")
     except OSError as e:
         raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror} in {directory}") from e
     try:
-        if hasattr(os, "fchmod"):  # mkstemp makes the file 0600; give it the mode open() would
-            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **{_TREE_KEY: np.array(meta)}, **arrays)
             f.flush()
@@ -133,6 +126,8 @@ def load(path: PathLike) -> Any:
             if _TREE_KEY not in z.files:
                 raise CheckpointError(f"{path} is an .npz file but not a tinygrad_sm checkpoint (no {_TREE_KEY})")
             meta = json.loads(str(z[_TREE_KEY]))
+            if not isinstance(meta, dict) or "tree" not in meta:
+                raise CheckpointError(f"{path} is not a tinygrad_sm checkpoint ({_TREE_KEY} holds no tree)")
             if meta.get("format") != FORMAT:
                 raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}, expected {FORMAT}")
             arrays = {k: z[k] for k in z.files if k != _TREE_KEY}
@@ -140,4 +135,9 @@ def load(path: PathLike) -> Any:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {e}") from e
-    return _decode(meta["tree"], arrays, path)
+    try:
+        return _decode(meta["tree"], arrays, path)
+    except (AttributeError, TypeError, KeyError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: the checkpoint's {_TREE_KEY} is damaged ({type(e).__name__}: {e})") from None

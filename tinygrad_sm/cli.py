@@ -42,11 +42,15 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-step", type=int, default=0, help="multiply lr by --lr-gamma every N epochs (0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
-    p.add_argument("--out", default=None, help="output directory (default: runs/MODEL-DATASET)")
-    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="go on from a checkpoint of an earlier run")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: runs/MODEL-DATASET, or the checkpoint's with --resume)")
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                   help="go on from a checkpoint of an earlier run, with that run's settings: only --epochs "
+                        "(the new total), --out and --no-progress apply")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run as `mpiexec -n K tinygrad-sm train --distributed ...`")
+    p.set_defaults(parser=p)
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +67,11 @@ def _parse_hidden(text: Optional[str]) -> Optional[list[int]]:
     try:
         return [int(h) for h in text.split(",") if h.strip()]
     except ValueError:
-        raise SystemExit(f"tinygrad-sm train: --hidden takes sizes like 512,128, got {text!r}") from None
+        raise ValueError(f"--hidden takes sizes like 512,128, got {text!r}") from None
+
+
+# what --resume takes from the command line (the rest comes from the checkpoint)
+_RESUME_OPTIONS = {"help", "resume", "epochs", "out", "no_progress", "distributed", "parser"}
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -72,7 +80,13 @@ def cmd_train(a: argparse.Namespace) -> int:
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
                         data_root=a.data_root, normalize=a.normalize)
-    out = a.out or os.path.join("runs", f"{cfg.model}-{cfg.dataset}")
+    if a.resume:  # the run goes on with its own settings, into its own directory unless told
+        ignored = [act.option_strings[0] for act in a.parser._actions
+                   if act.dest not in _RESUME_OPTIONS and getattr(a, act.dest, None) != act.default]
+        if ignored:
+            print(f"note: --resume goes on with the checkpoint's settings; ignoring {', '.join(ignored)}",
+                  file=sys.stderr)
+    out = a.out or (os.path.dirname(a.resume) or "." if a.resume else os.path.join("runs", f"{cfg.model}-{cfg.dataset}"))
     hooks = None
     if a.distributed:
         from . import distributed
@@ -106,7 +120,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise checkpoint.CheckpointError(f"{a.checkpoint} is a checkpoint but not of a training run (no config)")
     cfg = T.TrainConfig.from_dict(state["config"])
     cfg.dataset = a.dataset or cfg.dataset
-    cfg.data_root = a.data_root
+    cfg.data_root = a.data_root or cfg.data_root
     cfg.val_fraction = 0.0
     from . import data
     ds = data.get_dataset(cfg.dataset, train=a.split == "train", root=cfg.data_root, normalize=cfg.normalize)
@@ -119,6 +133,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
     model.load_state_dict(w)
     ev = T.evaluate(model, split)
     n_classes = sizes[-1]
+    if split.n_classes > n_classes or split.y.max() >= n_classes:
+        raise ValueError(f"the model tells {n_classes} classes apart but {cfg.dataset} has "
+                         f"{max(split.n_classes, int(split.y.max()) + 1)}")
     cm = T.confusion_matrix(split.y, ev["pred"], n_classes)
     names = list(getattr(ds, "classes", [])) or [str(i) for i in range(n_classes)]
     print(f"{cfg.model} {'-'.join(map(str, sizes))} from {a.checkpoint} on {cfg.dataset} {a.split} "

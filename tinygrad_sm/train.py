@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, TextIO
 
 import numpy as np
 
-from . import checkpoint, data, nn, optim
+from . import _files, checkpoint, data, nn, optim
 from . import functional as F
 from .gates import GateError
 from .grad_mode import no_grad
@@ -75,6 +75,13 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.hidden is not None and any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
+        if self.hidden is not None and not self.hidden and self.model in ("mlp", "deep-mlp"):
+            raise ValueError(f"the {self.model} model needs at least one hidden size (or use --model softmax)")
+        for name in ("seed", "lr_step"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        data.check_name(self.dataset)
 
     def sizes(self, n_in: int = 784, n_out: int = 10) -> list[int]:
         hidden = HIDDEN[self.model] if self.hidden is None or self.model in ("softmax", "svm") else self.hidden
@@ -125,20 +132,27 @@ class Split:
     x: np.ndarray  # (N, 784) float32
     y: np.ndarray  # (N,) int64
     name: str
+    n_classes: int = 0  # the dataset's number of classes; 0: as many as the labels show
 
 
 def _flat(ds: Any, name: str) -> Split:
+    if len(ds) == 0:
+        raise ValueError(f"the {name} split of the dataset is empty: nothing to train on or to evaluate")
     x, y = ds[np.arange(len(ds))]
-    return Split(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32), np.asarray(y, np.int64), name)
+    return Split(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32), np.asarray(y, np.int64), name,
+                 len(getattr(ds, "classes", [])))
 
 
-def load_splits(cfg: TrainConfig) -> tuple[Split, Split]:
-    """(train, eval): eval is the test split, or a seeded validation split when val_fraction > 0."""
-    train = data.get_dataset(cfg.dataset, train=True, root=cfg.data_root, normalize=cfg.normalize)
+def load_splits(cfg: TrainConfig, progress: bool = True) -> tuple[Split, Split]:
+    """(train, eval): eval is the test split, or a seeded validation split when val_fraction > 0.
+    progress: show downloads (on a terminal; one line each into a log)."""
+    train = data.get_dataset(cfg.dataset, train=True, root=cfg.data_root, normalize=cfg.normalize,
+                             progress=progress)
     if cfg.val_fraction > 0:
         tr, val = data.train_val_split(train, cfg.val_fraction, seed=cfg.seed)
         return _flat(tr, "train"), _flat(val, "val")
-    test = data.get_dataset(cfg.dataset, train=False, root=cfg.data_root, normalize=cfg.normalize)
+    test = data.get_dataset(cfg.dataset, train=False, root=cfg.data_root, normalize=cfg.normalize,
+                            progress=progress)
     return _flat(train, "train"), _flat(test, "test")
 
 
@@ -264,8 +278,10 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     state = None
     if resume is not None:
         state = checkpoint.load(resume)
-        if "config" not in state or "model" not in state:
-            raise checkpoint.CheckpointError(f"{resume} is a checkpoint but not of a training run (no config)")
+        missing = [k for k in ("config", "model", "optimizer", "epoch") if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise checkpoint.CheckpointError(f"{resume} is a checkpoint but not of a training run to go on "
+                                             f"from (no {', '.join(missing)})")
         saved = TrainConfig.from_dict(state["config"])
         saved.epochs = cfg.epochs
         cfg = saved
@@ -276,8 +292,8 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
         os.makedirs(out, exist_ok=True)
         if not os.access(out, os.W_OK):
             raise PermissionError(f"cannot write to the output directory {out}")
-    train, held = splits if splits is not None else load_splits(cfg)
-    n_classes = int(max(train.y.max(), held.y.max())) + 1
+    train, held = splits if splits is not None else load_splits(cfg, progress)
+    n_classes = train.n_classes or int(max(train.y.max(initial=0), held.y.max(initial=0))) + 1
     sizes = cfg.sizes(train.x.shape[1], n_classes)
     model = build_model(cfg.model, sizes, cfg.seed)
     opt = make_optimizer(cfg, model)
@@ -362,24 +378,17 @@ def write_metrics(out: str, cfg: TrainConfig, history: list[dict[str, Any]], sta
     """metrics.json (config, status, curves), metrics.csv (one row per epoch) and curves.png."""
     written = []
     doc = {"config": cfg.to_dict(), "status": status, "seconds": seconds, "history": history}
-    _atomic_text(os.path.join(out, "metrics.json"), json.dumps(doc, indent=2))
+    _files.write_text(os.path.join(out, "metrics.json"), json.dumps(doc, indent=2))
     written.append("metrics.json")
     if history:
         cols = list(history[0])
         lines = [",".join(cols)] + [",".join(f"{h[c]:.6g}" if isinstance(h[c], float) else str(h[c])
                                              for c in cols) for h in history]
-        _atomic_text(os.path.join(out, "metrics.csv"), "\n".join(lines) + "\n")
+        _files.write_text(os.path.join(out, "metrics.csv"), "\n".join(lines) + "\n")
         written.append("metrics.csv")
         if plot_curves(history, os.path.join(out, "curves.png")):
             written.append("curves.png")
     return written
-
-
-def _atomic_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def plot_curves(history: list[dict[str, Any]], path: str) -> bool:

@@ -9,7 +9,8 @@ Full datasets ("mnist", "fashion-mnist") are read from local IDX files or downlo
 docs/data.md for where files are looked for and how downloads are verified.
 """
 from .datasets import (
-    DATASETS, ArrayDataset, FashionMNIST, MNIST, MNISTSample, Subset, get_dataset, train_val_split,
+    DATASETS, ArrayDataset, FashionMNIST, MNIST, MNISTSample, Subset, check_name, get_dataset,
+    train_val_split,
 )
 from .fetch import DatasetNotFoundError, DownloadError, cache_dir, search_dirs
 from .idx import IDXError, read_idx
@@ -17,6 +18,6 @@ from .loader import DataLoader
 
 __all__ = [
     "read_idx", "IDXError", "MNIST", "FashionMNIST", "MNISTSample", "ArrayDataset", "get_dataset",
-    "DATASETS", "Subset", "train_val_split", "DataLoader", "DatasetNotFoundError", "DownloadError",
+    "DATASETS", "check_name", "Subset", "train_val_split", "DataLoader", "DatasetNotFoundError", "DownloadError",
     "search_dirs", "cache_dir",
 ]

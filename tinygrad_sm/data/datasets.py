@@ -204,17 +204,23 @@ DATASETS = {"mnist-sample": MNISTSample, "mnist": MNIST, "fashion-mnist": Fashio
 """The dataset names get_dataset() and `tinygrad-sm train --dataset` accept, and their classes."""
 
 
-def get_dataset(name: str, train: bool = True, root: Optional[os.PathLike | str] = None,
-                download: bool = True, **kwargs: Any) -> ArrayDataset:
-    """A dataset by name: "mnist-sample" (embedded; root and download are ignored), "mnist" or
-    "fashion-mnist". Extra keyword arguments (normalize, mirrors, progress) go to the class."""
+def check_name(name: str) -> None:
+    """Raise ValueError, with the nearest valid name, unless get_dataset() knows `name`."""
     if name not in DATASETS:
         close = difflib.get_close_matches(str(name), DATASETS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown dataset {name!r}{hint}; valid names: "
                          + ", ".join(repr(n) for n in DATASETS))
-    if name == "mnist-sample":
-        return MNISTSample(train=train, **kwargs)
+
+
+def get_dataset(name: str, train: bool = True, root: Optional[os.PathLike | str] = None,
+                download: bool = True, **kwargs: Any) -> ArrayDataset:
+    """A dataset by name: "mnist-sample" (embedded; root, download, mirrors and progress are
+    ignored), "mnist" or "fashion-mnist". Extra keyword arguments (normalize, mirrors, progress)
+    go to the class."""
+    check_name(name)
+    if name == "mnist-sample":  # (nothing to find or download: drop what only that needs)
+        return MNISTSample(train=train, **{k: v for k, v in kwargs.items() if k not in ("mirrors", "progress")})
     return DATASETS[name](root=root, train=train, download=download, **kwargs)
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
+
+from .. import _files
 
 ENV_DATA = "TINYGRAD_SM_DATA"
 
@@ -136,13 +137,17 @@ def mirrors_for(name: str, mirrors: Optional[Sequence[str]] = None) -> list[str]
 
 
 class _Progress:
-    """A one-line progress bar on stderr, redrawn only when the shown percentage changes."""
+    """A one-line progress bar on stderr, redrawn only when the shown percentage changes. Into a
+    file or a pipe (a log) it writes one line when the download ends instead of a redrawn bar."""
 
     def __init__(self, label: str, total: Optional[int], enabled: bool) -> None:
         self.label, self.total, self.enabled, self.shown = label, total, enabled, -1
+        self.live = enabled and getattr(sys.stderr, "isatty", lambda: False)()
+        self.done = 0
 
     def update(self, done: int) -> None:
-        if not self.enabled:
+        self.done = done
+        if not self.live:
             return
         if self.total:
             pct = min(100, done * 100 // self.total)
@@ -156,19 +161,27 @@ class _Progress:
         sys.stderr.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.live:
             sys.stderr.write("\n")
-            sys.stderr.flush()
+        elif self.enabled:
+            sys.stderr.write(f"{self.label}: {self.done / 1e6:.1f} MB\n")
+        else:
+            return
+        sys.stderr.flush()
 
 
 def _gunzip_sha256(path: str) -> Optional[str]:
-    """SHA-256 of the decompressed content of a gzip file, or None if it is not valid gzip."""
+    """SHA-256 of the decompressed content of a gzip file, or None if it is not one valid gzip
+    stream: also when bytes follow its end (junk, or a second member), which gzip readers would
+    refuse or read as more data."""
     h, d = hashlib.sha256(), zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
+                if d.eof:
+                    return None
                 h.update(d.decompress(chunk))
-        return h.hexdigest() if d.eof else None
+        return h.hexdigest() if d.eof and not d.unused_data else None
     except zlib.error:
         return None
 
@@ -186,7 +199,7 @@ def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, tim
     from http.client import HTTPException
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    fd, tmp = _files.temp_beside(str(dest.parent), f".{dest.name}.", ".part")
     try:
         h, done = hashlib.sha256(), 0
         try:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Optional, Sequence
 
 from .. import train as T
+from .log import read_json
 from .run import run_sweep
 from .space import OPTIONS, Range, SweepError, load_space_file, parse_cli_dim
 from .trials import SweepSpec
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
              "hidden": "hidden sizes, alternatives separated by spaces: 64 128,64",
              "seed": "training seed of the trials (default: --seed)",
              "reg": "L2 penalty reg * sum(W**2) (default 0; 1e-4 for svm)",
-             "normalize": "standardise the pixels: true, false, or both (default false)"}
+             "normalize": "standardise the pixels: true or false; give both (false true) to compare them "
+                          "(default false)"}
     for name in OPTIONS:
         flag = "--train-seed" if name == "seed" else f"--{name.replace('_', '-')}"
         s.add_argument(flag, dest=f"opt_{name}", nargs="+", metavar="V",
@@ -63,8 +64,13 @@ def spec_from_args(a: argparse.Namespace) -> SweepSpec:
     given = {n: getattr(a, f"opt_{n}") for n in OPTIONS if getattr(a, f"opt_{n}") is not None}
     spec_path = os.path.join(a.out, "sweep.json")
     if a.resume and not given and a.space is None and os.path.exists(spec_path):
-        with open(spec_path) as f:  # `sweep --out DIR --resume`: the saved sweep
-            spec = SweepSpec.from_dict(json.load(f))
+        try:  # `sweep --out DIR --resume`: the saved sweep
+            spec = SweepSpec.from_dict(read_json(spec_path))
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, SweepError):
+                raise
+            raise SweepError(f"{spec_path} is damaged ({type(e).__name__}: {e}); mend or delete it, "
+                             "or use a new --out") from None
         spec.trials = a.trials or spec.trials
         return spec
     space = load_space_file(a.space) if a.space else {}

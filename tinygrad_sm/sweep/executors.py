@@ -112,7 +112,7 @@ class Dask:
         elif address is not None:
             try:
                 self.client = dd.Client(address, timeout="15s")
-            except OSError as e:
+            except (OSError, ValueError) as e:  # (ValueError: an address Dask cannot parse)
                 raise SweepError(f"cannot reach the Dask scheduler at {address} ({e}); start one with "
                                  "`dask scheduler` and join workers with `dask worker ADDRESS --nthreads 1`") from None
             self.threads = threads

@@ -10,6 +10,15 @@ from typing import Any
 from .space import SweepError
 
 
+def read_json(path: str) -> Any:
+    """A JSON file the sweep wrote (sweep.json), with a SweepError that says so if it is damaged."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError as e:
+        raise SweepError(f"{path} is damaged ({e}); mend or delete it, or use a new --out") from None
+
+
 # -- the results file ---------------------------------------------------------------------------------
 class TrialLog:
     """OUT/trials.jsonl (one JSON record a line) or OUT/trials.csv (one row a trial), appended and
@@ -34,11 +43,19 @@ class TrialLog:
             data = data[:data.rfind(b"\n") + 1]
             with open(self.path, "r+b") as f:
                 f.truncate(len(data))
-        text = data.decode()
-        if self.fmt == "jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        rows = list(csv.DictReader(io.StringIO(text)))
-        return [self._from_row(r) for r in rows]
+        try:
+            text = data.decode()
+            if self.fmt == "jsonl":
+                records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            else:
+                records = [self._from_row(r) for r in csv.DictReader(io.StringIO(text))]
+            for rec in records:  # (what resuming reads of each record)
+                if not (isinstance(rec, dict) and isinstance(rec["trial"], int) and isinstance(rec["key"], str)):
+                    raise ValueError(f"not a trial record: {rec!r:.80}")
+        except (ValueError, KeyError, TypeError) as e:  # (JSONDecodeError and UnicodeDecodeError too)
+            raise SweepError(f"{self.path} is damaged ({type(e).__name__}: {e}); mend or delete it, "
+                             "or use a new --out") from None
+        return records
 
     def append(self, rec: dict[str, Any]) -> None:
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0

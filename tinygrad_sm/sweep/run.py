@@ -7,10 +7,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional, TextIO
 
+from .. import _files
 from .. import train as T
 from ..progress import ProgressBar
 from .executors import make_executor
-from .log import TrialLog
+from .log import TrialLog, read_json
 from .plot import plot_sweep
 from .space import SweepError
 from .trials import SweepSpec, Trial, _fmt_params, evaluate_on_test, run_trial
@@ -45,7 +46,7 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int = 1, dask: Optional[str
     job = {"val_fraction": spec.val_fraction, "split_seed": spec.seed}
 
     executor = make_executor(workers, dask, threads, client)
-    T._atomic_text(spec_path, json.dumps(spec.to_dict(), indent=2))  # once it can run
+    _files.write_text(spec_path, json.dumps(spec.to_dict(), indent=2))  # once it can run
     job["threads"] = executor.threads
     job["host_threads"] = getattr(executor, "host_threads", None)
     print(f"sweep: {len(trials)} trials ({spec.search}{', ' + str(len(done)) + ' already done' if done else ''}) "
@@ -89,8 +90,7 @@ def _previous(spec: SweepSpec, spec_path: str, log: TrialLog, trials: list[Trial
                              "continue it, or choose another --out")
         return {}
     if os.path.exists(spec_path):
-        with open(spec_path) as f:
-            old = json.load(f)
+        old = read_json(spec_path)
         mine = spec.to_dict()
         diff = [k for k in mine if k != "trials" and old.get(k) != mine[k]]
         if diff:
@@ -164,7 +164,7 @@ def _finish(spec: SweepSpec, out: str, trials: list[Trial], records: dict[int, d
               f"(evaluated once, after the search, on {test['n']} test samples)", file=stream)
     else:
         print("no trial finished: no winner (see the errors above)", file=stream)
-    T._atomic_text(os.path.join(out, "best.json"), json.dumps(best if best else {"trial": None, "trials": counts},
+    _files.write_text(os.path.join(out, "best.json"), json.dumps(best if best else {"trial": None, "trials": counts},
                                                               indent=2))
     plotted = plot_sweep(recs, spec.varied(), os.path.join(out, "sweep.png"))
     print(f"wrote best.json{', sweep.png' if plotted else ''} to {out}/", file=stream)

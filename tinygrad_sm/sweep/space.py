@@ -124,7 +124,7 @@ def _convert(name: str, v: Any) -> Any:
         raise SweepError(f"{name}: expected {kind}, got {v!r}") from None
     if not isinstance(v, str):
         raise SweepError(f"{name}: expected a name, got {v!r}")
-    allowed = {"model": T.MODELS, "optimizer": T.OPTIMIZERS}.get(name)
+    allowed = {"model": T.MODELS, "optimizer": T.OPTIMIZERS, "dataset": tuple(T.data.DATASETS)}.get(name)
     if allowed is not None and v not in allowed:
         raise SweepError(f"{name}: unknown value {v!r}; choose from {', '.join(allowed)}")
     return v

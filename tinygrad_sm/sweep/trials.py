@@ -53,6 +53,8 @@ class SweepSpec:
             raise SweepError(f"search must be grid or random, got {self.search!r}")
         if self.search == "random" and self.trials < 1:
             raise SweepError(f"random search needs --trials >= 1, got {self.trials}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise SweepError(f"--seed must be an integer >= 0, got {self.seed!r}")
         if not 0 < self.val_fraction < 1:
             raise SweepError(f"--val-fraction must be in (0, 1): trials are scored on a validation split "
                              f"carved from the training set, never on test; got {self.val_fraction}")
