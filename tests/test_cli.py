@@ -199,3 +199,25 @@ def test_same_hyperparameters_in_pytorch_reach_the_same_accuracy(torch):
         theirs = (net(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean()
     assert abs(ours - theirs) <= 0.005, (ours, theirs)
     assert ours > 0.85
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_go_on(tmp_path, capsys, monkeypatch):
+    real, calls = T._step, []
+
+    def step(*args, **kw):  # stop at the 70th batch (63 batches an epoch): in epoch 2
+        calls.append(1)
+        if len(calls) == 70:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(T, "_step", step)
+    code, _, err = run_cli("train", "--model", "softmax", "--epochs", "3", "--out", str(tmp_path), capsys=capsys)
+    assert code == 130 and "Traceback" not in err
+    assert "interrupted after epoch 1" in err and f"--resume {tmp_path / 'checkpoint.npz'}" in err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and [h["epoch"] for h in metrics["history"]] == [1]
+    assert ts.load(tmp_path / "checkpoint.npz")["epoch"] == 1
+    calls[:] = [1] * 68  # the next run stops at its second batch
+    code, _, err = run_cli("train", "--model", "softmax", "--out", str(tmp_path / "first"), capsys=capsys)
+    assert code == 130 and "before an epoch ended: nothing of this run was saved" in err
+    assert not (tmp_path / "first" / "checkpoint.npz").exists()

@@ -99,6 +99,14 @@ def cmd_train(a: argparse.Namespace) -> int:
             return 3
         print(f"error: {e}\nmetrics up to the last finished epoch are in {out}/metrics.json", file=sys.stderr)
         return 3
+    except KeyboardInterrupt as e:
+        if hooks is None or hooks.is_main:
+            done = [h["epoch"] for h in getattr(e, "history", [])]
+            print("\ninterrupted " + (
+                f"after epoch {done[-1]}: {out}/ holds its checkpoint and metrics; go on with "
+                f"`tinygrad-sm train --resume {os.path.join(out, 'checkpoint.npz')} --epochs N`" if done else
+                "before an epoch ended: nothing of this run was saved"), file=sys.stderr)
+        return 130
     if hooks is not None and not hooks.is_main:
         return 0
     last = run.history[-1] if run.history else {}

@@ -354,6 +354,11 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
         if out is not None:
             write_metrics(out, cfg, history, status)
         raise
+    except KeyboardInterrupt as e:  # Ctrl-C: the metrics agree with the checkpoint's last epoch
+        e.history = list(history)  # type: ignore[attr-defined]
+        if out is not None:
+            write_metrics(out, cfg, history, "interrupted", time.perf_counter() - t0)
+        raise
     seconds = time.perf_counter() - t0
     if out is not None:
         write_metrics(out, cfg, history, status, seconds)
