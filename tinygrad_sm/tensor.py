@@ -552,9 +552,9 @@ def _operands(t: Tensor, other: ArrayLike, reflected: bool = False) -> tuple[Ten
     (float32 * int64 stays float32, where NumPy would give float64); it cannot require grad, so
     the cast loses nothing.
     """
-    o = _lift(other, t)
+    o = other if type(other) is Tensor else _lift(other, t)
     a, b = t.data.dtype, o.data.dtype
-    if a.kind != b.kind:
+    if a is not b and a.kind != b.kind:  # (builtin dtypes are singletons: `is` first, it is cheaper)
         if a.kind == "f" and b.kind in "iub":
             o = Tensor._wrap(o.data.astype(a))
         elif b.kind == "f" and a.kind in "iub":
