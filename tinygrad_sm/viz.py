@@ -154,8 +154,9 @@ def _jsonable(a: Optional[Array], max_elements: int) -> Any:
 def _forward_order(root: Gate) -> list[Gate]:
     """Gates feeding `root`, parents first, visiting each gate's inputs left to right.
 
-    The engine's topological_order is also valid, but explores the last input first; this order
-    numbers the gates as one reads the code (w0 * x0 before w1 * x1). Iterative, for deep graphs.
+    The engine's topological_order (the order the gates were recorded in) is also valid; this one
+    numbers the gates as the expression reads, from the output down (w0 * x0 before w1 * x1 in
+    w0 * x0 + w1 * x1, however the code computed them). Iterative, for deep graphs.
     """
     order: list[Gate] = []
     done: set[int] = set()

@@ -266,6 +266,14 @@ class Gate:
             out = np.asarray(out)
         return out
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled (or deep-copied): a new `seq` from this process's counter, which may be behind
+        the one the gate was recorded with. Pickle restores a gate's parents before the gate, so
+        the new numbers keep them in recording order, after every gate recorded here so far."""
+        self.__dict__.update(state)
+        if "seq" in state:
+            self.seq = _next_seq()
+
     def __repr__(self) -> str:
         state = "released" if self.released else "live"
         return f"<{self.name} gate, {len(self.parents)} input(s), {state}>"
