@@ -162,7 +162,7 @@ def test_an_empty_dataset_is_a_clear_error(tmp_path, capsys):
 
 
 def test_resuming_from_a_checkpoint_that_is_not_a_run_names_what_is_missing(tmp_path, capsys):
-    ts.save({"config": T.TrainConfig().to_dict(), "model": {}, "epoch": 1}, tmp_path / "ck.npz")
+    ts.save({"config": T.TrainConfig().to_dict(), "sizes": [784, 10], "model": {}, "epoch": 1}, tmp_path / "ck.npz")
     code, _, err = run_cli("train", "--resume", str(tmp_path / "ck.npz"), capsys=capsys)
     assert code == 2 and "not of a training run to go on from (no optimizer)" in err
 
@@ -219,5 +219,44 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_go_on(tmp_path, capsys, mon
     assert ts.load(tmp_path / "checkpoint.npz")["epoch"] == 1
     calls[:] = [1] * 68  # the next run stops at its second batch
     code, _, err = run_cli("train", "--model", "softmax", "--out", str(tmp_path / "first"), capsys=capsys)
-    assert code == 130 and "before an epoch ended: nothing of this run was saved" in err
+    assert code == 130 and "before an epoch of this run ended: no checkpoint was written" in err
     assert not (tmp_path / "first" / "checkpoint.npz").exists()
+    calls[:] = [1] * 68  # resumed into another directory, stopped before its first epoch ends
+    code, _, err = run_cli("train", "--resume", str(tmp_path / "checkpoint.npz"), "--epochs", "3",
+                           "--out", str(tmp_path / "more"), capsys=capsys)
+    assert code == 130 and "no checkpoint was written" in err and "--resume" not in err
+    assert not (tmp_path / "more" / "checkpoint.npz").exists()
+    metrics = json.loads((tmp_path / "more" / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1]  # what the checkpoint it went on from holds
+
+
+def test_resume_takes_a_new_data_root(tmp_path, capsys):
+    write_mnist_files(tmp_path / "d1")
+    write_mnist_files(tmp_path / "d2")
+    args = ["--model", "softmax", "--dataset", "mnist", "--epochs", "1", "--out", str(tmp_path / "run")]
+    assert run_cli("train", *args, "--data-root", str(tmp_path / "d1"), capsys=capsys)[0] == 0
+    (tmp_path / "d1").rename(tmp_path / "gone")  # the data moved
+    code, _, err = run_cli("train", "--resume", str(tmp_path / "run" / "checkpoint.npz"), "--epochs", "2",
+                           "--data-root", str(tmp_path / "d2"), capsys=capsys)
+    assert code == 0, err
+    assert "ignoring" not in err
+    assert ts.load(tmp_path / "run" / "checkpoint.npz")["config"]["data_root"] == str(tmp_path / "d2")
+
+
+@pytest.mark.parametrize("command", ["eval", "resume"])
+@pytest.mark.parametrize("damage, match", [
+    ({"config": 5}, "config is damaged"),
+    ({"config": {"epochs": "many"}}, "config is damaged"),
+    ({"sizes": None}, "no sizes"),
+])
+def test_a_damaged_run_checkpoint_is_a_one_line_error(tmp_path, capsys, command, damage, match):
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    state = dict(ts.load(tmp_path / "checkpoint.npz"))
+    state.update({k: v for k, v in damage.items() if v is not None})
+    for k in [k for k, v in damage.items() if v is None]:
+        del state[k]
+    ts.save(state, tmp_path / "bad.npz")
+    args = (["eval", "--checkpoint"] if command == "eval" else ["train", "--resume"]) + [str(tmp_path / "bad.npz")]
+    code, _, err = run_cli(*args, capsys=capsys)
+    assert code == 2 and match in err and "Traceback" not in err
+    assert "error: '" not in err  # (no quotes around a KeyError's message)

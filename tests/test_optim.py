@@ -194,3 +194,19 @@ def test_state_of_a_0d_parameter_survives_a_checkpoint_file(tmp_path, name, kw):
     p3, o3 = run(3, resume=ts.load(tmp_path / "ck.npz"))
     assert p3.item() == p_all.item()
     assert all(isinstance(v, np.ndarray) for k, v in o3.state[0].items() if k != "step")
+
+
+def test_a_step_count_stored_as_a_float_array_loads_as_a_number():
+    """PyTorch keeps Adam's step as a 0-d float tensor; for any parameter it is a count."""
+    for shape in ((3,), ()):
+        p = ts.Tensor(np.ones(shape), requires_grad=True)
+        opt = optim.Adam([p], lr=0.1)
+        p.grad = ts.Tensor(np.ones(shape))
+        opt.step()
+        sd = opt.state_dict()
+        sd["state"]["0"]["step"] = np.array(1.0)
+        opt.load_state_dict(sd)
+        assert opt.state[0]["step"] == 1 and not isinstance(opt.state[0]["step"], np.ndarray)
+        p.grad = ts.Tensor(np.ones(shape))
+        opt.step()
+        assert opt.state[0]["step"] == 2

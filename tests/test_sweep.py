@@ -223,19 +223,21 @@ def test_normalize_takes_both_values_as_its_help_says(capsys):
     assert [t.config["normalize"] for t in spec.plan()] == [False, True]
 
 
-@pytest.mark.parametrize("damage", ["trials", "sweep"])
+@pytest.mark.parametrize("damage", ["trials", "sweep", "sweep-list"])
 def test_resuming_a_damaged_sweep_says_which_file(tmp_path, capsys, damage):
     args = ["--model", "softmax", "--epochs", "1", "--lr", "0.05", "--out", str(tmp_path), "--no-progress"]
     assert S.main(args) == 0
     if damage == "trials":
         (tmp_path / "trials.jsonl").write_text('{"trial": 0, "key": "x"}\nnot json\n')
-    else:
+    elif damage == "sweep":
         (tmp_path / "sweep.json").write_text("{ not json")
+    else:
+        (tmp_path / "sweep.json").write_text("[1]")  # JSON, but not a sweep
     capsys.readouterr()
     for resume in (args + ["--resume"], ["--out", str(tmp_path), "--resume", "--no-progress"]):
         assert S.main(resume) == 2
         err = capsys.readouterr().err
-        assert f"{damage}.json" in err and "is damaged" in err and "Traceback" not in err
+        assert f"{damage.split('-')[0]}.json" in err and "is damaged" in err and "Traceback" not in err
 
 
 def test_an_unreadable_dask_address_is_a_clear_error(tmp_path, capsys):

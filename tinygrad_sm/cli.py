@@ -46,7 +46,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="output directory (default: runs/MODEL-DATASET, or the checkpoint's with --resume)")
     p.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="go on from a checkpoint of an earlier run, with that run's settings: only --epochs "
-                        "(the new total), --out and --no-progress apply")
+                        "(the new total), --out, --data-root and --no-progress apply")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI: run as `mpiexec -n K tinygrad-sm train --distributed ...`")
@@ -71,7 +71,7 @@ def _parse_hidden(text: Optional[str]) -> Optional[list[int]]:
 
 
 # what --resume takes from the command line (the rest comes from the checkpoint)
-_RESUME_OPTIONS = {"help", "resume", "epochs", "out", "no_progress", "distributed", "parser"}
+_RESUME_OPTIONS = {"help", "resume", "epochs", "out", "data_root", "no_progress", "distributed", "parser"}
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -101,11 +101,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 3
     except KeyboardInterrupt as e:
         if hooks is None or hooks.is_main:
-            done = [h["epoch"] for h in getattr(e, "history", [])]
+            saved = getattr(e, "saved_epoch", None)
             print("\ninterrupted " + (
-                f"after epoch {done[-1]}: {out}/ holds its checkpoint and metrics; go on with "
-                f"`tinygrad-sm train --resume {os.path.join(out, 'checkpoint.npz')} --epochs N`" if done else
-                "before an epoch ended: nothing of this run was saved"), file=sys.stderr)
+                f"after epoch {saved}: {out}/ holds its checkpoint and metrics; go on with "
+                f"`tinygrad-sm train --resume {os.path.join(out, 'checkpoint.npz')} --epochs N`" if saved else
+                f"before an epoch of this run ended: no checkpoint was written ({out}/metrics.json says "
+                "what ran)"), file=sys.stderr)
         return 130
     if hooks is not None and not hooks.is_main:
         return 0
@@ -122,11 +123,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from . import checkpoint
-    state = checkpoint.load(a.checkpoint)
-    if "config" not in state or "model" not in state:
-        raise checkpoint.CheckpointError(f"{a.checkpoint} is a checkpoint but not of a training run (no config)")
-    cfg = T.TrainConfig.from_dict(state["config"])
+    state, cfg = T.load_run(a.checkpoint)
     cfg.dataset = a.dataset or cfg.dataset
     cfg.data_root = a.data_root or cfg.data_root
     cfg.val_fraction = 0.0
@@ -179,7 +176,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return cmd_train(a) if a.command == "train" else cmd_eval(a)
     except (ValueError, OSError, KeyError) as e:  # bad options, missing or corrupt data: say it, no traceback
-        print(f"tinygrad-sm {a.command}: error: {e}", file=sys.stderr)
+        text = e.args[0] if isinstance(e, KeyError) and e.args else e  # (str() of a KeyError adds quotes)
+        print(f"tinygrad-sm {a.command}: error: {text}", file=sys.stderr)
         return 2
 
 

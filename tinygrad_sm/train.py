@@ -258,6 +258,22 @@ def _step(model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], opt: optim
     return value, right
 
 
+def load_run(path: str, need: tuple[str, ...] = ()) -> tuple[dict[str, Any], TrainConfig]:
+    """A checkpoint that save_run wrote, and its TrainConfig; CheckpointError if it is not one
+    (or lacks what the caller `need`s besides the config, the layer sizes and the model)."""
+    state = checkpoint.load(path)
+    missing = [k for k in ("config", "sizes", "model", *need) if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise checkpoint.CheckpointError(f"{path} is a checkpoint but not of a training run"
+                                         f"{' to go on from' if need else ''} (no {', '.join(missing)})")
+    try:
+        cfg = TrainConfig.from_dict(state["config"])
+        cfg.check()
+        return state, cfg
+    except (AttributeError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path}: the training run's config is damaged ({e})") from None
+
+
 def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
         stream: Optional[TextIO] = None, progress: bool = True, splits: Optional[tuple[Split, Split]] = None,
         hooks: Optional[Hooks] = None) -> Run:
@@ -277,14 +293,10 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     start_epoch = 0
     state = None
     if resume is not None:
-        state = checkpoint.load(resume)
-        missing = [k for k in ("config", "model", "optimizer", "epoch") if not isinstance(state, dict) or k not in state]
-        if missing:
-            raise checkpoint.CheckpointError(f"{resume} is a checkpoint but not of a training run to go on "
-                                             f"from (no {', '.join(missing)})")
-        saved = TrainConfig.from_dict(state["config"])
-        saved.epochs = cfg.epochs
-        cfg = saved
+        state, run_cfg = load_run(resume, ("optimizer", "epoch"))
+        run_cfg.epochs = cfg.epochs
+        run_cfg.data_root = cfg.data_root or run_cfg.data_root  # (where the data is, not how to train)
+        cfg = run_cfg
         start_epoch = int(state["epoch"])
         history = [dict(h) for h in state.get("history", [])]
     cfg.check()
@@ -314,6 +326,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
 
     t0 = time.perf_counter()
     status = "ok"
+    saved: Optional[int] = None  # the last epoch of this run written to out/checkpoint.npz
     n = len(train.y)
     steps_per_epoch = -(-n // cfg.batch_size)
     try:
@@ -348,16 +361,18 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                   f"{held.name} acc {100 * ev['accuracy']:.2f}%  ({rec['seconds']:.2f} s)", file=stream)
             if out is not None:
                 save_run(out, cfg, sizes, model, opt, sched, epoch + 1, history)
+                saved = epoch + 1
     except TrainingDiverged as e:
         e.history = list(history)  # the finished epochs, for whoever catches it (sweeps record them)
         status = "diverged"
         if out is not None:
             write_metrics(out, cfg, history, status)
         raise
-    except KeyboardInterrupt as e:  # Ctrl-C: the metrics agree with the checkpoint's last epoch
-        e.history = list(history)  # type: ignore[attr-defined]
+    except KeyboardInterrupt as e:  # Ctrl-C: the metrics agree with what the checkpoint holds
+        e.saved_epoch = saved  # type: ignore[attr-defined]  # (None: no epoch of this run was saved)
         if out is not None:
-            write_metrics(out, cfg, history, "interrupted", time.perf_counter() - t0)
+            kept = [h for h in history if h["epoch"] <= (saved or start_epoch)]
+            write_metrics(out, cfg, kept, "interrupted", time.perf_counter() - t0)
         raise
     seconds = time.perf_counter() - t0
     if out is not None:

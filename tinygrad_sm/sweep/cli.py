@@ -7,7 +7,7 @@ import sys
 from typing import Optional, Sequence
 
 from .. import train as T
-from .log import read_json
+from .log import damaged, read_json
 from .run import run_sweep
 from .space import OPTIONS, Range, SweepError, load_space_file, parse_cli_dim
 from .trials import SweepSpec
@@ -69,8 +69,7 @@ def spec_from_args(a: argparse.Namespace) -> SweepSpec:
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, SweepError):
                 raise
-            raise SweepError(f"{spec_path} is damaged ({type(e).__name__}: {e}); mend or delete it, "
-                             "or use a new --out") from None
+            raise damaged(spec_path, e) from None
         spec.trials = a.trials or spec.trials
         return spec
     space = load_space_file(a.space) if a.space else {}

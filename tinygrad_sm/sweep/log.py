@@ -10,13 +10,21 @@ from typing import Any
 from .space import SweepError
 
 
-def read_json(path: str) -> Any:
-    """A JSON file the sweep wrote (sweep.json), with a SweepError that says so if it is damaged."""
+def damaged(path: str, e: Exception) -> SweepError:
+    """The error for a file of the sweep's that cannot be read back."""
+    return SweepError(f"{path} is damaged ({type(e).__name__}: {e}); mend or delete it, or use a new --out")
+
+
+def read_json(path: str) -> dict[str, Any]:
+    """A JSON object the sweep wrote (sweep.json); SweepError if the file holds anything else."""
     try:
         with open(path) as f:
-            return json.load(f)
-    except ValueError as e:
-        raise SweepError(f"{path} is damaged ({e}); mend or delete it, or use a new --out") from None
+            doc = json.load(f)
+        if not isinstance(doc, dict):
+            raise ValueError(f"expected a JSON object, found {type(doc).__name__}")
+        return doc
+    except ValueError as e:  # (JSONDecodeError and UnicodeDecodeError too)
+        raise damaged(path, e) from None
 
 
 # -- the results file ---------------------------------------------------------------------------------
@@ -53,8 +61,7 @@ class TrialLog:
                 if not (isinstance(rec, dict) and isinstance(rec["trial"], int) and isinstance(rec["key"], str)):
                     raise ValueError(f"not a trial record: {rec!r:.80}")
         except (ValueError, KeyError, TypeError) as e:  # (JSONDecodeError and UnicodeDecodeError too)
-            raise SweepError(f"{self.path} is damaged ({type(e).__name__}: {e}); mend or delete it, "
-                             "or use a new --out") from None
+            raise damaged(self.path, e) from None
         return records
 
     def append(self, rec: dict[str, Any]) -> None:
