@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
+from typing import IO, Any, Iterator, Optional
 
 
 def umask() -> int:
@@ -28,15 +30,25 @@ def temp_beside(directory: str, prefix: str, suffix: str) -> tuple[int, str]:
     return fd, tmp
 
 
-def write_text(path: str, text: str) -> None:
-    """Write `text` to `path` atomically; on any error nothing is left behind and `path` is as it was."""
+@contextmanager
+def replacing(path: str, mode: str = "wb", prefix: Optional[str] = None,
+              suffix: str = ".tmp") -> Iterator[tuple[IO[Any], str]]:
+    """`with replacing(path) as (f, tmp): f.write(...)`: f writes a temporary file beside `path`
+    (named tmp), renamed onto `path` when the block ends; if the block raises (or Ctrl-C), the
+    temporary file is removed and `path` is as it was."""
     directory, name = os.path.split(os.path.abspath(path))
-    fd, tmp = temp_beside(directory, f".{name}.", ".tmp")
+    fd, tmp = temp_beside(directory, f".{name}." if prefix is None else prefix, suffix)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, mode) as f:
+            yield f, tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_text(path: str, text: str) -> None:
+    """Write `text` to `path` atomically; on any error nothing is left behind and `path` is as it was."""
+    with replacing(path, "w") as (f, _):
+        f.write(text)

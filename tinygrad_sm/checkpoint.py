@@ -97,23 +97,12 @@ def save(obj: Any, path: PathLike) -> None:
     if not os.path.isdir(directory):
         raise CheckpointError(f"cannot write checkpoint {path}: directory {directory} does not exist")
     try:
-        fd, tmp = _files.temp_beside(directory, ".tmp-", ".npz")
-    except OSError as e:
-        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror} in {directory}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with _files.replacing(path, prefix=".tmp-", suffix=".npz") as (f, _):
             np.savez(f, **{_TREE_KEY: np.array(meta)}, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise CheckpointError(f"cannot write checkpoint {path}: {e}") from e
-        raise
+    except OSError as e:
+        raise CheckpointError(f"cannot write checkpoint {path} in {directory}: {e.strerror or e}") from e
 
 
 def load(path: PathLike) -> Any:

@@ -137,16 +137,13 @@ def mirrors_for(name: str, mirrors: Optional[Sequence[str]] = None) -> list[str]
 
 
 class _Progress:
-    """A one-line progress bar on stderr, redrawn only when the shown percentage changes. Into a
-    file or a pipe (a log) it writes one line when the download ends instead of a redrawn bar."""
+    """A one-line progress bar on stderr (a terminal only), redrawn when the percentage changes."""
 
     def __init__(self, label: str, total: Optional[int], enabled: bool) -> None:
-        self.label, self.total, self.enabled, self.shown = label, total, enabled, -1
+        self.label, self.total, self.shown = label, total, -1
         self.live = enabled and getattr(sys.stderr, "isatty", lambda: False)()
-        self.done = 0
 
     def update(self, done: int) -> None:
-        self.done = done
         if not self.live:
             return
         if self.total:
@@ -155,35 +152,37 @@ class _Progress:
                 return
             self.shown = pct
             bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
-            sys.stderr.write(f"\r{self.label} [{bar}] {pct:3d}% {done / 1e6:.1f}/{self.total / 1e6:.1f} MB")
+            sys.stderr.write(f"\r{self.label} [{bar}] {pct:3d}% {_size(done)}/{_size(self.total)}")
         else:
-            sys.stderr.write(f"\r{self.label} {done / 1e6:.1f} MB")
+            sys.stderr.write(f"\r{self.label} {_size(done)}")
         sys.stderr.flush()
 
     def close(self) -> None:
         if self.live:
             sys.stderr.write("\n")
-        elif self.enabled:
-            sys.stderr.write(f"{self.label}: {self.done / 1e6:.1f} MB\n")
-        else:
-            return
-        sys.stderr.flush()
+            sys.stderr.flush()
 
 
-def _gunzip_sha256(path: str) -> Optional[str]:
-    """SHA-256 of the decompressed content of a gzip file, or None if it is not one valid gzip
-    stream: also when bytes follow its end (junk, or a second member), which gzip readers would
-    refuse or read as more data."""
-    h, d = hashlib.sha256(), zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB" if n >= 1000 else f"{n} bytes"
+
+
+def _gunzip_sha256(path: str) -> tuple[Optional[str], int]:
+    """(SHA-256 of the decompressed content of a gzip file, or None if it is not valid gzip;
+    the number of bytes after the end of its gzip stream, which gzip readers refuse or read as
+    more data)."""
+    h, d, after = hashlib.sha256(), zlib.decompressobj(16 + zlib.MAX_WBITS), 0
     try:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
                 if d.eof:
-                    return None
+                    after += len(chunk)
+                    continue
                 h.update(d.decompress(chunk))
-        return h.hexdigest() if d.eof and not d.unused_data else None
+                after += len(d.unused_data)
+        return (h.hexdigest() if d.eof else None), after
     except zlib.error:
-        return None
+        return None, 0
 
 
 def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, timeout: float = 30.0) -> Path:
@@ -191,19 +190,19 @@ def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, tim
 
     The body goes to a temporary file next to `dest`; it is renamed onto `dest` only after the
     whole body arrived (Content-Length checked) and the hash matched: the archive's hash, or
-    for a .gz whose bytes differ (a recompressed copy) the hash of its decompressed content.
-    On any failure the temporary file is removed and DownloadError says why.
+    for a .gz whose bytes differ (a recompressed copy) the hash of its decompressed content, with
+    nothing after the gzip stream. On any failure the temporary file is removed and DownloadError
+    says why. progress: a bar on a terminal, else one line once the file is in place.
     """
     import urllib.error
     import urllib.request
     from http.client import HTTPException
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _files.temp_beside(str(dest.parent), f".{dest.name}.", ".part")
-    try:
+    with _files.replacing(str(dest), prefix=f".{dest.name}.", suffix=".part") as (out, tmp):
         h, done = hashlib.sha256(), 0
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
                 length = resp.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
                 bar = _Progress(f"downloading {dest.name}", total, progress)
@@ -215,6 +214,7 @@ def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, tim
                         bar.update(done)
                 finally:
                     bar.close()
+            out.flush()
         except urllib.error.HTTPError as e:
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
         except (urllib.error.URLError, HTTPException, OSError) as e:
@@ -223,15 +223,18 @@ def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, tim
         if total is not None and done != total:
             raise DownloadError(f"{url}: truncated download: got {done} of {total} bytes")
         got = h.hexdigest()
-        if got != remote.gz_sha256 and _gunzip_sha256(tmp) != remote.sha256:
-            raise DownloadError(f"{url}: SHA-256 mismatch: expected {remote.gz_sha256} (gz) or "
-                                f"{remote.sha256} (content), got {got}")
-        os.replace(tmp, dest)
-        return dest
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if got != remote.gz_sha256:
+            content, after = _gunzip_sha256(tmp)
+            if content == remote.sha256 and after:
+                raise DownloadError(f"{url}: {after} bytes follow the end of the gzip stream (whose "
+                                    "content is right); a gzip reader would refuse the file")
+            if content != remote.sha256:
+                raise DownloadError(f"{url}: SHA-256 mismatch: expected {remote.gz_sha256} (gz) or "
+                                    f"{remote.sha256} (content), got {got}")
+    if progress and not bar.live:  # (into a log: one line, for a file that is really there)
+        sys.stderr.write(f"downloaded {dest.name} ({_size(done)})\n")
+        sys.stderr.flush()
+    return dest
 
 
 def where_to_put(name: str, root: Optional[os.PathLike | str], files: Sequence[str]) -> str:

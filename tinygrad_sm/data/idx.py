@@ -80,7 +80,7 @@ def _parse(f, path: str, size_on_disk: int, gz: bool) -> np.ndarray:
         raise IDXError(f"{path}: truncated: header promises shape {shape} of {dtype.name} = "
                        f"{expected} bytes of data, but "
                        + (f"the gzip file of {size_on_disk} bytes cannot hold that much" if gz else
-                          f"the file has {size_on_disk - header} after its {header}-byte header"))
+                          f"the file has {size_on_disk - header} bytes after its {header}-byte header"))
     buf = np.empty(expected, dtype=np.uint8)
     view, got = memoryview(buf), 0
     while got < expected:
