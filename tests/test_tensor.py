@@ -348,3 +348,24 @@ def test_an_empty_list_index_selects_nothing():
     assert y.shape == (0, 2)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 2)))
+
+
+def test_cat_and_stack_give_integer_tensors_the_floats_dtype():
+    f, i = leaf(np.ones(2), dtype="float32"), Tensor([3, 4])
+    for out in (ts.cat([f, i]), ts.stack([i, f]), ts.cat([f, Tensor([True, False])])):
+        assert out.dtype == np.float32
+        out.sum().backward()
+        assert f.grad.dtype == np.float32
+    assert ts.cat([i, i]).dtype == np.int64
+
+
+def test_flatten_and_mean_of_empty_tensors():
+    x = leaf(np.zeros((0, 3, 4)))
+    assert x.flatten(1).shape == (0, 12) and x.flatten().shape == (0,)
+    with np.errstate(all="raise"):
+        m = x.mean(axis=0)
+        np.testing.assert_array_equal(m.numpy(), np.full((3, 4), np.nan))
+        m.sum().backward()
+        assert x.grad.shape == (0, 3, 4)
+        assert np.isnan(x.mean().item()) and x.mean(axis=1).shape == (0, 4)
+        assert Tensor(np.zeros((0, 2), np.int64)).mean().dtype == np.float64

@@ -58,11 +58,20 @@ def matmul(x: Tensor, w: ArrayLike) -> Tensor:
     return G.MatMul.apply(*_operands(x, w))
 
 
+def _one_kind(ts: list[Tensor]) -> list[Tensor]:
+    """Integer and bool tensors among float ones take the floats' dtype, as in a binary op."""
+    floats = [t.data.dtype for t in ts if t.data.dtype.kind == "f"]
+    if not floats or len(floats) == len(ts):
+        return ts
+    dt = np.result_type(*floats)
+    return [t if t.data.dtype.kind == "f" else Tensor._wrap(t.data.astype(dt)) for t in ts]
+
+
 def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:
     """Join tensors along an existing axis."""
     if not tensors:
         raise ValueError("cat needs at least one tensor")
-    return G.Concat.apply(*[_t(t) for t in tensors], axis=axis if dim is None else dim)
+    return G.Concat.apply(*_one_kind([_t(t) for t in tensors]), axis=axis if dim is None else dim)
 
 
 concatenate = cat
@@ -72,7 +81,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None
     """Stack same-shaped tensors along a new axis."""
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return G.Stack.apply(*[_t(t) for t in tensors], axis=axis if dim is None else dim)
+    return G.Stack.apply(*_one_kind([_t(t) for t in tensors]), axis=axis if dim is None else dim)
 
 
 def softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:

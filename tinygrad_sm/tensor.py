@@ -441,7 +441,8 @@ class Tensor:
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
                              f"for a tensor of shape {self.shape}")
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+        merged = int(np.prod(self.shape[s:e + 1], dtype=np.int64))  # (not -1: a 0 in the shape)
+        return self.reshape(self.shape[:s] + (merged,) + self.shape[e + 1:])
 
     def permute(self, *axes: Any) -> "Tensor":
         return G.Permute.apply(self, axes=_shape_arg(axes))
