@@ -214,3 +214,23 @@ def test_command_line_module_draws_svg(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "df/dx0 = 0.393224" in done.stdout and "<svg" in path.read_text()
+
+
+def test_the_output_name_avoids_f_and_out_when_both_are_variables(capsys):
+    assert E.main(["f * out", "--vars", "f=2,out=3"]) == 0
+    text = capsys.readouterr().out
+    assert "backward from out2 = 6" in text and "dout2/df = 3" in text and "dout2/dout = 2" in text
+
+
+def test_json_output_is_standard_json_with_inf_and_nan(capsys):
+    def strict(s):  # Python's parser would take bare Infinity and NaN; JSON does not
+        return json.loads(s, parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
+
+    assert E.main(["log(x) + 0 * y / z", "--vars", "x=0,y=1,z=0", "--json"]) == 0
+    doc = strict(capsys.readouterr().out)
+    assert doc["value"] == "NaN"  # -inf + 0 * inf
+    assert E.main(["log(x)", "--vars", "x=0", "--json"]) == 0
+    doc = strict(capsys.readouterr().out)
+    assert doc["value"] == "-Infinity" and doc["grads"]["x"] == "Infinity"
+    ex = E.explain("sqrt(x)", {"x": 0.0})
+    strict(ex.trace.to_json())

@@ -211,3 +211,29 @@ def test_a_parameter_or_module_replaces_a_plain_attribute_of_the_same_name():
     assert isinstance(m.head, nn.Linear) and [n for n, _ in m.named_children()] == ["head"]
     m.head = 3  # and back to a plain value: no longer a child
     assert m.head == 3 and list(m.named_children()) == []
+
+
+def test_replacing_a_module_or_parameter_keeps_its_place():
+    m = nn.Sequential(nn.Linear(3, 4, generator=0), nn.ReLU(), nn.Linear(4, 2, generator=1))
+    m[0] = nn.Linear(3, 4, generator=2)
+    setattr(m, "2", nn.Linear(4, 2, generator=3))
+    assert list(m.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert m(ts.Tensor(np.ones((1, 3), np.float32))).shape == (1, 2)  # still Linear, ReLU, Linear
+    net = TwoLayer()
+    net.fc1 = nn.Linear(4, 5)
+    net.fc1.weight = nn.Parameter(np.zeros((5, 4), np.float32))
+    assert [n for n, _ in net.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    with pytest.raises(IndexError, match="index 3 is out of range for 3 module"):
+        m[3] = nn.ReLU()
+    with pytest.raises(TypeError, match="not a Module"):
+        m[0] = lambda x: x
+
+
+def test_a_slice_of_a_sequential_is_a_sequential_with_the_same_names():
+    m = nn.Sequential(nn.Linear(3, 4, generator=0), nn.ReLU(), nn.Linear(4, 2, generator=1))
+    head = m[:2]
+    assert isinstance(head, nn.Sequential) and len(head) == 2 and head[0] is m[0]
+    x = ts.Tensor(np.ones((1, 3), np.float32))
+    np.testing.assert_array_equal(m[2:](head(x)).numpy(), m(x).numpy())
+    assert list(m[2:].state_dict()) == ["2.weight", "2.bias"]
+    assert len(m[5:]) == 0 and m[-1] is m[2]

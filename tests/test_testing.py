@@ -114,10 +114,23 @@ def test_tensors_strategy(t):
     assert (np.abs(t.numpy()) <= 1).all()
 
 
+@given(tensors(shape=3), tensors(shape=[2, 3]), tensors(shape=shapes(min_dims=2, max_dims=2)))
+def test_tensors_take_a_shape_as_hypothesis_does(a, b, c):
+    assert a.shape == (3,) and b.shape == (2, 3) and c.ndim == 2
+
+
 @given(tensors(dtype=np.float32, values=Values(avoid=(0.0,), margin=0.25)))
 def test_tensors_keep_away_from_kinks(t):
     assert t.dtype == np.float32
     assert (np.abs(t.numpy()) >= 0.25 - 1e-6).all()
+
+
+@given(tensors(values=Values(-1.0, 3.0, avoid=(-0.95, 0.0, 0.15, 3.0), margin=0.1)))
+def test_kinks_are_avoided_inside_the_range_even_close_together(t):
+    a = t.numpy()
+    assert ((-1.0 <= a) & (a <= 3.0)).all()
+    for p in (-0.95, 0.0, 0.15, 3.0):
+        assert (np.abs(a - p) >= 0.1 - 1e-12).all()
 
 
 @given(class_targets(6, 4))
@@ -128,3 +141,25 @@ def test_class_targets_strategy(y):
 @given(tensors(values=Values(-4.0, 4.0)))
 def test_a_users_property_test_in_a_few_lines(x):
     assert gradcheck(Softplus.apply, [x])
+
+
+def test_gradcheck_takes_any_memory_layout_and_empty_inputs():
+    fortran = ts.from_numpy(np.asfortranarray(np.random.default_rng(0).standard_normal((3, 4))))
+    fortran.requires_grad_(True)
+    for inputs in ([leaf(np.random.default_rng(1).standard_normal((4, 3)).T)], [fortran],
+                   [leaf(np.zeros((0, 3))), leaf(np.ones(3))]):
+        fn = (lambda a: a.tanh()) if len(inputs) == 1 else (lambda a, b: a * b)
+        assert gradcheck(fn, inputs)
+    ng = numerical_grad(lambda t: (t * t).sum(), [fortran])[0]
+    np.testing.assert_allclose(ng, 2 * fortran.numpy(), atol=1e-6)
+
+
+def test_gradcheck_leaves_the_grad_of_other_tensors_as_it_was():
+    layer = ts.nn.Linear(3, 2, dtype="float64")
+    x = leaf(np.random.default_rng(0).standard_normal((4, 3)))
+    assert gradcheck(layer, [x]) and layer.weight.grad is None and layer.bias.grad is None
+    layer.weight.grad = Tensor(np.ones((2, 3)))
+    before = layer.weight.grad
+    assert gradcheck(layer, [x], mode="fast")
+    assert layer.weight.grad is before and (before.numpy() == 1).all()
+    assert x.grad is None

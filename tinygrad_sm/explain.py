@@ -13,6 +13,7 @@ subexpression becomes one gate, so the narration follows the expression as writt
 from __future__ import annotations
 
 import argparse
+import itertools
 import ast
 import json
 import math
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import functional as F
 from .tensor import Tensor
-from .viz import Trace, draw, summarize, to_dot, trace_backward
+from .viz import Trace, draw, json_safe, summarize, to_dot, trace_backward
 
 MAX_LENGTH = 2000
 """The longest expression explain() parses, in characters (deep nesting, huge inputs are refused)."""
@@ -228,7 +229,9 @@ def explain(expr: str, variables: dict[str, float], *, echo: bool = False,
                            f"({', '.join(variables) or 'none given'}), so there is nothing to differentiate")
     if f.grad_fn is None:  # the expression is a bare variable: give the output a gate of its own
         f = f + 0.0
-    f.name = "f" if "f" not in variables else "out"  # df/dx reads best; never clash with a variable
+    # df/dx reads best; never clash with a variable
+    f.name = next(n for n in itertools.chain(("f", "out"), (f"out{i}" for i in itertools.count(2)))
+                  if n not in variables)
     with np.errstate(all="ignore"):
         trace = trace_backward(f, tensors=[s.tensor for s in ev.steps], echo=echo, file=out)
     return Explained(expr, f, leaves, ev.steps, trace)
@@ -261,7 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"tinygrad-sm explain: error: {str(e).removeprefix('explain: ')}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(ex.to_dict(), indent=2))
+        print(json.dumps(json_safe(ex.to_dict()), indent=2, allow_nan=False))
     else:
         _print_text(ex)
     for path, render in ((args.dot, False), (args.draw, True)):

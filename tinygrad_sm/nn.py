@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -55,12 +55,15 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning attributes (setting {name!r})")
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        params, mods = self._parameters, self._modules
         if isinstance(value, (Parameter, Module)):
+            mine, other = (params, mods) if isinstance(value, Parameter) else (mods, params)
+            other.pop(name, None)
             self.__dict__.pop(name, None)  # a plain value held before would hide it from __getattr__
-            (self._parameters if isinstance(value, Parameter) else self._modules)[name] = value
+            mine[name] = value  # (a name registered before keeps its place in the order)
         else:
+            params.pop(name, None)
+            mods.pop(name, None)
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
@@ -272,8 +275,27 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self._modules.values())[i]
+    def __getitem__(self, i: Union[int, slice]) -> Module:
+        """The i-th module; a slice gives a Sequential of those modules, under their own names
+        (so its state_dict keys are the ones they have here)."""
+        if isinstance(i, slice):
+            part = Sequential()
+            for name, m in list(self._modules.items())[i]:
+                setattr(part, name, m)
+            return part
+        return self._modules[self._key(i)]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        """Replace the i-th module, in its place."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential: a {type(module).__name__} is not a Module")
+        setattr(self, self._key(i), module)
+
+    def _key(self, i: int) -> str:
+        names = list(self._modules)
+        if not -len(names) <= i < len(names):
+            raise IndexError(f"Sequential: index {i} is out of range for {len(names)} module(s)")
+        return names[i]
 
     def __len__(self) -> int:
         return len(self._modules)

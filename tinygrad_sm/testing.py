@@ -18,7 +18,7 @@ import numpy as np
 
 from .gates.base import Domain, Values
 from .grad_mode import no_grad
-from .tensor import Tensor
+from .tensor import Tensor, topological_order
 
 __all__ = [
     "GradcheckError", "GradcheckWarning", "numerical_grad", "gradcheck",
@@ -52,7 +52,7 @@ def numerical_grad(fn: Fn, inputs: Sequence[Tensor], eps: float = 1e-6,
 
     For a non-scalar output, f is sum(fn(...) * grad_output) (grad_output defaults to ones), so the
     result is the vector-Jacobian product that backward(grad_output) computes.
-    Inputs are perturbed in place and restored exactly.
+    Inputs are perturbed in place (one element at a time, any memory layout) and restored exactly.
     """
     if grad_output is None:
         with no_grad():
@@ -63,19 +63,20 @@ def numerical_grad(fn: Fn, inputs: Sequence[Tensor], eps: float = 1e-6,
         if not (isinstance(t, Tensor) and t.requires_grad):
             grads.append(None)
             continue
-        flat = t.data.reshape(-1)  # a view: perturbing it perturbs the tensor
-        if not np.shares_memory(flat, t.data):
-            raise ValueError("numerical_grad needs inputs with contiguous data")
-        g = np.zeros(t.data.size, dtype=np.float64)
-        for i in range(flat.size):
-            orig = flat[i]
-            flat[i] = orig + eps
+        data = t.data
+        if data.size and not data.flags.writeable:
+            raise ValueError("numerical_grad perturbs the inputs in place; this one is read-only "
+                             "(a broadcast view?): pass a copy")
+        g = np.zeros(t.shape, dtype=np.float64)
+        for i in np.ndindex(t.shape):
+            orig = data[i]
+            data[i] = orig + eps
             f_plus = _evaluate(fn, inputs, v)
-            flat[i] = orig - eps
+            data[i] = orig - eps
             f_minus = _evaluate(fn, inputs, v)
-            flat[i] = orig
+            data[i] = orig
             g[i] = (f_plus - f_minus) / (2 * eps)
-        grads.append(g.reshape(t.shape))
+        grads.append(g)
     return grads
 
 
@@ -84,7 +85,7 @@ def _fresh_leaves(inputs: Sequence[Tensor]) -> list[Tensor]:
     out = []
     for t in inputs:
         if isinstance(t, Tensor):
-            c = Tensor._wrap(np.array(t.data, copy=True))
+            c = Tensor._wrap(np.array(t.data, copy=True, order="C"))
             c.name = t.name
             if t.requires_grad:
                 c.requires_grad_(True)
@@ -101,12 +102,24 @@ def _analytic(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> list[Optional[
     if not out.requires_grad:
         raise GradcheckError("gradcheck: the output does not require grad; no input reached it "
                              "through a differentiable op")
-    out.backward(v.astype(out.dtype).reshape(out.shape))
-    return [
-        None if not (isinstance(t, Tensor) and t.requires_grad)
-        else (np.zeros(t.shape) if t.grad is None else t.grad.data.astype(np.float64))
-        for t in inputs
-    ]
+    # Other leaves that fn reaches (a layer's weights) must come out as they went in: backward
+    # would add to their .grad. Their gradients are put back afterwards, in place, as they were.
+    mine = {id(t) for t in inputs}
+    others = {id(p): p for g in topological_order(out._gate) for p in g.parents
+              if isinstance(p, Tensor) and id(p) not in mine}.values()
+    kept = [(t, t.grad, None if t.grad is None else t.grad.data.copy()) for t in others]
+    try:
+        out.backward(v.astype(out.dtype).reshape(out.shape))
+        return [
+            None if not (isinstance(t, Tensor) and t.requires_grad)
+            else (np.zeros(t.shape) if t.grad is None else t.grad.data.astype(np.float64))
+            for t in inputs
+        ]
+    finally:
+        for t, grad, data in kept:
+            if grad is not None:
+                grad.data[...] = data
+            t.grad = grad
 
 
 def _label(i: int, t: Tensor) -> str:
@@ -257,24 +270,36 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
         return ks.map(lambda k: (k * values.grid + values.offset).astype(dtype))
     floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False)
 
-    def nudge(a: np.ndarray) -> np.ndarray:  # keep clear of kinks: move close values to +-margin
-        for p in values.avoid:
-            close = np.abs(a - p) < values.margin
-            a = np.where(close, p + np.where(a >= p, values.margin, -values.margin), a)
-        return a.astype(dtype)
+    m = values.margin
 
-    return hnp.arrays(np.float64, shape, elements=floats).map(nudge)
+    def nudge(a: np.ndarray) -> np.ndarray:  # keep clear of kinks: move close values to p +- margin,
+        for p in values.avoid:  # on their own side unless that leaves [low, high]
+            up = np.where(a >= p, p + m <= values.high, p - m < values.low)
+            a = np.where(np.abs(a - p) < m, np.where(up, p + m, p - m), a)
+        return a
+
+    def clear(a: np.ndarray) -> bool:  # (kinks less than two margins apart: a nudge can land near
+        return all(not (np.abs(a - p) < m).any() for p in values.avoid)  # the next one)
+
+    return hnp.arrays(np.float64, shape, elements=floats).map(nudge).filter(clear).map(
+        lambda a: a.astype(dtype))
 
 
 def tensors(shape: Any = None, dtype: Any = np.float64, min_value: float = -3.0, max_value: float = 3.0,
             requires_grad: bool = True, values: Optional[Values] = None) -> Any:
-    """Tensors of the given shape (or a drawn one) with values in [min_value, max_value].
+    """Tensors of the given shape (an int, a tuple or list, a strategy of shapes, or None for a
+    drawn one) with values in [min_value, max_value].
 
     Pass `values=Values(avoid=(0.0,))` and the like to keep away from kinks and ties.
     """
     st, _ = _hypothesis()
     vals = values or Values(min_value, max_value)
-    shape_st = shapes() if shape is None else (shape if not isinstance(shape, tuple) else st.just(shape))
+    if shape is None:
+        shape_st = shapes()
+    elif isinstance(shape, (int, np.integer, tuple, list)):  # one fixed shape, as Hypothesis takes it
+        shape_st = st.just((int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape)))
+    else:
+        shape_st = shape
     return shape_st.flatmap(lambda s: _values(s, vals, dtype)).map(
         lambda a: Tensor._wrap(a).requires_grad_(requires_grad))
 

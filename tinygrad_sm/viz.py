@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -133,6 +134,19 @@ def summarize(a: Optional[Array], max_elements: int = 6, digits: int = 4, stats:
         return head
     parts = (("mean", a.mean()), ("min", a.min()), ("max", a.max()))
     return head + ", " + ", ".join(f"{k} {fmt.format(float(v))}" for k, v in parts)
+
+
+def json_safe(obj: Any) -> Any:
+    """obj with each inf, -inf and NaN float written as the string "Infinity", "-Infinity" or
+    "NaN" (JavaScript's names): JSON has no such numbers, and json.dumps would write bare
+    Infinity and NaN, which standard parsers refuse."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def _jsonable(a: Optional[Array], max_elements: int) -> Any:
@@ -349,7 +363,7 @@ class Trace:
                 "leaf_grads": {name: _jsonable(g, max_elements) for name, g in self.leaf_grads}}
 
     def to_json(self, max_elements: int = 6, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(max_elements), **kwargs)
+        return json.dumps(json_safe(self.to_dict(max_elements)), allow_nan=False, **kwargs)
 
     def edge_grads(self) -> dict[tuple[int, int], Array]:
         """(id(gate), input index) -> the gradient sent along that wire."""
