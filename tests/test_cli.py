@@ -68,6 +68,13 @@ def test_eval_prints_accuracy_and_confusion_matrix(tmp_path, capsys):
     assert sum(map(sum, counts)) == 1000 and all(sum(r) == 100 for r in counts)  # 100 test digits a class
 
 
+def test_logits_that_overflow_are_a_divergence_not_bad_data(tmp_path, capsys):
+    code, _, err = run_cli("train", "--model", "mlp", "--hidden", "8", "--lr", "1e20", "--epochs", "2",
+                           "--batch-size", "100", "--out", str(tmp_path), capsys=capsys)
+    assert code == 3 and "training diverged at step" in err
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
+
+
 def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     # The seeds' lab report: a large L2 coefficient makes W *= (1 - 2 lr reg) < -1 each step: NaN.
     code, stdout, err = run_cli("train", "--model", "softmax", "--lr", "1", "--reg", "1000", "--epochs", "2",

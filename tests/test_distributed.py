@@ -115,6 +115,34 @@ def test_train_cli_distributed_writes_once_from_rank_0(tmp_path):
         "checkpoint.npz", "metrics.csv", "metrics.json"]
 
 
+def test_a_rank_that_cannot_start_stops_every_rank_and_the_error_is_said_once(tmp_path):
+    # Only rank 0 writes files, so only rank 0 finds the output directory unusable: the other
+    # rank must not wait for it in the first broadcast.
+    (tmp_path / "file").write_text("not a directory")
+    p, seconds = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--model", "softmax", "--epochs", "1",
+                        "--out", str(tmp_path / "file" / "run"), "--no-progress", timeout=120)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.count("error:") == 1 and "Not a directory" in p.stderr and "Traceback" not in p.stderr
+    assert seconds < 60
+    p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--batch-size", "0", "--out", str(tmp_path))
+    assert p.returncode == 2 and p.stderr.count("batch_size must be >= 1") == 1
+
+
+def test_a_global_batch_smaller_than_the_ranks_leaves_a_shard_empty(tmp_path):
+    p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--model", "softmax", "--epochs", "1",
+                  "--batch-size", "1", "--lr", "0.01", "--out", str(tmp_path), "--no-progress", timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert '"status": "ok"' in (tmp_path / "metrics.json").read_text()
+
+
+def test_logits_that_overflow_on_every_rank_are_a_divergence_said_once(tmp_path):
+    p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--model", "mlp", "--hidden", "8",
+                  "--lr", "1e20", "--epochs", "2", "--batch-size", "100", "--out", str(tmp_path), "--no-progress")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert p.stderr.count("training diverged") == 1 and "aborting" not in p.stderr
+    assert '"status": "diverged"' in (tmp_path / "metrics.json").read_text()
+
+
 def test_without_mpi4py_the_error_says_how_to_get_it(monkeypatch):
     from tinygrad_sm import distributed
     monkeypatch.setitem(sys.modules, "mpi4py", None)

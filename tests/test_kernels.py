@@ -755,15 +755,29 @@ def test_thread_count_is_checked_before_numba_is_imported():
             ts.set_num_threads(3)
         except ValueError as e:
             print("refused:", "numba starts with at most 2" in str(e))
-        ts.set_num_threads(1)
+        print("numba" in sys.modules)
+        ts.set_num_threads(1)  # (loads numba now, to set the count in this thread)
         print("numba" in sys.modules, ts.get_num_threads(), ts.kernels.max_num_threads())
-        ts.kernels.set_backend("numba")
+        import threading
+        worker = threading.Thread(target=ts.kernels.softmax, args=(np.zeros((2, 3)),))
+        worker.start(); worker.join()
         ts.kernels.softmax(np.zeros((2, 3)))
         print("numba" in sys.modules, ts.get_num_threads(), ts.kernels.max_num_threads())
     """
     r = _python(code, NUMBA_NUM_THREADS="2", TINYGRAD_SM_BACKEND="numba")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split("\n")[:3] == ["refused: True", "False 1 2", "True 1 2"]
+    assert r.stdout.split("\n")[:4] == ["refused: True", "False", "True 1 2", "True 1 2"]
+    # with the NumPy backend nothing loads numba; the count waits until something does
+    code = """if True:
+        import sys, tinygrad_sm as ts
+        ts.set_num_threads(1)
+        print("numba" in sys.modules, ts.get_num_threads())
+        ts.kernels.set_backend("numba")
+        print(ts.get_num_threads())
+    """
+    r = _python(code, NUMBA_NUM_THREADS="2", TINYGRAD_SM_BACKEND="numpy")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["False 1", "1"]
     # numba imported by someone else first: its pool is fixed, whatever the environment says later
     code = """if True:
         import os, numba, tinygrad_sm as ts

@@ -210,3 +210,22 @@ def test_a_step_count_stored_as_a_float_array_loads_as_a_number():
         p.grad = ts.Tensor(np.ones(shape))
         opt.step()
         assert opt.state[0]["step"] == 2
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)),
+                                      ("Adam", dict(lr=0.1))])
+def test_a_read_only_parameter_is_a_clear_error_on_both_backends(backend, name, kw):
+    prev = ts.kernels.get_backend()
+    ts.kernels.set_backend(backend)
+    try:
+        for dt in (np.float32, np.float64):
+            a = np.ones((3, 4), dt)
+            a.flags.writeable = False
+            w = ts.from_numpy(a)
+            w.requires_grad_(True)
+            w.grad = ts.Tensor(np.ones((3, 4), dt))
+            with pytest.raises(ValueError, match="read-only"):
+                getattr(optim, name)([w], **kw).step()
+    finally:
+        ts.kernels.set_backend(prev)

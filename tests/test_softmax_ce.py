@@ -133,6 +133,38 @@ def test_nan_logits_are_reported():
         ts.cross_entropy(Tensor(z), np.array([0, 1, 2]))
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_row_of_only_minus_inf_is_reported(backend):
+    prev = ts.kernels.get_backend()
+    ts.kernels.set_backend(backend)
+    try:
+        for dt in (np.float32, np.float64):
+            z = np.zeros((3, 4), dt)
+            z[2] = -np.inf
+            with pytest.raises(GateError, match=r"every logit of row 2 is -inf \(1 such row"), \
+                    np.errstate(invalid="ignore"):
+                ts.cross_entropy(Tensor(z), np.array([0, 1, 2]))
+    finally:
+        ts.kernels.set_backend(prev)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_full_label_smoothing_with_a_minus_inf_logit_is_inf_not_nan(backend):
+    """At label_smoothing=1 the target distribution is uniform: log p = -inf anywhere makes the
+    loss inf (PyTorch's value), and 0 * inf must not make it NaN."""
+    prev = ts.kernels.get_backend()
+    ts.kernels.set_backend(backend)
+    try:
+        for dt in (np.float32, np.float64):
+            z = np.array([[0.0, -np.inf, 1.0]], dt)
+            for target in (np.array([1]), np.array([0]), np.array([[0.2, 0.3, 0.5]], dt)):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    loss = ts.cross_entropy(Tensor(z), target, label_smoothing=1.0).item()
+                assert loss == np.inf, (dt, target)
+    finally:
+        ts.kernels.set_backend(prev)
+
+
 def test_bad_reduction_and_smoothing():
     with pytest.raises(GateError, match="reduction must be one of"):
         ts.cross_entropy(Tensor(np.zeros((1, 2))), np.array([0]), reduction="avg")

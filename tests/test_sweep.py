@@ -104,9 +104,17 @@ def test_grid_is_every_combination_and_bad_configurations_stop_before_anything_r
 
 # -- running sweeps --------------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the diverging trials
-def test_diverging_and_raising_trials_are_recorded_and_the_sweep_goes_on(tmp_path, capsys):
-    # lr=100 with reg=10 makes softmax regression's loss overflow (diverged); the MLP's logits
-    # overflow first and its cross-entropy raises (failed). The sweep records both and goes on.
+def test_diverging_and_raising_trials_are_recorded_and_the_sweep_goes_on(tmp_path, capsys, monkeypatch):
+    # lr=100 with reg=10 makes softmax regression's loss overflow (diverged); the MLP at lr=100 is
+    # made to raise as it starts (failed). The sweep records both and goes on.
+    real = T.make_optimizer
+
+    def make_optimizer(cfg, model):
+        if cfg.model == "mlp" and cfg.lr == 100:
+            raise RuntimeError("this trial was told to fail")
+        return real(cfg, model)
+
+    monkeypatch.setattr(T, "make_optimizer", make_optimizer)  # (trials run in this process)
     code = S.main(["--model", "softmax", "mlp", "--hidden", "16", "--epochs", "1", "--lr", "0.05", "100",
                    "--reg", "10", "--momentum", "0", "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
@@ -116,7 +124,7 @@ def test_diverging_and_raising_trials_are_recorded_and_the_sweep_goes_on(tmp_pat
     assert recs[("softmax", 0.05)]["status"] == "ok" and recs[("mlp", 0.05)]["status"] == "ok"
     div, failed = recs[("softmax", 100)], recs[("mlp", 100)]
     assert div["status"] == "diverged" and "training diverged at step" in div["error"]
-    assert failed["status"] == "failed" and failed["error"].startswith("GateError: cross_entropy: logits contain inf")
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: this trial was told to fail"
     assert "1 diverged, 1 failed" in out
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["trials"] == {"ok": 2, "diverged": 1, "failed": 1}

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from . import train as T
 
@@ -75,6 +75,20 @@ _RESUME_OPTIONS = {"help", "resume", "epochs", "out", "data_root", "no_progress"
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    hooks = None
+    if a.distributed:
+        from . import distributed
+        hooks = distributed.mpi_hooks()
+    try:
+        return _train(a, hooks)
+    except (ValueError, OSError, KeyError, T.RankFailed):
+        if hooks is not None and not hooks.is_main:  # every rank stops; the main one says why, once
+            return 2
+        raise
+
+
+def _train(a: argparse.Namespace, hooks: Any) -> int:
+    main = hooks is None or hooks.is_main
     cfg = T.TrainConfig(model=a.model, dataset=a.dataset, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
@@ -83,14 +97,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
         ignored = [act.option_strings[0] for act in a.parser._actions
                    if act.dest not in _RESUME_OPTIONS and getattr(a, act.dest, None) != act.default]
-        if ignored:
+        if ignored and main:
             print(f"note: --resume goes on with the checkpoint's settings; ignoring {', '.join(ignored)}",
                   file=sys.stderr)
     out = a.out or (os.path.dirname(a.resume) or "." if a.resume else os.path.join("runs", f"{cfg.model}-{cfg.dataset}"))
-    hooks = None
-    if a.distributed:
-        from . import distributed
-        hooks = distributed.mpi_hooks()
     t0 = time.perf_counter()
     try:
         run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress, hooks=hooks)
@@ -175,7 +185,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = parser.parse_args(argv)
     try:
         return cmd_train(a) if a.command == "train" else cmd_eval(a)
-    except (ValueError, OSError, KeyError) as e:  # bad options, missing or corrupt data: say it, no traceback
+    except (ValueError, OSError, KeyError, T.RankFailed) as e:  # bad options, missing or corrupt data: say it
         text = e.args[0] if isinstance(e, KeyError) and e.args else e  # (str() of a KeyError adds quotes)
         print(f"tinygrad-sm {a.command}: error: {text}", file=sys.stderr)
         return 2

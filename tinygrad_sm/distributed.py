@@ -26,7 +26,7 @@ import numpy as np
 
 from . import nn
 from .tensor import Tensor
-from .train import Hooks
+from .train import Hooks, RankFailed
 
 MPI_HINT = ('data-parallel training needs mpi4py and an MPI library: pip install "tinygrad-sm[mpi]" '
             '(or pip install mpi4py mpich, which also brings mpiexec)')
@@ -76,6 +76,16 @@ class MPIHooks(Hooks):
         self._started = self._mid_epoch = self._stopped_together = self._aborting = False
 
     # -- the hooks -----------------------------------------------------------------------------------
+    def ready(self, error: Optional[BaseException]) -> None:
+        """Every rank says whether its set-up worked (options, data, output directory, checkpoint:
+        a failure on one rank alone, e.g. data missing on one machine, would leave the others
+        waiting in start()). If any failed, all stop: a failing rank raises its own error (fit does),
+        the others RankFailed naming the first failing rank's."""
+        failed = self.comm.allgather(None if error is None else _one_line(type(error), error))
+        first = next(((r, msg) for r, msg in enumerate(failed) if msg is not None), None)
+        if first is not None and error is None:
+            raise RankFailed(f"rank {first[0]} of {self.size} could not start: {first[1]}")
+
     def start(self, model: nn.Module) -> None:
         """Rank 0's parameters go to every rank (they start equal even if the ranks built them differently)."""
         self._params = list(model.parameters())

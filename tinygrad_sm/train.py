@@ -33,6 +33,10 @@ HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64
 """Each model's default hidden layer sizes (`--hidden` overrides them for the MLPs)."""
 
 
+class RankFailed(RuntimeError):
+    """Another process of a data-parallel run could not start (its own error says why)."""
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the message says at which step and which tensors."""
 
@@ -199,6 +203,10 @@ class Hooks:
 
     is_main = True  # only the main process prints and writes files
 
+    def ready(self, error: Optional[BaseException]) -> None:
+        """After setting up, before start(): `error` is what this process's set-up raised (it is
+        raised again after this returns), or None. Processes that must start together agree here."""
+
     def start(self, model: nn.Module) -> None:
         """Before the first step (e.g. broadcast the initial parameters)."""
 
@@ -239,17 +247,21 @@ def _step(model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], opt: optim
     value, right = 0.0, 0
     opt.zero_grad()
     if len(y):
+        out = None
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # a non-finite loss is reported below
                 out = model(Tensor._wrap(x))
                 lt = loss(out, Tensor._wrap(y))
-        except GateError:
-            if all(np.isfinite(p.data).all() for p in model.parameters()):
+        except GateError:  # e.g. cross_entropy refusing NaN/inf logits: bad data, or divergence?
+            grown = (not all(np.isfinite(p.data).all() for p in model.parameters())
+                     or (out is not None and not np.isfinite(out.data).all() and np.isfinite(x).all()))
+            if not grown:  # finite weights on finite data, and still refused: the data is at fault
                 raise
-            raise diverged(float("nan")) from None  # e.g. cross_entropy refusing NaN/inf logits
-        value = float(lt.data)
-        right = int((out.data.argmax(axis=1) == y).sum())
-    if not math.isfinite(hooks.global_loss(value, len(y), n_global)):
+            value = float("nan")  # the weights (or the logits they make) overflowed: diverged, below
+        else:
+            value = float(lt.data)
+            right = int((out.data.argmax(axis=1) == y).sum())
+    if not math.isfinite(hooks.global_loss(value, len(y), n_global)):  # (every process decides alike)
         raise diverged(value)
     if len(y):
         lt.backward()
@@ -274,31 +286,16 @@ def load_run(path: str, need: tuple[str, ...] = ()) -> tuple[dict[str, Any], Tra
         raise checkpoint.CheckpointError(f"{path}: the training run's config is damaged ({e})") from None
 
 
-def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
-        stream: Optional[TextIO] = None, progress: bool = True, splits: Optional[tuple[Split, Split]] = None,
-        hooks: Optional[Hooks] = None) -> Run:
-    """Train as `cfg` says, printing a progress bar and one line per epoch to `stream`.
-
-    out: a directory for checkpoint.npz, metrics.json, metrics.csv and curves.png.
-    resume: a checkpoint from an earlier run; training goes on from its last epoch exactly as if
-    it had not stopped (same batch order, same optimizer state).
-    Raises TrainingDiverged (after saving the metrics so far) if the loss becomes NaN/inf.
-    hooks: see Hooks (data-parallel training); only hooks.is_main prints and writes.
-    """
-    hooks = hooks if hooks is not None else Hooks()
-    stream = stream if stream is not None else sys.stdout
-    if not hooks.is_main:
-        stream, progress, out = open(os.devnull, "w"), False, None
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
+def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progress: bool,
+             splits: Optional[tuple[Split, Split]]) -> tuple[Any, ...]:
+    """Everything fit() needs before the first step: (config, checkpoint state or None, train and
+    held-out splits, layer sizes, model, optimizer, schedule or None)."""
     state = None
     if resume is not None:
         state, run_cfg = load_run(resume, ("optimizer", "epoch"))
         run_cfg.epochs = cfg.epochs
         run_cfg.data_root = cfg.data_root or run_cfg.data_root  # (where the data is, not how to train)
         cfg = run_cfg
-        start_epoch = int(state["epoch"])
-        history = [dict(h) for h in state.get("history", [])]
     cfg.check()
     if out is not None:
         os.makedirs(out, exist_ok=True)
@@ -315,6 +312,32 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
         opt.load_state_dict(state["optimizer"])
         if sched is not None and "scheduler" in state:
             sched.load_state_dict(state["scheduler"])
+    return cfg, state, train, held, sizes, model, opt, sched
+
+
+def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
+        stream: Optional[TextIO] = None, progress: bool = True, splits: Optional[tuple[Split, Split]] = None,
+        hooks: Optional[Hooks] = None) -> Run:
+    """Train as `cfg` says, printing a progress bar and one line per epoch to `stream`.
+
+    out: a directory for checkpoint.npz, metrics.json, metrics.csv and curves.png.
+    resume: a checkpoint from an earlier run; training goes on from its last epoch exactly as if
+    it had not stopped (same batch order, same optimizer state).
+    Raises TrainingDiverged (after saving the metrics so far) if the loss becomes NaN/inf.
+    hooks: see Hooks (data-parallel training); only hooks.is_main prints and writes.
+    """
+    hooks = hooks if hooks is not None else Hooks()
+    stream = stream if stream is not None else sys.stdout
+    if not hooks.is_main:
+        stream, progress, out = open(os.devnull, "w"), False, None
+    try:
+        cfg, state, train, held, sizes, model, opt, sched = _prepare(cfg, out, resume, progress, splits)
+    except Exception as e:
+        hooks.ready(e)  # every process stops here: the others would wait for this one for ever
+        raise
+    hooks.ready(None)
+    start_epoch = int(state["epoch"]) if state is not None else 0
+    history = [dict(h) for h in state.get("history", [])] if state is not None else []
     loss = loss_fn(cfg, model)
     hooks.start(model)
     print(f"{cfg.model} {'-'.join(map(str, sizes))} on {cfg.dataset} ({len(train.y)} train / {len(held.y)} "
@@ -346,7 +369,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                 seen += len(idx)
                 loss_sum += value * len(idx)
                 correct += right
-                bar.update(1, loss=loss_sum / seen)
+                bar.update(1, loss=loss_sum / seen if seen else float("nan"))  # (a shard may be empty)
             bar.close()
             seen, loss_sum, correct = hooks.epoch_totals(seen, loss_sum, correct)
             if sched is not None:

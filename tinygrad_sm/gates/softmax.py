@@ -165,6 +165,11 @@ def _explain_nonfinite(z: np.ndarray, t: np.ndarray) -> None:
             raise GateError(f"cross_entropy: {what} contain {arr[r, col]} (first at row {r}, column {col}); "
                             "the loss would be NaN. Check the inputs, or lower the learning rate if "
                             "training diverged.")
+    if z.size and z.dtype.kind == "f":
+        dead = np.flatnonzero(np.isneginf(z).all(axis=1))
+        if len(dead):
+            raise GateError(f"cross_entropy: every logit of row {dead[0]} is -inf ({len(dead)} such row(s)), "
+                            "so softmax has no value there and the loss would be NaN")
     # -inf logit on a target class: the loss is honestly +inf; let it through.
 
 

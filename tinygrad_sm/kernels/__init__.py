@@ -105,15 +105,18 @@ def warmup() -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for the parallel numba kernels (at most NUMBA_NUM_THREADS, which numba reads at start)."""
+    """Threads for the parallel numba kernels (at most NUMBA_NUM_THREADS, which numba reads at start).
+    As in numba, the count belongs to the calling thread; other threads keep theirs."""
     global _pending_threads
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: need a positive integer, got {n!r}")
     _check_threads(n)  # (now, also before numba is imported: not at the first kernel)
+    if _numba_module is None and _backend == "numba":
+        _load_numba(explicit=False)  # now, so that the count is set in this thread
     if _numba_module is not None:
         _numba_module.set_num_threads(int(n))
     else:
-        _pending_threads = int(n)  # applied when numba is first imported
+        _pending_threads = int(n)  # (the NumPy backend: applied if numba is loaded later)
 
 
 def get_num_threads() -> int:

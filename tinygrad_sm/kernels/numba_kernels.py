@@ -286,7 +286,9 @@ def _ce_class_body(z, bits, t, eps, scale, loss, grad, nchunks):
                 gr[j] = (buf[j] * inv - off) * scale
             gr[ti] = (buf[ti] * inv - (1.0 - eps) - off) * scale
             # loss = logsumexp - (1 - eps) z_t - eps mean(z), as a sum of terms >= 0
-            li = math.log(s) + (1.0 - eps) * (m - zr[ti])
+            li = math.log(s)
+            if eps != 1.0:  # (at eps = 1 the target's term has weight 0, also where z_t is -inf)
+                li += (1.0 - eps) * (m - zr[ti])
             if eps != 0.0:
                 li += eps * (m - _row_sum(zr) / c)
             loss[i] = li
@@ -437,7 +439,9 @@ def _ce_prob_body(z, bits, t, eps, scale, loss, grad, nchunks):
             inv = tsum / s
             for j in range(c):  # (p * sum(t) - t) * scale
                 gr[j] = (buf[j] * inv - (1.0 - eps) * np.float64(tr[j]) - off) * scale
-            li = tsum * math.log(s) + (1.0 - eps) * _row_dot_shift(tr, zr, m)
+            li = tsum * math.log(s)
+            if eps != 1.0:  # (as above: 0 * inf would make the loss NaN)
+                li += (1.0 - eps) * _row_dot_shift(tr, zr, m)
             if eps != 0.0:
                 li += eps * (m - _row_sum(zr) / c)
             loss[i] = li
@@ -514,6 +518,15 @@ def _flat(*arrays: np.ndarray) -> bool:
         return False
     for a in arrays:  # (a loop, not all() over a generator: this runs several times a step)
         if not a.flags.c_contiguous or a.dtype != a0.dtype or a.shape != a0.shape:
+            return False
+    return True
+
+
+def _writable(*arrays: np.ndarray) -> bool:
+    """The arrays an update writes can be written (else the reference raises NumPy's clear error:
+    numba's compiler would refuse a read-only array with a typing error instead)."""
+    for a in arrays:
+        if not a.flags.writeable:
             return False
     return True
 
@@ -642,12 +655,12 @@ def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: fl
               momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
               nesterov: bool = False, first: bool = False) -> None:
     if (not momentum and not weight_decay and p.dtype.type is np.float32 and g.dtype.type is np.float32
-            and p.shape == g.shape and p.flags.c_contiguous and g.flags.c_contiguous
+            and p.shape == g.shape and p.flags.c_contiguous and g.flags.c_contiguous and p.flags.writeable
             and 1e-30 < abs(lr) < 1e30):  # (lr's float32 parts stay normal numbers)
         _launch(_SGD32, p.size, elementwise=True)[0](p.reshape(-1), g.reshape(-1), float(lr))
         return
     has_buf = bool(momentum)
-    if not _flat(p, g, *([buf] if has_buf else [])):
+    if not (_flat(p, g, *([buf] if has_buf else [])) and _writable(p, *([buf] if has_buf else []))):
         return reference.sgd_step_(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
                                    weight_decay=weight_decay, nesterov=nesterov, first=first)
     flat = p.reshape(-1)
@@ -659,7 +672,7 @@ def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: fl
 def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, step: int, lr: float,
                beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
                weight_decay: float = 0.0, decoupled: bool = False) -> None:
-    if not _flat(p, g, m, v):
+    if not (_flat(p, g, m, v) and _writable(p, m, v)):
         return reference.adam_step_(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                     weight_decay=weight_decay, decoupled=decoupled)
     decay, wd = (1.0 - lr * weight_decay, 0.0) if decoupled else (1.0, float(weight_decay))

@@ -55,7 +55,9 @@ def cross_entropy_forward(
     n, c = z.shape
     if target.ndim == 1:  # class indices: loss = -log p[target]
         loss = -logp[np.arange(n), target]
-        if label_smoothing:
+        if label_smoothing == 1:  # (the target's term has weight 0, also where its log p is -inf)
+            loss = -logp.sum(axis=1) / c
+        elif label_smoothing:
             loss = (1 - label_smoothing) * loss - (label_smoothing / c) * logp.sum(axis=1)
     else:
         loss = -(smoothed(target, c, label_smoothing) * logp).sum(axis=1)
