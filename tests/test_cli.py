@@ -237,6 +237,16 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_go_on(tmp_path, capsys, mon
     assert [h["epoch"] for h in metrics["history"]] == [1]  # what the checkpoint it went on from holds
 
 
+def test_ctrl_c_while_setting_up_writes_nothing_and_says_so(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "load_splits", interrupted)
+    code, _, err = run_cli("train", "--model", "softmax", "--out", str(tmp_path / "run"), capsys=capsys)
+    assert code == 130 and "interrupted before training started: nothing was written" in err
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
 def test_resume_takes_a_new_data_root(tmp_path, capsys):
     write_mnist_files(tmp_path / "d1")
     write_mnist_files(tmp_path / "d2")

@@ -128,6 +128,22 @@ def test_a_rank_that_cannot_start_stops_every_rank_and_the_error_is_said_once(tm
     assert p.returncode == 2 and p.stderr.count("batch_size must be >= 1") == 1
 
 
+def test_ctrl_c_on_one_rank_while_it_sets_up_stops_every_rank():
+    p, seconds = mpirun(2, HERE, "setup-interrupted", timeout=120)
+    assert "rank 1 stopped: KeyboardInterrupt" in p.stdout
+    assert "rank 0 stopped: RankFailed: rank 1 of 2 could not start: KeyboardInterrupt" in p.stdout
+    assert seconds < 60
+
+
+def test_an_error_in_training_on_another_rank_is_printed_by_that_rank(tmp_path):
+    # Rank 1 alone gets NaN logits mid-epoch (its shard holds a NaN pixel): its own error is the
+    # one to see, before the job is aborted.
+    p, _ = mpirun(2, HERE, "nan-data", str(tmp_path), timeout=120)
+    assert p.returncode != 0
+    assert "cross_entropy: logits contain nan" in p.stderr
+    assert "[rank 1 of 2] left in the middle of an epoch" in p.stderr
+
+
 def test_a_global_batch_smaller_than_the_ranks_leaves_a_shard_empty(tmp_path):
     p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--model", "softmax", "--epochs", "1",
                   "--batch-size", "1", "--lr", "0.01", "--out", str(tmp_path), "--no-progress", timeout=300)
@@ -210,6 +226,33 @@ def _main(mode, out=None):
         hooks = Failing()
         hooks.install_guards()  # what mpi_hooks() does: a failing rank aborts the job
         T.fit(config("mlp-sgd"), splits=splits(), hooks=hooks, **quiet)
+    elif mode == "nan-data":  # the CLI's path, with rank 1's data holding a NaN pixel
+        from tinygrad_sm import cli
+        real = T.load_splits
+
+        def load_splits(cfg, progress=True):
+            train, held = real(cfg, progress)
+            if comm.rank == 1:
+                train.x[:, 0] = np.nan
+            return train, held
+
+        T.load_splits = load_splits
+        return cli.main(["train", "--distributed", "--model", "softmax", "--epochs", "1", "--no-progress",
+                         "--out", out])
+    elif mode == "setup-interrupted":  # Ctrl-C reaches rank 1 alone while it loads its data
+        real = T.load_splits
+
+        def load_splits(cfg, progress=True):
+            if comm.rank == 1:
+                raise KeyboardInterrupt
+            return real(cfg, progress)
+
+        T.load_splits = load_splits
+        try:
+            T.fit(config("mlp-sgd"), hooks=distributed.mpi_hooks(), **quiet)
+        except (KeyboardInterrupt, T.RankFailed) as e:
+            print(f"rank {comm.rank} stopped: {type(e).__name__}: {e}")
+            return 2
     elif mode == "diverge":
         try:  # the hinge loss of a NaN sample is NaN (cross-entropy would raise on NaN logits first)
             T.fit(config("svm-sgd"), splits=splits(nan_row=37), hooks=distributed.mpi_hooks(), **quiet)

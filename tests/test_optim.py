@@ -229,3 +229,11 @@ def test_a_read_only_parameter_is_a_clear_error_on_both_backends(backend, name, 
                 getattr(optim, name)([w], **kw).step()
     finally:
         ts.kernels.set_backend(prev)
+
+
+def test_a_0d_buffer_for_a_larger_parameter_is_refused_when_loaded():
+    w = ts.Tensor(np.ones((2, 3)), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    state = {"state": {"0": {"momentum_buffer": np.array(0.5)}}, "param_groups": opt.state_dict()["param_groups"]}
+    with pytest.raises(ValueError, match=r"momentum_buffer.*shape \(\).*\(2, 3\)"):
+        opt.load_state_dict(state)

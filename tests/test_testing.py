@@ -163,3 +163,8 @@ def test_gradcheck_leaves_the_grad_of_other_tensors_as_it_was():
     assert gradcheck(layer, [x], mode="fast")
     assert layer.weight.grad is before and (before.numpy() == 1).all()
     assert x.grad is None
+
+
+def test_gradcheck_of_a_function_that_returns_its_input():
+    x = leaf([1.0, -2.0])
+    assert gradcheck(lambda a: a, [x]) and gradcheck(lambda a: a.astype("float64"), [x])

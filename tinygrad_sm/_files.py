@@ -39,12 +39,19 @@ def replacing(path: str, mode: str = "wb", prefix: Optional[str] = None,
     directory, name = os.path.split(os.path.abspath(path))
     fd, tmp = temp_beside(directory, f".{name}." if prefix is None else prefix, suffix)
     try:
-        with os.fdopen(fd, mode) as f:
+        try:
+            f = os.fdopen(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
             yield f, tmp
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except OSError:  # (gone already, or not ours to remove: the first error is the one to see)
+            pass
         raise
 
 

@@ -82,7 +82,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     try:
         return _train(a, hooks)
     except (ValueError, OSError, KeyError, T.RankFailed):
-        if hooks is not None and not hooks.is_main:  # every rank stops; the main one says why, once
+        # Bad options (the same on every rank) or a rank that could not start (every rank stops
+        # at the check-in): the main rank says why, once. An error in training is the rank's own.
+        if hooks is not None and not hooks.is_main and not hooks.started:
             return 2
         raise
 
@@ -112,11 +114,14 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
     except KeyboardInterrupt as e:
         if hooks is None or hooks.is_main:
             saved = getattr(e, "saved_epoch", None)
-            print("\ninterrupted " + (
-                f"after epoch {saved}: {out}/ holds its checkpoint and metrics; go on with "
-                f"`tinygrad-sm train --resume {os.path.join(out, 'checkpoint.npz')} --epochs N`" if saved else
-                f"before an epoch of this run ended: no checkpoint was written ({out}/metrics.json says "
-                "what ran)"), file=sys.stderr)
+            if not hasattr(e, "saved_epoch"):  # (while setting up: nothing was written)
+                what = "before training started: nothing was written"
+            elif saved:
+                what = (f"after epoch {saved}: {out}/ holds its checkpoint and metrics; go on with "
+                        f"`tinygrad-sm train --resume {os.path.join(out, 'checkpoint.npz')} --epochs N`")
+            else:
+                what = f"before an epoch of this run ended: no checkpoint was written ({out}/metrics.json says so)"
+            print(f"\ninterrupted {what}", file=sys.stderr)
         return 130
     if hooks is not None and not hooks.is_main:
         return 0

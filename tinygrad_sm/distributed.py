@@ -221,6 +221,11 @@ class MPIHooks(Hooks):
                 self.abort(1)
             time.sleep(0.005)
 
+    @property
+    def started(self) -> bool:
+        """Whether training began (every rank checked in and got rank 0's parameters)."""
+        return self._started
+
     def stats(self) -> dict[str, float]:
         """Communication figures for the benchmark and the logs."""
         return {"ranks": self.size, "steps": self.steps, "allreduce_calls": self.allreduce_calls,

@@ -106,9 +106,9 @@ class Optimizer:
                 raise ValueError(f"optimizer state names parameter {i}, but there are {len(params)}")
             entry = {}
             for name, v in s.items():
-                # An array is a buffer like the parameter (0-d too, for a 0-d parameter), except
-                # Adam's step count, which a checkpoint file (or PyTorch) stores as a 0-d array.
-                if isinstance(v, np.ndarray) and (v.ndim > 0 or (name != "step" and params[i].ndim == 0)):
+                # An array is a buffer like the parameter, except Adam's step count, which a
+                # checkpoint file (or PyTorch) stores as a 0-d array.
+                if isinstance(v, np.ndarray) and name != "step":
                     if v.shape != params[i].shape:
                         raise ValueError(f"optimizer state {name!r} of parameter {i} has shape {v.shape}, "
                                          f"the parameter has {params[i].shape}")

@@ -105,8 +105,8 @@ def _analytic(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> list[Optional[
     # Other leaves that fn reaches (a layer's weights) must come out as they went in: backward
     # would add to their .grad. Their gradients are put back afterwards, in place, as they were.
     mine = {id(t) for t in inputs}
-    others = {id(p): p for g in topological_order(out._gate) for p in g.parents
-              if isinstance(p, Tensor) and id(p) not in mine}.values()
+    gates = topological_order(out._gate) if out._gate is not None else []  # (fn may return a leaf)
+    others = {id(p): p for g in gates for p in g.parents if isinstance(p, Tensor) and id(p) not in mine}.values()
     kept = [(t, t.grad, None if t.grad is None else t.grad.data.copy()) for t in others]
     try:
         out.backward(v.astype(out.dtype).reshape(out.shape))

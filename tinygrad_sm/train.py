@@ -288,8 +288,9 @@ def load_run(path: str, need: tuple[str, ...] = ()) -> tuple[dict[str, Any], Tra
 
 def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progress: bool,
              splits: Optional[tuple[Split, Split]]) -> tuple[Any, ...]:
-    """Everything fit() needs before the first step: (config, checkpoint state or None, train and
-    held-out splits, layer sizes, model, optimizer, schedule or None)."""
+    """Everything fit() needs before the first step, all that can fail on one process alone:
+    (config, first epoch, history so far, train and held-out splits, layer sizes, model,
+    optimizer, schedule or None, loss)."""
     state = None
     if resume is not None:
         state, run_cfg = load_run(resume, ("optimizer", "epoch"))
@@ -307,12 +308,18 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
     model = build_model(cfg.model, sizes, cfg.seed)
     opt = make_optimizer(cfg, model)
     sched = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    start_epoch, history = 0, []
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None and "scheduler" in state:
             sched.load_state_dict(state["scheduler"])
-    return cfg, state, train, held, sizes, model, opt, sched
+        try:
+            start_epoch = int(state["epoch"])
+            history = [dict(h) for h in state.get("history", [])]
+        except (TypeError, ValueError) as e:
+            raise checkpoint.CheckpointError(f"{resume}: its epoch or history is damaged ({e})") from None
+    return cfg, start_epoch, history, train, held, sizes, model, opt, sched, loss_fn(cfg, model)
 
 
 def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = None,
@@ -331,14 +338,12 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     if not hooks.is_main:
         stream, progress, out = open(os.devnull, "w"), False, None
     try:
-        cfg, state, train, held, sizes, model, opt, sched = _prepare(cfg, out, resume, progress, splits)
-    except Exception as e:
+        cfg, start_epoch, history, train, held, sizes, model, opt, sched, loss = _prepare(
+            cfg, out, resume, progress, splits)
+    except BaseException as e:  # (Ctrl-C too)
         hooks.ready(e)  # every process stops here: the others would wait for this one for ever
         raise
     hooks.ready(None)
-    start_epoch = int(state["epoch"]) if state is not None else 0
-    history = [dict(h) for h in state.get("history", [])] if state is not None else []
-    loss = loss_fn(cfg, model)
     hooks.start(model)
     print(f"{cfg.model} {'-'.join(map(str, sizes))} on {cfg.dataset} ({len(train.y)} train / {len(held.y)} "
           f"{held.name}), {cfg.optimizer} lr={cfg.lr:g}"

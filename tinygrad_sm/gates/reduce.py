@@ -63,12 +63,17 @@ class Mean(_Reduce):
 
     def forward(self, x):
         self.forward_axes(x)
+        if x.size:
+            out = x.mean(axis=self.axis, keepdims=self.keepdims)
+            self.count = x.size // max(out.size, 1)  # n
+            return out
         axes = range(x.ndim) if self.axis is None else self.axis
-        self.count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))  # n
-        if self.count == 0:  # the mean of nothing is NaN, as in PyTorch (without NumPy's warning)
-            shape = x.sum(axis=self.axis, keepdims=self.keepdims).shape
-            return np.full(shape, np.nan, x.dtype if x.dtype.kind == "f" else np.float64)
-        return x.mean(axis=self.axis, keepdims=self.keepdims)
+        self.count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        if self.count:  # (an empty result: nothing to average, nothing to warn about)
+            return x.mean(axis=self.axis, keepdims=self.keepdims)
+        # the mean of nothing is NaN, as in PyTorch (without NumPy's warning)
+        shape = x.sum(axis=self.axis, keepdims=self.keepdims).shape
+        return np.full(shape, np.nan, x.dtype if x.dtype.kind == "f" else np.float64)
 
     def backward(self, g):
         if self.count == 0:  # (no input element: an empty gradient)
