@@ -747,6 +747,20 @@ def test_warmup_compiles_everything_and_threads_can_be_set():
         kernels.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)
 
 
+def test_an_empty_backend_variable_means_the_default():
+    code = "import tinygrad_sm as ts; print(ts.kernels.get_backend())"
+    unset = {k: v for k, v in os.environ.items() if k != "TINYGRAD_SM_BACKEND"}
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=unset,
+                             timeout=120).stdout.strip()
+    assert default in ("numba", "numpy")
+    for value in ("", "  "):
+        r = _python(code, TINYGRAD_SM_BACKEND=value)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == default
+    r = _python(code, TINYGRAD_SM_BACKEND="cuda")
+    assert r.returncode != 0 and "TINYGRAD_SM_BACKEND: backend must be one of" in r.stderr
+
+
 def test_thread_count_is_checked_before_numba_is_imported():
     # too many threads is refused when asked for, not later at the first kernel
     code = """if True:

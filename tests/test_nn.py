@@ -237,3 +237,14 @@ def test_a_slice_of_a_sequential_is_a_sequential_with_the_same_names():
     np.testing.assert_array_equal(m[2:](head(x)).numpy(), m(x).numpy())
     assert list(m[2:].state_dict()) == ["2.weight", "2.bias"]
     assert len(m[5:]) == 0 and m[-1] is m[2]
+
+
+def test_load_state_dict_returns_the_keys_that_did_not_match():
+    net = TwoLayer()
+    state = net.state_dict()
+    assert net.load_state_dict(state) == ([], [])
+    partial = {k: v for k, v in state.items() if not k.startswith("fc2.")}
+    partial["extra.weight"] = np.zeros(3)
+    keys = net.load_state_dict(partial, strict=False)
+    assert keys.missing_keys == ["fc2.weight", "fc2.bias"] and keys.unexpected_keys == ["extra.weight"]
+    assert isinstance(keys, nn.IncompatibleKeys)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -23,8 +23,16 @@ from .tensor import Tensor
 # `import tinygrad_sm.nn.functional as F`, the PyTorch spelling, finds the functional module.
 sys.modules[__name__ + ".functional"] = functional
 
-__all__ = ["Parameter", "Module", "Linear", "ReLU", "Sigmoid", "Tanh", "Flatten", "Sequential", "MLP",
+__all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "ReLU", "Sigmoid", "Tanh", "Flatten", "Sequential", "MLP",
            "functional"]
+
+
+class IncompatibleKeys(NamedTuple):
+    """What load_state_dict(strict=False) skipped: parameters the state did not give, and keys
+    of the state that name no parameter."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Parameter(Tensor):
@@ -136,11 +144,12 @@ class Module:
         """Copies of every parameter's values, by dotted name."""
         return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
 
-    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> "IncompatibleKeys":
         """Copy values into the parameters, in place (optimizers keep working on them).
 
         strict=True (the default): every key must match a parameter and every parameter must be
         given. Shapes must always match; values are cast to each parameter's dtype.
+        Returns the keys that did not match (both empty when strict), as PyTorch does.
         """
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
@@ -169,6 +178,7 @@ class Module:
             arrays[name] = arr
         for name, arr in arrays.items():  # all checked first: a bad key changes nothing
             own[name].data[...] = arr
+        return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:
         extra = self.extra_repr()

@@ -48,8 +48,8 @@ def _default_backend() -> str:
     """TINYGRAD_SM_BACKEND if set; else "numba", or "numpy" when NUMBA_DISABLE_JIT is set: numba's
     kernels would then run as Python loops (correct, and tested that way, but a training step
     takes seconds), and the NumPy reference computes the same at NumPy's speed."""
-    name = os.environ.get("TINYGRAD_SM_BACKEND")
-    if name is not None:
+    name = os.environ.get("TINYGRAD_SM_BACKEND", "").strip()
+    if name:  # (set but empty, as `TINYGRAD_SM_BACKEND= cmd` gives: the default)
         return _parse(name, "TINYGRAD_SM_BACKEND")
     return "numpy" if os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0") else "numba"
 
