@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import gates as G
-from .tensor import ArrayLike, AxisLike, Tensor, _axis, _last_axis, _operands
+from .tensor import ArrayLike, AxisLike, Tensor, _axis, _last_axis, _one_kind, _operands
 
 
 def _t(x: ArrayLike) -> Tensor:
@@ -56,15 +56,6 @@ def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
 def matmul(x: Tensor, w: ArrayLike) -> Tensor:
     """Matrix product x @ w (1-D and batched operands as in NumPy); dX = G W^T, dW = X^T G."""
     return G.MatMul.apply(*_operands(x, w))
-
-
-def _one_kind(ts: list[Tensor]) -> list[Tensor]:
-    """Integer and bool tensors among float ones take the floats' dtype, as in a binary op."""
-    floats = [t.data.dtype for t in ts if t.data.dtype.kind == "f"]
-    if not floats or len(floats) == len(ts):
-        return ts
-    dt = np.result_type(*floats)
-    return [t if t.data.dtype.kind == "f" else Tensor._wrap(t.data.astype(dt)) for t in ts]
 
 
 def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None) -> Tensor:

@@ -556,11 +556,18 @@ def _operands(t: Tensor, other: ArrayLike, reflected: bool = False) -> tuple[Ten
     o = other if type(other) is Tensor else _lift(other, t)
     a, b = t.data.dtype, o.data.dtype
     if a is not b and a.kind != b.kind:  # (builtin dtypes are singletons: `is` first, it is cheaper)
-        if a.kind == "f" and b.kind in "iub":
-            o = Tensor._wrap(o.data.astype(a))
-        elif b.kind == "f" and a.kind in "iub":
-            t = Tensor._wrap(t.data.astype(b))
+        t, o = _one_kind([t, o])
     return (o, t) if reflected else (t, o)
+
+
+def _one_kind(ts: list[Tensor]) -> list[Tensor]:
+    """Integer and bool tensors among float ones take the floats' dtype (the rule of _operands,
+    for any number of tensors: cat, stack)."""
+    floats = [t.data.dtype for t in ts if t.data.dtype.kind == "f"]
+    if not floats or len(floats) == len(ts):
+        return ts
+    dt = np.result_type(*floats)
+    return [t if t.data.dtype.kind == "f" else Tensor._wrap(t.data.astype(dt)) for t in ts]
 
 
 _base._tensor[0] = Tensor
