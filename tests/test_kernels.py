@@ -368,6 +368,30 @@ def test_row_max32_is_numpys_max_and_sees_nan_with_the_sign_bit_clear(row):
         assert got == row[~nan].max()
 
 
+@given(row=hnp.arrays(np.float32, st.integers(0, 70),
+                     elements=st.floats(0.0, 1.5, width=32) | st.floats(0.0, 2.0**-100, width=32)))
+def test_sum32_is_within_two_float32_roundings_of_the_exact_sum(row):
+    """The CE kernel's row sum adds the quarters of the row in float32 before the float64 total:
+    within 2 * 2**-24 of the exact sum of terms >= 0 (tails of 1-3 terms and rows under 4 too)."""
+    import math
+    exact = math.fsum(float(v) for v in row)
+    got = nk._sum32(row)
+    assert abs(got - exact) <= 2 * 2.0**-24 * exact
+
+
+def test_sum32_meets_its_bound_where_the_float32_additions_round():
+    """Terms 1 + k ulp with k = 0, 1, 2, ...: a pair sum of odd k1 + k2 rounds (a tie), and so does
+    a sum of two pairs whose k's do not add up to a multiple of 4."""
+    import math
+    q = 1001
+    row = np.float32(1.0) + np.arange(4 * q + 3, dtype=np.float32) * np.float32(2.0**-23)
+    a, b = row[:q], row[q:2 * q]
+    assert ((a + b).astype(np.float64) != a.astype(np.float64) + b).all()  # (they do round)
+    exact = math.fsum(float(v) for v in row)
+    assert abs(nk._sum32(row) - exact) <= 2 * 2.0**-24 * exact
+    assert nk._sum32(row) != exact
+
+
 @given(rows=st.integers(1, 60).flatmap(lambda c: hnp.arrays(np.float32, (2, c), elements=st.floats(width=32))),
        lo=st.floats(-200.0, 0.0, width=32))
 def test_the_exp_loop_that_also_finds_the_next_rows_max_does_both_as_the_separate_loops(rows, lo):
