@@ -94,6 +94,8 @@ def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     (["--lr-step", "-2"], "lr_step must be an integer >= 0"),
     (["--hidden", "abc"], "--hidden takes sizes like 512,128"),
     (["--hidden", ","], "needs at least one hidden size"),
+    (["--model", "softmax", "--hidden", "64"], "the softmax model is one linear layer"),
+    (["--model", "svm", "--hidden", "64,32"], "the svm model is one linear layer"),
 ])
 def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
     code, _, err = run_cli("train", *args, "--out", str(tmp_path / "new"), capsys=capsys)

@@ -248,3 +248,52 @@ def test_load_state_dict_returns_the_keys_that_did_not_match():
     keys = net.load_state_dict(partial, strict=False)
     assert keys.missing_keys == ["fc2.weight", "fc2.bias"] and keys.unexpected_keys == ["extra.weight"]
     assert isinstance(keys, nn.IncompatibleKeys)
+
+
+def test_a_shared_layer_is_in_the_state_dict_under_each_name_as_in_pytorch(torch):
+    layer = nn.Linear(3, 3, generator=0)
+    net = nn.Sequential(layer, nn.ReLU(), layer)
+    tnet = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+    tnet.append(tnet[0])
+    assert list(net.state_dict()) == list(tnet.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert len(list(net.parameters())) == 2  # (listed once here, as PyTorch's parameters() does)
+    state = net.state_dict()
+    state["2.bias"] = np.full(3, 7.0)  # the last name given wins, as in PyTorch
+    assert net.load_state_dict(state) == ([], [])
+    np.testing.assert_array_equal(layer.bias.numpy(), np.full(3, 7.0, np.float32))
+    del state["2.weight"]
+    with pytest.raises(KeyError, match="missing keys: 2.weight"):
+        net.load_state_dict(state)
+
+
+def test_to_double_and_float_convert_the_parameters_in_place_and_training_goes_on():
+    net = TwoLayer()
+    params = list(net.parameters())
+    x = ts.Tensor(np.random.default_rng(0).standard_normal((6, 4)))  # float64 data
+    with pytest.raises(ValueError, match=r"input is float64 but the weight is float32.*\.to\('float64'\)"):
+        net(x)
+    assert net.double() is net and list(net.parameters()) == params  # the same Parameter objects
+    assert all(p.dtype == np.float64 for p in params)
+    F.cross_entropy(net(x), ts.Tensor([0, 1, 2, 0, 1, 2])).backward()
+    assert all(p.grad.dtype == np.float64 for p in params)
+    before = net.state_dict()
+    net.float()
+    assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in params)
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v, before[k].astype(np.float32))
+    assert net.to("cpu") is net and params[0].dtype == np.float32
+    with pytest.raises(TypeError, match="floating point"):
+        net.to("int64")
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a @ b, lambda a, b: F.linear(a, b),
+                                lambda a, b: F.linear(b, b, ts.Tensor(np.zeros(2)))])
+def test_a_float64_operand_beside_float32_weights_is_refused_as_in_pytorch(op):
+    """PyTorch raises for mixed float dtypes in matmul and linear; here too (else a float64
+    batch would quietly run a float32 model in float64), naming both dtypes."""
+    a = ts.Tensor(np.ones((2, 2)))  # float64
+    b = ts.Tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    with pytest.raises(ValueError, match="float64.*float32|float32.*float64"):
+        op(a, b)
+    ints = ts.Tensor(np.ones((2, 2), np.int64))
+    assert (ints @ b).dtype == np.float32  # integers beside floats still take the float's dtype

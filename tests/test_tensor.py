@@ -263,6 +263,20 @@ def test_softmax_methods_take_dim_as_well_as_axis():
     assert ts.logsumexp(x, dim=0, keepdim=True).shape == (1, 2)
 
 
+@pytest.mark.parametrize("dim", [None, 0, -1])
+def test_softmax_of_a_0d_tensor_is_one_along_dim_0_or_minus_1(dim):
+    """PyTorch's rule: a 0-d tensor is one element along dim 0 (or -1); softmax 1, log_softmax 0,
+    and the gradient through either is 0."""
+    for f, want in ((Tensor.softmax, 1.0), (Tensor.log_softmax, 0.0)):
+        x = Tensor(2.5, requires_grad=True)
+        y = f(x) if dim is None else f(x, dim=dim)
+        assert y.shape == () and y.item() == want
+        y.backward()
+        assert x.grad.item() == 0.0
+    with pytest.raises(np.exceptions.AxisError):
+        Tensor(2.5).softmax(dim=1)
+
+
 @pytest.mark.parametrize("op", [lambda a, b: a * b, lambda a, b: b * a, lambda a, b: a - b,
                                 lambda a, b: b / a, lambda a, b: a ** b, lambda a, b: b ** a,
                                 lambda a, b: a.maximum(b), lambda a, b: ts.minimum(b, a)])

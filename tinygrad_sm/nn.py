@@ -134,15 +134,44 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
+    def to(self, dtype: _dt.DTypeLike) -> "Module":
+        """Convert every parameter (and its gradient) to a float dtype, in place; returns the module.
+        Make the optimizer after this, as in PyTorch: its state keeps the old dtype. ("cpu", the
+        only device, changes nothing.)"""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        dt = _dt.to_dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: parameters must stay floating point, got {dt}")
+        for p in self.parameters():
+            p.data = p.data.astype(dt, copy=False)
+            if p.grad is not None:
+                p.grad = Tensor._wrap(p.grad.data.astype(dt, copy=False))
+        return self
+
+    def float(self) -> "Module":
+        return self.to(_dt.float32)
+
+    def double(self) -> "Module":
+        return self.to(_dt.float64)
+
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (sets .grad to None, PyTorch's default)."""
         for p in self.parameters():
             p.grad = None
 
     # -- saving and restoring -------------------------------------------------------------------------
+    def _every_parameter_name(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) under every name it has: a layer used twice, twice."""
+        for name, p in self._parameters.items():
+            yield (f"{prefix}.{name}" if prefix else name), p
+        for name, m in self._modules.items():
+            yield from m._every_parameter_name(f"{prefix}.{name}" if prefix else name)
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter's values, by dotted name."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        """Copies of every parameter's values, by dotted name. A parameter shared between layers
+        is listed under each of its names, as in PyTorch (named_parameters lists it once)."""
+        return OrderedDict((name, p.data.copy()) for name, p in self._every_parameter_name())
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> "IncompatibleKeys":
         """Copy values into the parameters, in place (optimizers keep working on them).
@@ -151,7 +180,7 @@ class Module:
         given. Shapes must always match; values are cast to each parameter's dtype.
         Returns the keys that did not match (both empty when strict), as PyTorch does.
         """
-        own = dict(self.named_parameters())
+        own = dict(self._every_parameter_name())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):

@@ -23,6 +23,10 @@ class MatMul(Gate):
         if kx != kw:
             raise GateError(f"matmul: shapes {x.shape} and {w.shape} are not aligned: "
                             f"inner dimensions {kx} and {kw} differ")
+        if x.dtype != w.dtype and x.dtype.kind == "f" and w.dtype.kind == "f":  # (as PyTorch: float64
+            # beside float32 weights would otherwise quietly run the whole model in float64)
+            raise GateError(f"matmul: operands are {x.dtype} and {w.dtype}; convert one of them "
+                            "(.float() or .double())")
         self.save_for_backward(x, w)
         return np.matmul(x, w)
 

@@ -8,12 +8,17 @@ from .. import kernels
 from .base import Domain, Gate, GateError, Values
 
 
+def _is_last(x: np.ndarray, axis: int) -> bool:
+    """axis is x's last one (a 0-d array counts as one element along dim 0 or -1, as in PyTorch)."""
+    return axis in (-1, x.ndim - 1) or (x.ndim == 0 and axis == 0)
+
+
 def _last(x: np.ndarray, axis: int) -> np.ndarray:
-    return x if axis in (-1, x.ndim - 1) else np.moveaxis(x, axis, -1)
+    return x if _is_last(x, axis) else np.moveaxis(x, axis, -1)
 
 
 def _back(x: np.ndarray, axis: int) -> np.ndarray:
-    return x if axis in (-1, x.ndim - 1) else np.moveaxis(x, -1, axis)
+    return x if _is_last(x, axis) else np.moveaxis(x, -1, axis)
 
 
 class Softmax(Gate):
