@@ -234,3 +234,14 @@ def test_json_output_is_standard_json_with_inf_and_nan(capsys):
     assert doc["value"] == "-Infinity" and doc["grads"]["x"] == "Infinity"
     ex = E.explain("sqrt(x)", {"x": 0.0})
     strict(ex.trace.to_json())
+
+
+def test_a_flat_sum_as_long_as_the_limit_allows_is_explained():
+    """x+x+...+x is a tree as deep as it has terms; 999 of them (1997 characters) used to hit
+    Python's recursion limit at about 400."""
+    expr = "+".join(["x"] * 999)
+    assert len(expr) <= E.MAX_LENGTH
+    limit = sys.getrecursionlimit()
+    ex = E.explain(expr, {"x": 2.0})
+    assert ex.grads == {"x": 999.0} and ex.output.item() == 1998.0
+    assert sys.getrecursionlimit() == limit  # (raised only while it works)

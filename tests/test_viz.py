@@ -1,4 +1,5 @@
 """tinygrad_sm.viz: the DOT picture of a graph, draw(), and the narrated backward pass."""
+import os
 import re
 import shutil
 import subprocess
@@ -144,6 +145,25 @@ def test_draw_without_graphviz_writes_dot_and_says_how_to_render(tmp_path, monke
     assert not (tmp_path / "circuit.png").exists()
     err = capsys.readouterr().err
     assert f"dot -Tpng {out} -o {tmp_path / 'circuit.png'}" in err and "install Graphviz" in err
+
+
+@pytest.mark.parametrize("script, match", [("sleep 30", "took more than 0.5 s"),
+                                           ("echo half a picture; echo broken >&2; exit 3", "dot failed.*broken")])
+def test_draw_with_a_dot_that_hangs_or_fails_says_so_and_leaves_the_old_picture(tmp_path, monkeypatch,
+                                                                                 script, match):
+    fake = tmp_path / "dot"
+    fake.write_text(f"#!/bin/sh\ncat > /dev/null\n{script}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(viz.shutil, "which", lambda name: str(fake))
+    monkeypatch.setattr(viz, "DOT_TIMEOUT", 0.5)
+    (tmp_path / "pic").mkdir()
+    old = tmp_path / "pic" / "g.svg"
+    old.write_text("<svg>the old picture</svg>")
+    f, _ = cs231n()
+    with pytest.raises(RuntimeError, match=match):
+        viz.draw(f, old)
+    assert old.read_text() == "<svg>the old picture</svg>"
+    assert os.listdir(tmp_path / "pic") == ["g.svg"]  # no half-written picture beside it
 
 
 def test_draw_dot_suffix_and_bad_suffix(tmp_path):

@@ -13,8 +13,9 @@ subexpression becomes one gate, so the narration follows the expression as writt
 from __future__ import annotations
 
 import argparse
-import itertools
 import ast
+import contextlib
+import itertools
 import json
 import math
 import sys
@@ -192,6 +193,19 @@ class Explained:
         return [s.tensor for s in self.steps]
 
 
+@contextlib.contextmanager
+def _deep_enough() -> Any:
+    """Room on the Python stack for any expression of MAX_LENGTH characters: checking, evaluating
+    and printing walk the tree recursively, and a flat sum of n terms is a tree n deep (`x+x+x`
+    is `(x+x)+x`), which the default limit of 1000 frames stopped at about 400 terms."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 4 * MAX_LENGTH + 1000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def parse(expr: str, variables: Sequence[str]) -> ast.Expression:
     """Parse `expr` and check it against the whitelist (and the variable names); evaluates nothing."""
     if len(expr) > MAX_LENGTH:
@@ -203,7 +217,8 @@ def parse(expr: str, variables: Sequence[str]) -> ast.Expression:
     except (RecursionError, MemoryError):
         raise ExplainError("explain: the expression is nested too deeply") from None
     try:
-        _check(tree, variables)
+        with _deep_enough():
+            _check(tree, variables)
     except RecursionError:
         raise ExplainError("explain: the expression is nested too deeply") from None
     return tree
@@ -220,7 +235,7 @@ def explain(expr: str, variables: dict[str, float], *, echo: bool = False,
     leaves = {n: Tensor(v, dtype="float64", requires_grad=True, name=n) for n, v in variables.items()}
     ev = _Evaluator(leaves)
     try:
-        with np.errstate(all="ignore"):  # inf and nan show up in the values; no warnings on top
+        with np.errstate(all="ignore"), _deep_enough():  # inf and nan show up in the values; no warnings
             f = ev.eval(tree)
     except RecursionError:
         raise ExplainError("explain: the expression is nested too deeply") from None

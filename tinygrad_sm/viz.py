@@ -34,6 +34,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO, Union
 
 import numpy as np
 
+from ._files import replacing
 from .gates.base import Gate, GateError
 from .tensor import Tensor, topological_order
 
@@ -558,6 +559,8 @@ def to_dot(tensor: Tensor, *, show_grad: bool = False, trace: Optional[Trace] = 
 
 
 _FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
+DOT_TIMEOUT = 120.0
+"""Seconds draw() gives Graphviz's dot to lay out a graph (a few thousand nodes can take minutes)."""
 
 
 def draw(tensor: Tensor, path: Union[str, os.PathLike], **to_dot_args: Any) -> Path:
@@ -584,10 +587,16 @@ def draw(tensor: Tensor, path: Union[str, os.PathLike], **to_dot_args: Any) -> P
               "(install Graphviz: apt install graphviz, brew install graphviz, or conda install graphviz)",
               file=sys.stderr)
         return dot_path
-    done = subprocess.run([exe, f"-T{_FORMATS[suffix]}", "-o", str(path)], input=text.encode(),
-                          capture_output=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"draw: dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}")
+    with replacing(str(path)) as (f, _):  # the picture appears whole or not at all
+        try:
+            done = subprocess.run([exe, f"-T{_FORMATS[suffix]}"], input=text.encode(), stdout=f,
+                                  stderr=subprocess.PIPE, timeout=DOT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"draw: Graphviz's dot took more than {DOT_TIMEOUT:g} s to lay out this graph "
+                               f"({text.count(' -> ')} edges) and was stopped; draw a smaller graph, or write "
+                               f"the .dot file and render it yourself") from None
+        if done.returncode != 0:
+            raise RuntimeError(f"draw: dot failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}")
     return path
 
 
