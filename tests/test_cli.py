@@ -239,6 +239,30 @@ def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_go_on(tmp_path, capsys, mon
     assert [h["epoch"] for h in metrics["history"]] == [1]  # what the checkpoint it went on from holds
 
 
+def test_a_new_run_that_stops_before_its_first_checkpoint_takes_the_earlier_runs_files_away(
+        tmp_path, capsys, monkeypatch):
+    """The directory never holds one run's metrics beside another run's checkpoint (which
+    --resume and eval would take for this run's); going on from its own checkpoint keeps it."""
+    out = tmp_path / "run"
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(out), capsys=capsys)[0] == 0
+    assert (out / "checkpoint.npz").exists() and (out / "metrics.csv").exists()
+    code, _, err = run_cli("train", "--model", "mlp", "--hidden", "8", "--lr", "1e20", "--epochs", "2",
+                           "--batch-size", "100", "--out", str(out), capsys=capsys)
+    assert code == 3 and "diverged" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["history"] == [] and metrics["config"]["model"] == "mlp"
+    assert sorted(os.listdir(out)) == ["metrics.json"]
+
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(out), capsys=capsys)[0] == 0
+    saved = (out / "checkpoint.npz").read_bytes()
+    monkeypatch.setattr(T, "_step", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt()))
+    code, _, err = run_cli("train", "--resume", str(out / "checkpoint.npz"), "--epochs", "2", capsys=capsys)
+    assert code == 130 and "no checkpoint was written" in err
+    assert (out / "checkpoint.npz").read_bytes() == saved  # the run's own, which it went on from
+    assert [h["epoch"] for h in json.loads((out / "metrics.json").read_text())["history"]] == [1]
+    assert (out / "metrics.csv").exists()
+
+
 def test_ctrl_c_while_setting_up_writes_nothing_and_says_so(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kw):
         raise KeyboardInterrupt

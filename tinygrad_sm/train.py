@@ -6,6 +6,7 @@ seeded batch order, evaluates each epoch, stops with a clear error if the loss g
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -394,11 +395,15 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
         e.history = list(history)  # the finished epochs, for whoever catches it (sweeps record them)
         status = "diverged"
         if out is not None:
+            if saved is None:
+                _drop_other_checkpoint(out, resume)
             write_metrics(out, cfg, history, status)
         raise
     except KeyboardInterrupt as e:  # Ctrl-C: the metrics agree with what the checkpoint holds
         e.saved_epoch = saved  # type: ignore[attr-defined]  # (None: no epoch of this run was saved)
         if out is not None:
+            if saved is None:
+                _drop_other_checkpoint(out, resume)
             kept = [h for h in history if h["epoch"] <= (saved or start_epoch)]
             write_metrics(out, cfg, kept, "interrupted", time.perf_counter() - t0)
         raise
@@ -406,6 +411,20 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     if out is not None:
         write_metrics(out, cfg, history, status, seconds)
     return Run(cfg, model, opt, history, seconds, status)
+
+
+def _drop_other_checkpoint(out: str, resume: Optional[str]) -> None:
+    """Remove out/checkpoint.npz unless it is the one this run went on from. Called when a run
+    stops before saving a checkpoint of its own and is about to write its metrics: a checkpoint
+    left there by an earlier run in the same directory would sit beside metrics that describe
+    another run, and `--resume` or `eval` would pick it up as this run's."""
+    path = os.path.join(out, "checkpoint.npz")
+    try:
+        if resume is not None and os.path.samefile(path, resume):
+            return
+        os.remove(path)
+    except OSError:  # (none there; or not removable, and the error being reported matters more)
+        pass
 
 
 def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt: optim.Optimizer, sched: Optional[optim.StepLR],
@@ -436,6 +455,10 @@ def write_metrics(out: str, cfg: TrainConfig, history: list[dict[str, Any]], sta
         written.append("metrics.csv")
         if plot_curves(history, os.path.join(out, "curves.png")):
             written.append("curves.png")
+    for name in ("metrics.csv", "curves.png"):  # an earlier run's, in the same directory: not this run's
+        if name not in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(out, name))
     return written
 
 
