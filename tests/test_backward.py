@@ -175,6 +175,70 @@ def test_no_grad_is_per_thread():
     assert seen == [True]
 
 
+def test_one_decorated_function_in_two_threads_restores_each_threads_own_mode():
+    """The saved state belongs to each call (and thread), not to the decorator's one instance:
+    A enters with grad on, B with grad off, B enters and A leaves in between."""
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    @ts.no_grad()
+    def work(first, then):
+        first.set()
+        then.wait(5)
+        return ts.is_grad_enabled()
+
+    def thread_a():
+        assert not work(a_in, b_in)
+        after["A"] = ts.is_grad_enabled()
+        a_out.set()
+
+    def thread_b():
+        a_in.wait(5)
+        with ts.no_grad():
+            assert not work(b_in, a_out)
+            after["B inside its no_grad"] = ts.is_grad_enabled()
+        after["B"] = ts.is_grad_enabled()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert after == {"A": True, "B inside its no_grad": False, "B": True}
+
+
+def test_a_decorated_generator_runs_every_step_in_the_mode_and_keeps_its_return_value():
+    @ts.no_grad()
+    def gen(x):
+        got = yield ts.is_grad_enabled(), (x * 2).requires_grad
+        yield got, ts.is_grad_enabled(), (x * 2).requires_grad
+        return "done"
+
+    x = leaf([1.0])
+    g = gen(x)
+    assert next(g) == (False, False)
+    assert ts.is_grad_enabled()  # (back on between the steps)
+    assert g.send("sent") == ("sent", False, False)
+    with pytest.raises(StopIteration) as stop:
+        next(g)
+    assert stop.value.value == "done" and ts.is_grad_enabled()
+
+    @ts.enable_grad
+    def inner():  # (without the brackets, as PyTorch allows)
+        yield ts.is_grad_enabled()
+
+    with ts.no_grad():
+        assert list(inner()) == [True] and not ts.is_grad_enabled()
+
+    g = gen(x)
+    next(g)
+    with pytest.raises(KeyError):
+        g.throw(KeyError("thrown in"))
+    assert ts.is_grad_enabled()
+    with pytest.raises(TypeError, match="takes no arguments, or the function"):
+        ts.no_grad(3)
+
+
 def test_detach_shares_data_and_cuts_the_graph():
     x = leaf([1.0, 2.0])
     y = x * 2

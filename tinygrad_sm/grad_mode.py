@@ -5,8 +5,10 @@ recording off for the thread that trains.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
 import threading
+from typing import Any, Callable, Generator, Optional
 
 
 class _Mode(threading.local):
@@ -21,19 +23,66 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
-class _SetGrad(contextlib.ContextDecorator):
+class _SetGrad:
+    """Sets the switch to `_value` inside `with`, and around every call of a decorated function
+    (each call, and each thread, with its own saved state: one decorated function may run in
+    several threads at once). A decorated generator runs each of its steps with the switch set,
+    not just the call that creates it."""
+
     _value: bool
 
-    def __init__(self) -> None:
-        self._prev: list[bool] = []  # a stack, so one instance can be nested or reused
+    def __new__(cls, func: Optional[Callable[..., Any]] = None) -> Any:
+        self = super().__new__(cls)
+        if func is None:
+            return self
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}() takes no arguments, or the function to decorate "
+                            f"(@{cls.__name__} or @{cls.__name__}()); got {func!r}")
+        return self(func)  # `@no_grad` without the brackets, as PyTorch allows
+
+    def __init__(self, func: Optional[Callable[..., Any]] = None) -> None:
+        self._saved = threading.local()  # each thread's stack of values to restore
 
     def __enter__(self) -> "_SetGrad":
-        self._prev.append(_mode.enabled)
+        stack = self._saved.__dict__.setdefault("stack", [])
+        stack.append(_mode.enabled)
         _mode.enabled = self._value
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._prev.pop()
+        _mode.enabled = self._saved.stack.pop()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        cls = type(self)
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def steps(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+                gen = func(*args, **kwargs)
+                try:
+                    with cls():
+                        item = next(gen)
+                    while True:
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            with cls():
+                                gen.close()
+                            raise
+                        except BaseException as e:  # thrown in: passed on to gen, inside the mode
+                            with cls():
+                                item = gen.throw(e)
+                        else:
+                            with cls():
+                                item = gen.send(sent)
+                except StopIteration as done:  # gen returned: so does this one, with its value
+                    return done.value
+            return steps
+
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with cls():
+                return func(*args, **kwargs)
+        return call
 
 
 class no_grad(_SetGrad):
@@ -42,7 +91,7 @@ class no_grad(_SetGrad):
         with no_grad():
             preds = model(x)
 
-    Also a decorator: `@no_grad()`.
+    Also a decorator: `@no_grad()` or `@no_grad`.
     """
 
     _value = False
