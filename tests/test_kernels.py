@@ -259,6 +259,23 @@ def test_cross_entropy_rows_with_nan_or_inf_give_nan_and_minus_inf_is_a_zero_pro
         assert loss[3] == np.inf and grad[2, 0] == 0  # the target has probability 0: honestly infinite
 
 
+@MODES
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.filterwarnings("ignore:invalid value")  # 0 * inf in the reference
+def test_probability_targets_with_a_minus_inf_logit_where_the_target_is_0(mode, eps):
+    """PyTorch's rule: without smoothing, 0 * log(0) makes the loss NaN; with smoothing the
+    target there is eps / C > 0, so the loss is inf. Both backends alike, gradients finite."""
+    with compiled(mode):
+        z = np.array([[0.0, -np.inf, 1.0]])
+        t = np.array([[1.0, 0.0, 0.0]])
+        loss, grad = nk.softmax_cross_entropy(z, t, eps)
+        want_loss, want_grad = ref.softmax_cross_entropy(z, t, eps)
+        assert (np.isnan(loss[0]) if eps == 0 else loss[0] == np.inf)
+        np.testing.assert_array_equal(np.isnan(loss), np.isnan(want_loss))
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-12)
+        assert np.isfinite(grad).all()
+
+
 # -- the float32 path (float32 logits, class targets, no smoothing): 1e-6 relative everywhere ------
 def _ce_truth(z, t, scale):
     """Loss and gradient in float64 by formulas that keep their relative accuracy where the plain

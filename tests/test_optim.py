@@ -149,6 +149,33 @@ def test_step_lr_matches_pytorch_and_drives_the_same_updates(step_size, gamma, t
     np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_step_lr_carries_on_from_an_lr_set_by_hand_as_pytorch_does(torch):
+    w, tw = ts.Tensor(np.ones(1), requires_grad=True), torch.ones(1, requires_grad=True)
+    opt, topt = optim.SGD([w], lr=1.0), torch.optim.SGD([tw], lr=1.0)
+    sched, tsched = optim.StepLR(opt, 3, 0.5), torch.optim.lr_scheduler.StepLR(topt, 3, 0.5)
+    lrs, tlrs = [], []
+    for epoch in range(8):
+        if epoch == 1:
+            opt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] = 0.1
+        topt.step()  # (PyTorch wants an optimizer step before the scheduler's)
+        sched.step()
+        tsched.step()
+        lrs.append(sched.get_last_lr()[0])
+        tlrs.append(tsched.get_last_lr()[0])
+    assert lrs == pytest.approx(tlrs, rel=1e-15)
+    assert lrs[1] == 0.1 and lrs[-1] == pytest.approx(0.025)  # not reset to 1.0 * 0.5**k
+
+
+def test_a_lone_tensor_is_a_clear_error_and_a_group_may_hold_one():
+    t = ts.Tensor(np.ones((3, 2)), requires_grad=True)
+    with pytest.raises(TypeError, match=r"got one Tensor; pass \[t\]"):
+        optim.SGD(t, lr=0.1)
+    opt = optim.SGD([{"params": t, "lr": 0.5}], lr=0.1)  # (PyTorch takes a lone tensor in a group)
+    (t * 2).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(t.numpy(), np.zeros((3, 2)))
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda p: optim.SGD(p, lr=-1), "lr must be"),
     (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),

@@ -66,6 +66,13 @@ def test_constructors():
     assert ts.randint(0, 10, (5,)).dtype == np.int64
 
 
+def test_constructors_take_numpy_integer_sizes_and_arange_a_step_without_a_start():
+    n = np.int64(3)
+    assert ts.full(n, 2.0).shape == (3,) and ts.randint(0, 5, n).shape == (3,) and ts.zeros(n).shape == (3,)
+    np.testing.assert_array_equal(ts.arange(5, step=2).numpy(), np.arange(0, 5, 2))  # as NumPy's
+    np.testing.assert_array_equal(ts.arange(1.0, step=0.25).numpy(), [0.0, 0.25, 0.5, 0.75])
+
+
 def test_random_constructors_are_seedable():
     ts.manual_seed(7)
     a = ts.randn(3, 2)

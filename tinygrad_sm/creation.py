@@ -66,7 +66,7 @@ def ones(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False) 
 
 def full(shape: Any, fill_value: float, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of `shape` (an int or a tuple) filled with `fill_value`; float32 unless `dtype`."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
     return _make(np.full(shape, fill_value, dtype=_float_dtype(dtype)), requires_grad)
 
 
@@ -98,14 +98,14 @@ def rand(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
 
 def randint(low: int, high: int, shape: Any, generator: Seed = None) -> Tensor:
     """Integers in [low, high) as int64 (e.g. random class labels)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
     return _make(_gen(generator).integers(low, high, size=shape, dtype=np.int64), False)
 
 
 def arange(start: float, stop: Optional[float] = None, step: float = 1, dtype: _dt.DTypeLike = None,
            requires_grad: bool = False) -> Tensor:
     """Like np.arange; integer arguments give int64, float ones float32 (unless dtype)."""
-    arr = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    arr = np.arange(start, stop, step) if stop is not None else np.arange(0, start, step)  # (0 to start)
     if dtype is None and arr.dtype.kind == "f":
         dtype = _dt.default_float
     return _make(_dt.as_array(arr, dtype, copy=False), requires_grad)

@@ -27,6 +27,9 @@ class Optimizer:
     state. Subclasses write `_update(p, state, group)`."""
 
     def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
+        if isinstance(params, Tensor):  # (list() would iterate its rows)
+            raise TypeError(f"{type(self).__name__} takes an iterable of tensors (or of parameter groups), "
+                            f"got one Tensor; pass [t], or model.parameters()")
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -36,7 +39,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         seen: set[int] = set()
         for g in groups:
-            ps = list(g["params"])
+            ps = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])  # (as PyTorch)
             for p in ps:
                 if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
                     raise TypeError(f"{type(self).__name__} optimises leaf tensors that require grad, got {p!r}")
@@ -216,10 +219,13 @@ class StepLR:
         self.last_epoch = 0
 
     def step(self) -> None:
+        """Multiply each group's current lr by gamma at every step_size-th epoch, and leave it alone
+        otherwise (as PyTorch does): an lr set by hand, or restored with the optimizer's state,
+        carries on from there instead of being reset to base * gamma**k."""
         self.last_epoch += 1
-        factor = self.gamma ** (self.last_epoch // self.step_size)
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * factor
+        if self.last_epoch % self.step_size == 0:
+            for g in self.optimizer.param_groups:
+                g["lr"] = g["lr"] * self.gamma
 
     def get_last_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]

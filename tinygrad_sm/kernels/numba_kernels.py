@@ -432,11 +432,13 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
 
 
 @jit(fastmath={"reassoc"})
-def _row_dot_shift(tr, zr, m):
-    """sum(t * (m - z)): each term >= 0 for t >= 0, so no cancellation against a large max."""
+def _row_dot_shift(tr, zr, m, skip_zeros):
+    """sum(t * (m - z)): each term >= 0 for t >= 0, so no cancellation against a large max.
+    skip_zeros: terms with t = 0 count 0 even where z = -inf (with label smoothing, the smoothed
+    target is > 0 there, and the eps term of the loss already carries that inf: 0 * inf is NaN)."""
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(tr.shape[0]):
-        s += tr[j] * (m - zr[j])
+        s += 0.0 if skip_zeros and tr[j] == 0 else tr[j] * (m - zr[j])
     return s
 
 
@@ -457,7 +459,7 @@ def _ce_prob_body(z, bits, t, eps, scale, loss, grad, nchunks):
                 gr[j] = (buf[j] * inv - (1.0 - eps) * np.float64(tr[j]) - off) * scale
             li = tsum * math.log(s)
             if eps != 1.0:  # (as above: 0 * inf would make the loss NaN)
-                li += (1.0 - eps) * _row_dot_shift(tr, zr, m)
+                li += (1.0 - eps) * _row_dot_shift(tr, zr, m, eps != 0.0)
             if eps != 0.0:
                 li += eps * (m - _row_sum(zr) / c)
             loss[i] = li
