@@ -39,6 +39,21 @@ def without_params(rec):  # a CSV row has the configuration in columns, not the 
 
 
 # -- the search space -----------------------------------------------------------------------------------
+def test_integer_ranges_draw_every_integer_equally_often_ends_included():
+    """Rounding a uniform draw gave 1 and 3 of 1:3 half the weight of 2; each integer now owns
+    a whole unit (and log ranges a whole unit in log space)."""
+    rng = np.random.default_rng(0)
+    draws = [S.Range("epochs", 1.0, 3.0, log=False, integer=True).sample(rng) for _ in range(30000)]
+    counts = np.bincount(draws)[1:]
+    assert counts.sum() == 30000 and all(type(d) is int for d in draws[:10])
+    assert np.all(np.abs(counts / 30000 - 1 / 3) < 0.015), counts
+    logs = [S.Range("batch_size", 1.0, 3.0, log=True, integer=True).sample(rng) for _ in range(30000)]
+    want = np.log([2 / 1, 3 / 2, 4 / 3]) / np.log(4)  # P(k) = log((k + 1) / k) / log(high + 1)
+    assert np.all(np.abs(np.bincount(logs)[1:] / 30000 - want) < 0.015)
+    with pytest.raises(S.SweepError, match="holds no integer"):
+        S.Range("epochs", 1.2, 1.8, log=False, integer=True).sample(rng)
+
+
 def test_command_line_values_ranges_and_grids():
     assert S.parse_cli_dim("lr", ["0.1", "0.01"]) == S.parse_cli_dim("lr", ["0.1,0.01"]) == S.Choice((0.1, 0.01))
     assert S.parse_cli_dim("hidden", ["64", "128,64"]) == S.Choice(([64], [128, 64]))
@@ -154,6 +169,28 @@ def test_resume_runs_only_the_unfinished_trials(tmp_path, monkeypatch, fmt):
     assert [without_params(r) for r in again] == [without_params(r) for r in full]
     # a resumed sweep must be the same sweep
     assert S.main(args[:4] + ["0.3"] + args[6:] + ["--resume"]) == 2
+
+
+def test_a_resumed_csv_sweep_whose_new_trials_train_longer_widens_the_header(tmp_path):
+    """The first run's header had columns for 1 epoch; a resumed run's trials train 2. Every row
+    must still read back under its own columns (before: epoch 2's numbers landed in `error`)."""
+    def rec(trial, epochs):
+        hist = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5, "val_loss": 2.0 / e,
+                 "val_accuracy": 0.25 * e} for e in range(1, epochs + 1)]
+        return {"trial": trial, "key": f"k{trial}", "status": "ok", "error": None, "val_accuracy": hist[-1]["val_accuracy"],
+                "val_loss": hist[-1]["val_loss"], "seconds": 1.0, "worker": "w", "threads": 1,
+                "config": {"epochs": epochs, "lr": 0.1}, "history": hist}
+
+    S.TrialLog(str(tmp_path), "csv", 1, ["epochs", "lr"]).append(rec(0, 1))
+    later = S.TrialLog(str(tmp_path), "csv", 2, ["epochs", "lr"])
+    later.append(rec(1, 2))
+    later.append(rec(2, 1))
+    got = records(tmp_path, "csv")
+    assert [(r["trial"], len(r["history"]), r["error"]) for r in got] == [(0, 1, None), (1, 2, None), (2, 1, None)]
+    assert got[1]["history"][1]["val_accuracy"] == 0.5 and got[1]["history"][1]["train_loss"] == 0.5
+    header = (tmp_path / "trials.csv").read_text().splitlines()[0].split(",")
+    assert header[-1] == "error" and "val_accuracy_2" in header
+    assert sorted(os.listdir(tmp_path)) == ["trials.csv"]  # (rewritten in place, nothing left beside it)
 
 
 def test_the_test_set_is_read_once_after_the_search(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import json
 import os
 from typing import Any
 
+from .. import _files
 from .space import SweepError
 
 
@@ -66,16 +67,37 @@ class TrialLog:
 
     def append(self, rec: dict[str, Any]) -> None:
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        columns = self.columns if new or self.fmt == "jsonl" else self._widen_header()
         with open(self.path, "a", newline="") as f:
             if self.fmt == "jsonl":
                 f.write(json.dumps(rec) + "\n")
             else:
-                w = csv.DictWriter(f, self.columns, extrasaction="ignore")
+                w = csv.DictWriter(f, columns, extrasaction="ignore")
                 if new:
                     w.writeheader()
                 w.writerow(self._to_row(rec))
             f.flush()
             os.fsync(f.fileno())
+
+    def _widen_header(self) -> list[str]:
+        """The columns of the CSV file already there, with any of this sweep's that it lacks added
+        before `error`: a resumed sweep whose new trials train more epochs (or vary more options)
+        needs more columns than the header written by the first run. The file is rewritten whole
+        (atomically) when the header grows, so every row stays under its own column names."""
+        with open(self.path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            missing = [c for c in self.columns if c not in header]
+            if not missing:
+                return header
+            rows = list(reader)
+        at = header.index("error") if "error" in header else len(header)
+        header = header[:at] + missing + header[at:]
+        with _files.replacing(self.path, "w") as (f, _):  # (csv's own \r\n line ends, as append writes)
+            w = csv.DictWriter(f, header)
+            w.writeheader()
+            w.writerows(rows)
+        return header
 
     def _to_row(self, rec: dict[str, Any]) -> dict[str, Any]:
         row = {k: rec.get(k) for k in ("trial", "key", "status", "val_accuracy", "val_loss", "seconds", "worker",

@@ -79,6 +79,13 @@ class Range:
 
     def sample(self, rng: np.random.Generator) -> Any:
         u = rng.uniform()
+        if self.integer:  # each integer k in [low, high] owns [k, k + 1): rounding would give the
+            lo, hi = math.ceil(self.low), math.floor(self.high)  # two ends half the weight of the rest
+            if hi < lo:
+                raise SweepError(f"{self.name}: the range {self.low:g}:{self.high:g} holds no integer")
+            v = (math.exp(math.log(lo) + u * (math.log(hi + 1) - math.log(lo))) if self.log
+                 else lo + u * (hi + 1 - lo))
+            return min(max(math.floor(v), lo), hi)
         v = (math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))) if self.log
              else self.low + u * (self.high - self.low))
         return self._cast(min(max(v, self.low), self.high))
