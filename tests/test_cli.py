@@ -105,6 +105,20 @@ def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, 
     assert not (tmp_path / "new").exists()  # checked before anything is written
 
 
+def test_a_one_layer_run_saved_with_hidden_sizes_still_loads(tmp_path, capsys):
+    """Before hidden sizes were refused for softmax and svm, such a run saved them (unused)."""
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    path = tmp_path / "checkpoint.npz"
+    state = ts.load(path)
+    state["config"]["hidden"] = [64]
+    ts.save(state, path)
+    with pytest.raises(ValueError, match="one linear layer"):
+        T.TrainConfig(model="softmax", hidden=[64]).check()
+    _, cfg = T.load_run(str(path))
+    assert cfg.model == "softmax" and cfg.hidden is None
+    assert run_cli("eval", "--checkpoint", str(path), capsys=capsys)[0] == 0
+
+
 def test_resume_goes_on_in_the_checkpoints_directory_with_its_settings(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", "sm", capsys=capsys)[0] == 0
@@ -261,6 +275,19 @@ def test_a_new_run_that_stops_before_its_first_checkpoint_takes_the_earlier_runs
     assert (out / "checkpoint.npz").read_bytes() == saved  # the run's own, which it went on from
     assert [h["epoch"] for h in json.loads((out / "metrics.json").read_text())["history"]] == [1]
     assert (out / "metrics.csv").exists()
+
+
+def test_a_resumed_run_with_no_epoch_left_puts_its_checkpoint_beside_its_metrics(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(a), capsys=capsys)[0] == 0
+    assert run_cli("train", "--model", "mlp", "--hidden", "8", "--epochs", "1", "--out", str(b), capsys=capsys)[0] == 0
+    assert run_cli("train", "--resume", str(a / "checkpoint.npz"), "--epochs", "1", "--out", str(b),
+                   capsys=capsys)[0] == 0
+    metrics = json.loads((b / "metrics.json").read_text())
+    ck = ts.load(b / "checkpoint.npz")
+    assert metrics["config"]["model"] == ck["config"]["model"] == "softmax" and ck["epoch"] == 1
+    for k, v in ts.load(a / "checkpoint.npz")["model"].items():
+        np.testing.assert_array_equal(ck["model"][k], v)
 
 
 def test_ctrl_c_while_setting_up_writes_nothing_and_says_so(tmp_path, capsys, monkeypatch):

@@ -297,3 +297,33 @@ def test_a_float64_operand_beside_float32_weights_is_refused_as_in_pytorch(op):
         op(a, b)
     ints = ts.Tensor(np.ones((2, 2), np.int64))
     assert (ints @ b).dtype == np.float32  # integers beside floats still take the float's dtype
+
+
+def test_lists_of_python_floats_take_the_tensors_float_dtype_in_matrix_products_too():
+    x = ts.Tensor(np.ones((2, 2)))  # float64
+    eye = [[1.0, 0.0], [0.0, 1.0]]
+    assert (x @ eye).dtype == (eye @ x).dtype == F.matmul(x, eye).dtype == np.float64
+    assert (ts.Tensor(np.ones((2, 2), np.float32)) @ eye).dtype == np.float32
+    assert (x @ np.eye(2, dtype=np.float64)).dtype == np.float64  # (arrays keep theirs)
+
+
+def test_a_bias_of_another_dtype_is_named_with_its_own_fix():
+    w = ts.Tensor(np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"bias is float64 but the weight is float32; convert the bias"):
+        F.linear(w, w, ts.Tensor(np.zeros(2)))
+
+
+@pytest.mark.parametrize("make", [lambda ps: ts.optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: ts.optim.Adam(ps, lr=0.1)])
+def test_an_optimizer_made_before_model_double_keeps_working(make):
+    net = TwoLayer()
+    opt = make(list(net.parameters()))
+    x, y = np.random.default_rng(0).standard_normal((6, 4)), ts.Tensor([0, 1, 2, 0, 1, 2])
+    F.cross_entropy(net(ts.Tensor(x, dtype="float32")), y).backward()
+    opt.step()
+    net.double()
+    opt.zero_grad()
+    F.cross_entropy(net(ts.Tensor(x)), y).backward()
+    opt.step()
+    assert all(p.dtype == np.float64 for p in net.parameters())
+    assert all(v.dtype == np.float64 for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray))

@@ -54,6 +54,16 @@ def test_integer_ranges_draw_every_integer_equally_often_ends_included():
         S.Range("epochs", 1.2, 1.8, log=False, integer=True).sample(rng)
 
 
+def test_hidden_sizes_apply_only_to_the_mlps_of_a_sweep():
+    space = {"model": S.Choice(("softmax", "mlp")), "hidden": S.Choice(([64], [128]))}
+    trials = S.SweepSpec(space).plan()
+    assert [t.params for t in trials] == [{"model": "softmax"}, {"model": "mlp", "hidden": [64]},
+                                          {"model": "mlp", "hidden": [128]}]
+    assert trials[0].config["hidden"] is None and [t.id for t in trials] == [0, 1, 2]
+    with pytest.raises(S.SweepError, match="every trial here is a one-layer model"):
+        S.SweepSpec({"model": S.Choice(("softmax", "svm")), "hidden": S.Choice(([64], [128]))}).plan()
+
+
 def test_command_line_values_ranges_and_grids():
     assert S.parse_cli_dim("lr", ["0.1", "0.01"]) == S.parse_cli_dim("lr", ["0.1,0.01"]) == S.Choice((0.1, 0.01))
     assert S.parse_cli_dim("hidden", ["64", "128,64"]) == S.Choice(([64], [128, 64]))

@@ -166,6 +166,13 @@ def test_draw_with_a_dot_that_hangs_or_fails_says_so_and_leaves_the_old_picture(
     assert os.listdir(tmp_path / "pic") == ["g.svg"]  # no half-written picture beside it
 
 
+def test_draw_into_a_missing_directory_names_the_picture_not_a_temporary_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(viz.shutil, "which", lambda name: "/bin/true")  # (a dot that is never reached)
+    f, _ = cs231n()
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*nodir/g\.svg: the directory .*nodir does not exist"):
+        viz.draw(f, tmp_path / "nodir" / "g.svg")
+
+
 def test_draw_dot_suffix_and_bad_suffix(tmp_path):
     f, _ = cs231n()
     assert viz.draw(f, tmp_path / "g.dot").read_text() == viz.to_dot(f)

@@ -96,9 +96,6 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
                         data_root=a.data_root, normalize=a.normalize)
-    if cfg.hidden and cfg.model in ("softmax", "svm") and not a.resume:
-        raise ValueError(f"--hidden sets the hidden layers of mlp and deep-mlp; the {cfg.model} model is one "
-                         "linear layer and has none (use --model mlp for hidden layers)")
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
         ignored = [act.option_strings[0] for act in a.parser._actions
                    if act.dest not in _RESUME_OPTIONS and getattr(a, act.dest, None) != act.default]

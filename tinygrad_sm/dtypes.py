@@ -5,7 +5,8 @@ Rules (see docs/conventions.md):
   their dtype (as torch.tensor does); float64 on request;
 - integer data stays integer (class labels), bool stays bool; neither can require grad;
 - Python scalars in an op take a float tensor's dtype (they never upcast float32);
-- mixing float32 and float64 tensors follows NumPy's promotion (the result is float64).
+- mixing float32 and float64 tensors in elementwise ops follows NumPy's promotion (the result
+  is float64); matrix products refuse the mix, as PyTorch's do.
 """
 from __future__ import annotations
 

@@ -136,8 +136,8 @@ class Module:
 
     def to(self, dtype: _dt.DTypeLike) -> "Module":
         """Convert every parameter (and its gradient) to a float dtype, in place; returns the module.
-        Make the optimizer after this, as in PyTorch: its state keeps the old dtype. ("cpu", the
-        only device, changes nothing.)"""
+        The Parameter objects stay the same, so an optimizer made before keeps them (its buffers
+        follow at its next step). ("cpu", the only device, changes nothing.)"""
         if isinstance(dtype, str) and dtype == "cpu":
             return self
         dt = _dt.to_dtype(dtype)

@@ -71,7 +71,11 @@ class Optimizer:
         """Update every parameter that has a gradient."""
         for i, p, group in self._params():
             if p.grad is not None:
-                self._update(p, self.state.setdefault(i, {}), group)
+                state = self.state.setdefault(i, {})
+                for name, v in state.items():  # buffers follow a parameter converted since they were
+                    if type(v) is np.ndarray and v.dtype is not p.data.dtype:  # made (model.double())
+                        state[name] = v.astype(p.data.dtype)
+                self._update(p, state, group)
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -532,7 +532,8 @@ def _const(x: Union[int, float], dtype: np.dtype) -> np.generic:
 def _lift(x: ArrayLike, like: Tensor) -> Tensor:
     """Turn the other operand of a binary op into a constant tensor.
 
-    Python scalars take the tensor's dtype (2.0 * float32 stays float32); arrays keep theirs.
+    Python scalars, and lists of Python floats, take a float tensor's dtype (2.0 * float32 stays
+    float32, float64 @ [[1.0]] stays float64); arrays keep theirs.
     """
     if isinstance(x, Tensor):
         return x
@@ -543,7 +544,11 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
         return Tensor._wrap(np.array(x, dt))  # np.array(x, dt) is twice as fast as np.asarray(x, dtype=dt)
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
-    return Tensor._wrap(_dt.as_array(x, copy=False))
+    arr = _dt.as_array(x, copy=False)
+    dt = like.data.dtype
+    if arr.dtype.kind == "f" and dt.kind == "f" and arr.dtype != dt and not isinstance(x, np.generic):
+        arr = arr.astype(dt)  # (Python floats: no dtype of their own to keep)
+    return Tensor._wrap(arr)
 
 
 def _operands(t: Tensor, other: ArrayLike, reflected: bool = False) -> tuple[Tensor, Tensor]:

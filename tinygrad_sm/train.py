@@ -30,6 +30,8 @@ MODELS = ("softmax", "mlp", "deep-mlp", "svm")
 """The models `tinygrad-sm train --model` knows."""
 OPTIMIZERS = ("sgd", "adam")
 """The optimizers `--optimizer` knows."""
+ONE_LAYER = ("softmax", "svm")
+"""The models that are one linear layer (no hidden layers)."""
 HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64]}
 """Each model's default hidden layer sizes (`--hidden` overrides them for the MLPs)."""
 
@@ -82,6 +84,9 @@ class TrainConfig:
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
         if self.hidden is not None and not self.hidden and self.model in ("mlp", "deep-mlp"):
             raise ValueError(f"the {self.model} model needs at least one hidden size (or use --model softmax)")
+        if self.hidden and self.model in ONE_LAYER:
+            raise ValueError(f"hidden sizes (--hidden) are for the mlp and deep-mlp models; the {self.model} "
+                             "model is one linear layer and has none (use --model mlp for hidden layers)")
         for name in ("seed", "lr_step"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -89,7 +94,7 @@ class TrainConfig:
         data.check_name(self.dataset)
 
     def sizes(self, n_in: int = 784, n_out: int = 10) -> list[int]:
-        hidden = HIDDEN[self.model] if self.hidden is None or self.model in ("softmax", "svm") else self.hidden
+        hidden = HIDDEN[self.model] if self.hidden is None or self.model in ONE_LAYER else self.hidden
         return [n_in, *hidden, n_out]
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,6 +286,8 @@ def load_run(path: str, need: tuple[str, ...] = ()) -> tuple[dict[str, Any], Tra
                                          f"{' to go on from' if need else ''} (no {', '.join(missing)})")
     try:
         cfg = TrainConfig.from_dict(state["config"])
+        if cfg.model in ONE_LAYER:  # (runs from before hidden sizes were refused for these models)
+            cfg.hidden = None
         cfg.check()
         return state, cfg
     except (AttributeError, TypeError, ValueError) as e:
@@ -409,8 +416,18 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
         raise
     seconds = time.perf_counter() - t0
     if out is not None:
+        if saved is None and not _holds(out, resume):  # resumed with no epoch left to train: the
+            save_run(out, cfg, sizes, model, opt, sched, start_epoch, history)  # run it went on from
         write_metrics(out, cfg, history, status, seconds)
     return Run(cfg, model, opt, history, seconds, status)
+
+
+def _holds(out: str, resume: Optional[str]) -> bool:
+    """out/checkpoint.npz is the checkpoint this run went on from."""
+    try:
+        return resume is not None and os.path.samefile(os.path.join(out, "checkpoint.npz"), resume)
+    except OSError:
+        return False
 
 
 def _drop_other_checkpoint(out: str, resume: Optional[str]) -> None:
@@ -418,13 +435,9 @@ def _drop_other_checkpoint(out: str, resume: Optional[str]) -> None:
     stops before saving a checkpoint of its own and is about to write its metrics: a checkpoint
     left there by an earlier run in the same directory would sit beside metrics that describe
     another run, and `--resume` or `eval` would pick it up as this run's."""
-    path = os.path.join(out, "checkpoint.npz")
-    try:
-        if resume is not None and os.path.samefile(path, resume):
-            return
-        os.remove(path)
-    except OSError:  # (none there; or not removable, and the error being reported matters more)
-        pass
+    if not _holds(out, resume):
+        with contextlib.suppress(OSError):  # (none there; or not removable, and the error being
+            os.remove(os.path.join(out, "checkpoint.npz"))  # reported matters more)
 
 
 def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt: optim.Optimizer, sched: Optional[optim.StepLR],

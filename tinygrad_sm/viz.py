@@ -587,6 +587,8 @@ def draw(tensor: Tensor, path: Union[str, os.PathLike], **to_dot_args: Any) -> P
               "(install Graphviz: apt install graphviz, brew install graphviz, or conda install graphviz)",
               file=sys.stderr)
         return dot_path
+    if not path.parent.is_dir():  # (else the error would name replacing's temporary file)
+        raise FileNotFoundError(f"draw: cannot write {path}: the directory {path.parent} does not exist")
     with replacing(str(path)) as (f, _):  # the picture appears whole or not at all
         try:
             done = subprocess.run([exe, f"-T{_FORMATS[suffix]}"], input=text.encode(), stdout=f,

@@ -15,10 +15,13 @@ def _check(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray]) -> None:
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise GateError(f"linear: input of shape {x.shape} does not fit weight of shape {w.shape}: "
                         f"the input's last dimension must be in_features = {w.shape[1]}")
-    for name, a in (("input", x), ("bias", b)):
-        if a is not None and a.dtype != w.dtype and a.dtype.kind == "f" and w.dtype.kind == "f":
-            raise GateError(f"linear: {name} is {a.dtype} but the weight is {w.dtype} (PyTorch refuses the "
-                            f"mix too); convert the input with .to('{w.dtype}') or the model with .to('{a.dtype}')")
+    mixed = [(name, a.dtype) for name, a in (("input", x), ("bias", b))
+             if a is not None and a.dtype != w.dtype and a.dtype.kind == "f" and w.dtype.kind == "f"]
+    if mixed:  # (PyTorch refuses the mix too)
+        name, dt = mixed[0]
+        fix = (f"convert the input with .to('{w.dtype}') or the model with .to('{dt}')" if name == "input"
+               else f"convert the bias with .to('{w.dtype}')")
+        raise GateError(f"linear: {name} is {dt} but the weight is {w.dtype}; {fix}")
     if b is not None and b.shape != (w.shape[0],):
         raise GateError(f"linear: bias must have shape ({w.shape[0]},) for weight of shape {w.shape}, "
                         f"got {b.shape}")

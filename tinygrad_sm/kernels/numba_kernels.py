@@ -383,8 +383,9 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
         grad_j = e_j / S * scale, grad_t = -(R / S) * scale  (p_t - 1 without cancellation),
         loss = log1p(R / e_t) near the max (keeps its relative accuracy for losses ~1e-8),
                log(S) + K ln 2 - z_t further down (>= LOG1P_RANGE; e_t may underflow there).
-    Errors, relative: each e_j within 1.3e-7 (exp32_scaled), R and S within 1.2e-7 more (_sum32),
-    and two float32 roundings of 6e-8 (1/S and the product): about 3.7e-7 in all, under 1e-6.
+    Errors, relative: each e_j within 1.3e-7 (exp32_scaled); R and S carry their terms' 1.3e-7 and
+    1.2e-7 more (_sum32); two float32 roundings of 6e-8 (1/S and the product): about 5e-7 in all
+    for e_j / S, under 1e-6.
     A row's max comes from the previous row's exp loop (_exp32_into_max_next), so each block of
     rows reads its rows from memory once, beside the arithmetic.
     (The row's code is written out here, not in a function: a call per row costs as much as the

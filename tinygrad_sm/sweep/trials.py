@@ -75,8 +75,21 @@ class SweepSpec:
                 rng = np.random.default_rng([self.seed, i])
                 combos.append({n: self.space[n].sample(rng) for n in names})
         varied = set(self.varied())
-        trials = []
-        for i, values in enumerate(combos):
+        if "hidden" in self.space and all(v.get("model", "mlp") in T.ONE_LAYER for v in combos):
+            raise SweepError("--hidden sets the hidden layers of mlp and deep-mlp; every trial here is a "
+                             "one-layer model (softmax, svm), so it would only repeat the same trial")
+        trials, seen = [], set()
+        for values in combos:
+            if values.get("model", "mlp") in T.ONE_LAYER and "hidden" in values:
+                # hidden sizes do not apply to a one-layer model: its trial is the same whatever
+                # they are (a grid holds it once)
+                values = {n: v for n, v in values.items() if n != "hidden"}
+                if self.search == "grid":
+                    key = json.dumps(values, sort_keys=True, default=str)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+            i = len(trials)
             cfg = T.TrainConfig(seed=self.seed, val_fraction=self.val_fraction, data_root=self.data_root)
             for n, v in values.items():
                 setattr(cfg, n, list(v) if n == "hidden" else v)
