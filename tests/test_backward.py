@@ -239,6 +239,36 @@ def test_a_decorated_generator_runs_every_step_in_the_mode_and_keeps_its_return_
         ts.no_grad(3)
 
 
+def test_in_place_arithmetic_follows_pytorch():
+    a = ts.zeros(3)
+    b = a
+    a += 1
+    a *= 4
+    a /= 2
+    a -= 1
+    np.testing.assert_array_equal(b.numpy(), [1.0, 1.0, 1.0])  # b is a: one tensor changed in place
+    w = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"leaf tensor that requires grad cannot be changed in place \(x -= "):
+        w -= 1
+    with ts.no_grad():
+        w -= 1
+    assert w.is_leaf and w.requires_grad and w.numpy().tolist() == [0.0, 1.0]
+    y = w * 3  # a result in the graph: += records a new node, and the gradient flows through it
+    saved = y
+    y += w
+    assert y is saved and y.grad_fn is not None
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [4.0, 4.0])
+    z = w * 2
+    (z * z).sum()  # (a graph that saved z's values)
+    with ts.no_grad():
+        z += 100  # a result gets a new array: what the graph saved is left alone
+    assert z.numpy().tolist() == [100.0, 102.0]
+    with pytest.raises(Exception, match="Cannot cast"):
+        ints = Tensor(np.array([1, 2]))
+        ints /= 2  # (int64 cannot hold the quotient, as in PyTorch)
+
+
 def test_detach_shares_data_and_cuts_the_graph():
     x = leaf([1.0, 2.0])
     y = x * 2

@@ -327,3 +327,22 @@ def test_an_optimizer_made_before_model_double_keeps_working(make):
     opt.step()
     assert all(p.dtype == np.float64 for p in net.parameters())
     assert all(v.dtype == np.float64 for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray))
+
+
+def test_the_manual_sgd_step_of_pytorch_tutorials_updates_the_parameters_in_place():
+    net = TwoLayer()
+    params = dict(net.named_parameters())
+    before = {k: p.numpy().copy() for k, p in params.items()}
+    F.cross_entropy(net(ts.Tensor(np.ones((2, 4), np.float32))), ts.Tensor([0, 1])).backward()
+    with ts.no_grad():
+        for p in net.parameters():
+            p -= 0.1 * p.grad
+        net.fc1.weight -= 0.0  # (augmented assignment to an attribute: the same Parameter comes back)
+    assert dict(net.named_parameters()) == params  # the same objects, still registered
+    for k, p in params.items():
+        np.testing.assert_allclose(p.numpy(), before[k] - 0.1 * p.grad.numpy(), rtol=1e-6)
+    with pytest.raises(TypeError, match="cannot assign a plain Tensor to the parameter 'weight'"):
+        net.fc1.weight = ts.zeros(5, 4)
+    assert net.fc1.weight is params["fc1.weight"]
+    net.fc1.weight = nn.Parameter(np.zeros((5, 4), np.float32))  # (a new Parameter is fine)
+    assert net.fc1.weight is not params["fc1.weight"]

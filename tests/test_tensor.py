@@ -66,6 +66,11 @@ def test_constructors():
     assert ts.randint(0, 10, (5,)).dtype == np.int64
 
 
+def test_torch_tensors_shape_constructor_habit_gets_a_clear_error():
+    with pytest.raises(TypeError, match=r"requires_grad must be True or False, got 3.*ts.zeros\(2, 3\)"):
+        Tensor(2, 3)
+
+
 def test_constructors_take_numpy_integer_sizes_and_arange_a_step_without_a_start():
     n = np.int64(3)
     assert ts.full(n, 2.0).shape == (3,) and ts.randint(0, 5, n).shape == (3,) and ts.zeros(n).shape == (3,)
@@ -333,13 +338,35 @@ def test_squeeze_checks_its_dims_and_takes_dim_0_of_a_0d_tensor():
 def test_reducing_a_0d_tensor_over_dim_0_gives_it_back(name):
     x = leaf(2.5)
     for axis in (0, -1, (0,)):
-        out = getattr(x, name)(axis)
+        out = getattr(x, name)(axis=axis)
         assert out.shape == () and out.item() == pytest.approx(2.5)
-        assert getattr(x, name)(axis, keepdims=True).shape == ()
+        assert getattr(x, name)(axis=axis, keepdims=True).shape == ()
     out.backward()
     assert x.grad.item() == pytest.approx(1.0)
     with pytest.raises(np.exceptions.AxisError, match="axis 1"):
-        getattr(x, name)(1)
+        getattr(x, name)(axis=1)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_and_min_along_a_dim_give_values_and_indices_as_in_pytorch(name, torch):
+    data = np.array([[1.0, 5.0, 5.0, 2.0], [7.0, 0.0, 3.0, 0.0], [4.0, 4.0, 4.0, 9.0]])
+    for args, kw in (((1,), {}), ((), {"dim": 0}), ((-1, True), {}), ((), {"dim": 1, "keepdim": True})):
+        x, tx = leaf(data), torch.tensor(data, requires_grad=True)
+        got, want = getattr(x, name)(*args, **kw), getattr(tx, name)(*args, **kw)
+        values, indices = got  # (unpacks, as PyTorch's pair does)
+        np.testing.assert_array_equal(values.numpy(), want.values.detach().numpy())
+        np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+        assert indices.dtype == np.int64 and not indices.requires_grad
+        values.sum().backward()
+        want.values.sum().backward()  # (PyTorch sends it all to its chosen index; this splits ties)
+        assert x.grad.numpy().sum() == pytest.approx(tx.grad.numpy().sum()) == values.size
+    x = leaf(data)
+    assert getattr(x, name)().shape == () and getattr(x, name)(axis=1).shape == (3,)  # values only
+    np.testing.assert_array_equal(getattr(x, "a" + name)(1).numpy(), getattr(x, name)(axis=1).numpy())
+    np.testing.assert_array_equal(getattr(x, name)(Tensor(np.full(4, 3.0))).numpy(),
+                                  getattr(np, name + "imum")(data, 3.0))
+    with pytest.raises(TypeError, match="one dim as an int"):
+        getattr(x, name)((0, 1))
 
 
 def test_max_over_a_non_empty_axis_of_an_empty_tensor_is_empty():

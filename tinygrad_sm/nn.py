@@ -69,6 +69,11 @@ class Module:
             other.pop(name, None)
             self.__dict__.pop(name, None)  # a plain value held before would hide it from __getattr__
             mine[name] = value  # (a name registered before keeps its place in the order)
+        elif name in params and isinstance(value, Tensor):
+            # (as PyTorch; else the parameter would quietly leave the model and its optimizer)
+            raise TypeError(f"cannot assign a plain Tensor to the parameter {name!r} of "
+                            f"{type(self).__name__}: wrap it in nn.Parameter(...), or change the values in "
+                            f"place (with ts.no_grad(): self.{name} -= ..., or self.{name}.data[...] = ...)")
         else:
             params.pop(name, None)
             mods.pop(name, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import weakref
 from operator import attrgetter
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from .gates.base import Gate, GateError, _new
 from .gates.activations import ReLU
 from .gates.elementwise import AddConst, MulConst
 from .gates.reduce import normalize_axis
+from .grad_mode import _mode
 
 Scalar = Union[int, float, bool]
 """A Python number."""
@@ -90,6 +91,13 @@ def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = Fals
     return operator
 
 
+class ValuesIndices(NamedTuple):
+    """What x.max(dim) and x.min(dim) give, as in PyTorch: `values, indices = x.max(1)`."""
+
+    values: "Tensor"
+    indices: "Tensor"
+
+
 class Tensor:
     """An n-dimensional array that can record the graph of ops that made it.
 
@@ -112,6 +120,10 @@ class Tensor:
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: _dt.DTypeLike = None,
                  name: Optional[str] = None) -> None:
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise TypeError(f"Tensor(data, requires_grad=False, dtype=None): requires_grad must be True or False, "
+                            f"got {requires_grad!r} (Tensor(2, 3) is not a shape here, as it is in torch.Tensor: "
+                            f"use ts.zeros(2, 3) or ts.randn(2, 3))")
         if isinstance(data, Tensor):
             data = data.data
         self.data = _dt.as_array(data, dtype)
@@ -282,6 +294,46 @@ class Tensor:
     def __rtruediv__(self, other: ArrayLike) -> "Tensor":
         return G.Div.apply(*_operands(self, other, reflected=True))
 
+    # -- in place: x += y, x -= y, x *= y, x /= y ------------------------------------------------
+    def _inplace(self, other: ArrayLike, ufunc: Any, out_of_place: Callable[["Tensor", Any], "Tensor"],
+                 symbol: str) -> "Tensor":
+        """x op= y changes x itself, as in PyTorch (so `with no_grad(): p -= lr * p.grad` updates
+        a parameter, and every name for x sees the change):
+        - recording, x a result in the graph: x becomes the recorded x op y (a new node; the old
+          value stays in the graph, which differentiates through the op as usual);
+        - recording, x a leaf that requires grad: an error, as in PyTorch (the gradient would
+          belong to a value that no longer exists);
+        - not recording (no_grad, or x needs no grad): the values change in place, in x's own
+          array (a graph that saved that array for its backward sees the new values; do it after
+          backward, as an optimizer step does). A result of the graph gets a new array instead,
+          so that the arrays its gates saved stay as they were."""
+        if self.requires_grad and _mode.enabled:
+            if self._gate is None:
+                raise RuntimeError(f"a leaf tensor that requires grad cannot be changed in place (x {symbol}= ...) "
+                                   f"while the graph is recorded; do it under `with ts.no_grad():` (as an SGD "
+                                   f"step does), or write x = x {symbol} ...")
+            r = out_of_place(self, other)
+            self.data, self._gate = r.data, r._gate
+            return self
+        o = other.data if isinstance(other, Tensor) else other
+        if self._gate is not None:
+            self.data = np.asarray(ufunc(self.data, o)).astype(self.data.dtype, copy=False)
+        else:
+            ufunc(self.data, o, out=self.data, casting="same_kind")
+        return self
+
+    def __iadd__(self, other: ArrayLike) -> "Tensor":
+        return self._inplace(other, np.add, Tensor.__add__, "+")
+
+    def __isub__(self, other: ArrayLike) -> "Tensor":
+        return self._inplace(other, np.subtract, Tensor.__sub__, "-")
+
+    def __imul__(self, other: ArrayLike) -> "Tensor":
+        return self._inplace(other, np.multiply, Tensor.__mul__, "*")
+
+    def __itruediv__(self, other: ArrayLike) -> "Tensor":
+        return self._inplace(other, np.true_divide, Tensor.__truediv__, "/")
+
     def __neg__(self) -> "Tensor":
         return G.Neg.apply(self)
 
@@ -413,14 +465,44 @@ class Tensor:
              keepdim: Optional[bool] = None) -> "Tensor":
         return G.Mean.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
 
-    def max(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
-            keepdim: Optional[bool] = None) -> "Tensor":
-        """Largest value over axis (values only; use argmax for the index)."""
-        return G.Max.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: AxisLike = None,
+            keepdims: Optional[bool] = None) -> Any:
+        """As in PyTorch: x.max() is the largest value; x.max(dim) (or dim=) is the pair
+        (values, indices) along that dim, the index of the first largest on ties; x.max(other)
+        is maximum(x, other). x.max(axis=...) is NumPy's: the values only (as amax(dim)).
+        The gradient goes to the largest element (split evenly between tied ones)."""
+        return self._extreme(G.Max, np.argmax, self.maximum, dim, keepdim, axis, keepdims)
 
-    def min(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
-            keepdim: Optional[bool] = None) -> "Tensor":
-        return G.Min.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: AxisLike = None,
+            keepdims: Optional[bool] = None) -> Any:
+        """As max, for the smallest: x.min(), x.min(dim) -> (values, indices), x.min(other),
+        x.min(axis=...) -> values."""
+        return self._extreme(G.Min, np.argmin, self.minimum, dim, keepdim, axis, keepdims)
+
+    def amax(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
+        """The largest values over dim (an int, a tuple, or None for all), without the indices."""
+        return G.Max.apply(self, axis=dim, keepdims=bool(keepdim))
+
+    def amin(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
+        """The smallest values over dim, without the indices."""
+        return G.Min.apply(self, axis=dim, keepdims=bool(keepdim))
+
+    def _extreme(self, gate: Any, arg: Any, elementwise: Any, dim: Any, keepdim: bool, axis: AxisLike,
+                 keepdims: Optional[bool]) -> Any:
+        if isinstance(dim, (Tensor, np.ndarray)):  # x.max(other): elementwise, as torch.max(x, other)
+            return elementwise(dim)
+        keep = bool(keepdim or keepdims)
+        if dim is None:  # (the whole tensor, or NumPy's axis=: values only)
+            return gate.apply(self, axis=axis, keepdims=keep)
+        if axis is not None:
+            raise TypeError("give axis or dim, not both")
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{gate.__name__.lower()}(dim) takes one dim as an int, as in PyTorch, got {dim!r}; "
+                            f"use a{gate.__name__.lower()}(dims) for several")
+        values = gate.apply(self, axis=int(dim), keepdims=keep)
+        d = int(dim) if self.ndim else None  # (a 0-d tensor: its one element, index 0)
+        indices = np.asarray(arg(self.data, axis=d, keepdims=keep and d is not None))
+        return ValuesIndices(values, Tensor._wrap(indices.astype(np.int64, copy=False)))
 
     def logsumexp(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
                   keepdim: Optional[bool] = None) -> "Tensor":
