@@ -64,7 +64,8 @@ def test_eval_prints_accuracy_and_confusion_matrix(tmp_path, capsys):
     assert f"accuracy {100 * trained:.2f}%" in stdout
     rows = [l for l in stdout.splitlines() if l[:2].strip().isdigit()]
     assert len(rows) == 10
-    counts = [[int(v) for v in r.split()[2:12]] for r in rows]
+    assert all(len(r.split()) == 12 for r in rows)  # the class (digits are not named twice), 10 counts, recall
+    counts = [[int(v) for v in r.split()[1:11]] for r in rows]
     assert sum(map(sum, counts)) == 1000 and all(sum(r) == 100 for r in counts)  # 100 test digits a class
 
 

@@ -165,7 +165,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     print(" " * 14 + "".join(f"{j:>{width}}" for j in range(n_classes)) + "   recall")
     for i in range(n_classes):
         recall = cm[i, i] / cm[i].sum() if cm[i].sum() else float("nan")
-        print(f"{i:>2} {names[i][:11]:<11}" + "".join(f"{v:>{width}}" for v in cm[i]) + f"   {100 * recall:5.1f}%")
+        name = names[i] if names[i] != str(i) else ""  # (digits are named by their index already)
+        print(f"{i:>2} {name[:11]:<11}" + "".join(f"{v:>{width}}" for v in cm[i]) + f"   {100 * recall:5.1f}%")
     return 0
 
 
