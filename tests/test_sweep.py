@@ -349,3 +349,26 @@ def test_a_killed_dask_worker_has_its_trial_rescheduled(tmp_path):
     finally:
         client.close()
         cluster.close()
+
+
+def test_the_dask_version_check_works_from_a_checkout_that_is_not_installed(monkeypatch, capsys):
+    """The client side may run from a source checkout (PYTHONPATH): its version comes from the
+    package then, and workers on another version are named."""
+    import importlib.metadata as md
+
+    from tinygrad_sm.sweep import executors
+
+    def not_installed(name):
+        raise md.PackageNotFoundError(name)
+
+    class Client:
+        def run(self, fn, *args):
+            return {"tcp://w1": ts_version, "tcp://w2": "0.0.9"}
+
+    ts_version = __import__("tinygrad_sm").__version__
+    monkeypatch.setattr(md, "version", not_installed)
+    ex = object.__new__(executors.Dask)
+    ex.client = Client()
+    ex._check_workers()
+    err = capsys.readouterr().err
+    assert f"other tinygrad-sm versions than this {ts_version}" in err and "tcp://w2" in err and "tcp://w1" not in err

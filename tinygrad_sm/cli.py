@@ -28,7 +28,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                         "hinge loss (default: %(default)s)")
     p.add_argument("--dataset", default=d.dataset, help="mnist-sample | mnist | fashion-mnist (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="directory holding the dataset files")
-    p.add_argument("--normalize", action="store_true", help="standardise pixels (mean 0, std 1 over the training set)")
+    p.add_argument("--normalize", action="store_true", help="standardise pixels with the dataset's standard mean and std (docs/data.md)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")

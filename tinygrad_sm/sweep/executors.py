@@ -133,7 +133,10 @@ class Dask:
             versions = self.client.run(md.version, "tinygrad-sm")
         except md.PackageNotFoundError:
             raise SweepError("a Dask worker has no tinygrad-sm; pip install it on every worker machine") from None
-        mine = md.version("tinygrad-sm")
+        try:
+            mine = md.version("tinygrad-sm")
+        except md.PackageNotFoundError:  # (this side runs from a checkout, not installed)
+            from .. import __version__ as mine
         other = {a: v for a, v in versions.items() if v != mine}
         if other:
             print(f"warning: Dask workers run other tinygrad-sm versions than this {mine}: {other}", file=sys.stderr)
