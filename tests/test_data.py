@@ -496,6 +496,43 @@ def test_loader_covers_every_index_once_per_epoch():
     assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
 
 
+def test_loader_takes_a_pytorch_style_dataset_and_a_list_of_pairs():
+    """__getitem__(int) -> one (x, y) pair, as in PyTorch: fetched item by item and stacked, the
+    same batches as the in-memory dataset with the same seed."""
+    ds = counting_dataset(23)
+
+    class OneAtATime:
+        def __len__(self):
+            return len(ds)
+
+        def __getitem__(self, i):
+            if not isinstance(i, int):
+                raise TypeError("one int at a time")
+            return ts.Tensor(ds.images[i]), int(ds.labels[i])
+
+    want = [(x.numpy(), y.numpy()) for x, y in DataLoader(ds, batch_size=5, shuffle=True, seed=4)]
+    pairs = list(zip(ds.images, ds.labels))
+    for other in (OneAtATime(), pairs):
+        got = [(x.numpy(), y.numpy()) for x, y in DataLoader(other, batch_size=5, shuffle=True, seed=4)]
+        assert len(got) == len(want)
+        for (x, y), (wx, wy) in zip(got, want):
+            np.testing.assert_array_equal(x, wx.astype(np.float32))
+            np.testing.assert_array_equal(y, wy)
+            assert x.dtype == np.float32 and y.dtype == np.int64
+
+    class Neither:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            if not isinstance(i, int):
+                raise TypeError("one int at a time")
+            return 7  # (one number: no image, no label)
+
+    with pytest.raises(TypeError, match=r"failed \(one int at a time\), and so did taking one item at a time"):
+        next(iter(DataLoader(Neither(), batch_size=2)))
+
+
 def test_loader_is_deterministic_per_seed_and_epoch():
     ds = counting_dataset(50)
     a = DataLoader(ds, batch_size=8, shuffle=True, seed=11)

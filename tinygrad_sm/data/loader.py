@@ -22,7 +22,9 @@ class DataLoader:
     of batches. Without shuffling, batches of an in-memory dataset are read-only views of it.
 
     `dataset` is anything with __len__ and a __getitem__ that takes an int index array and
-    returns (images, labels) arrays: the datasets in tinygrad_sm.data, Subset, your own.
+    returns (images, labels) arrays: the datasets in tinygrad_sm.data, Subset, your own. A
+    PyTorch-style dataset, whose __getitem__ takes one int and returns one (x, y) pair (or a list
+    of such pairs), works too: the loader then fetches a batch item by item and stacks it.
     """
 
     def __init__(self, dataset: Any, batch_size: int = 64, shuffle: bool = False, seed: Optional[int] = None,
@@ -36,6 +38,7 @@ class DataLoader:
         # one random seed per loader when none is given, so epochs still differ from each other
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
         self.epoch = 0
+        self._by_item: Optional[bool] = None  # unknown until the first batch: index arrays, or one by one
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
@@ -63,8 +66,34 @@ class DataLoader:
                 x, y = self.dataset[i * b:(i + 1) * b]
                 x, y = _readonly(x), _readonly(y)
             else:
-                x, y = self.dataset[order[i * b:(i + 1) * b]]
+                x, y = self._gather(order[i * b:(i + 1) * b])
             yield self._wrap(x, y)
+
+    def _gather(self, idx: np.ndarray) -> tuple[Any, Any]:
+        """The items at idx: with one index array, or (a dataset that takes one int at a time) item
+        by item, stacked. Which one is found at the first batch."""
+        if not self._by_item:
+            try:
+                x, y = self.dataset[idx]
+                self._by_item = False
+                return x, y
+            except (TypeError, IndexError, ValueError) as e:
+                if self._by_item is False:  # (index arrays worked before: this is the dataset's own error)
+                    raise
+                first = e
+        try:
+            pairs = [self.dataset[int(i)] for i in idx]
+            xs, ys = zip(*[(_array(p[0]), _array(p[1])) for p in pairs]) if pairs else ((), ())
+            x, y = np.stack(xs) if xs else np.empty((0,)), np.asarray(ys)
+        except Exception as e:
+            if self._by_item:
+                raise
+            raise TypeError(f"DataLoader: {type(self.dataset).__name__}[index array] failed ({first}), and so did "
+                            f"taking one item at a time ({type(e).__name__}: {e}); a dataset needs __getitem__ "
+                            "that takes an int index array and returns (images, labels), or takes an int and "
+                            "returns one (image, label) pair") from e
+        self._by_item = True
+        return x, y
 
     def _wrap(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -76,6 +105,10 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"seed={self.seed}, drop_last={self.drop_last}, flatten={self.flatten})")
+
+
+def _array(v: Any) -> np.ndarray:
+    return v.data if isinstance(v, Tensor) else np.asarray(v)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
