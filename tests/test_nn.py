@@ -346,3 +346,24 @@ def test_the_manual_sgd_step_of_pytorch_tutorials_updates_the_parameters_in_plac
     assert net.fc1.weight is params["fc1.weight"]
     net.fc1.weight = nn.Parameter(np.zeros((5, 4), np.float32))  # (a new Parameter is fine)
     assert net.fc1.weight is not params["fc1.weight"]
+
+
+def test_the_loss_modules_identity_and_sequential_append_as_in_pytorch(torch):
+    rng = np.random.default_rng(0)
+    z, y, t = rng.standard_normal((5, 3)), rng.integers(0, 3, 5), rng.standard_normal((5, 3))
+    for mod, tmod, args, targs in (
+            (nn.CrossEntropyLoss(label_smoothing=0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1),
+             (z, y), (torch.tensor(z), torch.tensor(y))),
+            (nn.CrossEntropyLoss(reduction="sum"), torch.nn.CrossEntropyLoss(reduction="sum"),
+             (z, y), (torch.tensor(z), torch.tensor(y))),
+            (nn.MSELoss(), torch.nn.MSELoss(), (z, t), (torch.tensor(z), torch.tensor(t)))):
+        assert mod(ts.Tensor(args[0]), ts.Tensor(args[1])).item() == pytest.approx(tmod(*targs).item(), rel=1e-12)
+    x = ts.Tensor(z)
+    assert nn.Identity()(x) is x
+    s = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    assert s.append(nn.Linear(4, 2)) is s and len(s) == 3 and s(ts.Tensor(z, dtype="float32")).shape == (5, 2)
+    tail = s[1:]  # (named "1" and "2")
+    tail.append(nn.Identity())
+    assert list(tail.state_dict()) == ["2.weight", "2.bias"] and list(tail._modules) == ["1", "2", "3"]
+    with pytest.raises(TypeError, match="takes a Module"):
+        s.append(lambda v: v)

@@ -264,3 +264,12 @@ def test_a_0d_buffer_for_a_larger_parameter_is_refused_when_loaded():
     state = {"state": {"0": {"momentum_buffer": np.array(0.5)}}, "param_groups": opt.state_dict()["param_groups"]}
     with pytest.raises(ValueError, match=r"momentum_buffer.*shape \(\).*\(2, 3\)"):
         opt.load_state_dict(state)
+
+
+def test_a_tensor_assigned_to_data_is_named_at_the_step():
+    w = ts.Tensor(np.ones(3), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * 2).sum().backward()
+    w.data = ts.zeros(3)  # (PyTorch's p.data = tensor; here .data is an array)
+    with pytest.raises(TypeError, match=r"parameter 0's .data is a Tensor, not a NumPy array"):
+        opt.step()

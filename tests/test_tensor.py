@@ -417,3 +417,43 @@ def test_flatten_and_mean_of_empty_tensors():
         assert x.grad.shape == (0, 3, 4)
         assert np.isnan(x.mean().item()) and x.mean(axis=1).shape == (0, 4)
         assert Tensor(np.zeros((0, 2), np.int64)).mean().dtype == np.float64
+
+
+def test_pytorch_names_clone_t_to_cpu_and_masks(torch):
+    x = leaf(np.array([[1.0, -0.0], [3.0, 4.0]]))
+    c = x.clone()
+    assert c.data is not x.data and np.signbit(c.numpy()[0, 1]) and c.requires_grad
+    (c * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 2.0))
+    ints = Tensor([1, 2])
+    assert ints.clone().data is not ints.data and ints.clone().dtype == np.int64
+    np.testing.assert_array_equal(x.t().numpy(), x.numpy().T)
+    assert Tensor([1.0, 2.0]).t().shape == (2,)
+    with pytest.raises(ValueError, match="at most 2 dimensions"):
+        Tensor(np.ones((2, 2, 2))).t()
+    assert x.to("cpu") is x and x.cpu() is x and x.to("float64") is x
+    v = np.array([-1.0, 0.5, 2.0, 3.0])
+    a, ta = Tensor(v), torch.tensor(v)
+    for mine, theirs in ((a > 0) & (a < 2.5), (ta > 0) & (ta < 2.5)), ((a < 0) | (a > 2), (ta < 0) | (ta > 2)), \
+            (~(a > 0), ~(ta > 0)), ((a > 0) ^ (a > 1), (ta > 0) ^ (ta > 1)):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    with pytest.raises(TypeError, match="compare first"):
+        a & a
+    y = x * 3
+    y.backward(gradient=np.ones((2, 2)))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 5.0))
+
+
+def test_set_grad_enabled_as_a_call_and_as_a_block():
+    with ts.set_grad_enabled(False):
+        assert not ts.is_grad_enabled()
+        with ts.set_grad_enabled(True):
+            assert (leaf(1.0) * 2).requires_grad
+        assert not ts.is_grad_enabled()
+    assert ts.is_grad_enabled()
+    ts.set_grad_enabled(False)  # (a plain call sets it, as in PyTorch)
+    try:
+        assert not (leaf(1.0) * 2).requires_grad
+    finally:
+        ts.set_grad_enabled(True)
+    assert ts.is_grad_enabled()

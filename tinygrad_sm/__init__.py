@@ -17,7 +17,7 @@ from .functional import (
     nll_loss, relu, sigmoid, softmax, sqrt, stack, tanh,
 )
 from .gates import Domain, Gate, GateError, Values
-from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Tensor
 from . import nn, optim  # noqa: E402  (after Tensor: they build on it)
 from .checkpoint import CheckpointError, load, save
@@ -30,7 +30,7 @@ __all__ = [
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "randint",
     "arange", "eye", "manual_seed",
     "float32", "float64", "int32", "int64", "bool_",
-    "no_grad", "enable_grad", "is_grad_enabled",
+    "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "maximum", "minimum", "matmul", "cat", "concatenate",
     "stack", "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss",
     "nn", "optim", "save", "load", "CheckpointError", "warmup", "set_num_threads", "get_num_threads",

@@ -85,6 +85,25 @@ class _SetGrad:
         return call
 
 
+class set_grad_enabled:
+    """Recording on (True) or off (False), as PyTorch's: set as soon as it is called, and put
+    back as it was at the end of a `with set_grad_enabled(mode):` block.
+
+        with set_grad_enabled(is_train):
+            out = model(x)
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self._prev = _mode.enabled
+        _mode.enabled = bool(mode)
+
+    def __enter__(self) -> "set_grad_enabled":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self._prev
+
+
 class no_grad(_SetGrad):
     """Ops inside record no graph: results have requires_grad=False and save nothing.
 

@@ -23,8 +23,8 @@ from .tensor import Tensor
 # `import tinygrad_sm.nn.functional as F`, the PyTorch spelling, finds the functional module.
 sys.modules[__name__ + ".functional"] = functional
 
-__all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "ReLU", "Sigmoid", "Tanh", "Flatten", "Sequential", "MLP",
-           "functional"]
+__all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
+           "Sigmoid", "Tanh", "Flatten", "Sequential", "MLP", "functional"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -273,6 +273,41 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class Identity(Module):
+    """Gives its input back (a placeholder layer)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class CrossEntropyLoss(Module):
+    """F.cross_entropy as a module: CrossEntropyLoss(reduction="mean", label_smoothing=0.0)(logits, target)."""
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.reduction, self.label_smoothing = reduction, label_smoothing
+
+    def forward(self, logits: Tensor, target: Any) -> Tensor:
+        return functional.cross_entropy(logits, target, reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+
+
+class MSELoss(Module):
+    """F.mse_loss as a module: MSELoss(reduction="mean")(prediction, target)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, prediction: Tensor, target: Any) -> Tensor:
+        return functional.mse_loss(prediction, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
 class ReLU(Module):
     """max(x, 0) elementwise."""
 
@@ -343,6 +378,14 @@ class Sequential(Module):
 
     def __len__(self) -> int:
         return len(self._modules)
+
+    def append(self, module: Module) -> "Sequential":
+        """Add a layer at the end (under the next number); returns the Sequential."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append takes a Module, got {type(module).__name__}")
+        taken = [int(k) for k in self._modules if k.isdigit()]  # (a slice keeps its modules' names)
+        setattr(self, str(max(taken) + 1 if taken else len(self)), module)
+        return self
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())

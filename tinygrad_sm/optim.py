@@ -71,6 +71,10 @@ class Optimizer:
         """Update every parameter that has a gradient."""
         for i, p, group in self._params():
             if p.grad is not None:
+                if type(p.data) is not np.ndarray:  # (p.data = some_tensor, a PyTorch habit)
+                    raise TypeError(f"{type(self).__name__}: parameter {i}'s .data is a {type(p.data).__name__}, "
+                                    "not a NumPy array; assign arrays to .data (p.data = t.numpy(), or "
+                                    "p.data[...] = values)")
                 state = self.state.setdefault(i, {})
                 for name, v in state.items():  # buffers follow a parameter converted since they were
                     if type(v) is np.ndarray and v.dtype is not p.data.dtype:  # made (model.double())

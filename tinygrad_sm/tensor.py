@@ -251,15 +251,19 @@ class Tensor:
         return self
 
     def backward(self, grad: Optional[ArrayLike] = None, retain_graph: bool = False,
-                 trace: bool = False) -> Any:
+                 trace: bool = False, *, gradient: Optional[ArrayLike] = None) -> Any:
         """Backpropagate from this tensor: add dself/dleaf (times `grad`) into every leaf's .grad.
 
         `grad` is dL/dself; it may be left out only for a one-element tensor (a loss).
         Gradients accumulate across calls until zero_grad(). The graph's saved arrays are freed,
         so a second backward() through it raises, unless the first used retain_graph=True.
         trace=True narrates the pass gate by gate as it runs (tinygrad_sm.viz.trace_backward) and
-        returns its Trace; the gradients are the same.
+        returns its Trace; the gradients are the same. `gradient=` is PyTorch's name for `grad`.
         """
+        if gradient is not None:
+            if grad is not None:
+                raise TypeError("backward(): give grad or gradient, not both")
+            grad = gradient
         if trace:
             from .viz import trace_backward  # (viz imports this module)
             return trace_backward(self, grad, retain_graph=retain_graph)
@@ -387,6 +391,29 @@ class Tensor:
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return self._compare(other, np.not_equal)
 
+    # -- logic on bool (or integer) tensors: masks; not differentiable ----------------------------
+    def _logic(self, other: ArrayLike, op: Any) -> "Tensor":
+        if self.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
+            raise TypeError(f"{op.__name__} takes bool or integer tensors (masks), not {self.dtype}; "
+                            "compare first, e.g. (x > 0) & (x < 1)")
+        return self._compare(other, op)
+
+    def __and__(self, other: ArrayLike) -> "Tensor":
+        return self._logic(other, np.bitwise_and)
+
+    def __or__(self, other: ArrayLike) -> "Tensor":
+        return self._logic(other, np.bitwise_or)
+
+    def __xor__(self, other: ArrayLike) -> "Tensor":
+        return self._logic(other, np.bitwise_xor)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self) -> "Tensor":
+        if self.dtype.kind == "f":
+            raise TypeError(f"~ takes bool or integer tensors (masks), not {self.dtype}")
+        return Tensor._wrap(np.asarray(np.invert(self.data)))
+
     def argmax(self, axis: Optional[int] = None, keepdims: bool = False, *, dim: Optional[int] = None,
                keepdim: Optional[bool] = None) -> "Tensor":
         """Index of the largest value (first one on ties), as an int64 tensor."""
@@ -445,7 +472,25 @@ class Tensor:
             return G.Cast.apply(self, dtype=dt)
         return Tensor._wrap(self.data.astype(dt))
 
-    to = astype
+    def to(self, dtype: _dt.DTypeLike) -> "Tensor":
+        """astype, PyTorch's spelling; "cpu", the only device, gives the tensor itself."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        return self.astype(dtype)
+
+    def cpu(self) -> "Tensor":
+        """The tensor itself: everything here lives on the CPU."""
+        return self
+
+    def clone(self) -> "Tensor":
+        """A copy of the data that stays in the graph: the gradient passes through unchanged."""
+        return G.MulConst.apply(self, c=self.data.dtype.type(1)) if self.dtype.kind == "f" else Tensor._wrap(self.data.copy())
+
+    def t(self) -> "Tensor":
+        """The transpose of a matrix (a 0-d or 1-d tensor is returned as it is), as PyTorch's t()."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with at most 2 dimensions, got {self.ndim}; use transpose(d0, d1)")
+        return self.transpose() if self.ndim == 2 else self
 
     def float(self) -> "Tensor":
         return self.astype(_dt.float32)
