@@ -259,14 +259,59 @@ def test_in_place_arithmetic_follows_pytorch():
     assert y is saved and y.grad_fn is not None
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [4.0, 4.0])
+    w.grad = None
     z = w * 2
-    (z * z).sum()  # (a graph that saved z's values)
+    loss = (z * z).sum()  # (a graph that saved z's values)
     with ts.no_grad():
         z += 100  # a result gets a new array: what the graph saved is left alone
     assert z.numpy().tolist() == [100.0, 102.0]
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 8.0])  # 8 w, at w = [0, 1]
     with pytest.raises(Exception, match="Cannot cast"):
         ints = Tensor(np.array([1, 2]))
         ints /= 2  # (int64 cannot hold the quotient, as in PyTorch)
+
+
+def test_in_place_into_a_tensor_that_needs_no_grad_records_when_the_other_side_does(torch):
+    """total = zeros(); total += w * 2 (a PyTorch habit): total joins the graph, as in PyTorch."""
+    w, tw = leaf([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    acc, tacc = ts.zeros(3, dtype="float64"), torch.zeros(3, dtype=torch.float64)
+    acc += w * 2
+    tacc += tw * 2
+    assert acc.requires_grad and tacc.requires_grad
+    (acc * acc).sum().backward()
+    (tacc * tacc).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy())
+
+
+def test_in_place_keeps_shape_dtype_and_retain_grad_and_never_changes_a_saved_array():
+    w = leaf([1.0, 2.0])
+    y = w * 1
+    with pytest.raises(ValueError, match=r"result has shape \(3, 2\), x has \(2,\)"):
+        y += np.ones((3, 2))
+    with ts.no_grad(), pytest.raises(ValueError, match="non-broadcastable output"):
+        y += np.ones((3, 2))
+    f = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True) * 1
+    f += Tensor(np.array([1.0, 1.0]))  # (float64 beside it: x keeps float32, as in PyTorch)
+    assert f.dtype == np.float32
+    y = w * 3
+    y.retain_grad()
+    y *= 2
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [12.0, 24.0])  # (the retained gradient follows y)
+    x, v = Tensor([2.0, 2.0]), leaf([1.0, 1.0])
+    out = (x * v).sum()  # Mul saved x's array
+    x += 100  # (no grad needed: a new array for x)
+    out.backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [2.0, 2.0])
+    mask = Tensor([True, False])
+    alias = mask
+    mask &= Tensor([False, False])
+    assert alias is mask and not alias.numpy().any()
+    p = leaf([2.0, 3.0])
+    with ts.no_grad():
+        p **= 2
+    assert p.numpy().tolist() == [4.0, 9.0] and p.is_leaf
 
 
 def test_detach_shares_data_and_cuts_the_graph():

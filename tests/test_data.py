@@ -507,7 +507,7 @@ def test_loader_takes_a_pytorch_style_dataset_and_a_list_of_pairs():
 
         def __getitem__(self, i):
             if not isinstance(i, int):
-                raise TypeError("one int at a time")
+                raise RuntimeError("one int at a time")  # (PyTorch tensors raise RuntimeError)
             return ts.Tensor(ds.images[i]), int(ds.labels[i])
 
     want = [(x.numpy(), y.numpy()) for x, y in DataLoader(ds, batch_size=5, shuffle=True, seed=4)]

@@ -457,3 +457,33 @@ def test_set_grad_enabled_as_a_call_and_as_a_block():
     finally:
         ts.set_grad_enabled(True)
     assert ts.is_grad_enabled()
+
+
+def test_amax_of_no_dims_reduces_all_and_max_refuses_a_bool_dim_and_to_takes_device():
+    x = Tensor([[5.0, 5.0, 1.0]])
+    assert x.amax(()).item() == 5.0 and x.amin(()).item() == 1.0  # (as torch.amax(dim=()))
+    with pytest.raises(TypeError, match="one dim as an int"):
+        x.max(True)
+    assert x.to(device="cpu") is x and x.to("float64", device="cpu").dtype == np.float64
+    with pytest.raises(ValueError, match="CPU only"):
+        x.to(device="cuda")
+    assert ts.nn.Linear(2, 2).cpu().weight.dtype == np.float32
+
+
+def test_set_grad_enabled_reentered_and_as_a_decorator():
+    ctx = ts.set_grad_enabled(False)
+    with ctx:
+        assert not ts.is_grad_enabled()
+    assert ts.is_grad_enabled()
+    with ctx:  # (the same object again: off again)
+        assert not (leaf(1.0) * 2).requires_grad
+    assert ts.is_grad_enabled()
+
+    @ts.set_grad_enabled(False)
+    def predict():
+        return (leaf(1.0) * 2).requires_grad
+
+    assert ts.is_grad_enabled() and predict() is False and ts.is_grad_enabled()
+    with pytest.raises(TypeError, match="True or False"):
+        ts.set_grad_enabled(None)
+    assert ts.is_grad_enabled()

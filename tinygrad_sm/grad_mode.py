@@ -52,8 +52,8 @@ class _SetGrad:
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._saved.stack.pop()
 
-    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        cls = type(self)
+    def __call__(self, func: Callable[..., Any], make: Optional[Callable[[], Any]] = None) -> Callable[..., Any]:
+        cls = make if make is not None else type(self)  # (a fresh context for every call)
         if inspect.isgeneratorfunction(func):
             @functools.wraps(func)
             def steps(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
@@ -85,23 +85,43 @@ class _SetGrad:
         return call
 
 
+class _Switch(_SetGrad):
+    """The switch set to a value given per instance (what a @set_grad_enabled(mode) call uses)."""
+
+    def __new__(cls, value: bool) -> "_Switch":
+        return object.__new__(cls)
+
+    def __init__(self, value: bool) -> None:
+        super().__init__()
+        self._value = value
+
+
 class set_grad_enabled:
-    """Recording on (True) or off (False), as PyTorch's: set as soon as it is called, and put
-    back as it was at the end of a `with set_grad_enabled(mode):` block.
+    """Recording on (True) or off (False), as PyTorch's: a plain call switches it for this
+    thread at once; `with set_grad_enabled(mode):` puts back, at the block's end, what it was
+    before the call; `@set_grad_enabled(mode)` switches it only inside the function.
 
         with set_grad_enabled(is_train):
             out = model(x)
     """
 
     def __init__(self, mode: bool) -> None:
-        self._prev = _mode.enabled
-        _mode.enabled = bool(mode)
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled takes True or False, got {mode!r}")
+        self.mode, self._prev = mode, _mode.enabled
+        _mode.enabled = mode
 
     def __enter__(self) -> "set_grad_enabled":
+        _mode.enabled = self.mode  # (again: the same object may be entered twice)
         return self
 
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._prev
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        _mode.enabled = self._prev  # (the call that made this decorator switched it: undone)
+        mode = self.mode
+        return _Switch(mode).__call__(func, lambda: _Switch(mode))
 
 
 class no_grad(_SetGrad):

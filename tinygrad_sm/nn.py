@@ -154,6 +154,10 @@ class Module:
                 p.grad = Tensor._wrap(p.grad.data.astype(dt, copy=False))
         return self
 
+    def cpu(self) -> "Module":
+        """The module itself: everything here lives on the CPU."""
+        return self
+
     def float(self) -> "Module":
         return self.to(_dt.float32)
 

@@ -301,29 +301,42 @@ class Tensor:
     # -- in place: x += y, x -= y, x *= y, x /= y ------------------------------------------------
     def _inplace(self, other: ArrayLike, ufunc: Any, out_of_place: Callable[["Tensor", Any], "Tensor"],
                  symbol: str) -> "Tensor":
-        """x op= y changes x itself, as in PyTorch (so `with no_grad(): p -= lr * p.grad` updates
-        a parameter, and every name for x sees the change):
-        - recording, x a result in the graph: x becomes the recorded x op y (a new node; the old
-          value stays in the graph, which differentiates through the op as usual);
-        - recording, x a leaf that requires grad: an error, as in PyTorch (the gradient would
-          belong to a value that no longer exists);
-        - not recording (no_grad, or x needs no grad): the values change in place, in x's own
-          array (a graph that saved that array for its backward sees the new values; do it after
-          backward, as an optimizer step does). A result of the graph gets a new array instead,
-          so that the arrays its gates saved stay as they were."""
-        if self.requires_grad and _mode.enabled:
-            if self._gate is None:
+        """x op= y changes the tensor x itself, as in PyTorch: every name for x sees the result, and
+        `with no_grad(): p -= lr * p.grad` updates a parameter. x keeps its shape and dtype.
+        - Recording, with x or y requiring grad: x becomes the recorded x op y, a new node (the
+          old value stays in the graph, which differentiates through the op as usual); but a leaf
+          x that requires grad refuses, as in PyTorch (its gradient would be for a value that no
+          longer exists).
+        - Otherwise: a leaf x that requires grad (a parameter, under no_grad) changes in its own
+          array, so optimizers and views see it (do it after backward, as an optimizer step does:
+          a graph that saved the array would see the new values). Any other x gets a new array,
+          so that no gate's saved array changes under it (and views of x keep the old values)."""
+        if _mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            if self.requires_grad and self._gate is None:
                 raise RuntimeError(f"a leaf tensor that requires grad cannot be changed in place (x {symbol}= ...) "
                                    f"while the graph is recorded; do it under `with ts.no_grad():` (as an SGD "
                                    f"step does), or write x = x {symbol} ...")
+            if self.dtype.kind != "f":
+                raise TypeError(f"x {symbol}= y: x is {self.dtype} and y requires grad; the result would be a "
+                                f"float, which x cannot hold")
             r = out_of_place(self, other)
-            self.data, self._gate = r.data, r._gate
+            if r.shape != self.shape:
+                raise ValueError(f"x {symbol}= y: the result has shape {r.shape}, x has {self.shape} (an in-place "
+                                 "op cannot change x's shape)")
+            if r.dtype != self.dtype:
+                r = r.astype(self.dtype)
+            old, new = self._gate, r._gate
+            if old is not None and old.retained is not None and old.retained() is self:
+                old.retained, new.retained = None, weakref.ref(self)  # (retain_grad follows the tensor)
+            self.data, self._gate, self.requires_grad = r.data, new, True
             return self
         o = other.data if isinstance(other, Tensor) else other
-        if self._gate is not None:
-            self.data = np.asarray(ufunc(self.data, o)).astype(self.data.dtype, copy=False)
-        else:
+        if self.requires_grad and self._gate is None:
             ufunc(self.data, o, out=self.data, casting="same_kind")
+        else:
+            out = np.empty_like(self.data)
+            ufunc(self.data, o, out=out, casting="same_kind")
+            self.data = out
         return self
 
     def __iadd__(self, other: ArrayLike) -> "Tensor":
@@ -337,6 +350,9 @@ class Tensor:
 
     def __itruediv__(self, other: ArrayLike) -> "Tensor":
         return self._inplace(other, np.true_divide, Tensor.__truediv__, "/")
+
+    def __ipow__(self, other: ArrayLike) -> "Tensor":
+        return self._inplace(other, np.power, Tensor.__pow__, "**")
 
     def __neg__(self) -> "Tensor":
         return G.Neg.apply(self)
@@ -409,6 +425,18 @@ class Tensor:
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
+    def __iand__(self, other: ArrayLike) -> "Tensor":
+        self._logic(other, np.bitwise_and)  # (the checks)
+        return self._inplace(other, np.bitwise_and, Tensor.__and__, "&")
+
+    def __ior__(self, other: ArrayLike) -> "Tensor":
+        self._logic(other, np.bitwise_or)
+        return self._inplace(other, np.bitwise_or, Tensor.__or__, "|")
+
+    def __ixor__(self, other: ArrayLike) -> "Tensor":
+        self._logic(other, np.bitwise_xor)
+        return self._inplace(other, np.bitwise_xor, Tensor.__xor__, "^")
+
     def __invert__(self) -> "Tensor":
         if self.dtype.kind == "f":
             raise TypeError(f"~ takes bool or integer tensors (masks), not {self.dtype}")
@@ -472,9 +500,12 @@ class Tensor:
             return G.Cast.apply(self, dtype=dt)
         return Tensor._wrap(self.data.astype(dt))
 
-    def to(self, dtype: _dt.DTypeLike) -> "Tensor":
-        """astype, PyTorch's spelling; "cpu", the only device, gives the tensor itself."""
-        if isinstance(dtype, str) and dtype == "cpu":
+    def to(self, dtype: _dt.DTypeLike = None, *, device: Optional[str] = None) -> "Tensor":
+        """astype, PyTorch's spelling; "cpu" (the only device), as the argument or device=, changes
+        nothing else."""
+        if device is not None and device != "cpu":
+            raise ValueError(f"to(device={device!r}): tinygrad_sm runs on the CPU only")
+        if dtype is None or (isinstance(dtype, str) and dtype == "cpu"):
             return self
         return self.astype(dtype)
 
@@ -525,12 +556,12 @@ class Tensor:
         return self._extreme(G.Min, np.argmin, self.minimum, dim, keepdim, axis, keepdims)
 
     def amax(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
-        """The largest values over dim (an int, a tuple, or None for all), without the indices."""
-        return G.Max.apply(self, axis=dim, keepdims=bool(keepdim))
+        """The largest values over dim (an int, a tuple, or None or () for all), without the indices."""
+        return G.Max.apply(self, axis=None if dim == () else dim, keepdims=bool(keepdim))
 
     def amin(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
         """The smallest values over dim, without the indices."""
-        return G.Min.apply(self, axis=dim, keepdims=bool(keepdim))
+        return G.Min.apply(self, axis=None if dim == () else dim, keepdims=bool(keepdim))
 
     def _extreme(self, gate: Any, arg: Any, elementwise: Any, dim: Any, keepdim: bool, axis: AxisLike,
                  keepdims: Optional[bool]) -> Any:
@@ -541,7 +572,7 @@ class Tensor:
             return gate.apply(self, axis=axis, keepdims=keep)
         if axis is not None:
             raise TypeError("give axis or dim, not both")
-        if not isinstance(dim, (int, np.integer)):
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
             raise TypeError(f"{gate.__name__.lower()}(dim) takes one dim as an int, as in PyTorch, got {dim!r}; "
                             f"use a{gate.__name__.lower()}(dims) for several")
         values = gate.apply(self, axis=int(dim), keepdims=keep)

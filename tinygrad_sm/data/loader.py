@@ -77,7 +77,7 @@ class DataLoader:
                 x, y = self.dataset[idx]
                 self._by_item = False
                 return x, y
-            except (TypeError, IndexError, ValueError) as e:
+            except Exception as e:  # (a PyTorch dataset given an array may raise anything, even RuntimeError)
                 if self._by_item is False:  # (index arrays worked before: this is the dataset's own error)
                     raise
                 first = e
