@@ -533,6 +533,38 @@ def test_loader_takes_a_pytorch_style_dataset_and_a_list_of_pairs():
         next(iter(DataLoader(Neither(), batch_size=2)))
 
 
+def test_a_dataset_that_takes_arrays_but_computes_per_item_is_fetched_item_by_item():
+    """Normalising each image in __getitem__ (a PyTorch habit) must not turn into normalising
+    the whole batch because indexing with an array happens not to fail."""
+    x = np.random.default_rng(0).uniform(0, 255, (6, 2, 2)).astype(np.float32)
+
+    class PerImage:
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            img = x[i]
+            return (img - img.mean()) / img.std(), 0
+
+    got = next(iter(DataLoader(PerImage(), batch_size=3)))[0].numpy()
+    want = np.stack([(img - img.mean()) / img.std() for img in x[:3]])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+    class ArraysToo:  # (index arrays give the same batch: they are kept)
+        calls = []
+
+        def __len__(self):
+            return len(x)
+
+        def __getitem__(self, i):
+            self.calls.append(np.ndim(i))
+            return x[i], np.zeros(np.shape(i), np.int64)
+
+    loader = DataLoader(ArraysToo(), batch_size=2)
+    batches = list(loader)
+    assert len(batches) == 3 and ArraysToo.calls.count(1) == 3  # one array per batch after the first check
+
+
 def test_loader_is_deterministic_per_seed_and_epoch():
     ds = counting_dataset(50)
     a = DataLoader(ds, batch_size=8, shuffle=True, seed=11)

@@ -487,3 +487,19 @@ def test_set_grad_enabled_reentered_and_as_a_decorator():
     with pytest.raises(TypeError, match="True or False"):
         ts.set_grad_enabled(None)
     assert ts.is_grad_enabled()
+
+
+def test_an_empty_dim_reduces_every_dim_as_in_pytorch_and_to_takes_device_and_dtype(torch):
+    data = np.array([[5.0, 5.0, 1.0], [2.0, 7.0, 0.0]])
+    x, tx = Tensor(data), torch.tensor(data)
+    for empty in ((), []):
+        assert x.amax(empty).item() == tx.amax(dim=empty).item()
+        assert x.amin(empty).item() == tx.amin(dim=empty).item()
+        assert x.sum(dim=empty).item() == pytest.approx(tx.sum(dim=empty).item())
+        assert x.mean(dim=empty).item() == pytest.approx(tx.mean(dim=empty).item())
+    assert x.sum(axis=()).shape == (2, 3)  # (NumPy's spelling keeps NumPy's meaning: nothing reduced)
+    assert x.to("cpu", "float32").dtype == x.to(device="cpu", dtype="float32").dtype == np.float32
+    net = ts.nn.Linear(2, 2)
+    assert net.to(device="cpu") is net and net.to("cpu", "float64").weight.dtype == np.float64
+    with pytest.raises(ValueError, match="CPU only"):
+        net.to("cuda")

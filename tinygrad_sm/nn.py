@@ -18,7 +18,7 @@ import numpy as np
 from . import creation
 from . import dtypes as _dt
 from . import functional
-from .tensor import Tensor
+from .tensor import Tensor, _dtype_and_device
 
 # `import tinygrad_sm.nn.functional as F`, the PyTorch spelling, finds the functional module.
 sys.modules[__name__ + ".functional"] = functional
@@ -139,11 +139,13 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
-    def to(self, dtype: _dt.DTypeLike) -> "Module":
+    def to(self, *args: Any, dtype: _dt.DTypeLike = None, device: Optional[str] = None) -> "Module":
         """Convert every parameter (and its gradient) to a float dtype, in place; returns the module.
         The Parameter objects stay the same, so an optimizer made before keeps them (its buffers
-        follow at its next step). ("cpu", the only device, changes nothing.)"""
-        if isinstance(dtype, str) and dtype == "cpu":
+        follow at its next step). As PyTorch's: to(dtype), to("cpu"), to("cpu", dtype), to(device=,
+        dtype=); "cpu" is the only device."""
+        dtype = _dtype_and_device(args, dtype, device, f"{type(self).__name__}.to")
+        if dtype is None:
             return self
         dt = _dt.to_dtype(dtype)
         if dt.kind != "f":

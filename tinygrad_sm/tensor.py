@@ -47,11 +47,12 @@ class _Size(int):
 
 
 def _axis(axis: AxisLike, dim: AxisLike) -> AxisLike:
-    """Accept NumPy's `axis` or PyTorch's `dim`."""
+    """Accept NumPy's `axis` or PyTorch's `dim`. An empty dim, () or [], means every dim, as in
+    PyTorch (NumPy's axis=() means none)."""
     if dim is not None:
         if axis is not None:
             raise TypeError("give axis or dim, not both")
-        return dim
+        return None if isinstance(dim, (tuple, list)) and not dim else dim
     return axis
 
 
@@ -89,6 +90,20 @@ def _arithmetic(const_gate: type[Gate], gate: type[Gate], reflected: bool = Fals
                 return g.run1(self)
         return gate().run(_operands(self, other, reflected))  # (gate.apply, one call less)
     return operator
+
+
+def _dtype_and_device(args: tuple[Any, ...], dtype: Any, device: Optional[str], name: str) -> Any:
+    """The dtype of a to(...) call (None: unchanged), checking that any device named is the CPU."""
+    for a in args:
+        if isinstance(a, str) and a in ("cpu", "cuda", "mps") or (isinstance(a, str) and a.startswith("cuda:")):
+            device = a
+        elif dtype is None:
+            dtype = a
+        else:
+            raise TypeError(f"{name}: give one dtype and at most one device, got {args!r}")
+    if device is not None and device != "cpu":
+        raise ValueError(f"{name}(device={device!r}): tinygrad_sm runs on the CPU only")
+    return dtype
 
 
 class ValuesIndices(NamedTuple):
@@ -500,14 +515,11 @@ class Tensor:
             return G.Cast.apply(self, dtype=dt)
         return Tensor._wrap(self.data.astype(dt))
 
-    def to(self, dtype: _dt.DTypeLike = None, *, device: Optional[str] = None) -> "Tensor":
-        """astype, PyTorch's spelling; "cpu" (the only device), as the argument or device=, changes
-        nothing else."""
-        if device is not None and device != "cpu":
-            raise ValueError(f"to(device={device!r}): tinygrad_sm runs on the CPU only")
-        if dtype is None or (isinstance(dtype, str) and dtype == "cpu"):
-            return self
-        return self.astype(dtype)
+    def to(self, *args: Any, dtype: _dt.DTypeLike = None, device: Optional[str] = None) -> "Tensor":
+        """astype, PyTorch's spelling: to(dtype), to("cpu"), to("cpu", dtype), to(device=, dtype=).
+        "cpu" is the only device."""
+        dt = _dtype_and_device(args, dtype, device, "to")
+        return self if dt is None else self.astype(dt)
 
     def cpu(self) -> "Tensor":
         """The tensor itself: everything here lives on the CPU."""
@@ -557,11 +569,11 @@ class Tensor:
 
     def amax(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
         """The largest values over dim (an int, a tuple, or None or () for all), without the indices."""
-        return G.Max.apply(self, axis=None if dim == () else dim, keepdims=bool(keepdim))
+        return G.Max.apply(self, axis=_axis(None, dim), keepdims=bool(keepdim))
 
     def amin(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
         """The smallest values over dim, without the indices."""
-        return G.Min.apply(self, axis=None if dim == () else dim, keepdims=bool(keepdim))
+        return G.Min.apply(self, axis=_axis(None, dim), keepdims=bool(keepdim))
 
     def _extreme(self, gate: Any, arg: Any, elementwise: Any, dim: Any, keepdim: bool, axis: AxisLike,
                  keepdims: Optional[bool]) -> Any:

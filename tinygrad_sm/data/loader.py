@@ -6,7 +6,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..tensor import Tensor
-from .datasets import ArrayDataset
+from .datasets import ArrayDataset, Subset
 
 
 class DataLoader:
@@ -70,30 +70,39 @@ class DataLoader:
             yield self._wrap(x, y)
 
     def _gather(self, idx: np.ndarray) -> tuple[Any, Any]:
-        """The items at idx: with one index array, or (a dataset that takes one int at a time) item
-        by item, stacked. Which one is found at the first batch."""
-        if not self._by_item:
-            try:
-                x, y = self.dataset[idx]
-                self._by_item = False
-                return x, y
-            except Exception as e:  # (a PyTorch dataset given an array may raise anything, even RuntimeError)
-                if self._by_item is False:  # (index arrays worked before: this is the dataset's own error)
-                    raise
-                first = e
+        """The items at idx. With one index array where that gives the batch the items would
+        give one by one; else item by item, stacked (a PyTorch-style dataset whose __getitem__
+        happens to take an array may still compute per item, e.g. normalise each image). Which
+        one is decided at the first batch, by fetching it both ways; this library's datasets
+        take index arrays."""
+        if self._by_item is None and isinstance(self.dataset, (ArrayDataset, Subset)):
+            self._by_item = False
+        if self._by_item is not None:
+            return self._one_by_one(idx) if self._by_item else self.dataset[idx]
         try:
-            pairs = [self.dataset[int(i)] for i in idx]
-            xs, ys = zip(*[(_array(p[0]), _array(p[1])) for p in pairs]) if pairs else ((), ())
-            x, y = np.stack(xs) if xs else np.empty((0,)), np.asarray(ys)
+            x, y = self.dataset[idx]
+            whole: Optional[tuple[np.ndarray, np.ndarray]] = (_array(x), _array(y))
+        except Exception as e:  # (a PyTorch dataset given an array may raise anything, even RuntimeError)
+            whole, first = None, e
+        try:
+            items = self._one_by_one(idx)
         except Exception as e:
-            if self._by_item:
-                raise
-            raise TypeError(f"DataLoader: {type(self.dataset).__name__}[index array] failed ({first}), and so did "
-                            f"taking one item at a time ({type(e).__name__}: {e}); a dataset needs __getitem__ "
-                            "that takes an int index array and returns (images, labels), or takes an int and "
-                            "returns one (image, label) pair") from e
-        self._by_item = True
-        return x, y
+            if whole is None:
+                raise TypeError(f"DataLoader: {type(self.dataset).__name__}[index array] failed ({first}), and so "
+                                f"did taking one item at a time ({type(e).__name__}: {e}); a dataset needs "
+                                "__getitem__ that takes an int index array and returns (images, labels), or "
+                                "takes an int and returns one (image, label) pair") from e
+            self._by_item = False
+            return whole
+        self._by_item = whole is None or not _same(whole, items)
+        return items
+
+    def _one_by_one(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [self.dataset[int(i)] for i in idx]
+        if not pairs:
+            return np.empty((0,)), np.empty((0,), np.int64)
+        xs, ys = zip(*[(_array(p[0]), _array(p[1])) for p in pairs])
+        return np.stack(xs), np.asarray(ys)
 
     def _wrap(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -109,6 +118,15 @@ class DataLoader:
 
 def _array(v: Any) -> np.ndarray:
     return v.data if isinstance(v, Tensor) else np.asarray(v)
+
+
+def _same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+    """The same batch, values and shapes (NaN equal to NaN)."""
+    try:
+        return all(u.shape == v.shape and np.array_equal(u, v, equal_nan=u.dtype.kind in "fc")
+                   for u, v in zip(a, b))
+    except (TypeError, ValueError):
+        return False
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
