@@ -314,6 +314,35 @@ def test_in_place_keeps_shape_dtype_and_retain_grad_and_never_changes_a_saved_ar
     assert p.numpy().tolist() == [4.0, 9.0] and p.is_leaf
 
 
+def test_item_assignment_and_the_in_place_methods(torch):
+    x, tx = Tensor([-1.0, 2.0, -3.0]), torch.tensor([-1.0, 2.0, -3.0])
+    alias = x
+    x[x < 0] = 0
+    tx[tx < 0] = 0
+    np.testing.assert_array_equal(alias.numpy(), tx.numpy())
+    x.add_(1).mul_(2).sub_(1).div_(2)
+    tx.add_(1).mul_(2).sub_(1).div_(2)
+    np.testing.assert_array_equal(x.numpy(), tx.numpy())
+    assert x.fill_(7).numpy().tolist() == [7.0] * 3 and x.zero_() is x and not x.numpy().any()
+    w = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match=r"x\[index\] = value is not recorded"):
+        w[0] = 5.0
+    y = w * 2
+    with pytest.raises(RuntimeError, match="not recorded"):
+        y.zero_()
+    with pytest.raises(RuntimeError, match="not recorded"):
+        Tensor([1.0, 2.0])[0] = w[0]  # (a value that requires grad, too)
+    with ts.no_grad():
+        w[0] = 5.0  # a parameter under no_grad: in its own array
+        w.mul_(2)
+    assert w.is_leaf and w.numpy().tolist() == [10.0, 4.0]
+    x, v = Tensor([2.0, 2.0]), leaf([1.0, 1.0])
+    out = (x * v).sum()
+    x[0] = 100.0  # (a new array: the one Mul saved is unchanged)
+    out.backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [2.0, 2.0])
+
+
 def test_detach_shares_data_and_cuts_the_graph():
     x = leaf([1.0, 2.0])
     y = x * 2

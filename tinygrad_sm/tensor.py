@@ -659,6 +659,44 @@ class Tensor:
     def __getitem__(self, index: Any) -> "Tensor":
         return G.GetItem.apply(self, index=_index(index))
 
+    def __setitem__(self, index: Any, value: ArrayLike) -> None:
+        """x[index] = value, as in place as x op= y (see _inplace): a parameter under no_grad
+        changes in its own array, any other tensor gets a new one. Not recorded for backward:
+        while the graph is recorded it is refused where x or value requires grad."""
+        v = value.data if isinstance(value, Tensor) else value
+        if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            raise RuntimeError("x[index] = value is not recorded for backward: do it under `with ts.no_grad():` "
+                               "where no gradient should flow through it, or build the result from ops "
+                               "(e.g. x * keep + value * (1 - keep) with a 0/1 mask)")
+        idx = _index(index)
+        if self.requires_grad and self._gate is None:
+            self.data[idx] = v
+        else:
+            new = self.data.copy()
+            new[idx] = v
+            self.data = new
+
+    # -- PyTorch's in-place methods: the same as the operators and item assignment above -----------
+    def add_(self, other: ArrayLike) -> "Tensor":
+        return self.__iadd__(other)
+
+    def sub_(self, other: ArrayLike) -> "Tensor":
+        return self.__isub__(other)
+
+    def mul_(self, other: ArrayLike) -> "Tensor":
+        return self.__imul__(other)
+
+    def div_(self, other: ArrayLike) -> "Tensor":
+        return self.__itruediv__(other)
+
+    def fill_(self, value: float) -> "Tensor":
+        """Every element set to value, in place (not recorded: see __setitem__)."""
+        self[...] = value
+        return self
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
     # -- softmax family -----------------------------------------------------------------------------
     def softmax(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> "Tensor":
         """Along axis (or dim; the last by default)."""
