@@ -563,6 +563,15 @@ def test_a_dataset_that_takes_arrays_but_computes_per_item_is_fetched_item_by_it
     loader = DataLoader(ArraysToo(), batch_size=2)
     batches = list(loader)
     assert len(batches) == 3 and ArraysToo.calls.count(1) == 3  # one array per batch after the first check
+    ArraysToo.calls.clear()
+    assert len(list(DataLoader(ArraysToo(), batch_size=2, by_item=False))) == 3 and ArraysToo.calls == [1, 1, 1]
+    for inner in (PerImage(), ArraysToo()):  # (a Subset hands the array on: what it wraps decides)
+        sub = Subset(inner, [0, 1, 2])
+        got = next(iter(DataLoader(sub, batch_size=3)))[0].numpy()
+        if isinstance(inner, PerImage):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="by_item must be"):
+        DataLoader(PerImage(), by_item="yes")
 
 
 def test_loader_is_deterministic_per_seed_and_epoch():

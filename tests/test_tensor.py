@@ -498,6 +498,7 @@ def test_an_empty_dim_reduces_every_dim_as_in_pytorch_and_to_takes_device_and_dt
         assert x.sum(dim=empty).item() == pytest.approx(tx.sum(dim=empty).item())
         assert x.mean(dim=empty).item() == pytest.approx(tx.mean(dim=empty).item())
     assert x.sum(axis=()).shape == (2, 3)  # (NumPy's spelling keeps NumPy's meaning: nothing reduced)
+    assert Tensor(np.zeros((2, 1, 3))).squeeze(dim=()).shape == (2, 1, 3)  # (not a reduction: nothing)
     assert x.to("cpu", "float32").dtype == x.to(device="cpu", dtype="float32").dtype == np.float32
     net = ts.nn.Linear(2, 2)
     assert net.to(device="cpu") is net and net.to("cpu", "float64").weight.dtype == np.float64

@@ -47,13 +47,19 @@ class _Size(int):
 
 
 def _axis(axis: AxisLike, dim: AxisLike) -> AxisLike:
-    """Accept NumPy's `axis` or PyTorch's `dim`. An empty dim, () or [], means every dim, as in
-    PyTorch (NumPy's axis=() means none)."""
+    """Accept NumPy's `axis` or PyTorch's `dim`."""
     if dim is not None:
         if axis is not None:
             raise TypeError("give axis or dim, not both")
-        return None if isinstance(dim, (tuple, list)) and not dim else dim
+        return dim
     return axis
+
+
+def _reduce_axis(axis: AxisLike, dim: AxisLike) -> AxisLike:
+    """The axes of a reduction: as _axis, except that an empty dim, () or [], means every dim,
+    as in PyTorch's reductions (NumPy's axis=() means none)."""
+    ax = _axis(axis, dim)  # (refuses both)
+    return None if isinstance(dim, (tuple, list)) and not dim else ax
 
 
 def _last_axis(axis: Optional[int], dim: Optional[int]) -> int:
@@ -547,11 +553,11 @@ class Tensor:
     # -- reductions -------------------------------------------------------------------------------
     def sum(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
             keepdim: Optional[bool] = None) -> "Tensor":
-        return G.Sum.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+        return G.Sum.apply(self, axis=_reduce_axis(axis, dim), keepdims=bool(keepdim or keepdims))
 
     def mean(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
              keepdim: Optional[bool] = None) -> "Tensor":
-        return G.Mean.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+        return G.Mean.apply(self, axis=_reduce_axis(axis, dim), keepdims=bool(keepdim or keepdims))
 
     def max(self, dim: Any = None, keepdim: bool = False, *, axis: AxisLike = None,
             keepdims: Optional[bool] = None) -> Any:
@@ -569,11 +575,11 @@ class Tensor:
 
     def amax(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
         """The largest values over dim (an int, a tuple, or None or () for all), without the indices."""
-        return G.Max.apply(self, axis=_axis(None, dim), keepdims=bool(keepdim))
+        return G.Max.apply(self, axis=_reduce_axis(None, dim), keepdims=bool(keepdim))
 
     def amin(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
         """The smallest values over dim, without the indices."""
-        return G.Min.apply(self, axis=_axis(None, dim), keepdims=bool(keepdim))
+        return G.Min.apply(self, axis=_reduce_axis(None, dim), keepdims=bool(keepdim))
 
     def _extreme(self, gate: Any, arg: Any, elementwise: Any, dim: Any, keepdim: bool, axis: AxisLike,
                  keepdims: Optional[bool]) -> Any:
@@ -594,7 +600,7 @@ class Tensor:
 
     def logsumexp(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
                   keepdim: Optional[bool] = None) -> "Tensor":
-        return G.LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+        return G.LogSumExp.apply(self, axis=_reduce_axis(axis, dim), keepdims=bool(keepdim or keepdims))
 
     # -- shape ------------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> "Tensor":

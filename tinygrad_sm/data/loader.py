@@ -12,7 +12,8 @@ from .datasets import ArrayDataset, Subset
 class DataLoader:
     """Iterate over `dataset` in batches of (x, y) Tensors (x float32, y int64).
 
-    DataLoader(dataset, batch_size=64, shuffle=False, seed=None, drop_last=False, flatten=False)
+    DataLoader(dataset, batch_size=64, shuffle=False, seed=None, drop_last=False, flatten=False,
+               by_item=None)
 
     With shuffle=True, epoch k visits the items in the order
     numpy.random.default_rng([seed, k]).permutation(len(dataset)): every epoch is reshuffled,
@@ -24,11 +25,14 @@ class DataLoader:
     `dataset` is anything with __len__ and a __getitem__ that takes an int index array and
     returns (images, labels) arrays: the datasets in tinygrad_sm.data, Subset, your own. A
     PyTorch-style dataset, whose __getitem__ takes one int and returns one (x, y) pair (or a list
-    of such pairs), works too: the loader then fetches a batch item by item and stacks it.
+    of such pairs), works too: the loader then fetches a batch item by item and stacks it. Which
+    way is found at the first batch, fetched both ways (index arrays are kept only if they give
+    the same batch: a dataset that draws random augmentations, or counts its reads, should say
+    with by_item=False or True instead).
     """
 
     def __init__(self, dataset: Any, batch_size: int = 64, shuffle: bool = False, seed: Optional[int] = None,
-                 drop_last: bool = False, flatten: bool = False) -> None:
+                 drop_last: bool = False, flatten: bool = False, by_item: Optional[bool] = None) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -38,7 +42,9 @@ class DataLoader:
         # one random seed per loader when none is given, so epochs still differ from each other
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
         self.epoch = 0
-        self._by_item: Optional[bool] = None  # unknown until the first batch: index arrays, or one by one
+        if by_item is not None and not isinstance(by_item, bool):
+            raise ValueError(f"DataLoader: by_item must be True, False or None, got {by_item!r}")
+        self._by_item: Optional[bool] = by_item  # None: found at the first batch (index arrays, or one by one)
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
@@ -75,8 +81,12 @@ class DataLoader:
         happens to take an array may still compute per item, e.g. normalise each image). Which
         one is decided at the first batch, by fetching it both ways; this library's datasets
         take index arrays."""
-        if self._by_item is None and isinstance(self.dataset, (ArrayDataset, Subset)):
-            self._by_item = False
+        if self._by_item is None:
+            inner = self.dataset
+            while isinstance(inner, Subset):  # (a Subset hands the index array on to what it wraps)
+                inner = inner.dataset
+            if isinstance(inner, ArrayDataset):
+                self._by_item = False
         if self._by_item is not None:
             return self._one_by_one(idx) if self._by_item else self.dataset[idx]
         try:
