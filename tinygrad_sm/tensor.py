@@ -429,10 +429,13 @@ class Tensor:
         return self._compare(other, np.not_equal)
 
     # -- logic on bool (or integer) tensors: masks; not differentiable ----------------------------
-    def _logic(self, other: ArrayLike, op: Any) -> "Tensor":
+    def _masks_only(self, other: ArrayLike, op: Any) -> None:
         if self.dtype.kind == "f" or (isinstance(other, Tensor) and other.dtype.kind == "f"):
             raise TypeError(f"{op.__name__} takes bool or integer tensors (masks), not {self.dtype}; "
                             "compare first, e.g. (x > 0) & (x < 1)")
+
+    def _logic(self, other: ArrayLike, op: Any) -> "Tensor":
+        self._masks_only(other, op)
         return self._compare(other, op)
 
     def __and__(self, other: ArrayLike) -> "Tensor":
@@ -447,15 +450,15 @@ class Tensor:
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def __iand__(self, other: ArrayLike) -> "Tensor":
-        self._logic(other, np.bitwise_and)  # (the checks)
+        self._masks_only(other, np.bitwise_and)
         return self._inplace(other, np.bitwise_and, Tensor.__and__, "&")
 
     def __ior__(self, other: ArrayLike) -> "Tensor":
-        self._logic(other, np.bitwise_or)
+        self._masks_only(other, np.bitwise_or)
         return self._inplace(other, np.bitwise_or, Tensor.__or__, "|")
 
     def __ixor__(self, other: ArrayLike) -> "Tensor":
-        self._logic(other, np.bitwise_xor)
+        self._masks_only(other, np.bitwise_xor)
         return self._inplace(other, np.bitwise_xor, Tensor.__xor__, "^")
 
     def __invert__(self) -> "Tensor":
