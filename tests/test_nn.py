@@ -367,3 +367,34 @@ def test_the_loss_modules_identity_and_sequential_append_as_in_pytorch(torch):
     assert list(tail.state_dict()) == ["2.weight", "2.bias"] and list(tail._modules) == ["1", "2", "3"]
     with pytest.raises(TypeError, match="takes a Module"):
         s.append(lambda v: v)
+
+
+def test_module_list_and_a_sequential_of_named_layers_as_in_pytorch(torch):
+    from collections import OrderedDict
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(nn.Linear(3, 3, generator=i) for i in range(2))
+            self.layers.append(nn.Linear(3, 1, generator=5))
+
+        def forward(self, x):
+            for layer in self.layers[:-1]:
+                x = F.relu(layer(x))
+            return self.layers[-1](x)
+
+    net = Net()
+    tnet = torch.nn.Module()
+    tnet.layers = torch.nn.ModuleList([torch.nn.Linear(3, 3) for _ in range(2)])
+    tnet.layers.append(torch.nn.Linear(3, 1))
+    assert list(net.state_dict()) == list(tnet.state_dict())  # layers.0.weight, ...
+    assert len(net.layers) == 3 and len(list(net.parameters())) == 6
+    assert net(ts.Tensor(np.ones((2, 3), np.float32))).shape == (2, 1)
+    net.layers[0] = nn.Identity()
+    assert len(list(net.parameters())) == 4 and isinstance(net.layers[:2], nn.ModuleList)
+    with pytest.raises(TypeError, match="takes Modules"):
+        net.layers.append(3)
+    seq = nn.Sequential(OrderedDict(fc=nn.Linear(3, 2, generator=0), act=nn.ReLU()))
+    tseq = torch.nn.Sequential(OrderedDict(fc=torch.nn.Linear(3, 2), act=torch.nn.ReLU()))
+    assert list(seq.state_dict()) == list(tseq.state_dict()) == ["fc.weight", "fc.bias"]
+    assert seq[0] is seq.fc and seq(ts.Tensor(np.ones((1, 3), np.float32))).shape == (1, 2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .tensor import Tensor, _dtype_and_device
 sys.modules[__name__ + ".functional"] = functional
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
-           "Sigmoid", "Tanh", "Flatten", "Sequential", "MLP", "functional"]
+           "Sigmoid", "Tanh", "Flatten", "Sequential", "ModuleList", "MLP", "functional"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -355,10 +355,14 @@ class Sequential(Module):
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
-        for i, m in enumerate(modules):
+        if len(modules) == 1 and isinstance(modules[0], Mapping):  # Sequential(OrderedDict(name=module))
+            named = [(str(k), m, f"{k!r}") for k, m in modules[0].items()]
+        else:
+            named = [(str(i), m, f"argument {i}") for i, m in enumerate(modules)]
+        for name, m, what in named:
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
+                raise TypeError(f"Sequential: {what} is a {type(m).__name__}, not a Module")
+            setattr(self, name, m)
 
     def __getitem__(self, i: Union[int, slice]) -> Module:
         """The i-th module; a slice gives a Sequential of those modules, under their own names
@@ -408,6 +412,43 @@ class Sequential(Module):
                 x = m(x)
                 i += 1
         return x
+
+
+class ModuleList(Module):
+    """A list of modules, registered under "0", "1", ... (so their parameters are the list's and
+    are in its state_dict), as PyTorch's. It has no forward: iterate over it in yours."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        self.extend(modules)
+
+    def append(self, module: Module) -> "ModuleList":
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList takes Modules, got {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i: Union[int, slice]) -> Any:
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return ModuleList(mods[i])
+        return mods[i]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList takes Modules, got {type(module).__name__}")
+        setattr(self, list(self._modules)[i], module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
