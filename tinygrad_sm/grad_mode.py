@@ -52,8 +52,12 @@ class _SetGrad:
     def __exit__(self, *exc: object) -> None:
         _mode.enabled = self._saved.stack.pop()
 
-    def __call__(self, func: Callable[..., Any], make: Optional[Callable[[], Any]] = None) -> Callable[..., Any]:
-        cls = make if make is not None else type(self)  # (a fresh context for every call)
+    def _fresh(self) -> "_SetGrad":
+        """A new context like this one, for one call of a decorated function."""
+        return type(self)()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        cls = self._fresh  # (a fresh context for every call)
         if inspect.isgeneratorfunction(func):
             @functools.wraps(func)
             def steps(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
@@ -95,6 +99,9 @@ class _Switch(_SetGrad):
         super().__init__()
         self._value = value
 
+    def _fresh(self) -> "_Switch":
+        return _Switch(self._value)
+
 
 class set_grad_enabled:
     """Recording on (True) or off (False), as PyTorch's: a plain call switches it for this
@@ -120,8 +127,7 @@ class set_grad_enabled:
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         _mode.enabled = self._prev  # (the call that made this decorator switched it: undone)
-        mode = self.mode
-        return _Switch(mode).__call__(func, lambda: _Switch(mode))
+        return _Switch(self.mode)(func)
 
 
 class no_grad(_SetGrad):
