@@ -25,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import nn
-from .tensor import Tensor
+from .tensor import Tensor, note_write
 from .train import Hooks, RankFailed
 
 MPI_HINT = ('data-parallel training needs mpi4py and an MPI library: pip install "tinygrad-sm[mpi]" '
@@ -103,6 +103,7 @@ class MPIHooks(Hooks):
         self.comm.Bcast(self._buf, root=0)
         for p, flat in self._unpack():
             p.data[...] = flat
+            note_write(p, "the broadcast of rank 0's parameters")
         self._started = True
 
     def shard(self, idx: np.ndarray) -> np.ndarray:

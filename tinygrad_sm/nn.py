@@ -18,7 +18,7 @@ import numpy as np
 from . import creation
 from . import dtypes as _dt
 from . import functional
-from .tensor import Tensor, _dtype_and_device
+from .tensor import Tensor, _dtype_and_device, note_write
 
 # `import tinygrad_sm.nn.functional as F`, the PyTorch spelling, finds the functional module.
 sys.modules[__name__ + ".functional"] = functional
@@ -218,6 +218,7 @@ class Module:
             arrays[name] = arr
         for name, arr in arrays.items():  # all checked first: a bad key changes nothing
             own[name].data[...] = arr
+            note_write(own[name], "load_state_dict")
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:

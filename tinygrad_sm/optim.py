@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 import numpy as np
 
 from . import kernels
-from .tensor import Tensor
+from .tensor import Tensor, note_write
 
 Params = Union[Iterable[Tensor], Iterable[dict]]
 
@@ -80,6 +80,7 @@ class Optimizer:
                     if type(v) is np.ndarray and v.dtype is not p.data.dtype:  # made (model.double())
                         state[name] = v.astype(p.data.dtype)
                 self._update(p, state, group)
+                note_write(p, f"{type(self).__name__}.step()")
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -330,8 +330,9 @@ class Tensor:
           longer exists).
         - Otherwise: a leaf x that requires grad (a parameter, under no_grad) changes in its own
           array, so optimizers and views see it (do it after backward, as an optimizer step does:
-          a graph that saved the array would see the new values). Any other x gets a new array,
-          so that no gate's saved array changes under it (and views of x keep the old values)."""
+          a backward through a graph that saved the array refuses, see check_graph). Any other x
+          gets a new array, so that no gate's saved array changes under it (and views of x keep
+          the old values)."""
         if _mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             if self.requires_grad and self._gate is None:
                 raise RuntimeError(f"a leaf tensor that requires grad cannot be changed in place (x {symbol}= ...) "
@@ -354,6 +355,7 @@ class Tensor:
         o = other.data if isinstance(other, Tensor) else other
         if self.requires_grad and self._gate is None:
             ufunc(self.data, o, out=self.data, casting="same_kind")
+            note_write(self, f"`{symbol}=` under no_grad")
         else:
             out = np.empty_like(self.data)
             ufunc(self.data, o, out=out, casting="same_kind")
@@ -672,6 +674,9 @@ class Tensor:
         """x[index] = value, as in place as x op= y (see _inplace): a parameter under no_grad
         changes in its own array, any other tensor gets a new one. Not recorded for backward:
         while the graph is recorded it is refused where x or value requires grad."""
+        self._assign(index, value, "item assignment")
+
+    def _assign(self, index: Any, value: ArrayLike, how: str) -> None:
         v = value.data if isinstance(value, Tensor) else value
         if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             raise RuntimeError("x[index] = value is not recorded for backward: do it under `with ts.no_grad():` "
@@ -680,6 +685,7 @@ class Tensor:
         idx = _index(index)
         if self.requires_grad and self._gate is None:
             self.data[idx] = v
+            note_write(self, f"{how} under no_grad")
         else:
             new = self.data.copy()
             new[idx] = v
@@ -700,11 +706,12 @@ class Tensor:
 
     def fill_(self, value: float) -> "Tensor":
         """Every element set to value, in place (not recorded: see __setitem__)."""
-        self[...] = value
+        self._assign(..., value, "fill_()")
         return self
 
     def zero_(self) -> "Tensor":
-        return self.fill_(0)
+        self._assign(..., 0, "zero_()")
+        return self
 
     # -- softmax family -----------------------------------------------------------------------------
     def softmax(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> "Tensor":
@@ -819,6 +826,58 @@ def topological_order(root: Gate) -> list[Gate]:
     return sorted(found, key=_SEQ)
 
 
+# -- writes into a parameter's own array ---------------------------------------------------------
+# A parameter changed in place (an optimizer step, `p -= ...` under no_grad, load_state_dict) keeps
+# its array, and a gate recorded before the change may have saved that array (or a view of it) for
+# its backward, which would then quietly use the new values. Each such write is stamped with the
+# gate counter, so backward() can tell the writes that came after a gate was recorded.
+_writes: dict[int, tuple[int, str, "weakref.ref[Tensor]"]] = {}  # id(tensor) -> (stamp, how, ref)
+_last_write = [-1]
+
+
+def _forget_write(key: int) -> Callable[[Any], None]:
+    return lambda _ref: _writes.pop(key, None)
+
+
+def note_write(t: Tensor, how: str) -> None:
+    """Record that t's own array was just changed in place, and by what (`how` goes into the error
+    message). The optimizers, `p -= ...` under no_grad and load_state_dict call it; so should an
+    optimizer of your own that writes into p.data, so that a pending backward() that saved p's
+    array refuses instead of using the new values (see check_graph)."""
+    key = id(t)
+    entry = _writes.get(key)
+    ref = entry[2] if entry is not None and entry[2]() is t else weakref.ref(t, _forget_write(key))
+    _writes[key] = (_base._next_seq(), how, ref)
+    _last_write[0] = _writes[key][0]
+
+
+def check_graph(order: list[Gate]) -> None:
+    """Before backward() touches anything: every gate in `order` (sorted by seq) still has its saved
+    values, and none of the arrays they saved was changed in place after the gate was recorded."""
+    for gate in order:
+        if gate.released:
+            raise RuntimeError(
+                f"backward() through a graph a second time: the {gate.name} gate's saved values were "
+                "freed by the first backward(). Call the first backward(retain_graph=True) to "
+                "backpropagate through the same graph again.")
+    if not order or _last_write[0] < order[0].seq:  # (the usual case: no write since the graph began)
+        return
+    changed = [(stamp, how, t) for stamp, how, ref in list(_writes.values())
+               if stamp > order[0].seq and (t := ref()) is not None and type(t.data) is np.ndarray]
+    for gate in order:
+        for stamp, how, t in changed:
+            if stamp < gate.seq:
+                continue
+            for a in gate.saved or ():
+                if type(a) is np.ndarray and np.may_share_memory(a, t.data):
+                    what = f"{t.name!r}, " if t.name else ""
+                    raise RuntimeError(
+                        f"backward(): the {gate.name} gate saved a tensor ({what}shape {t.shape}, {t.dtype}) for "
+                        f"its gradient, and {how} changed it in place after the gate was recorded; the "
+                        "gradient would use the new values. Call backward() before changing it (loss."
+                        "backward() before opt.step()), or run the forward pass again.")
+
+
 def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
     """t.grad += g, creating t.grad on first use: g itself when `owned` (no one else holds it),
     else a copy (g may be the user's array, or reach other inputs too)."""
@@ -879,12 +938,7 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
         _accumulate(root, seed)
         return
     order = topological_order(root._gate)
-    for gate in order:
-        if gate.released:
-            raise RuntimeError(
-                f"backward() through a graph a second time: the {gate.name} gate's saved values were "
-                "freed by the first backward(). Call the first backward(retain_graph=True) to "
-                "backpropagate through the same graph again.")
+    check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
     for gate in reversed(order):  # outputs before inputs

@@ -36,7 +36,7 @@ import numpy as np
 
 from ._files import replacing
 from .gates.base import Gate, GateError
-from .tensor import Tensor, topological_order
+from .tensor import Tensor, check_graph, topological_order
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -432,12 +432,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
             print(trace.footer(max_elements), file=out)
         return trace
     order = topological_order(root._gate)  # the engine's order, so sums happen as in backward()
-    for gate in order:
-        if gate.released:
-            raise RuntimeError(
-                f"backward() through a graph a second time: the {gate.name} gate's saved values were "
-                "freed by the first backward(). Call the first backward(retain_graph=True) to "
-                "backpropagate through the same graph again.")
+    check_graph(order)
     grads: dict[int, Array] = {id(root._gate): seed}
     leaf_sum: dict[int, Array] = {}
     for step, gate in enumerate(reversed(order), 1):

@@ -72,7 +72,9 @@ class Mul(Gate):
     scalars = True
 
     def forward(self, x, y):
-        self.save_for_backward(x, y)
+        need = self.needs_grad  # (empty when not recorded) keep only what the swap uses
+        if need:
+            self.save_for_backward(x if need[1] else None, y if need[0] else None)
         return x * y
 
     def backward(self, g):

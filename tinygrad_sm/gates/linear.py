@@ -45,13 +45,15 @@ class Linear(Gate):
         _check(x, w, b)
         x2 = x.reshape(-1, x.shape[-1])  # the batch dimensions flattened into rows
         y = kernels.linear_forward(x2, w, b, self.relu)
-        self.save_for_backward(x2, w, y if self.relu else None)
+        need = self.needs_grad  # (empty when not recorded) dx needs w, dw needs x
+        if need:
+            self.save_for_backward(x2 if need[1] else None, w if need[0] else None, y if self.relu else None)
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, g):
         x2, w, y = self.saved
         need = tuple(self.needs_grad) + (False,) * (3 - len(self.needs_grad))
-        g2 = g.reshape(-1, w.shape[0])
+        g2 = g.reshape(-1, self.shapes[1][0])
         dx, dw, db = kernels.linear_backward(x2, w, y, g2, self.relu, need)
         dx = None if dx is None else dx.reshape(self.shapes[0])
         return self.unbroadcast(dx, dw, db)[:len(self.needs_grad)]

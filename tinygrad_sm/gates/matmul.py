@@ -27,25 +27,28 @@ class MatMul(Gate):
             # beside float32 weights would otherwise quietly run the whole model in float64)
             raise GateError(f"matmul: operands are {x.dtype} and {w.dtype}; convert one of them "
                             "(.float() or .double())")
-        self.save_for_backward(x, w)
+        need = self.needs_grad  # (empty when not recorded) dX needs W, dW needs X
+        if need:
+            self.save_for_backward(x if need[1] else None, w if need[0] else None)
         return np.matmul(x, w)
 
     def backward(self, g):
         x, w = self.saved
-        if x.ndim == 2 and w.ndim == 2:  # the common case, straight to BLAS
-            gx = g @ w.T if self.needs_grad[0] else None
-            gw = x.T @ g if self.needs_grad[1] else None
+        need_x, need_w = self.needs_grad
+        x_nd, w_nd = len(self.shapes[0]), len(self.shapes[1])  # (the unneeded operand is not kept)
+        if x_nd == 2 and w_nd == 2:  # the common case, straight to BLAS
+            gx = g @ w.T if need_x else None
+            gw = x.T @ g if need_w else None
             return self.unbroadcast(gx, gw)
         # Promote 1-D operands to matrices, and g with them, then drop the added axis.
-        x2 = x[None, :] if x.ndim == 1 else x
-        w2 = w[:, None] if w.ndim == 1 else w
-        g2 = g[..., None] if w.ndim == 1 else g
-        g2 = g2[..., None, :] if x.ndim == 1 else g2
+        x_1d, w_1d = x_nd == 1, w_nd == 1
+        g2 = g[..., None] if w_1d else g
+        g2 = g2[..., None, :] if x_1d else g2
         gx = gw = None
-        if self.needs_grad[0]:
-            gx = g2 @ _swap(w2)
-            gx = gx[..., 0, :] if x.ndim == 1 else gx
-        if self.needs_grad[1]:
-            gw = _swap(x2) @ g2
-            gw = gw[..., :, 0] if w.ndim == 1 else gw
+        if need_x:
+            gx = g2 @ _swap(w[:, None] if w_1d else w)
+            gx = gx[..., 0, :] if x_1d else gx
+        if need_w:
+            gw = _swap(x[None, :] if x_1d else x) @ g2
+            gw = gw[..., :, 0] if w_1d else gw
         return self.unbroadcast(gx, gw)

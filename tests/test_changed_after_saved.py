@@ -1,0 +1,175 @@
+"""A parameter changed in place between a forward pass and its backward (an optimizer step, `p -= ...`
+under no_grad, load_state_dict, item assignment): backward() refuses where a gate saved that array,
+or a view of it, as PyTorch's does; and goes on where no gate needs the old values."""
+import gc
+
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import Tensor, nn, optim
+from tinygrad_sm.tensor import _writes
+from tinygrad_sm.viz import trace_backward
+
+from .helpers import leaf
+
+
+def _net():
+    ts.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).double()
+
+
+def _batch():
+    rng = np.random.default_rng(1)
+    return Tensor(rng.standard_normal((5, 3))), Tensor(rng.integers(0, 2, 5))
+
+
+def _step(model, opt):
+    opt.step()
+
+
+def _minus_equals(model, opt):
+    with ts.no_grad():
+        model[2].weight -= 1.0
+
+
+def _item_assignment(model, opt):
+    with ts.no_grad():
+        model[2].weight[0, 0] = 9.0
+
+
+def _fill(model, opt):
+    with ts.no_grad():
+        model[2].weight.fill_(0.5)
+
+
+def _load(model, opt):
+    model.load_state_dict({k: v * 2 for k, v in model.state_dict().items()})
+
+
+@pytest.mark.parametrize("change, how", [
+    (_step, r"SGD\.step\(\)"), (_minus_equals, "`-=` under no_grad"),
+    (_item_assignment, "item assignment under no_grad"), (_fill, r"fill_\(\) under no_grad"), (_load, "load_state_dict")])
+def test_a_change_after_the_forward_pass_stops_backward_before_any_gradient_changes(change, how):
+    model = _net()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _batch()
+    ts.functional.cross_entropy(model(x), y).backward()  # gradients for opt.step() to use
+    before = [p.grad.numpy().copy() for p in model.parameters()]
+    loss = ts.functional.cross_entropy(model(x), y)
+    change(model, opt)
+    with pytest.raises(RuntimeError, match=f"the Linear gate saved a tensor \\(shape \\(2, 4\\), float64\\).*"
+                                           f"{how} changed it in place after the gate was recorded"):
+        loss.backward()
+    for p, g in zip(model.parameters(), before):  # nothing was accumulated before the refusal
+        np.testing.assert_array_equal(p.grad.numpy(), g)
+    loss = ts.functional.cross_entropy(model(x), y)  # a new forward pass sees the new values: fine
+    loss.backward()
+
+
+def test_the_usual_loop_and_a_change_before_the_forward_pass_are_fine():
+    model = _net()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = _batch()
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        loss = ts.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[2] < losses[0]
+
+
+def test_a_view_or_a_detached_alias_of_the_parameter_counts_too():
+    """x @ w.T saved a view of w's array; x * w.detach() saved w's array through another tensor."""
+    for make in (lambda a, w: (a @ w.T).sum(), lambda a, w: (a @ w.reshape(3, 2)).sum(),
+                 lambda a, w: (a * w.detach()[0]).sum(), lambda a, w: (a[:, :1] * w[1:, :1]).sum()):
+        a, w = leaf(np.ones((2, 3))), leaf(np.arange(6.0).reshape(2, 3))
+        out = make(a, w)
+        with ts.no_grad():
+            w += 1
+        with pytest.raises(RuntimeError, match="changed it in place after the gate was recorded"):
+            out.backward()
+        assert a.grad is None
+
+
+def test_no_refusal_where_the_gradients_never_read_the_changed_array():
+    """Add needs no values; c * w and x @ w with c and x constants need only c and x (mul swaps);
+    ReLU and exp keep their own outputs. The gradients are those of the values at the forward pass,
+    as in PyTorch, which accepts these too."""
+    c = Tensor(np.array([2.0, 3.0]))
+    cases = [
+        (lambda w: (w + 1).sum(), [1.0, 1.0]),
+        (lambda w: (c * w).sum(), [2.0, 3.0]),
+        (lambda w: (c.reshape(1, 2) @ w.reshape(2, 1)).sum(), [2.0, 3.0]),
+        (lambda w: (w * 1.5).relu().sum(), [1.5, 1.5]),
+        (lambda w: w.exp().sum(), np.exp([1.0, 2.0])),
+    ]
+    for f, expected in cases:
+        w = leaf([1.0, 2.0])
+        out = f(w)
+        with ts.no_grad():
+            w -= 5
+        out.backward()
+        np.testing.assert_allclose(w.grad.numpy(), expected)
+
+
+def test_the_first_layer_of_a_model_keeps_no_weight_for_its_constant_input():
+    """Linear and MatMul keep w only for dx: a step between forward and backward that changed only
+    the first layer's weight is harmless (PyTorch: the same), the second layer's is not."""
+    model = _net()
+    x, y = _batch()
+    loss = ts.functional.cross_entropy(model(x), y)
+    with ts.no_grad():
+        model[0].weight *= 2
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_retain_graph_then_a_step_then_a_second_backward_is_refused():
+    w = leaf([[1.0, 2.0], [3.0, 4.0]])
+    h = leaf([[1.0, -1.0]])
+    out = (h @ w).sum()
+    out.backward(retain_graph=True)
+    opt = optim.Adam([w], lr=0.1)
+    opt.step()
+    with pytest.raises(RuntimeError, match=r"MatMul gate .*Adam\.step\(\) changed it"):
+        out.backward()
+
+
+def test_the_narrated_backward_checks_too():
+    w, a = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    out = (a * w).sum()
+    with ts.no_grad():
+        w *= 2
+    with pytest.raises(RuntimeError, match="the Mul gate saved a tensor"):
+        trace_backward(out, echo=False)
+
+
+def test_the_record_of_writes_keeps_no_tensor_alive():
+    w = leaf([1.0, 2.0])
+    with ts.no_grad():
+        w += 1
+    key = id(w)
+    assert key in _writes
+    del w
+    gc.collect()
+    assert key not in _writes
+
+
+def test_pytorch_refuses_and_accepts_the_same_cases(torch):
+    """The parity the rules above claim: a saved weight (or a view of it) changed in place is an
+    error in PyTorch too; a weight that only a constant's gradient would need is not."""
+    a, w = torch.ones(2, 3, requires_grad=True), torch.ones(2, 3, requires_grad=True)
+    out = (a @ w.T).sum()
+    with torch.no_grad():
+        w += 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.backward()
+    c, w = torch.ones(2, 3), torch.ones(3, 2, requires_grad=True)
+    out = (c @ w).sum()
+    with torch.no_grad():
+        w += 1
+    out.backward()
+    assert w.grad is not None
