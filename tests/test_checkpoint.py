@@ -86,7 +86,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(np.lib.format, "write_array", boom)
     with pytest.raises(CheckpointError, match="No space left"):
         ts.save({"a": np.zeros(2)}, path)
     monkeypatch.undo()
@@ -113,8 +113,13 @@ def test_loading_bad_files_says_what_is_wrong(tmp_path):
         ts.load(tmp_path / "missing.npz")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file at all")
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match="is not a checkpoint: a checkpoint is an .npz file"):
         ts.load(junk)
+    np.save(tmp_path / "w.npy", np.ones(2))  # np.load would read it (and suggest unpickling JSON)
+    (tmp_path / "metrics.json").write_text('{"status": "ok"}')
+    for name in ("w.npy", "metrics.json"):
+        with pytest.raises(CheckpointError, match="is not a checkpoint"):
+            ts.load(tmp_path / name)
     plain = tmp_path / "plain.npz"
     np.savez(plain, a=np.ones(2))
     with pytest.raises(CheckpointError, match="not a tinygrad_sm checkpoint"):
@@ -162,3 +167,14 @@ def test_checkpoint_gets_the_mode_a_plain_open_would_give(tmp_path, umask):
         os.umask(old)
     mode = (tmp_path / "c.npz").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_any_key_is_stored_even_the_names_of_savez_arguments(tmp_path):
+    """np.savez(f, **arrays) takes `file` and `allow_pickle` for its own arguments."""
+    state = {"allow_pickle": np.ones(3), "file": np.arange(2), "args": np.zeros(1)}
+    ts.save(state, tmp_path / "k.npz")
+    back = ts.load(tmp_path / "k.npz")
+    assert list(back) == list(state)
+    for k, v in state.items():
+        np.testing.assert_array_equal(back[k], v)
+        assert back[k].dtype == v.dtype

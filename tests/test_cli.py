@@ -35,7 +35,8 @@ def test_train_writes_checkpoint_metrics_and_curves(tmp_path, capsys):
 
 
 def test_curves_are_skipped_with_a_message_without_matplotlib(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    for name in ("matplotlib", "matplotlib.figure"):  # importing them now fails
+        monkeypatch.setitem(sys.modules, name, None)
     code, stdout, _ = run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path),
                               capsys=capsys)
     assert code == 0
@@ -318,7 +319,15 @@ def test_resume_takes_a_new_data_root(tmp_path, capsys):
 @pytest.mark.parametrize("damage, match", [
     ({"config": 5}, "config is damaged"),
     ({"config": {"epochs": "many"}}, "config is damaged"),
+    ({"config": {"model": "softmax", "batch_size": 1.5}}, "batch_size must be an integer"),
+    ({"config": {"model": "softmax", "lr": [1]}}, "lr must be a number"),
     ({"sizes": None}, "no sizes"),
+    ({"sizes": 5}, "layer sizes are damaged"),
+    ({"sizes": []}, "layer sizes are damaged"),
+    ({"model": 5}, "model state is damaged"),
+    ({"model": [1, 2]}, "model state is damaged"),
+    ({"model": {"0.weight": np.zeros((10, 784)), "0.bias": np.zeros(10, bool)}}, "model state does not fit"),
+    ({"model": {"0.weight": np.zeros((3, 3))}}, "model state does not fit"),
 ])
 def test_a_damaged_run_checkpoint_is_a_one_line_error(tmp_path, capsys, command, damage, match):
     assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
@@ -331,3 +340,124 @@ def test_a_damaged_run_checkpoint_is_a_one_line_error(tmp_path, capsys, command,
     code, _, err = run_cli(*args, capsys=capsys)
     assert code == 2 and match in err and "Traceback" not in err
     assert "error: '" not in err  # (no quotes around a KeyError's message)
+
+
+def test_a_damaged_optimizer_state_is_a_one_line_error_on_resume(tmp_path, capsys):
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    for bad, match in ((5, "optimizer state is damaged"), ({"state": {}}, "optimizer state does not fit")):
+        state = dict(ts.load(tmp_path / "checkpoint.npz"))
+        state["optimizer"] = bad
+        ts.save(state, tmp_path / "bad.npz")
+        code, _, err = run_cli("train", "--resume", str(tmp_path / "bad.npz"), "--epochs", "2", capsys=capsys)
+        assert code == 2 and match in err and "Traceback" not in err
+
+
+def test_a_blow_up_on_an_epochs_last_step_is_a_divergence_and_takes_the_earlier_runs_files_away(
+        tmp_path, capsys):
+    """5,000 samples in one batch: the first step's update is the epoch's last, and the weights it
+    leaves overflow first in the held-out evaluation (which used to report bad data, exit 2)."""
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    code, _, err = run_cli("train", "--model", "softmax", "--batch-size", "5000", "--lr", "1e38", "--epochs", "2",
+                           "--out", str(tmp_path), capsys=capsys)
+    assert code == 3, err
+    assert "training diverged at step 1 (epoch 1, batch 1): its update left the model" in err
+    assert "RuntimeWarning" not in err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["config"]["lr"] == 1e38
+    assert not (tmp_path / "checkpoint.npz").exists()  # the earlier run's, which is not this run's
+
+
+def test_the_metrics_follow_the_checkpoint_every_epoch(tmp_path, capsys, monkeypatch):
+    """Whatever stops a run (a failed write here; SIGTERM, a crash), its directory never shows an
+    earlier run's metrics beside this run's checkpoint: both are written after every epoch."""
+    assert run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    real, calls = T.checkpoint.save, []
+
+    def save(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise T.checkpoint.CheckpointError("disk full")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(T.checkpoint, "save", save)
+    code, _, err = run_cli("train", "--model", "mlp", "--hidden", "16", "--epochs", "3", "--out", str(tmp_path),
+                           capsys=capsys)
+    assert code == 2 and "disk full" in err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    ck = ts.load(tmp_path / "checkpoint.npz")
+    assert metrics["status"] == "running" and metrics["config"]["model"] == ck["config"]["model"] == "mlp"
+    assert [h["epoch"] for h in metrics["history"]] == [1] and ck["epoch"] == 1
+    assert not (tmp_path / "curves.png").exists()  # (the earlier run's)
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, capsys, monkeypatch):
+    import signal
+    real, calls = T._step, []
+
+    def step(*args, **kw):  # a scheduler's time limit in epoch 2 (63 batches an epoch)
+        calls.append(1)
+        if len(calls) == 70:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(T, "_step", step)
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run_cli("train", "--model", "softmax", "--epochs", "3", "--out", str(tmp_path), capsys=capsys)
+    assert code == 143 and "terminated after epoch 1" in err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and [h["epoch"] for h in metrics["history"]] == [1]
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler was only there for the run
+
+
+def test_resume_keeps_the_runs_own_total_and_refuses_fewer_epochs_than_it_holds(tmp_path, capsys):
+    assert run_cli("train", "--model", "softmax", "--epochs", "2", "--out", str(tmp_path / "a"),
+                   capsys=capsys)[0] == 0
+    ck = str(tmp_path / "a" / "checkpoint.npz")
+    code, _, err = run_cli("train", "--resume", ck, "--epochs", "1", "--out", str(tmp_path / "b"), capsys=capsys)
+    assert code == 2 and "already holds 2 epochs, more than the 1 asked for" in err
+    assert not (tmp_path / "b" / "metrics.json").exists()
+    code, stdout, _ = run_cli("train", "--resume", ck, "--out", str(tmp_path / "c"), capsys=capsys)
+    assert code == 0 and "no epoch left to train (the checkpoint holds all 2)" in stdout
+    assert json.loads((tmp_path / "c" / "metrics.json").read_text())["config"]["epochs"] == 2
+    state = dict(ts.load(ck))
+    state["config"] = {**state["config"], "epochs": 3}  # a run of 3 epochs stopped after 2
+    ts.save(state, tmp_path / "stopped.npz")
+    code, stdout, _ = run_cli("train", "--resume", str(tmp_path / "stopped.npz"), "--out", str(tmp_path / "d"),
+                              capsys=capsys)
+    assert code == 0 and "epochs 3..3" in stdout
+
+
+def test_the_lr_column_is_the_rate_each_epoch_trained_with(tmp_path, capsys):
+    assert run_cli("train", "--model", "softmax", "--epochs", "3", "--lr", "0.01", "--lr-step", "1",
+                   "--lr-gamma", "0.5", "--out", str(tmp_path), capsys=capsys)[0] == 0
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert [h["lr"] for h in history] == [0.01, 0.005, 0.0025]
+
+
+def test_eval_of_a_model_with_more_classes_than_the_dataset_names(tmp_path, capsys):
+    x = np.random.default_rng(0).random((60, 784)).astype(np.float32)
+    y = np.arange(60) % 12
+    T.fit(T.TrainConfig(model="softmax", epochs=1), out=str(tmp_path), progress=False,
+          splits=(T.Split(x, y, "train"), T.Split(x, y, "test")), stream=open(os.devnull, "w"))
+    code, stdout, err = run_cli("eval", "--checkpoint", str(tmp_path / "checkpoint.npz"), capsys=capsys)
+    assert code == 0, err
+    rows = [l for l in stdout.splitlines() if l[:2].strip().isdigit()]
+    assert len(rows) == 12 and rows[11].split()[0] == "11"
+
+
+def test_drawing_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """fit() in a notebook must not switch pyplot to Agg (plt.show() would then show nothing)."""
+    mpl = pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install \"tinygrad-sm[plot]\")")
+    import matplotlib.pyplot as plt
+    from tinygrad_sm.viz import weight_templates
+    before = mpl.get_backend()
+    plt.switch_backend("svg")
+    try:
+        history = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": 1.2 / e, "train_accuracy": 0.5,
+                    "test_accuracy": 0.4} for e in (1, 2)]
+        assert T.plot_curves(history, str(tmp_path / "c.png"))
+        weight_templates(np.ones((2, 784)), tmp_path / "w.png")
+        assert mpl.get_backend() == "svg"
+        assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "w.png").stat().st_size
+    finally:
+        plt.switch_backend(before)

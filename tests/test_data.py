@@ -699,3 +699,28 @@ def test_downloaded_files_get_the_usual_mode(tmp_path, server, monkeypatch):
 def test_the_sample_ignores_download_options():
     a = get_dataset("mnist-sample", progress=False, mirrors=["http://127.0.0.1:9/"], download=False)
     assert len(a) == len(get_dataset("mnist-sample"))
+
+
+def test_labels_that_are_not_whole_numbers_are_refused_not_truncated():
+    from tinygrad_sm.data import ArrayDataset, DataLoader, train_val_split
+    from tinygrad_sm.train import Split
+    with pytest.raises(ValueError, match=r"ArrayDataset: class labels must be whole numbers, got \[0.5, 1.7\]"):
+        ArrayDataset(np.zeros((2, 28, 28)), [0.5, 1.7])
+    assert ArrayDataset(np.zeros((2, 28, 28)), [0.0, 3.0]).labels.tolist() == [0, 3]  # whole floats are fine
+
+    class Pairs:  # a PyTorch-style dataset with float labels
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return np.full(3, i, np.float32), [0.0, 1.0, 2.5, 3.0][i]
+
+    with pytest.raises(ValueError, match=r"DataLoader: class labels must be whole numbers, got \[2.5\]"):
+        list(DataLoader(Pairs(), batch_size=4))
+    with pytest.raises(ValueError, match="has 3 samples but 2 labels"):
+        Split(np.zeros((3, 4), np.float32), np.zeros(2, np.int64), "train")
+    with pytest.raises(ValueError, match="whole numbers"):
+        Split(np.zeros((1, 4), np.float32), np.array([np.nan]), "train")
+    ds = ArrayDataset(np.zeros((20, 28, 28)), np.arange(20) % 2)
+    train, val = train_val_split(ds, np.float32(0.2))  # (a NumPy float is a fraction too)
+    assert len(val) == 4

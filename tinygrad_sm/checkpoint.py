@@ -83,6 +83,15 @@ def _decode(node: Any, arrays: Any, path: str) -> Any:
     return node["value"]
 
 
+def _write_npz(f: Any, arrays: dict[str, np.ndarray]) -> None:
+    """What np.savez(f, **arrays) writes (one NAME.npy member per array, uncompressed), for any
+    names: savez takes its keywords `file` and `allow_pickle` for its own arguments."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+
+
 def save(obj: Any, path: PathLike) -> None:
     """Write a Module's state_dict, or a nest of dicts/lists of arrays and plain values, to `path`.
 
@@ -98,7 +107,7 @@ def save(obj: Any, path: PathLike) -> None:
         raise CheckpointError(f"cannot write checkpoint {path}: directory {directory} does not exist")
     try:
         with _files.replacing(path, prefix=".tmp-", suffix=".npz") as (f, _):
-            np.savez(f, **{_TREE_KEY: np.array(meta)}, **arrays)
+            _write_npz(f, {_TREE_KEY: np.array(meta), **arrays})
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
@@ -110,6 +119,15 @@ def load(path: PathLike) -> Any:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):  # (np.load would take a .npy, or
+        # suggest unpickling a JSON or PNG file)
+        with open(path, "rb") as f:
+            starts_as_zip = f.read(4) == b"PK\x03\x04"
+        if starts_as_zip:
+            raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): the zip "
+                                  "archive has no end")
+        raise CheckpointError(f"{path} is not a checkpoint: a checkpoint is an .npz file (a zip archive) "
+                              "that tinygrad_sm's save() wrote")
     try:
         with np.load(path, allow_pickle=False) as z:
             if _TREE_KEY not in z.files:

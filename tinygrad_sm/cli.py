@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from . import train as T
 
@@ -29,7 +32,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default=d.dataset, help="mnist-sample | mnist | fashion-mnist (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="directory holding the dataset files")
     p.add_argument("--normalize", action="store_true", help="standardise pixels with the dataset's standard mean and std (docs/data.md)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"the total number of epochs (default: {d.epochs}; with --resume, the run's own)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
     p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
@@ -74,6 +78,27 @@ def _parse_hidden(text: Optional[str]) -> Optional[list[int]]:
 _RESUME_OPTIONS = {"help", "resume", "epochs", "out", "data_root", "no_progress", "distributed", "parser"}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler's time limit, `kill`): stops a run the way Ctrl-C does, so that its
+    metrics are written to agree with its last checkpoint."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # (signals go to the main thread)
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     hooks = None
     if a.distributed:
@@ -91,7 +116,10 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def _train(a: argparse.Namespace, hooks: Any) -> int:
     main = hooks is None or hooks.is_main
-    cfg = T.TrainConfig(model=a.model, dataset=a.dataset, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+    epochs = a.epochs if a.epochs is not None else T.TrainConfig.epochs
+    if a.resume and a.epochs is None:  # the run's own total (fit() takes cfg.epochs as the new one)
+        epochs = T.load_run(a.resume)[1].epochs
+    cfg = T.TrainConfig(model=a.model, dataset=a.dataset, epochs=epochs, batch_size=a.batch_size, lr=a.lr,
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
@@ -105,7 +133,8 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
     out = a.out or (os.path.dirname(a.resume) or "." if a.resume else os.path.join("runs", f"{cfg.model}-{cfg.dataset}"))
     t0 = time.perf_counter()
     try:
-        run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress, hooks=hooks)
+        with _sigterm_as_interrupt():
+            run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress, hooks=hooks)
     except T.TrainingDiverged as e:
         if hooks is not None and not hooks.is_main:  # every rank stops; the main one says why
             return 3
@@ -121,8 +150,8 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                         f"`tinygrad-sm train --resume {os.path.join(out, 'checkpoint.npz')} --epochs N`")
             else:
                 what = f"before an epoch of this run ended: no checkpoint was written ({out}/metrics.json says so)"
-            print(f"\ninterrupted {what}", file=sys.stderr)
-        return 130
+            print(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'} {what}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     if hooks is not None and not hooks.is_main:
         return 0
     last = run.history[-1] if run.history else {}
@@ -150,14 +179,15 @@ def cmd_eval(a: argparse.Namespace) -> int:
     if split.x.shape[1] != sizes[0]:
         raise ValueError(f"the model takes {sizes[0]} inputs but {cfg.dataset} images have {split.x.shape[1]} pixels")
     model = T.build_model(cfg.model, sizes, cfg.seed)
-    model.load_state_dict(w)
+    T.load_state(a.checkpoint, "model", model, w)
     ev = T.evaluate(model, split)
     n_classes = sizes[-1]
     if split.n_classes > n_classes or split.y.max() >= n_classes:
         raise ValueError(f"the model tells {n_classes} classes apart but {cfg.dataset} has "
                          f"{max(split.n_classes, int(split.y.max()) + 1)}")
     cm = T.confusion_matrix(split.y, ev["pred"], n_classes)
-    names = list(getattr(ds, "classes", [])) or [str(i) for i in range(n_classes)]
+    names = list(getattr(ds, "classes", []))[:n_classes]
+    names += [str(i) for i in range(len(names), n_classes)]  # (a model with more classes than names)
     print(f"{cfg.model} {'-'.join(map(str, sizes))} from {a.checkpoint} on {cfg.dataset} {a.split} "
           f"({len(split.y)} samples): accuracy {100 * ev['accuracy']:.2f}%")
     print("confusion matrix (rows: true class, columns: predicted):")

@@ -72,14 +72,22 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            v = getattr(self, name)
+            if not _is_int(v):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
+            if v < 1:
+                raise ValueError(f"{name} must be >= 1, got {v}")
         for name in ("lr", "momentum", "weight_decay", "reg", "lr_gamma"):
             v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{name} must be a number, got {v!r}")
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.hidden is not None and (not isinstance(self.hidden, (list, tuple))
+                                        or not all(map(_is_int, self.hidden))):
+            raise ValueError(f"hidden sizes must be a list of integers, got {self.hidden!r}")
         if self.hidden is not None and any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
         if self.hidden is not None and not self.hidden and self.model in ("mlp", "deep-mlp"):
@@ -89,7 +97,7 @@ class TrainConfig:
                              "model is one linear layer and has none (use --model mlp for hidden layers)")
         for name in ("seed", "lr_step"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            if not _is_int(v) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
         data.check_name(self.dataset)
 
@@ -105,6 +113,10 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if k in names}
         return cls(**kw)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def build_model(model: str, sizes: list[int], seed: int) -> nn.Module:
@@ -144,12 +156,17 @@ class Split:
     name: str
     n_classes: int = 0  # the dataset's number of classes; 0: as many as the labels show
 
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"the {self.name} split has {len(self.x)} samples but {len(self.y)} labels")
+        self.y = data.datasets.as_labels(self.y, f"the {self.name} split")
+
 
 def _flat(ds: Any, name: str) -> Split:
     if len(ds) == 0:
         raise ValueError(f"the {name} split of the dataset is empty: nothing to train on or to evaluate")
     x, y = ds[np.arange(len(ds))]
-    return Split(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32), np.asarray(y, np.int64), name,
+    return Split(np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32), y, name,
                  len(getattr(ds, "classes", [])))
 
 
@@ -188,7 +205,9 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndar
     return np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
-def _diverged(step: int, epoch: int, batch: int, value: float, model: nn.Module) -> TrainingDiverged:
+def _diverged(step: int, epoch: int, batch: int, value: Optional[float], model: nn.Module) -> TrainingDiverged:
+    """The error for a run whose loss at `step` was `value` (None: the step's loss was finite, but
+    its update left the weights unable to give a finite loss)."""
     bad = [name for name, p in model.named_parameters() if not np.isfinite(p.data).all()]
     bad_grads = [name for name, p in model.named_parameters()
                  if p.grad is not None and not np.isfinite(p.grad.data).all()]
@@ -199,8 +218,27 @@ def _diverged(step: int, epoch: int, batch: int, value: float, model: nn.Module)
         name, p = max(model.named_parameters(), key=lambda np_: float(np.abs(np_[1].data).max()))
         where = (f"the parameters are finite but the loss overflowed; the largest is {name} "
                  f"(|value| up to {float(np.abs(p.data).max()):.3g})")
-    return TrainingDiverged(f"training diverged at step {step} (epoch {epoch}, batch {batch}): the loss is "
-                            f"{value}; {where}. Lower the learning rate or the regularisation strength.")
+    what = f"the loss is {value}" if value is not None else "its update left the model unable to give a finite loss"
+    return TrainingDiverged(f"training diverged at step {step} (epoch {epoch}, batch {batch}): {what}; {where}. "
+                            "Lower the learning rate or the regularisation strength.")
+
+
+def _evaluate_after_epoch(model: nn.Module, held: Split, loss: Callable,
+                          diverged: Callable[[Optional[float]], TrainingDiverged]) -> dict[str, Any]:
+    """evaluate(), except that weights the epoch's last update made non-finite (or so large that
+    the held-out logits overflow) are a divergence, as they are at any other step, not bad data."""
+    if not all(np.isfinite(p.data).all() for p in model.parameters()):
+        raise diverged(None)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            ev = evaluate(model, held, loss)
+    except GateError:
+        if not np.isfinite(held.x).all():  # the data's fault
+            raise
+        raise diverged(None) from None
+    if not math.isfinite(ev["loss"]):
+        raise diverged(None)
+    return ev
 
 
 class Hooks:
@@ -289,9 +327,26 @@ def load_run(path: str, need: tuple[str, ...] = ()) -> tuple[dict[str, Any], Tra
         if cfg.model in ONE_LAYER:  # (runs from before hidden sizes were refused for these models)
             cfg.hidden = None
         cfg.check()
-        return state, cfg
     except (AttributeError, TypeError, ValueError) as e:
         raise checkpoint.CheckpointError(f"{path}: the training run's config is damaged ({e})") from None
+    sizes = state["sizes"]
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
+        raise checkpoint.CheckpointError(f"{path}: the run's layer sizes are damaged (got {sizes!r})")
+    for part in ("model", *need):
+        if part in ("model", "optimizer") and not isinstance(state[part], dict):
+            raise checkpoint.CheckpointError(f"{path}: the run's {part} state is damaged (a "
+                                             f"{type(state[part]).__name__}, not a dict)")
+    return state, cfg
+
+
+def load_state(path: str, what: str, target: Any, state: Any) -> None:
+    """target.load_state_dict(state) for a run's model or optimizer, a CheckpointError naming the
+    checkpoint if the state does not fit (a damaged or edited file)."""
+    try:
+        target.load_state_dict(state)
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        text = e.args[0] if isinstance(e, KeyError) and e.args else e
+        raise checkpoint.CheckpointError(f"{path}: the run's {what} state does not fit its model ({text})") from None
 
 
 def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progress: bool,
@@ -318,15 +373,18 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
     sched = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
     start_epoch, history = 0, []
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        load_state(resume, "model", model, state["model"])
+        load_state(resume, "optimizer", opt, state["optimizer"])
         if sched is not None and "scheduler" in state:
-            sched.load_state_dict(state["scheduler"])
+            load_state(resume, "scheduler", sched, state["scheduler"])
         try:
             start_epoch = int(state["epoch"])
             history = [dict(h) for h in state.get("history", [])]
         except (TypeError, ValueError) as e:
             raise checkpoint.CheckpointError(f"{resume}: its epoch or history is damaged ({e})") from None
+        if cfg.epochs < start_epoch:
+            raise ValueError(f"{resume} already holds {start_epoch} epochs, more than the {cfg.epochs} asked for: "
+                             f"epochs is the new total (more than {start_epoch} to train on)")
     return cfg, start_epoch, history, train, held, sizes, model, opt, sched, loss_fn(cfg, model)
 
 
@@ -358,7 +416,10 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
           + (f" momentum={cfg.momentum:g}" if cfg.optimizer == "sgd" else "")
           + (f" weight_decay={cfg.weight_decay:g}" if cfg.weight_decay else "")
           + (f" reg={cfg.reg:g}" if cfg.reg else "")
-          + f", batch {cfg.batch_size}, epochs {start_epoch + 1}..{cfg.epochs}, seed {cfg.seed}", file=stream)
+          + f", batch {cfg.batch_size}, "
+          + (f"epochs {start_epoch + 1}..{cfg.epochs}" if start_epoch < cfg.epochs else
+             f"no epoch left to train (the checkpoint holds all {cfg.epochs})")
+          + f", seed {cfg.seed}", file=stream)
 
     t0 = time.perf_counter()
     status = "ok"
@@ -385,19 +446,22 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                 bar.update(1, loss=loss_sum / seen if seen else float("nan"))  # (a shard may be empty)
             bar.close()
             seen, loss_sum, correct = hooks.epoch_totals(seen, loss_sum, correct)
+            lr = opt.param_groups[0]["lr"]  # the rate this epoch trained with
             if sched is not None:
                 sched.step()
-            ev = evaluate(model, held, loss)
+            ev = _evaluate_after_epoch(model, held, loss,
+                                       lambda v: _diverged(step, epoch + 1, steps_per_epoch, v, model))
             rec = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                    f"{held.name}_loss": ev["loss"], f"{held.name}_accuracy": ev["accuracy"],
-                   "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - te}
+                   "lr": lr, "seconds": time.perf_counter() - te}
             history.append(rec)
             print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {rec['train_loss']:.4f}  "
                   f"train acc {100 * rec['train_accuracy']:.2f}%  {held.name} loss {ev['loss']:.4f}  "
                   f"{held.name} acc {100 * ev['accuracy']:.2f}%  ({rec['seconds']:.2f} s)", file=stream)
-            if out is not None:
+            if out is not None:  # the metrics so far beside the checkpoint, whatever stops the run next
                 save_run(out, cfg, sizes, model, opt, sched, epoch + 1, history)
                 saved = epoch + 1
+                write_metrics(out, cfg, history, "running", time.perf_counter() - t0, plot=False)
     except TrainingDiverged as e:
         e.history = list(history)  # the finished epochs, for whoever catches it (sweeps record them)
         status = "diverged"
@@ -454,8 +518,9 @@ def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt
 
 
 def write_metrics(out: str, cfg: TrainConfig, history: list[dict[str, Any]], status: str,
-                  seconds: Optional[float] = None) -> list[str]:
-    """metrics.json (config, status, curves), metrics.csv (one row per epoch) and curves.png."""
+                  seconds: Optional[float] = None, plot: bool = True) -> list[str]:
+    """metrics.json (config, status, curves), metrics.csv (one row per epoch) and curves.png
+    (only with plot=True; an older curves.png is removed either way)."""
     written = []
     doc = {"config": cfg.to_dict(), "status": status, "seconds": seconds, "history": history}
     _files.write_text(os.path.join(out, "metrics.json"), json.dumps(doc, indent=2))
@@ -466,7 +531,7 @@ def write_metrics(out: str, cfg: TrainConfig, history: list[dict[str, Any]], sta
                                              for c in cols) for h in history]
         _files.write_text(os.path.join(out, "metrics.csv"), "\n".join(lines) + "\n")
         written.append("metrics.csv")
-        if plot_curves(history, os.path.join(out, "curves.png")):
+        if plot and plot_curves(history, os.path.join(out, "curves.png")):
             written.append("curves.png")
     for name in ("metrics.csv", "curves.png"):  # an earlier run's, in the same directory: not this run's
         if name not in written:
@@ -478,14 +543,13 @@ def write_metrics(out: str, cfg: TrainConfig, history: list[dict[str, Any]], sta
 def plot_curves(history: list[dict[str, Any]], path: str) -> bool:
     """Loss and accuracy per epoch, side by side; False (and nothing written) without matplotlib."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # (not pyplot: the caller's backend stays as it was)
     except ImportError:
         return False
     held = "val" if "val_accuracy" in history[0] else "test"
     ep = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    a, b = fig.subplots(1, 2)
     a.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
     a.plot(ep, [h[f"{held}_loss"] for h in history], "s-", label=held)
     a.set(xlabel="epoch", ylabel="loss", title="loss")

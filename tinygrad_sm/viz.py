@@ -602,9 +602,7 @@ def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tu
     """Save each row of a linear layer's weight (out, in) as a small image: what each class's
     score looks for (red: pixels that raise it, blue: pixels that lower it). Needs matplotlib."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # (not pyplot: the caller's backend stays as it was)
     except ImportError:
         raise ImportError("weight_templates needs matplotlib: pip install \"tinygrad-sm[plot]\"") from None
     w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=np.float64)
@@ -612,7 +610,8 @@ def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tu
         raise ValueError(f"weight_templates: weight of shape {w.shape} does not hold (out, {image_shape[0]}x"
                          f"{image_shape[1]}) images")
     rows = -(-len(w) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    fig = Figure(figsize=(1.6 * columns, 1.8 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(w):
@@ -625,15 +624,16 @@ def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tu
 
 def save_figure(fig: Any, path: Union[str, os.PathLike]) -> Path:
     """Write a matplotlib figure to `path` atomically (a temporary file, then a rename: no
-    half-written picture is left where the old one was) and close it."""
+    half-written picture is left where the old one was) and close it if pyplot made it."""
     out = Path(path)
     tmp = out.with_name(out.name + ".tmp" + (out.suffix or ".png"))
     try:
         fig.savefig(tmp, dpi=100)
         os.replace(tmp, out)
     finally:
-        import matplotlib.pyplot as plt
-        plt.close(fig)
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:  # (a Figure made without pyplot needs no closing)
+            plt.close(fig)
         if tmp.exists():
             tmp.unlink()
     return out

@@ -49,6 +49,19 @@ def _to_float(images: np.ndarray, stats: Optional[tuple[float, float]]) -> np.nd
     return x
 
 
+def as_labels(y: Any, where: str) -> np.ndarray:
+    """Class labels as int64. Floats must be whole numbers: 1.7 is an error, not class 1."""
+    a = np.asarray(y)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64, copy=False)
+    if a.dtype.kind == "f":
+        whole = np.isfinite(a) & (a == np.round(a))
+        if not whole.all():
+            raise ValueError(f"{where}: class labels must be whole numbers, got {a[~whole][:3].tolist()}")
+        return a.astype(np.int64)
+    raise ValueError(f"{where}: class labels must be integers, got an array of {a.dtype}")
+
+
 class ArrayDataset:
     """Images (N, 28, 28) float32 and labels (N,) int64 held in memory.
 
@@ -62,7 +75,7 @@ class ArrayDataset:
         if len(images) != len(labels):
             raise ValueError(f"{type(self).__name__}: {len(images)} images but {len(labels)} labels")
         self.images = images
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = as_labels(labels, type(self).__name__)
         if classes is not None:
             self.classes = list(classes)
 
@@ -262,7 +275,8 @@ class Subset:
 def train_val_split(dataset: Any, val_fraction: float = 0.1, seed: int = 0) -> tuple[Subset, Subset]:
     """Split into (train, val) Subsets, stratified: each class gives round(val_fraction * its
     count) items to val, chosen by a Generator seeded with `seed`. Indices stay in dataset order."""
-    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
+    if not (isinstance(val_fraction, (int, float, np.integer, np.floating)) and not isinstance(val_fraction, bool)
+            and 0 < val_fraction < 1):
         raise ValueError(f"train_val_split: val_fraction must be in (0, 1), got {val_fraction!r}")
     labels = np.asarray(dataset.labels)
     rng = np.random.default_rng(seed)

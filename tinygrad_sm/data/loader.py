@@ -6,7 +6,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from ..tensor import Tensor
-from .datasets import ArrayDataset, Subset
+from .datasets import ArrayDataset, Subset, as_labels
 
 
 class DataLoader:
@@ -116,7 +116,7 @@ class DataLoader:
 
     def _wrap(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
         x = np.ascontiguousarray(x, dtype=np.float32)
-        y = np.ascontiguousarray(y, dtype=np.int64)
+        y = np.ascontiguousarray(y if y.dtype == np.int64 else as_labels(y, "DataLoader"))
         if self.flatten:
             x = x.reshape(len(x), -1)
         return Tensor._wrap(x), Tensor._wrap(y)

@@ -22,14 +22,13 @@ def plot_sweep(records: list[dict[str, Any]], varied: list[str], path: str) -> b
     if not axes or not records:
         return False
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # (not pyplot: the caller's backend stays as it was)
     except ImportError:
         return False
     ok = [r for r in records if r["status"] == "ok"]
     bad = [r for r in records if r["status"] != "ok"]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     x = axes[0]
     y = axes[1] if len(axes) > 1 else None
     xs = sorted({r["params"][x] for r in records})
