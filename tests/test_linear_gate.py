@@ -95,3 +95,15 @@ def test_bad_shapes_are_named():
     with pytest.raises(GateError, match=r"linear: bias must have shape \(3,\) for weight of shape \(3, 4\), "
                                         r"got \(4,\)"):
         Linear.apply(x, Tensor(np.zeros((3, 4))), Tensor(np.zeros(4)))
+
+
+def test_integer_input_takes_the_weights_dtype_as_matmul_does():
+    """Integer pixels beside float32 weights: float32 through the layer (the model must not
+    quietly run in float64), as x @ w.T gives."""
+    w = ts.randn(2, 3, requires_grad=True)
+    x = ts.Tensor(np.array([[1, 2, 3]], np.uint8))
+    out = ts.functional.linear(x, w, activation="relu")
+    assert out.dtype == np.float32 == (x @ w.T).dtype
+    assert ts.nn.Linear(3, 2)(ts.Tensor(np.array([[1, 2, 3]]))).dtype == np.float32
+    out.sum().backward()
+    assert w.grad.dtype == np.float32

@@ -504,3 +504,48 @@ def test_an_empty_dim_reduces_every_dim_as_in_pytorch_and_to_takes_device_and_dt
     assert net.to(device="cpu") is net and net.to("cpu", "float64").weight.dtype == np.float64
     with pytest.raises(ValueError, match="CPU only"):
         net.to("cuda")
+
+
+def test_python_floats_beside_a_float64_tensor_stay_exact():
+    """Lists and tuples of Python floats take the tensor's dtype, read once as float64: beside a
+    float64 tensor, 0.1 must not pass through float32 on the way."""
+    x = Tensor(np.zeros(2), requires_grad=True)
+    np.testing.assert_array_equal((x + [0.1, 0.2]).numpy(), [0.1, 0.2])
+    np.testing.assert_array_equal((x * (0.1, 0.3)).numpy(), [0.0, 0.0])
+    loss = ts.functional.mse_loss(x, [0.1, 0.2], reduction="sum")
+    loss.backward()
+    assert loss.item() == (0.1 ** 2 + 0.2 ** 2)
+    np.testing.assert_array_equal(x.grad.numpy(), [-0.2, -0.4])
+    np.testing.assert_array_equal(ts.cat([x, [0.1]]).numpy(), [0.0, 0.0, 0.1])
+    np.testing.assert_array_equal(ts.stack([x, [0.1, 0.7]])[1].numpy(), [0.1, 0.7])
+    f = Tensor(np.zeros(2, np.float32))
+    assert (f + [0.1, 0.2]).dtype == np.float32 and ts.cat([f, [0.1]]).dtype == np.float32
+
+
+def test_iterating_gives_rows_and_a_0d_tensor_refuses(torch):
+    rows = list(ts.arange(6.0).reshape(2, 3))
+    assert [r.numpy().tolist() for r in rows] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(Tensor(2.5))
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(torch.tensor(2.5))  # (PyTorch's words)
+
+
+def test_logsumexp_with_an_empty_dim_reduces_every_dim_as_the_method_does():
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3)))
+    for dim in ((), []):
+        assert ts.functional.logsumexp(x, dim=dim).shape == () == x.logsumexp(dim=dim).shape
+        np.testing.assert_allclose(ts.functional.logsumexp(x, dim=dim).item(), np.log(np.exp(x.numpy()).sum()))
+
+
+def test_max_and_min_send_the_gradient_to_a_nan_as_pytorch_does(torch):
+    a = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]])
+    for op in ("max", "min"):
+        t, tt = Tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        getattr(t, op)().backward()
+        getattr(tt, op)().backward()
+        np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+        t, tt = Tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        getattr(t, op)(1)[0].sum().backward()
+        getattr(tt, op)(1)[0].sum().backward()
+        np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())

@@ -6,11 +6,18 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import gates as G
-from .tensor import ArrayLike, AxisLike, Tensor, _axis, _last_axis, _one_kind, _operands
+from .tensor import ArrayLike, AxisLike, Tensor, _last_axis, _lift, _one_kind, _operands, _reduce_axis
 
 
 def _t(x: ArrayLike) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _all_tensors(items: Sequence[ArrayLike]) -> list[Tensor]:
+    """The items of cat/stack as tensors: numbers and lists beside a tensor take its dtype, as
+    they do in a binary op (a float64 tensor keeps [0.1] exact)."""
+    like = next((t for t in items if isinstance(t, Tensor)), None)
+    return [t if isinstance(t, Tensor) else _lift(t, like) if like is not None else Tensor(t) for t in items]
 
 
 def relu(x: Tensor) -> Tensor:
@@ -62,7 +69,7 @@ def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None) 
     """Join tensors along an existing axis."""
     if not tensors:
         raise ValueError("cat needs at least one tensor")
-    return G.Concat.apply(*_one_kind([_t(t) for t in tensors]), axis=axis if dim is None else dim)
+    return G.Concat.apply(*_one_kind(_all_tensors(tensors)), axis=axis if dim is None else dim)
 
 
 concatenate = cat
@@ -72,7 +79,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None
     """Stack same-shaped tensors along a new axis."""
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return G.Stack.apply(*_one_kind([_t(t) for t in tensors]), axis=axis if dim is None else dim)
+    return G.Stack.apply(*_one_kind(_all_tensors(tensors)), axis=axis if dim is None else dim)
 
 
 def softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
@@ -90,7 +97,7 @@ def log_softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = N
 def logsumexp(x: Tensor, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
               keepdim: Optional[bool] = None) -> Tensor:
     """log(sum(exp(x))) over axis (or dim), computed stably; its gradient is softmax(x)."""
-    return G.LogSumExp.apply(x, axis=_axis(axis, dim), keepdims=bool(keepdim or keepdims))
+    return G.LogSumExp.apply(x, axis=_reduce_axis(axis, dim), keepdims=bool(keepdim or keepdims))
 
 
 def _target(target: ArrayLike) -> Tensor:
@@ -125,6 +132,8 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation:
     if activation not in (None, "relu"):
         raise ValueError(f"linear: activation must be None or 'relu', got {activation!r}")
     bias_ = [] if bias is None else [bias]
+    if isinstance(x, Tensor) and isinstance(weight, Tensor) and x.data.dtype.kind != weight.data.dtype.kind:
+        x, weight = _one_kind([x, weight])  # integer pixels take the weight's dtype, as x @ w.T does
     return G.Linear.apply(x, weight, *bias_, relu=activation == "relu")
 
 

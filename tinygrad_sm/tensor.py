@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import weakref
 from operator import attrgetter
-from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -202,6 +202,12 @@ class Tensor:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        """The tensor's rows (x[0], x[1], ...), each recorded as x[i] is."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor (use .item() for its value)")
+        return (self[i] for i in range(len(self.data)))
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=200)
@@ -768,11 +774,12 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
         return Tensor._wrap(np.array(x, dt))  # np.array(x, dt) is twice as fast as np.asarray(x, dtype=dt)
     if isinstance(x, np.ndarray):
         return Tensor._wrap(x)
-    arr = _dt.as_array(x, copy=False)
     dt = like.data.dtype
-    if arr.dtype.kind == "f" and dt.kind == "f" and arr.dtype != dt and not isinstance(x, np.generic):
-        arr = arr.astype(dt)  # (Python floats: no dtype of their own to keep)
-    return Tensor._wrap(arr)
+    if dt.kind == "f" and not isinstance(x, np.generic):  # Python floats: no dtype of their own to
+        raw = np.asarray(x)  # keep; read as float64 (exact) and rounded once to the tensor's dtype
+        if raw.dtype.kind == "f":
+            return Tensor._wrap(raw if raw.dtype == dt else raw.astype(dt))
+    return Tensor._wrap(_dt.as_array(x, copy=False))
 
 
 def _operands(t: Tensor, other: ArrayLike, reflected: bool = False) -> tuple[Tensor, Tensor]:

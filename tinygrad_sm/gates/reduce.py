@@ -83,7 +83,8 @@ class Mean(_Reduce):
 
 class _Extreme(_Reduce):
     """Max/min over axis.  Routes the gradient to the winners.
-    Convention: tied winners share it equally (PyTorch's amax/amin and full max()/min())."""
+    Convention: tied winners share it equally (PyTorch's amax/amin and full max()/min()). A NaN
+    wins (the max is NaN), so the gradient goes to the NaN elements, as in PyTorch's max()."""
 
     pick: staticmethod  # np.max or np.min, set by the subclass
 
@@ -93,6 +94,8 @@ class _Extreme(_Reduce):
             raise ValueError("an axis to reduce is empty, so there is no value to take")
         m = self.pick(x, axis=self.axis, keepdims=True)
         winners = x == m
+        if m.dtype.kind == "f" and np.isnan(m).any():  # (NaN == NaN is False)
+            winners |= np.isnan(x) & np.isnan(m)
         self.save_for_backward(winners, winners.sum(axis=self.axis, keepdims=True))
         return m if self.keepdims else (m.reshape(()) if self.axis is None else np.squeeze(m, self.axis))
 
