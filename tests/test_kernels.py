@@ -883,3 +883,90 @@ def test_kernels_run_serially_beside_a_spinning_openmp_runtime_loaded_before_the
     else:
         assert first.split() == ["True", "False", "1", "True"]  # serial, warned once, still right
         assert "OMP_WAIT_POLICY=PASSIVE" in message
+
+
+# -- found by review on 2026-12-02 ------------------------------------------------------------------
+@MODES
+def test_log_softmax_keeps_log_s_beside_a_large_row_max(mode):
+    """(z - m) - log s, not z - (m + log s): log 2 beside 1e17 would round away."""
+    cases = [np.array([[1e17, 1e17], [1e6, 1e6 - 1]]), np.array([[3e38, 3e38, 0.0]], np.float32)]
+    with compiled(mode):
+        for z in cases:
+            want = ref.log_softmax(z.astype(np.float64))
+            np.testing.assert_allclose(nk.log_softmax(z), want.astype(z.dtype), rtol=1e-12 if z.dtype == np.float64
+                                       else 1e-6)
+        np.testing.assert_allclose(nk.log_softmax(np.array([[1e17, 1e17]]))[0], [-np.log(2)] * 2, rtol=1e-15)
+
+
+@MODES
+def test_label_smoothing_loss_does_not_cancel_against_a_large_row_max(mode):
+    z = np.array([[1e9, 1e9 + 3.0, 1e9 - 2.0], [5e8, 5e8 + 1.0, 5e8 - 1.0]])
+    t = np.array([0, 2])
+    want = ref.cross_entropy_forward(z - z.max(axis=1, keepdims=True), t, 0.1)[0]  # shift-free truth
+    with compiled(mode):
+        loss, _ = nk.softmax_cross_entropy(z, t, 0.1)
+    np.testing.assert_allclose(loss, want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", [nk, ref])
+def test_an_inf_parameter_stays_inf_without_weight_decay(backend):
+    """0 * inf is NaN: without weight decay the term is not there at all (PyTorch's rule)."""
+    for dtype in FLOATS:
+        for momentum in (0.0, 0.9):
+            p, g = np.array([np.inf, 1.0], dtype), np.ones(2, dtype)
+            backend.sgd_step_(p, g, np.zeros(2, dtype) if momentum else None, lr=0.1, momentum=momentum,
+                              first=True)
+            np.testing.assert_array_equal(p, np.array([np.inf, 0.9], dtype))
+        p, m, v = np.array([np.inf, 1.0], dtype), np.zeros(2, dtype), np.zeros(2, dtype)
+        backend.adam_step_(p, np.ones(2, dtype), m, v, step=1, lr=0.1)
+        assert p[0] == np.inf and np.isfinite(m).all() and np.isfinite(v).all()
+
+
+def test_a_step_on_a_read_only_parameter_refuses_before_changing_any_state():
+    import tinygrad_sm as ts
+    for make in (lambda ps: ts.optim.Adam(ps, lr=0.1), lambda ps: ts.optim.SGD(ps, lr=0.1, momentum=0.9,
+                                                                               dampening=0.5)):
+        p = ts.Tensor(np.ones(3, np.float32), requires_grad=True)
+        frozen = np.ones(3, np.float32)
+        frozen.flags.writeable = False
+        p.data = frozen
+        p.grad = ts.Tensor(np.ones(3, np.float32))
+        opt = make([p])
+        with pytest.raises(ValueError, match="the parameter is read-only"):
+            opt.step()
+        assert opt.state.get(0, {}) == {}  # no step counted, no buffer kept
+        p.data = frozen.copy()
+        opt.step()  # then a first step as if the failed one had not happened
+        assert opt.state[0].get("step", 1) == 1
+        np.testing.assert_allclose(p.data, np.full(3, 0.9, np.float32), rtol=1e-6)
+
+
+def test_unfused_cross_entropy_checks_its_class_targets_and_matches_the_reference_at_full_smoothing():
+    z = np.array([[0.0, 1.0, 2.0], [3.0, 1.0, 0.0]])
+    unfused = (lambda t: kernels.cross_entropy_forward(z, t),
+               lambda t: kernels.cross_entropy_backward(ref.log_softmax(z), t, np.ones(2)))
+    for fn in unfused:  # (a -1 used to wrap around to the last class)
+        with pytest.raises(ValueError, match=r"class targets must be in \[0, 3\), got \[-1\]"):
+            fn(np.array([0, -1]))
+    for fn in (*unfused, lambda t: kernels.softmax_cross_entropy(z, t)):  # (1.5 used to become 1)
+        with pytest.raises(ValueError, match=r"class targets must be integers, got float64"):
+            fn(np.array([0.0, 1.5]))
+    zi = np.array([[0.0, -np.inf, 1.0]])
+    assert nk.cross_entropy_forward(zi, np.array([1]), 1.0)[0][0] == ref.cross_entropy_forward(
+        zi, np.array([1]), 1.0)[0][0] == np.inf
+
+
+def test_warmup_and_set_backend_without_numba():
+    r = _python("import sys, warnings\n"
+                "sys.modules['numba'] = None\n"
+                "warnings.simplefilter('ignore')\n"
+                "import numpy as np, tinygrad_sm as ts\n"
+                "ts.warmup()\n"
+                "print(ts.kernels.get_backend())\n"
+                "try:\n"
+                "    ts.kernels.set_backend('numba')\n"
+                "except ImportError:\n"
+                "    print('refused', ts.kernels.get_backend())\n",
+                TINYGRAD_SM_BACKEND="")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["numpy", "refused", "numpy"]

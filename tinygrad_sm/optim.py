@@ -168,11 +168,13 @@ class SGD(Optimizer):
         if group["momentum"]:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.zeros_like(p.data)
+                buf = np.zeros_like(p.data)
                 first = True
         kernels.sgd_step_(p.data, p.grad.data, buf, lr=group["lr"], momentum=group["momentum"],
                           dampening=group["dampening"], weight_decay=group["weight_decay"],
                           nesterov=group["nesterov"], first=first)
+        if first:  # (kept once the step has been taken: a step that raised leaves no state behind)
+            state["momentum_buffer"] = buf
 
 
 class Adam(Optimizer):
@@ -194,15 +196,14 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
-        state["step"] += 1
+        fresh = "step" not in state
+        m = np.zeros_like(p.data) if fresh else state["exp_avg"]
+        v = np.zeros_like(p.data) if fresh else state["exp_avg_sq"]
+        step = 1 if fresh else state["step"] + 1
         b1, b2 = group["betas"]
-        kernels.adam_step_(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"], step=state["step"],
-                           lr=group["lr"], beta1=b1, beta2=b2, eps=group["eps"],
-                           weight_decay=group["weight_decay"], decoupled=self.decoupled)
+        kernels.adam_step_(p.data, p.grad.data, m, v, step=step, lr=group["lr"], beta1=b1, beta2=b2,
+                           eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled)
+        state.update(step=step, exp_avg=m, exp_avg_sq=v)  # (after the step: one that raised counts not)
 
 
 class AdamW(Adam):

@@ -86,9 +86,14 @@ def _load_numba(explicit: bool) -> ModuleType:
 def set_backend(name: str) -> None:
     """Use "numba" (compiled kernels) or "numpy" (the reference) from now on."""
     global _impl, _backend
-    _backend = _parse(name, "set_backend")
-    if _backend == "numba":
-        _load_numba(explicit=True)
+    new, before = _parse(name, "set_backend"), _backend
+    _backend = new
+    if new == "numba":
+        try:
+            _load_numba(explicit=True)
+        except ImportError:
+            _backend = before  # (nothing changed: get_backend() must not name a backend not in use)
+            raise
     else:
         _impl = reference
 
@@ -101,7 +106,9 @@ def get_backend() -> str:
 def warmup() -> None:
     """Compile every numba kernel now (float32 and float64), instead of on first use."""
     if _backend == "numba":
-        _load_numba(explicit=False).warmup()
+        loaded = _load_numba(explicit=False)
+        if loaded is not reference:  # (numba not importable: the NumPy kernels need no compiling)
+            loaded.warmup()
 
 
 def set_num_threads(n: int) -> None:
@@ -177,21 +184,36 @@ def log_softmax_backward(logp: np.ndarray, g: np.ndarray) -> np.ndarray:
     return _impl.log_softmax_backward(logp, g)
 
 
+def _check_classes(op: str, target: np.ndarray, c: int) -> None:
+    """Class targets are integers in [0, c): a float 1.5 would be cast, a -1 would wrap around."""
+    if target.ndim != 1:
+        return
+    if target.dtype.kind not in "iu":
+        raise ValueError(f"{op}: class targets must be integers, got {target.dtype}")
+    if target.size and (target.min() < 0 or target.max() >= c):
+        bad = target[(target < 0) | (target >= c)][:3].tolist()
+        raise ValueError(f"{op}: class targets must be in [0, {c}), got {bad}")
+
+
 def cross_entropy_forward(z: np.ndarray, target: np.ndarray,
                           label_smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-row cross-entropy loss and log p (kept for backward); class or probability targets."""
+    _check_classes("cross_entropy_forward", target, z.shape[-1])
     return _impl.cross_entropy_forward(z, target, label_smoothing)
 
 
 def cross_entropy_backward(logp: np.ndarray, target: np.ndarray, g: np.ndarray,
                            label_smoothing: float = 0.0) -> np.ndarray:
     """The logits' gradient of the per-row cross-entropy from log p and the upstream g (N,): g * (p - t)."""
+    _check_classes("cross_entropy_backward", target, logp.shape[-1])
     return _impl.cross_entropy_backward(logp, target, g, label_smoothing)
 
 
 def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0,
                           grad_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Fused: per-row loss and the logits' gradient (softmax(z) - target) * grad_scale in one pass."""
+    if target.ndim == 1 and target.dtype.kind not in "iu":  # (the range is checked in the kernels)
+        raise ValueError(f"softmax_cross_entropy: class targets must be integers, got {target.dtype}")
     return _impl.softmax_cross_entropy(z, target, label_smoothing, grad_scale)
 
 
@@ -221,6 +243,11 @@ def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, 
 
 
 def _check_like(op: str, p: np.ndarray, **others: Optional[np.ndarray]) -> None:
+    """Before anything is written: the parameter and its buffers can be written, and the buffers
+    and the gradient match it (a step that fails halfway would leave the optimizer's state ahead)."""
+    for name, a in {"the parameter": p, **{k: v for k, v in others.items() if k != "g"}}.items():
+        if a is not None and not a.flags.writeable:
+            raise ValueError(f"{op}: {name} is read-only; give it a writable array (a copy)")
     for name, a in others.items():
         if a is not None and (a.shape != p.shape or a.dtype != p.dtype):
             raise ValueError(f"{op}: {name} must match the parameter, shape {p.shape} {p.dtype}; "

@@ -158,6 +158,15 @@ def _row_sum(zr):
 
 
 @jit(fastmath={"reassoc"})
+def _row_sum_below(zr, m):
+    """sum(m - z) in float64, for m >= every z: each term >= 0, so nothing cancels."""
+    s = np.float64(0.0)
+    for j in range(zr.shape[0]):
+        s += m - np.float64(zr[j])
+    return s
+
+
+@jit(fastmath={"reassoc"})
 def _row_dot(a, b):
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(a.shape[0]):
@@ -187,9 +196,9 @@ def _log_softmax_body(z, bits, out, nchunks):
         for i in range(k * n // nchunks, (k + 1) * n // nchunks):
             zr, orow = z[i], out[i]
             m = _row_max(bits[i], cell, cell_bits)
-            shift = m + math.log(_sum_exp_shifted(zr, m))
-            for j in range(c):
-                orow[j] = np.float64(zr[j]) - shift
+            ls = math.log(_sum_exp_shifted(zr, m))
+            for j in range(c):  # (z - m) - log s, not z - (m + log s): a large m would swallow log s
+                orow[j] = (np.float64(zr[j]) - m) - ls
 
 
 def _softmax_backward_body(p, g, out, nchunks):
@@ -289,8 +298,8 @@ def _ce_class_body(z, bits, t, eps, scale, loss, grad, nchunks):
             li = math.log(s)
             if eps != 1.0:  # (at eps = 1 the target's term has weight 0, also where z_t is -inf)
                 li += (1.0 - eps) * (m - zr[ti])
-            if eps != 0.0:
-                li += eps * (m - _row_sum(zr) / c)
+            if eps != 0.0:  # eps * mean(m - z): terms >= 0, no cancellation against a large m
+                li += eps * (_row_sum_below(zr, m) / c)
             loss[i] = li
     return bad, 0
 
@@ -461,8 +470,8 @@ def _ce_prob_body(z, bits, t, eps, scale, loss, grad, nchunks):
             li = tsum * math.log(s)
             if eps != 1.0:  # (as above: 0 * inf would make the loss NaN)
                 li += (1.0 - eps) * _row_dot_shift(tr, zr, m, eps != 0.0)
-            if eps != 0.0:
-                li += eps * (m - _row_sum(zr) / c)
+            if eps != 0.0:  # eps * mean(m - z): terms >= 0, no cancellation against a large m
+                li += eps * (_row_sum_below(zr, m) / c)
             loss[i] = li
     return 0, 0
 
@@ -505,14 +514,7 @@ def cross_entropy_forward(z: np.ndarray, target: np.ndarray,
                           label_smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """As reference.cross_entropy_forward, with the numba log-softmax."""
     logp = log_softmax(z)
-    n, c = logp.shape
-    if target.ndim == 1:
-        loss = -logp[np.arange(n), target]
-        if label_smoothing:
-            loss = (1 - label_smoothing) * loss - (label_smoothing / c) * logp.sum(axis=1)
-    else:
-        loss = -(reference.smoothed(target, c, label_smoothing) * logp).sum(axis=1)
-    return loss.astype(z.dtype, copy=False), logp
+    return reference.loss_from_log_softmax(logp, target, label_smoothing).astype(z.dtype, copy=False), logp
 
 
 cross_entropy_backward = reference.cross_entropy_backward  # the fused kernel above replaces it
@@ -631,7 +633,9 @@ def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, 
 def _sgd_body(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first, has_buf):
     for i in prange(p.shape[0]):
         pi = np.float64(p[i])
-        d = np.float64(g[i]) + weight_decay * pi
+        d = np.float64(g[i])
+        if weight_decay != 0.0:  # (not 0 * p: an inf parameter would give NaN)
+            d += weight_decay * pi
         if has_buf:
             b = d if first else momentum * np.float64(buf[i]) + (1.0 - dampening) * d
             buf[i] = b
@@ -656,8 +660,12 @@ def _sgd32_body(p, g, lr):
 
 def _adam_body(p, g, m, v, decay, wd, beta1, beta2, eps, step_size, bc2_sqrt):
     for i in prange(p.shape[0]):
-        pi = np.float64(p[i]) * decay
-        gi = np.float64(g[i]) + wd * pi
+        pi = np.float64(p[i])
+        if decay != 1.0:
+            pi *= decay
+        gi = np.float64(g[i])
+        if wd != 0.0:  # (not 0 * p: an inf parameter would give NaN)
+            gi += wd * pi
         mi = beta1 * np.float64(m[i]) + (1.0 - beta1) * gi
         vi = beta2 * np.float64(v[i]) + (1.0 - beta2) * gi * gi
         m[i] = mi

@@ -52,16 +52,21 @@ def cross_entropy_forward(
     Returns (loss of shape (N,), log p of shape (N, C)).
     """
     logp = log_softmax(z)
-    n, c = z.shape
+    return loss_from_log_softmax(logp, target, label_smoothing).astype(z.dtype, copy=False), logp
+
+
+def loss_from_log_softmax(logp: np.ndarray, target: np.ndarray, label_smoothing: float = 0.0) -> np.ndarray:
+    """Per-row cross-entropy from log p (N, C): -log p[target], or -sum(t * log p) for
+    probabilities, with the target smoothed by label_smoothing."""
+    n, c = logp.shape
     if target.ndim == 1:  # class indices: loss = -log p[target]
         loss = -logp[np.arange(n), target]
         if label_smoothing == 1:  # (the target's term has weight 0, also where its log p is -inf)
             loss = -logp.sum(axis=1) / c
         elif label_smoothing:
             loss = (1 - label_smoothing) * loss - (label_smoothing / c) * logp.sum(axis=1)
-    else:
-        loss = -(smoothed(target, c, label_smoothing) * logp).sum(axis=1)
-    return loss.astype(z.dtype, copy=False), logp
+        return loss
+    return -(smoothed(target, c, label_smoothing) * logp).sum(axis=1)
 
 
 def cross_entropy_backward(
