@@ -139,7 +139,7 @@ class _Evaluator:
         try:  # hand viz the exact input values, constants included (see viz's docstring)
             out.grad_fn.viz_inputs = tuple(t.data for t in inputs)
             out.grad_fn.viz_output = out.data
-        except AttributeError:  # a gate with __slots__: viz recomputes instead
+        except AttributeError:  # a gate that refuses new attributes: viz recomputes instead
             pass
         self.steps.append(Step(text, op, float(out.item()), out))
         return out

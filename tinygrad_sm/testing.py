@@ -41,9 +41,18 @@ def _scalarize(out: Tensor, v: np.ndarray) -> float:
     return float(np.sum(out.data.astype(np.float64) * v))
 
 
-def _evaluate(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> float:
+def _output(fn: Fn, inputs: Sequence[Tensor], who: str) -> Tensor:
+    """fn(*inputs) without recording, checked to be a Tensor."""
     with no_grad():
-        return _scalarize(fn(*inputs), v)
+        out = fn(*inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{who}: fn must return one Tensor, got {type(out).__name__} (for several "
+                        "outputs, check each in its own call, or combine them: a.sum() + b.sum())")
+    return out
+
+
+def _evaluate(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> float:
+    return _scalarize(_output(fn, inputs, "numerical_grad"), v)
 
 
 def numerical_grad(fn: Fn, inputs: Sequence[Tensor], eps: float = 1e-6,
@@ -55,8 +64,7 @@ def numerical_grad(fn: Fn, inputs: Sequence[Tensor], eps: float = 1e-6,
     Inputs are perturbed in place (one element at a time, any memory layout) and restored exactly.
     """
     if grad_output is None:
-        with no_grad():
-            grad_output = np.ones(fn(*inputs).shape)
+        grad_output = np.ones(_output(fn, inputs, "numerical_grad").shape)
     v = np.asarray(grad_output, dtype=np.float64)
     grads: list[Optional[np.ndarray]] = []
     for t in inputs:
@@ -108,8 +116,19 @@ def _analytic(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> list[Optional[
     gates = topological_order(out._gate) if out._gate is not None else []  # (fn may return a leaf)
     others = {id(p): p for g in gates for p in g.parents if isinstance(p, Tensor) and id(p) not in mine}.values()
     kept = [(t, t.grad, None if t.grad is None else t.grad.data.copy()) for t in others]
+    seed = np.array(v, dtype=out.dtype).reshape(out.shape)
+    seed.flags.writeable = False  # a backward that writes into its upstream gradient fails here
     try:
-        out.backward(v.astype(out.dtype).reshape(out.shape))
+        try:
+            out.backward(seed)
+        except ValueError as e:
+            if "read-only" not in str(e):
+                raise
+            raise GradcheckError(
+                "gradcheck: a backward() wrote into its upstream gradient g in place (g *= ..., "
+                f"g[...] = ...: {e}). g may be shared: add hands the same array to both inputs, so "
+                "the other input would get the changed values. Return a new array (g * ...) "
+                "instead.") from e
         return [
             None if not (isinstance(t, Tensor) and t.requires_grad)
             else (np.zeros(t.shape) if t.grad is None else t.grad.data.astype(np.float64))
@@ -130,10 +149,12 @@ def _report(i: int, t: Tensor, a: np.ndarray, n: np.ndarray, atol: float, rtol: 
             worst: int = 5) -> Optional[str]:
     err = np.abs(a - n)
     bad = err > atol + rtol * np.abs(n)
-    bad |= np.isnan(a) != np.isnan(n)
+    nan = np.isnan(a) | np.isnan(n)  # (NaN on both sides checks nothing: a failure too)
+    bad |= nan
     if not bad.any():
         return None
-    lines = [f"{_label(i, t)}: {int(bad.sum())} of {a.size} gradient elements disagree"]
+    lines = [f"{_label(i, t)}: {int(bad.sum())} of {a.size} gradient elements disagree"
+             + (f" ({int(nan.sum())} NaN: is the function defined at these inputs?)" if nan.any() else "")]
     order = np.argsort(-np.where(bad, np.nan_to_num(err, nan=np.inf), -1).reshape(-1), kind="stable")
     lines.append(f"    {'index':<16}{'analytic':>14}{'numerical':>14}{'abs err':>12}{'rel err':>12}")
     for flat in order[:worst]:
@@ -171,8 +192,17 @@ def gradcheck(fn: Fn, inputs: Sequence[Tensor], *, eps: float = 1e-6, atol: floa
                       stacklevel=2)
     rng = np.random.default_rng(seed)
     leaves = _fresh_leaves(inputs)
-    with no_grad():
-        out_shape = fn(*leaves).shape
+    out = _output(fn, leaves, "gradcheck")
+    for i, (t, c) in enumerate(zip(inputs, leaves)):
+        if isinstance(t, Tensor) and not np.array_equal(t.data, c.data, equal_nan=True):
+            raise GradcheckError(f"gradcheck: fn changed {_label(i, t)} in place (its forward writes into "
+                                 "its input, e.g. x -= x.max()); the caller's tensor would change too. "
+                                 "Compute into a new array (x = x - x.max()).")
+    if not low and out.dtype != np.float64 and out.dtype.kind == "f" and eps < 1e-3:
+        warnings.warn(f"gradcheck: fn returns {out.dtype} from float64 inputs; its rounding (~1e-7 relative) "
+                      "swamps central differences. Keep the computation in float64 (or loosen eps, atol "
+                      "and rtol, e.g. eps=2**-6)", GradcheckWarning, stacklevel=2)
+    out_shape = out.shape
     v = rng.uniform(0.5, 1.5, size=out_shape) * rng.choice([-1.0, 1.0], size=out_shape)
     analytic = _analytic(fn, leaves, v)
     leaves = _fresh_leaves(inputs)
@@ -261,16 +291,25 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
     """Strategy for one array of `shape` drawn from `values` (see gates.Values)."""
     st, hnp = _hypothesis()
     dtype = np.dtype(dtype)
+    m = values.margin
     if values.grid is not None:
         lo, hi = int(np.ceil(values.low / values.grid)), int(np.floor(values.high / values.grid))
         n = int(np.prod(shape, dtype=np.int64))
-        if values.unique and hi - lo + 1 < n:
-            hi = lo + n  # widen the grid so every element can differ
-        ks = hnp.arrays(np.int64, shape, elements=st.integers(lo, hi), unique=values.unique)
-        return ks.map(lambda k: (k * values.grid + values.offset).astype(dtype))
-    floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False)
 
-    m = values.margin
+        def allowed(k: int) -> bool:  # grid points at least a margin from every kink
+            return all(abs(k * values.grid + values.offset - p) >= m * (1 - 1e-9) for p in values.avoid)
+
+        ks = [k for k in range(lo, hi + 1) if allowed(k)]
+        while values.unique and len(ks) < n:  # widen the grid (upwards) so every element can differ
+            hi += 1
+            if allowed(hi):
+                ks.append(hi)
+        if not ks:
+            raise ValueError(f"Values: no point of the grid {values.grid} in [{values.low}, {values.high}] "
+                             f"is {m} away from {values.avoid}")
+        drawn = hnp.arrays(np.int64, shape, elements=st.sampled_from(ks), unique=values.unique)
+        return drawn.map(lambda k: (k * values.grid + values.offset).astype(dtype))
+    floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False)
 
     def nudge(a: np.ndarray) -> np.ndarray:  # keep clear of kinks: move close values to p +- margin,
         for p in values.avoid:  # on their own side unless that leaves [low, high]
@@ -279,21 +318,26 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
         return a
 
     def clear(a: np.ndarray) -> bool:  # (kinks less than two margins apart: a nudge can land near
-        return all(not (np.abs(a - p) < m).any() for p in values.avoid)  # the next one)
+        # the next one; p - m itself may round to a hair under m from p, which is clear enough)
+        return all(not (np.abs(a - p) < m * (1 - 1e-9)).any() for p in values.avoid)
 
     return hnp.arrays(np.float64, shape, elements=floats).map(nudge).filter(clear).map(
         lambda a: a.astype(dtype))
 
 
-def tensors(shape: Any = None, dtype: Any = np.float64, min_value: float = -3.0, max_value: float = 3.0,
-            requires_grad: bool = True, values: Optional[Values] = None) -> Any:
+def tensors(shape: Any = None, dtype: Any = np.float64, min_value: Optional[float] = None,
+            max_value: Optional[float] = None, requires_grad: bool = True, values: Optional[Values] = None) -> Any:
     """Tensors of the given shape (an int, a tuple or list, a strategy of shapes, or None for a
-    drawn one) with values in [min_value, max_value].
+    drawn one) with values in [min_value, max_value] (default [-3, 3]).
 
-    Pass `values=Values(avoid=(0.0,))` and the like to keep away from kinks and ties.
+    Pass `values=Values(-1, 2, avoid=(0.0,))` and the like to keep away from kinks and ties; the
+    range then goes in the Values, not in min_value/max_value.
     """
     st, _ = _hypothesis()
-    vals = values or Values(min_value, max_value)
+    if values is not None and (min_value is not None or max_value is not None):
+        raise ValueError("tensors: give the range in values=Values(low, high, ...) or as min_value/max_value, "
+                         f"not both (got min_value={min_value}, max_value={max_value} and {values})")
+    vals = values or Values(-3.0 if min_value is None else min_value, 3.0 if max_value is None else max_value)
     if shape is None:
         shape_st = shapes()
     elif isinstance(shape, (int, np.integer, tuple, list)):  # one fixed shape, as Hypothesis takes it

@@ -78,10 +78,15 @@ class Domain:
     """How to test a gate: the shape of its inputs (`kind`), their values, fixed constructor
     arguments, and gradcheck options. `tinygrad_sm.testing.gate_inputs(gate)` draws from it.
 
-    kind: "elementwise" (inputs broadcast together), "reduce" (axis/keepdims drawn), "matmul",
+    kind: "elementwise" (inputs broadcast together: as many inputs as `values` has entries, so a
+    two-input gate gives two, `(Values(), Values())`), "reduce" (axis/keepdims drawn), "matmul",
     "reshape", "permute", "expand", "getitem", "concat", "stack", "softmax" (an axis drawn),
-    or "classification" (logits and targets; `targets` is "class" or "any" to allow
-    probabilities too).
+    "classification" (logits and targets; `targets` is "class" or "any" to allow probabilities
+    too; the gate's __init__ is given `reduction=` drawn from mean/sum/none, and
+    `label_smoothing=` if it takes one), or "linear" (x, w and maybe b of a linear layer, and
+    `relu=` drawn).
+    values: one Values per input (the last one serves the inputs after it, except for
+    "elementwise", where it sets the number of inputs).
     attrs: fixed constructor arguments; check: options for gradcheck (eps, atol, rtol).
     """
 
@@ -266,12 +271,16 @@ class Gate:
             out = np.asarray(out)
         return out
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickled (or deep-copied): a new `seq` from this process's counter, which may be behind
+    def __setstate__(self, state: Any) -> None:
+        """Unpickled (or copied): a new `seq` from this process's counter, which may be behind
         the one the gate was recorded with. Pickle restores a gate's parents before the gate, so
-        the new numbers keep them in recording order, after every gate recorded here so far."""
-        self.__dict__.update(state)
-        if "seq" in state:
+        the new numbers keep them in recording order, after every gate recorded here so far.
+        (A subclass with __slots__ pickles as (its __dict__, its slots).)"""
+        attrs, slots = state if isinstance(state, tuple) else (state, None)
+        self.__dict__.update(attrs or {})
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
+        if "seq" in (attrs or {}) or "seq" in (slots or {}):
             self.seq = _next_seq()
 
     def __repr__(self) -> str:
