@@ -461,3 +461,18 @@ def test_drawing_leaves_the_callers_matplotlib_backend_alone(tmp_path):
         assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "w.png").stat().st_size
     finally:
         plt.switch_backend(before)
+
+
+def test_out_that_is_a_file_and_a_relative_data_root(tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    code, _, err = run_cli("train", "--model", "softmax", "--epochs", "1", "--out", str(tmp_path / "afile"),
+                           capsys=capsys)
+    assert code == 2 and "is a file; give --out a directory" in err
+    write_mnist_files(tmp_path / "d")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", "--model", "softmax", "--dataset", "mnist", "--data-root", "d", "--epochs", "1",
+                   "--out", "run", capsys=capsys)[0] == 0
+    assert ts.load(tmp_path / "run" / "checkpoint.npz")["config"]["data_root"] == str(tmp_path / "d")
+    monkeypatch.chdir(tmp_path / "run")  # eval from elsewhere still finds the data
+    code, _, err = run_cli("eval", "--checkpoint", "checkpoint.npz", capsys=capsys)
+    assert code == 0, err

@@ -549,3 +549,8 @@ def test_max_and_min_send_the_gradient_to_a_nan_as_pytorch_does(torch):
         getattr(t, op)(1)[0].sum().backward()
         getattr(tt, op)(1)[0].sum().backward()
         np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+
+
+def test_like_functions_follow_the_float32_rule_for_python_floats():
+    assert ts.zeros_like([1.0, 2.0]).dtype == np.float32 == ts.ones_like([[1.5]]).dtype
+    assert ts.zeros_like(np.zeros(2)).dtype == np.float64 and ts.ones_like([1, 2]).dtype == np.int64

@@ -295,3 +295,10 @@ def test_a_gate_with_slots_can_be_copied_and_its_values_drawn(tmp_path):
     Slotted.__qualname__ = "Slotted"  # (picklable by name for the round trip below)
     globals()["Slotted"] = Slotted
     assert pickle.loads(pickle.dumps(y)).grad_fn.k == 3.0
+
+
+def test_gradcheck_refuses_a_fn_that_ignores_its_arguments():
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    with pytest.raises(GradcheckError, match="none of the inputs reaches fn's output"):
+        gradcheck(lambda t: (x * 3).sum(), [x])
+    assert gradcheck(lambda t: t, [x])  # (the input itself is a fine output)

@@ -65,6 +65,12 @@ def _eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("test", "train"), default="test")
 
 
+def _absolute(path: Optional[str]) -> Optional[str]:
+    """A data root as an absolute path (~ expanded): the checkpoint keeps it, and eval or --resume
+    may run from another working directory."""
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+
 def _parse_hidden(text: Optional[str]) -> Optional[list[int]]:
     if text is None:
         return None
@@ -123,7 +129,7 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
-                        data_root=a.data_root, normalize=a.normalize)
+                        data_root=_absolute(a.data_root), normalize=a.normalize)
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
         ignored = [act.option_strings[0] for act in a.parser._actions
                    if act.dest not in _RESUME_OPTIONS and getattr(a, act.dest, None) != act.default]
@@ -169,7 +175,7 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     state, cfg = T.load_run(a.checkpoint)
     cfg.dataset = a.dataset or cfg.dataset
-    cfg.data_root = a.data_root or cfg.data_root
+    cfg.data_root = _absolute(a.data_root) or cfg.data_root
     cfg.val_fraction = 0.0
     from . import data
     ds = data.get_dataset(cfg.dataset, train=a.split == "train", root=cfg.data_root, normalize=cfg.normalize)

@@ -72,13 +72,13 @@ def full(shape: Any, fill_value: float, dtype: _dt.DTypeLike = None, requires_gr
 
 def zeros_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Zeros with the shape of `t` and its dtype (unless `dtype` is given)."""
-    arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+    arr = t.data if isinstance(t, Tensor) else _dt.as_array(t, copy=False)  # (Python floats: float32)
     return _make(np.zeros(arr.shape, dtype=arr.dtype if dtype is None else _dt.to_dtype(dtype)), requires_grad)
 
 
 def ones_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Ones with the shape of `t` and its dtype (unless `dtype` is given)."""
-    arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+    arr = t.data if isinstance(t, Tensor) else _dt.as_array(t, copy=False)  # (Python floats: float32)
     return _make(np.ones(arr.shape, dtype=arr.dtype if dtype is None else _dt.to_dtype(dtype)), requires_grad)
 
 

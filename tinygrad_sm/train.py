@@ -362,6 +362,8 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
         cfg = run_cfg
     cfg.check()
     if out is not None:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise NotADirectoryError(f"the output directory {out} is a file; give --out a directory")
         os.makedirs(out, exist_ok=True)
         if not os.access(out, os.W_OK):
             raise PermissionError(f"cannot write to the output directory {out}")

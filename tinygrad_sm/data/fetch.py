@@ -101,9 +101,9 @@ def search_dirs(name: str, root: Optional[os.PathLike | str] = None) -> list[Pat
     """The directories searched for dataset `name`, in order (see the module docstring)."""
     dirs: list[Path] = []
     if root is not None:
-        dirs += [Path(root) / name, Path(root)]
+        dirs += [Path(root).expanduser() / name, Path(root).expanduser()]
     if os.environ.get(ENV_DATA):
-        dirs.append(Path(os.environ[ENV_DATA]) / name)
+        dirs.append(Path(os.environ[ENV_DATA]).expanduser() / name)
     dirs.append(cache_dir() / name)
     dirs += [Path(d) for d in SYSTEM_DIRS.get(name, [])]
     return dirs
@@ -112,9 +112,9 @@ def search_dirs(name: str, root: Optional[os.PathLike | str] = None) -> list[Pat
 def download_dir(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     """Where a download goes: root/<name>, else $TINYGRAD_SM_DATA/<name>, else the cache."""
     if root is not None:
-        return Path(root) / name
+        return Path(root).expanduser() / name
     if os.environ.get(ENV_DATA):
-        return Path(os.environ[ENV_DATA]) / name
+        return Path(os.environ[ENV_DATA]).expanduser() / name
     return cache_dir() / name
 
 
