@@ -1,9 +1,15 @@
 """Write a gate, then property-test it with tinygrad_sm.testing in a dozen lines.
 
     python examples/custom_gate_property_test.py      (or: pytest examples/custom_gate_property_test.py)
+
+Needs Hypothesis: pip install "tinygrad-sm[test]" (or pip install hypothesis).
 """
 import numpy as np
-from hypothesis import given, settings
+
+try:
+    from hypothesis import given, settings
+except ImportError:  # pragma: no cover - the message is the point
+    raise SystemExit('this example needs Hypothesis: pip install "tinygrad-sm[test]"') from None
 
 from tinygrad_sm import Gate, Values
 from tinygrad_sm.testing import gradcheck, tensors

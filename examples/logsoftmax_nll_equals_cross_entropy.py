@@ -26,7 +26,8 @@ from tinygrad_sm import Tensor, viz
 
 
 def by_hand(z: Tensor, y: np.ndarray) -> Tensor:
-    """Softmax, log and the pick, each a primitive op (as one first writes it)."""
+    """Softmax, log and the pick, each a primitive op, as one first writes it: without the max
+    shift (seven gates; docs/backprop.md's version shifts by the row max first, eight)."""
     e = z.exp()
     p = e / e.sum(axis=1, keepdims=True)
     return -p.log()[np.arange(len(y)), y].mean()
@@ -88,9 +89,10 @@ def main(quick: bool = False) -> None:
     print("\nThe same batch with logits scaled by 1000 (scores far apart, as after bad training):")
     big = compare(n, scale=1000.0)
     show(big)
-    print("  e^z overflows to inf in the primitive version, inf/inf is NaN, and the NaN reaches the\n"
-          "  gradient. log_softmax and the fused gate subtract the row's max first, so nothing\n"
-          "  overflows, and the log of a probability that underflowed to 0 is never taken.")
+    print("  In the primitive version e^z overflows to inf (inf/inf is NaN) or a probability underflows\n"
+          "  to 0 (its log is -inf): the loss is inf or NaN, and NaN reaches the gradient. log_softmax\n"
+          "  and the fused gate subtract the row's max first, so nothing overflows, and the log of a\n"
+          "  probability that underflowed to 0 is never taken.")
 
 
 if __name__ == "__main__":

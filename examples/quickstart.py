@@ -3,8 +3,8 @@
     python examples/quickstart.py
 
 The spiral (three interleaved arms, the classic CS231n toy set) is generated here, so this runs
-anywhere in about a second. Training on real MNIST-format data (the `tinygrad-sm train` CLI)
-is planned and not there yet.
+anywhere in about a second. For real MNIST-format data, see `tinygrad-sm train` (README.md) and
+examples/mlp_mnist.py.
 """
 import time
 

@@ -245,3 +245,11 @@ def test_a_flat_sum_as_long_as_the_limit_allows_is_explained():
     ex = E.explain(expr, {"x": 2.0})
     assert ex.grads == {"x": 999.0} and ex.output.item() == 1998.0
     assert sys.getrecursionlimit() == limit  # (raised only while it works)
+
+
+def test_an_expression_that_starts_with_a_minus_gets_a_hint(capsys):
+    from tinygrad_sm import explain
+    assert explain.main(["-x*y", "--vars", "x=1,y=2"]) == 2
+    err = capsys.readouterr().err
+    assert "'-x*y' starts with \"-\", so it reads as an option" in err and '-- "-x*y"' in err
+    assert explain.main(["--vars", "x=1,y=2", "--", "-x*y"]) == 0

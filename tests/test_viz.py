@@ -409,3 +409,11 @@ def test_weight_templates_writes_a_png_and_checks_the_shape(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match=r"weight of shape \(10, 100\)"):
         viz.weight_templates(w[:, :100], tmp_path / "bad.png")
+
+
+def test_weight_templates_wants_one_title_per_row(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install \"tinygrad-sm[plot]\")")
+    from tinygrad_sm.viz import weight_templates
+    with pytest.raises(ValueError, match="2 titles for 3 rows"):
+        weight_templates(np.ones((3, 784)), tmp_path / "w.png", titles=["a", "b"])
+    assert not (tmp_path / "w.png").exists()

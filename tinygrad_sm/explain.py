@@ -184,12 +184,14 @@ class Explained:
         return {n: float(t.grad.item()) if t.grad is not None else 0.0 for n, t in self.variables.items()}
 
     def to_dict(self) -> dict[str, Any]:
+        """The expression, its variables, its value, each step and the gradients, as plain data."""
         return {"expr": self.expr, "vars": {n: float(t.item()) for n, t in self.variables.items()},
                 "value": float(self.output.item()),
                 "forward": [{"expr": s.text, "op": s.op, "value": s.value} for s in self.steps],
                 "backward": self.trace.to_dict()["steps"], "grads": self.grads}
 
     def tensors(self) -> list[Tensor]:
+        """The tensor of every step (named by its sub-expression), e.g. for viz.to_dot(tensors=...)."""
         return [s.tensor for s in self.steps]
 
 
@@ -268,10 +270,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--draw", metavar="PATH", help="render the graph to PATH (.svg, .png, .pdf; needs Graphviz, "
                     "else a .dot is written)")
     ap.add_argument("--json", action="store_true", help="print structured records (JSON) instead of text")
+    argv = list(argv) if argv is not None else sys.argv[1:]
     try:
-        args = ap.parse_args(list(argv) if argv is not None else None)
+        args = ap.parse_args(argv)
     except SystemExit as e:  # --help, or a usage error argparse already printed
-        return int(e.code or 0) if not isinstance(e.code, str) else 2
+        code = int(e.code or 0) if not isinstance(e.code, str) else 2
+        options = {"-h", "--help", "--vars", "--dot", "--draw", "--json"}
+        dashed = [a for a in argv if a.startswith("-") and a.split("=")[0] not in options and a != "--"]
+        if code and dashed:  # (argparse took the expression for an unknown option)
+            print(f'tinygrad-sm explain: {dashed[0]!r} starts with "-", so it reads as an option: put the '
+                  f'expression last, after --, e.g. tinygrad-sm explain --vars x=1,y=2 -- "{dashed[0]}"',
+                  file=sys.stderr)
+        return code
     try:
         variables = parse_vars(args.vars)
         ex = explain(args.expr, variables)

@@ -297,6 +297,7 @@ class GateRecord:
     gate: Gate = field(repr=False, compare=False)
 
     def to_dict(self, max_elements: int = 6) -> dict[str, Any]:
+        """This gate's step as plain data (arrays cut to max_elements), for JSON."""
         return {
             "step": self.step, "op": self.op, "label": self.label, "rule": self.rule,
             "shape": list(self.shape), "value": _jsonable(self.value, max_elements),
@@ -307,6 +308,7 @@ class GateRecord:
         }
 
     def text(self, root_label: str = "L", max_elements: int = 6) -> str:
+        """This gate's step as the lines trace_backward prints (rule, upstream, what it sends)."""
         s = lambda a: summarize(a, max_elements, digits=6)  # noqa: E731
         unknown = lambda shape: "?" if shape == () else f"? {shape}"  # noqa: E731
         ins = "   ".join(f"{r.label} = {s(r.value)}" if r.value is not None
@@ -343,27 +345,32 @@ class Trace:
         return self.records[i]
 
     def text(self, max_elements: int = 6) -> str:
+        """The whole narration: header, one block per gate, the leaves' gradients."""
         return "\n".join([self.header(max_elements)] + [r.text(self.root_label, max_elements) for r in self.records]
                          + [self.footer(max_elements)])
 
     def header(self, max_elements: int = 6) -> str:
+        """The narration's first line: the output, its value and the seed gradient."""
         L = self.root_label
         return (f"backward from {L} = {summarize(self.root_value, max_elements, 6)}, "
                 f"seed d{L}/d{L} = {summarize(self.seed, max_elements, 6)}")
 
     def footer(self, max_elements: int = 6) -> str:
+        """The narration's last lines: each leaf's gradient."""
         if not self.leaf_grads:
             return "no leaf needs a gradient"
         return "leaf gradients: " + ", ".join(
             f"d{self.root_label}/d{name} = {summarize(g, max_elements, 6)}" for name, g in self.leaf_grads)
 
     def to_dict(self, max_elements: int = 6) -> dict[str, Any]:
+        """The trace as plain data (arrays cut to max_elements): root, seed, gates, leaf gradients."""
         return {"root": self.root_label, "value": _jsonable(self.root_value, max_elements),
                 "seed": _jsonable(self.seed, max_elements),
                 "steps": [r.to_dict(max_elements) for r in self.records],
                 "leaf_grads": {name: _jsonable(g, max_elements) for name, g in self.leaf_grads}}
 
     def to_json(self, max_elements: int = 6, **kwargs: Any) -> str:
+        """to_dict() as JSON (no NaN/inf literals: those become strings); kwargs go to json.dumps."""
         return json.dumps(json_safe(self.to_dict(max_elements)), allow_nan=False, **kwargs)
 
     def edge_grads(self) -> dict[tuple[int, int], Array]:
@@ -609,6 +616,8 @@ def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tu
     if w.ndim != 2 or w.shape[1] != image_shape[0] * image_shape[1]:
         raise ValueError(f"weight_templates: weight of shape {w.shape} does not hold (out, {image_shape[0]}x"
                          f"{image_shape[1]}) images")
+    if titles is not None and len(titles) != len(w):
+        raise ValueError(f"weight_templates: {len(titles)} titles for {len(w)} rows of the weight")
     rows = -(-len(w) // columns)
     fig = Figure(figsize=(1.6 * columns, 1.8 * rows))
     axes = fig.subplots(rows, columns, squeeze=False)

@@ -241,5 +241,8 @@ def where_to_put(name: str, root: Optional[os.PathLike | str], files: Sequence[s
     """The part of an error message that says where the files may be placed by hand."""
     dirs = "\n".join(f"  {d}" for d in search_dirs(name, root))
     names = ", ".join(f"{f}.gz" for f in files)
+    debian = (" On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` puts them in "
+              "/usr/share/datasets/fashion-mnist." if name == "fashion-mnist" else "")
     return (f"Searched, in order:\n{dirs}\nPut {names} (gzip'd or not) into one of them, "
-            f"e.g. {download_dir(name, root)}, or set ${ENV_DATA}=DIR and use DIR/{name}/.")
+            f"e.g. {download_dir(name, root)}, or set ${ENV_DATA}=DIR and use DIR/{name}/.{debian} "
+            "The embedded sample works offline: dataset \"mnist-sample\".")

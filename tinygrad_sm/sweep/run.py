@@ -167,5 +167,7 @@ def _finish(spec: SweepSpec, out: str, trials: list[Trial], records: dict[int, d
     _files.write_text(os.path.join(out, "best.json"), json.dumps(best if best else {"trial": None, "trials": counts},
                                                               indent=2))
     plotted = plot_sweep(recs, spec.varied(), os.path.join(out, "sweep.png"))
-    print(f"wrote best.json{', sweep.png' if plotted else ''} to {out}/", file=stream)
+    trials_file = next((f for f in ("trials.jsonl", "trials.csv") if os.path.exists(os.path.join(out, f))), None)
+    files = ["sweep.json", *([trials_file] if trials_file else []), "best.json", *(["sweep.png"] if plotted else [])]
+    print(f"wrote {', '.join(files)} to {out}/", file=stream)
     return SweepResult(recs, best, out)
