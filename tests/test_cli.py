@@ -414,7 +414,7 @@ def test_resume_keeps_the_runs_own_total_and_refuses_fewer_epochs_than_it_holds(
                    capsys=capsys)[0] == 0
     ck = str(tmp_path / "a" / "checkpoint.npz")
     code, _, err = run_cli("train", "--resume", ck, "--epochs", "1", "--out", str(tmp_path / "b"), capsys=capsys)
-    assert code == 2 and "already holds 2 epochs, more than the 1 asked for" in err
+    assert code == 2 and "already holds 2 epochs, more than the 1 asked for; --epochs is the new total" in err
     assert not (tmp_path / "b" / "metrics.json").exists()
     code, stdout, _ = run_cli("train", "--resume", ck, "--out", str(tmp_path / "c"), capsys=capsys)
     assert code == 0 and "no epoch left to train (the checkpoint holds all 2)" in stdout

@@ -970,3 +970,18 @@ def test_warmup_and_set_backend_without_numba():
                 TINYGRAD_SM_BACKEND="")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["numpy", "refused", "numpy"]
+
+
+def test_a_refused_set_backend_says_which_kernels_run():
+    """Without numba, set_backend('numba') raises; the NumPy kernels are what runs after it, and
+    get_backend() says so (also where the default was still the numba backend, not yet loaded)."""
+    r = _python("import sys\n"
+                "sys.modules['numba'] = None\n"
+                "import numpy as np, tinygrad_sm as ts\n"
+                "try:\n"
+                "    ts.kernels.set_backend('numba')\n"
+                "except ImportError:\n"
+                "    print(ts.kernels.get_backend(), ts.kernels.softmax(np.zeros((1, 2))).tolist())\n",
+                TINYGRAD_SM_BACKEND="")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["numpy", "[[0.5,", "0.5]]"] and "RuntimeWarning" not in r.stderr

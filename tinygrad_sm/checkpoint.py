@@ -119,6 +119,8 @@ def load(path: PathLike) -> Any:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise CheckpointError(f"{path} is empty (a write that was cut short?): not a readable checkpoint")
     if os.path.isfile(path) and not zipfile.is_zipfile(path):  # (np.load would take a .npy, or
         # suggest unpickling a JSON or PNG file)
         with open(path, "rb") as f:

@@ -130,6 +130,7 @@ class MPIHooks(Hooks):
                 p.grad = Tensor._wrap(flat.copy())
             else:
                 p.grad.data[...] = flat
+                note_write(p.grad, "the gradients' all-reduce")
 
     def epoch_totals(self, seen: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
         totals = np.array([seen, loss_sum, correct], dtype=np.float64)

@@ -218,7 +218,7 @@ class Module:
             arrays[name] = arr
         for name, arr in arrays.items():  # all checked first: a bad key changes nothing
             own[name].data[...] = arr
-            note_write(own[name], "load_state_dict")
+            note_write(own[name], f"load_state_dict (of {name})")
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:

@@ -66,9 +66,11 @@ class Optimizer:
                 p.grad = None
             elif p.grad is not None:
                 p.grad.data[...] = 0
+                note_write(p.grad, "zero_grad(set_to_none=False)")
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        how = f"{type(self).__name__}.step()"
         for i, p, group in self._params():
             if p.grad is not None:
                 if type(p.data) is not np.ndarray:  # (p.data = some_tensor, a PyTorch habit)
@@ -80,7 +82,7 @@ class Optimizer:
                     if type(v) is np.ndarray and v.dtype is not p.data.dtype:  # made (model.double())
                         state[name] = v.astype(p.data.dtype)
                 self._update(p, state, group)
-                note_write(p, f"{type(self).__name__}.step()")
+                note_write(p, how)
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

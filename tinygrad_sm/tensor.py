@@ -8,12 +8,15 @@ what it returns into its parents' gradients.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import sys
 import weakref
 from operator import attrgetter
 from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
+from numpy.lib import array_utils as _array_utils
 
 from . import dtypes as _dt
 from . import gates as G
@@ -869,20 +872,39 @@ def check_graph(order: list[Gate]) -> None:
                 "backpropagate through the same graph again.")
     if not order or _last_write[0] < order[0].seq:  # (the usual case: no write since the graph began)
         return
-    changed = [(stamp, how, t) for stamp, how, ref in list(_writes.values())
-               if stamp > order[0].seq and (t := ref()) is not None and type(t.data) is np.ndarray]
+    # The arrays written since the oldest gate, as memory ranges sorted by start; with the running
+    # maximum of their ends, a saved array is looked up in them by bisection, not against each.
+    regions = sorted((*_byte_bounds(t.data), stamp, how, t) for stamp, how, ref in list(_writes.values())
+                     if stamp > order[0].seq and (t := ref()) is not None and type(t.data) is np.ndarray
+                     and t.data.size)
+    if not regions:
+        return
+    starts = [r[0] for r in regions]
+    reach = list(itertools.accumulate((r[1] for r in regions), max))
+    latest = max(r[2] for r in regions)
     for gate in order:
-        for stamp, how, t in changed:
-            if stamp < gate.seq:
+        if gate.seq > latest:  # (sorted by seq: every later gate was recorded after every write)
+            break
+        for a in gate.saved or ():
+            if type(a) is not np.ndarray or not a.size:
                 continue
-            for a in gate.saved or ():
-                if type(a) is np.ndarray and np.may_share_memory(a, t.data):
+            lo, hi = _byte_bounds(a)
+            j = bisect.bisect_left(starts, hi) - 1  # the regions that start before a ends...
+            while j >= 0 and reach[j] > lo:  # ...and, going back, may end after it starts
+                start, end, stamp, how, t = regions[j]
+                if end > lo and stamp > gate.seq:
                     what = f"{t.name!r}, " if t.name else ""
                     raise RuntimeError(
                         f"backward(): the {gate.name} gate saved a tensor ({what}shape {t.shape}, {t.dtype}) for "
                         f"its gradient, and {how} changed it in place after the gate was recorded; the "
-                        "gradient would use the new values. Call backward() before changing it (loss."
-                        "backward() before opt.step()), or run the forward pass again.")
+                        "gradient would use the new values. Call backward() before the change (loss.backward() "
+                        "before opt.step()), or run the forward pass again after it.")
+                j -= 1
+
+
+def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
+    """The addresses [first, last byte + 1) of a's memory (what np.may_share_memory compares)."""
+    return _array_utils.byte_bounds(a)
 
 
 def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
@@ -896,6 +918,7 @@ def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
         d[()] = d[()] + g
     else:
         d += g
+    note_write(t.grad, "backward() adding into .grad")  # (a pending graph may have used it as a value)
 
 
 def _calibrate_sole_refs() -> int:

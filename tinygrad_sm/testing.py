@@ -10,6 +10,7 @@ truncation error (~eps**2), and no eps gives a useful check.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from typing import Any, Callable, NamedTuple, Optional, Sequence
@@ -301,19 +302,14 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
     if values.grid is not None:
         lo, hi = int(np.ceil(values.low / values.grid)), int(np.floor(values.high / values.grid))
         n = int(np.prod(shape, dtype=np.int64))
-
-        def allowed(k: int) -> bool:  # grid points at least a margin from every kink
-            return all(abs(k * values.grid + values.offset - p) >= m * (1 - 1e-9) for p in values.avoid)
-
-        ks = [k for k in range(lo, hi + 1) if allowed(k)]
-        while values.unique and len(ks) < n:  # widen the grid (upwards) so every element can differ
-            hi += 1
-            if allowed(hi):
-                ks.append(hi)
-        if not ks:
-            raise ValueError(f"Values: no point of the grid {values.grid} in [{values.low}, {values.high}] "
-                             f"is {m} away from {values.avoid}")
-        drawn = hnp.arrays(np.int64, shape, elements=st.sampled_from(ks), unique=values.unique)
+        if not values.avoid:
+            if values.unique and hi - lo + 1 < n:
+                hi = lo + n  # widen the grid so every element can differ
+            elements = st.integers(lo, hi)
+        else:
+            elements = st.sampled_from(_grid_points(lo, hi, n if values.unique else 0, values.grid,
+                                                    values.offset, tuple(values.avoid), m))
+        drawn = hnp.arrays(np.int64, shape, elements=elements, unique=values.unique)
         return drawn.map(lambda k: (k * values.grid + values.offset).astype(dtype))
     floats = st.floats(values.low, values.high, allow_nan=False, allow_infinity=False)
 
@@ -329,6 +325,25 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
 
     return hnp.arrays(np.float64, shape, elements=floats).map(nudge).filter(clear).map(
         lambda a: a.astype(dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_points(lo: int, hi: int, n: int, grid: float, offset: float, avoid: tuple[float, ...],
+                 margin: float) -> tuple[int, ...]:
+    """The k in [lo, hi] whose k * grid + offset is a margin from every kink, widened upwards to
+    at least n of them (so that n elements can all differ)."""
+    def allowed(k: int) -> bool:
+        return all(abs(k * grid + offset - p) >= margin * (1 - 1e-9) for p in avoid)
+
+    ks = [k for k in range(lo, hi + 1) if allowed(k)]
+    while len(ks) < n:
+        hi += 1
+        if allowed(hi):
+            ks.append(hi)
+    if not ks:
+        raise ValueError(f"Values: no point of the grid {grid} in [{lo * grid}, {hi * grid}] is {margin} "
+                         f"away from {avoid}")
+    return tuple(ks)
 
 
 def tensors(shape: Any = None, dtype: Any = np.float64, min_value: Optional[float] = None,

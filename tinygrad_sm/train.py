@@ -385,8 +385,8 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
         except (TypeError, ValueError) as e:
             raise checkpoint.CheckpointError(f"{resume}: its epoch or history is damaged ({e})") from None
         if cfg.epochs < start_epoch:
-            raise ValueError(f"{resume} already holds {start_epoch} epochs, more than the {cfg.epochs} asked for: "
-                             f"epochs is the new total (more than {start_epoch} to train on)")
+            raise ValueError(f"{resume} already holds {start_epoch} epochs, more than the {cfg.epochs} asked for; "
+                             f"--epochs is the new total: give more than {start_epoch} to train on")
     return cfg, start_epoch, history, train, held, sizes, model, opt, sched, loss_fn(cfg, model)
 
 

@@ -84,7 +84,8 @@ class Mean(_Reduce):
 class _Extreme(_Reduce):
     """Max/min over axis.  Routes the gradient to the winners.
     Convention: tied winners share it equally (PyTorch's amax/amin and full max()/min()). A NaN
-    wins (the max is NaN), so the gradient goes to the NaN elements, as in PyTorch's max()."""
+    wins (the result is NaN), and the NaN elements share the gradient, as PyTorch's max()/min()
+    send it to a lone NaN."""
 
     pick: staticmethod  # np.max or np.min, set by the subclass
 

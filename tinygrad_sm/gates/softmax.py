@@ -138,7 +138,9 @@ class CrossEntropy(Gate):
         # finds no bad input and lets it through)
         if not (np.isfinite(out) if out.ndim == 0 else np.isfinite(out).all()):
             _explain_nonfinite(z2, t2)
-        self.save_for_backward(grad, z2)
+        need = self.needs_grad  # (the logits only for the targets' gradient)
+        if need:
+            self.save_for_backward(grad, z2 if len(need) > 1 and need[1] else None)
         return out.reshape(()) if z.ndim == 1 else out
 
     def backward(self, g):

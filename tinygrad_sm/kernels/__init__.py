@@ -86,13 +86,12 @@ def _load_numba(explicit: bool) -> ModuleType:
 def set_backend(name: str) -> None:
     """Use "numba" (compiled kernels) or "numpy" (the reference) from now on."""
     global _impl, _backend
-    new, before = _parse(name, "set_backend"), _backend
-    _backend = new
-    if new == "numba":
+    _backend = _parse(name, "set_backend")
+    if _backend == "numba":
         try:
             _load_numba(explicit=True)
-        except ImportError:
-            _backend = before  # (nothing changed: get_backend() must not name a backend not in use)
+        except ImportError:  # (numba cannot be loaded, so the NumPy kernels are the ones that run,
+            _impl, _backend = reference, "numpy"  # whatever the backend was before; say so)
             raise
     else:
         _impl = reference
@@ -245,8 +244,10 @@ def linear_backward(x: np.ndarray, w: np.ndarray, y: np.ndarray, g: np.ndarray, 
 def _check_like(op: str, p: np.ndarray, **others: Optional[np.ndarray]) -> None:
     """Before anything is written: the parameter and its buffers can be written, and the buffers
     and the gradient match it (a step that fails halfway would leave the optimizer's state ahead)."""
-    for name, a in {"the parameter": p, **{k: v for k, v in others.items() if k != "g"}}.items():
-        if a is not None and not a.flags.writeable:
+    if not p.flags.writeable:
+        raise ValueError(f"{op}: the parameter is read-only; give it a writable array (a copy)")
+    for name, a in others.items():
+        if a is not None and name != "g" and not a.flags.writeable:
             raise ValueError(f"{op}: {name} is read-only; give it a writable array (a copy)")
     for name, a in others.items():
         if a is not None and (a.shape != p.shape or a.dtype != p.dtype):
