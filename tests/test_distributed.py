@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tinygrad_sm import train as T
+from tinygrad_sm.cli import main as cli_main
 
 HERE = os.path.abspath(__file__)
 BATCH = 63  # 200 samples: batches of 63, 63, 63, 11, split 31/32 and 5/6 over two ranks: uneven shards
@@ -100,6 +101,9 @@ def test_a_rank_whose_loss_goes_nan_alone_does_not_hang_the_others():
     assert "training diverged" in p.stderr
     assert "rank 0 finished" not in p.stdout
     assert seconds < 60
+    # each rank names the whole batch's loss (what they stopped on), not its own shard's
+    losses = [line.split("the loss is ")[1].split(";")[0] for line in p.stderr.splitlines() if "the loss is" in line]
+    assert losses and set(losses) == {"nan"}, p.stderr
 
 
 def test_train_cli_distributed_writes_once_from_rank_0(tmp_path):
@@ -126,6 +130,46 @@ def test_a_rank_that_cannot_start_stops_every_rank_and_the_error_is_said_once(tm
     assert seconds < 60
     p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--batch-size", "0", "--out", str(tmp_path))
     assert p.returncode == 2 and p.stderr.count("batch_size must be >= 1") == 1
+
+
+def mpirun_each(*commands, timeout=90):
+    """One rank per command (MPI's `-n 1 A : -n 1 B` form): ranks that got different options."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1", TINYGRAD_SM_MPI_EXIT_TIMEOUT="20", PYTHONUNBUFFERED="1")
+    argv = [_mpiexec()]
+    for i, c in enumerate(commands):
+        argv += ([":"] if i else []) + ["-n", "1", sys.executable, "-m", "tinygrad_sm", "train", "--distributed",
+                                        "--no-progress", *c]
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    return p, time.perf_counter() - t0
+
+
+@pytest.mark.parametrize("bad, said", [
+    (["--hidden", "16,x"], "rank 1 of 2 could not start: ValueError: --hidden takes sizes like"),
+    (["--resume", "/nonexistent/checkpoint.npz"], "rank 1 of 2 could not start: CheckpointError: checkpoint "
+                                                  "/nonexistent/checkpoint.npz does not exist"),
+    (["--epochs", "abc"], "rank 1 of 2 could not start: ValueError: its command line was refused"),
+])
+def test_a_rank_that_fails_before_the_check_in_stops_every_rank(tmp_path, bad, said):
+    """Options are parsed, and a checkpoint read for its epochs, before train.fit's check-in: a
+    rank failing there must still meet the others, or they wait for it for ever."""
+    common = ["--model", "mlp", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path / "run")]
+    good = common if bad[0] != "--resume" else []
+    if bad[0] == "--resume":
+        assert cli_main(["train", *common, "--no-progress"]) == 0
+        good = ["--resume", str(tmp_path / "run" / "checkpoint.npz")]
+    p, seconds = mpirun_each(good, common + bad if bad[0] != "--resume" else bad, timeout=120)
+    assert p.returncode != 0 and said in p.stderr, p.stdout + p.stderr
+    assert seconds < 60
+
+
+def test_ranks_given_different_options_stop_before_training(tmp_path):
+    common = ["--model", "softmax", "--epochs", "1", "--out", str(tmp_path / "run")]
+    p, seconds = mpirun_each(common + ["--batch-size", "64"], common + ["--batch-size", "128"], timeout=120)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.count("rank 1 of 2 got other train options than rank 0 (batch_size: [128] against [64])") == 1
+    assert seconds < 60
 
 
 def test_ctrl_c_on_one_rank_while_it_sets_up_stops_every_rank():

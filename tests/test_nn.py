@@ -209,8 +209,10 @@ def test_a_parameter_or_module_replaces_a_plain_attribute_of_the_same_name():
     m = Net()
     m.head = nn.Linear(2, 2)
     assert isinstance(m.head, nn.Linear) and [n for n, _ in m.named_children()] == ["head"]
-    m.head = 3  # and back to a plain value: no longer a child
-    assert m.head == 3 and list(m.named_children()) == []
+    with pytest.raises(TypeError, match="cannot assign a int to the sub-module 'head'"):
+        m.head = 3  # (as PyTorch: a plain value would quietly take the layer out of the model)
+    m.head = None  # None is how a layer is taken out
+    assert m.head is None and list(m.named_children()) == []
 
 
 def test_replacing_a_module_or_parameter_keeps_its_place():
@@ -398,3 +400,75 @@ def test_module_list_and_a_sequential_of_named_layers_as_in_pytorch(torch):
     tseq = torch.nn.Sequential(OrderedDict(fc=torch.nn.Linear(3, 2), act=torch.nn.ReLU()))
     assert list(seq.state_dict()) == list(tseq.state_dict()) == ["fc.weight", "fc.bias"]
     assert seq[0] is seq.fc and seq(ts.Tensor(np.ones((1, 3), np.float32))).shape == (1, 2)
+
+
+# -- found by review on 2026-12-02 ------------------------------------------------------------------
+def test_train_and_eval_go_through_each_childs_own_train(torch):
+    class Frozen(nn.Module):  # a submodule that stays in eval mode, a common PyTorch pattern
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def train(self, mode=True):
+            return super().train(False)
+
+    class TFrozen(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+        def train(self, mode=True):
+            return super().train(False)
+
+    ours, theirs = nn.Sequential(nn.Linear(2, 2), Frozen()), torch.nn.Sequential(torch.nn.Linear(2, 2), TFrozen())
+    ours.eval().train()
+    theirs.eval().train()
+    assert [m.training for m in ours.modules()] == [m.training for m in theirs.modules()] == [True, True, False, False]
+    with pytest.raises(ValueError, match="mode must be True or False"):
+        ours.train("no")
+
+
+def test_load_state_dict_refuses_values_that_overflow_the_parameters_dtype():
+    layer = nn.Linear(3, 2)
+    before = layer.weight.numpy().copy()
+    state = {k: v.astype(np.float64) for k, v in layer.state_dict().items()}
+    state["weight"][0, 0] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match="weight contains NaN or inf once cast to the parameter's float32"):
+        layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.weight.numpy(), before)
+
+
+def test_assigning_a_non_module_to_a_submodules_name_is_an_error(torch):
+    s = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="cannot assign a Tensor to the sub-module '0' of Sequential"):
+        setattr(s, "0", ts.ones(2))
+    assert len(list(s.parameters())) == 2
+    with pytest.raises(TypeError, match="cannot assign"):
+        setattr(torch.nn.Sequential(torch.nn.Linear(2, 2)), "0", torch.ones(2))
+    setattr(s, "0", None)  # (None is allowed, as in PyTorch: the layer goes)
+    assert list(s.parameters()) == []
+
+
+def test_named_modules_lists_a_shared_layer_once(torch):
+    lin = nn.Linear(2, 2)
+    tlin = torch.nn.Linear(2, 2)
+    names = [n for n, _ in nn.Sequential(lin, nn.ReLU(), lin).named_modules()]
+    assert names == [n for n, _ in torch.nn.Sequential(tlin, torch.nn.ReLU(), tlin).named_modules()] == ["", "0", "1"]
+
+
+def test_repr_keeps_extra_repr_beside_children():
+    class WithK(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def extra_repr(self):
+            return "k=3"
+
+    assert repr(WithK()).splitlines()[:2] == ["WithK(", "  k=3"]
+
+
+def test_sequential_names_with_dots_are_refused():
+    from collections import OrderedDict
+    with pytest.raises(KeyError, match="must be non-empty and contain no '.'"):
+        nn.Sequential(OrderedDict([("a.b", nn.Linear(2, 2))]))

@@ -112,7 +112,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         hooks = distributed.mpi_hooks()
     try:
         return _train(a, hooks)
-    except (ValueError, OSError, KeyError, T.RankFailed):
+    except Exception as e:
+        if hooks is not None and not hooks.checked_in:  # failed before fit's check-in (a bad option,
+            hooks.ready(e)  # a missing checkpoint): meet the other ranks there, so they stop too
+        if not isinstance(e, (ValueError, OSError, KeyError, T.RankFailed)):
+            raise
         # Bad options (the same on every rank) or a rank that could not start (every rank stops
         # at the check-in): the main rank says why, once. An error in training is the rank's own.
         if hooks is not None and not hooks.is_main and not hooks.started:
@@ -138,8 +142,9 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                   file=sys.stderr)
     out = a.out or (os.path.dirname(a.resume) or "." if a.resume else os.path.join("runs", f"{cfg.model}-{cfg.dataset}"))
     t0 = time.perf_counter()
-    try:
-        with _sigterm_as_interrupt():
+    try:  # (not across MPI ranks: a rank waiting inside an MPI call would never see the exception,
+        # and SIGTERM's default, to end the process, is what ends a job there)
+        with _sigterm_as_interrupt() if hooks is None else contextlib.nullcontext():
             run = T.fit(cfg, out=out, resume=a.resume, progress=not a.no_progress, hooks=hooks)
     except T.TrainingDiverged as e:
         if hooks is not None and not hooks.is_main:  # every rank stops; the main one says why
@@ -170,6 +175,16 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
     if not plot:
         print("curves.png skipped: matplotlib is not installed (pip install \"tinygrad-sm[plot]\")")
     return 0
+
+
+def _check_in_refused() -> None:
+    """A rank whose command line argparse refused joins the ranks' check-in with that error, so
+    that every rank stops (rank 0 says which rank could not start); then argparse's exit goes on."""
+    try:
+        from . import distributed
+        distributed.mpi_hooks().ready(ValueError("its command line was refused (see that rank's usage message)"))
+    except Exception:  # (no MPI, or not under mpiexec: nothing to tell)
+        pass
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
@@ -224,7 +239,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _eval_parser(sub)
     sub.add_parser("explain", help="narrate the backward pass of a scalar expression (see explain --help)")
     sub.add_parser("sweep", help="hyperparameter search, locally or on Dask (see sweep --help)")
-    a = parser.parse_args(argv)
+    try:
+        a = parser.parse_args(argv)
+    except SystemExit as e:
+        if e.code and argv[:1] == ["train"] and "--distributed" in argv:  # (the other ranks would
+            _check_in_refused()  # wait for this one at the check-in for ever)
+        raise
     try:
         return cmd_train(a) if a.command == "train" else cmd_eval(a)
     except (ValueError, OSError, KeyError, T.RankFailed) as e:  # bad options, missing or corrupt data: say it

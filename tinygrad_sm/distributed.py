@@ -74,17 +74,31 @@ class MPIHooks(Hooks):
         self._params: list[Any] = []
         self._buf: Optional[np.ndarray] = None
         self._started = self._mid_epoch = self._stopped_together = self._aborting = False
+        self.checked_in = False  # ready() was called: every rank has met (or will meet) here
 
     # -- the hooks -----------------------------------------------------------------------------------
-    def ready(self, error: Optional[BaseException]) -> None:
+    def ready(self, error: Optional[BaseException], config: Optional[dict[str, Any]] = None) -> None:
         """Every rank says whether its set-up worked (options, data, output directory, checkpoint:
         a failure on one rank alone, e.g. data missing on one machine, would leave the others
         waiting in start()). If any failed, all stop: a failing rank raises its own error (fit does),
-        the others RankFailed naming the first failing rank's."""
-        failed = self.comm.allgather(None if error is None else _one_line(type(error), error))
-        first = next(((r, msg) for r, msg in enumerate(failed) if msg is not None), None)
-        if first is not None and error is None:
-            raise RankFailed(f"rank {first[0]} of {self.size} could not start: {first[1]}")
+        the others RankFailed naming the first failing rank's. Then the ranks compare their
+        settings (all but the data root, which may differ between machines): ranks that train
+        differently would end up in different collective calls and wait for each other for ever."""
+        self.checked_in = True
+        same = None if config is None else {k: v for k, v in config.items() if k != "data_root"}
+        said = self.comm.allgather((None if error is None else _one_line(type(error), error), same))
+        first = next(((r, msg) for r, (msg, _) in enumerate(said) if msg is not None), None)
+        if first is not None:
+            if error is None:
+                raise RankFailed(f"rank {first[0]} of {self.size} could not start: {first[1]}")
+            return
+        other = next((r for r, (_, c) in enumerate(said) if c != said[0][1]), None)
+        if other is not None:
+            keys = sorted(k for k in set(said[0][1]) | set(said[other][1])
+                          if said[0][1].get(k) != said[other][1].get(k))
+            raise ValueError(f"rank {other} of {self.size} got other train options than rank 0 ({', '.join(keys)}: "
+                             f"{[said[other][1].get(k) for k in keys]} against {[said[0][1].get(k) for k in keys]}); "
+                             "every rank must get the same options")
 
     def start(self, model: nn.Module) -> None:
         """Rank 0's parameters go to every rank (they start equal even if the ranks built them differently)."""

@@ -74,6 +74,9 @@ class Module:
             raise TypeError(f"cannot assign a plain Tensor to the parameter {name!r} of "
                             f"{type(self).__name__}: wrap it in nn.Parameter(...), or change the values in "
                             f"place (with ts.no_grad(): self.{name} -= ..., or self.{name}.data[...] = ...)")
+        elif name in mods and value is not None:  # (as PyTorch: the layer would quietly leave the model)
+            raise TypeError(f"cannot assign a {type(value).__name__} to the sub-module {name!r} of "
+                            f"{type(self).__name__}: give a Module, or None to take the layer out")
         else:
             params.pop(name, None)
             mods.pop(name, None)
@@ -108,10 +111,16 @@ class Module:
     def children(self) -> Iterator["Module"]:
         yield from self._modules.values()
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", _seen: Optional[set[int]] = None) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) pairs, this module first, each module once even if shared."""
+        seen = set() if _seen is None else _seen
+        if id(self) in seen:
+            return
+        seen.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            if m is not None:
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, seen)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
@@ -132,8 +141,13 @@ class Module:
 
     # -- modes and gradients --------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        """Training mode (True) or evaluation mode (False) for this module, then for each child
+        through its own train(), as PyTorch does (so a child that overrides train() is obeyed)."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}.train: mode must be True or False, got {mode!r}")
+        object.__setattr__(self, "training", bool(mode))
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> "Module":
@@ -213,9 +227,13 @@ class Module:
                                  f"in the state dict but {p.shape} in the model")
             if arr.dtype.kind not in "fiu":
                 raise TypeError(f"load_state_dict: {name} has dtype {arr.dtype}, expected numbers")
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                raise ValueError(f"load_state_dict: {name} contains NaN or inf")
-            arrays[name] = arr
+            with np.errstate(over="ignore"):  # (checked below: 1e39 into float32 is inf)
+                cast = arr.astype(p.dtype, copy=False)
+            if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+                overflow = np.isfinite(arr).all() if arr.dtype.kind == "f" else True
+                raise ValueError(f"load_state_dict: {name} contains NaN or inf"
+                                 + (f" once cast to the parameter's {p.dtype}" if overflow else ""))
+            arrays[name] = cast
         for name, arr in arrays.items():  # all checked first: a bad key changes nothing
             own[name].data[...] = arr
             note_write(own[name], f"load_state_dict (of {name})")
@@ -225,7 +243,7 @@ class Module:
         extra = self.extra_repr()
         if not self._modules:
             return f"{type(self).__name__}({extra})"
-        lines = [f"{type(self).__name__}("]
+        lines = [f"{type(self).__name__}("] + [f"  {line}" for line in extra.splitlines()]
         for name, m in self._modules.items():
             lines.append(f"  ({name}): " + repr(m).replace("\n", "\n  "))
         lines.append(")")
@@ -363,6 +381,8 @@ class Sequential(Module):
         for name, m, what in named:
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: {what} is a {type(m).__name__}, not a Module")
+            if not name or "." in name:  # (state_dict keys join names with dots)
+                raise KeyError(f"Sequential: module name {name!r} must be non-empty and contain no '.'")
             setattr(self, name, m)
 
     def __getitem__(self, i: Union[int, slice]) -> Module:

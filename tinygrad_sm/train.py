@@ -247,9 +247,10 @@ class Hooks:
 
     is_main = True  # only the main process prints and writes files
 
-    def ready(self, error: Optional[BaseException]) -> None:
+    def ready(self, error: Optional[BaseException], config: Optional[dict[str, Any]] = None) -> None:
         """After setting up, before start(): `error` is what this process's set-up raised (it is
-        raised again after this returns), or None. Processes that must start together agree here."""
+        raised again after this returns), or None; `config` the run's settings once set up.
+        Processes that must start together agree here."""
 
     def start(self, model: nn.Module) -> None:
         """Before the first step (e.g. broadcast the initial parameters)."""
@@ -305,8 +306,9 @@ def _step(model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], opt: optim
         else:
             value = float(lt.data)
             right = int((out.data.argmax(axis=1) == y).sum())
-    if not math.isfinite(hooks.global_loss(value, len(y), n_global)):  # (every process decides alike)
-        raise diverged(value)
+    whole = hooks.global_loss(value, len(y), n_global)  # the whole batch's loss: every process decides alike
+    if not math.isfinite(whole):
+        raise diverged(whole)
     if len(y):
         lt.backward()
     hooks.after_backward(model, len(y), n_global)
@@ -411,7 +413,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     except BaseException as e:  # (Ctrl-C too)
         hooks.ready(e)  # every process stops here: the others would wait for this one for ever
         raise
-    hooks.ready(None)
+    hooks.ready(None, cfg.to_dict())
     hooks.start(model)
     print(f"{cfg.model} {'-'.join(map(str, sizes))} on {cfg.dataset} ({len(train.y)} train / {len(held.y)} "
           f"{held.name}), {cfg.optimizer} lr={cfg.lr:g}"
