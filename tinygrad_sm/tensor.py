@@ -907,9 +907,10 @@ def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
     return _array_utils.byte_bounds(a)
 
 
-def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
+def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False, note: bool = True) -> None:
     """t.grad += g, creating t.grad on first use: g itself when `owned` (no one else holds it),
-    else a copy (g may be the user's array, or reach other inputs too)."""
+    else a copy (g may be the user's array, or reach other inputs too). An add into an existing
+    .grad is a write in place (note_write), unless the caller knows it needs no note."""
     if t.grad is None:
         t.grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype))
         return
@@ -918,7 +919,8 @@ def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False) -> None:
         d[()] = d[()] + g
     else:
         d += g
-    note_write(t.grad, "backward() adding into .grad")  # (a pending graph may have used it as a value)
+    if note:  # (a pending graph may have used .grad as a value)
+        note_write(t.grad, "backward() adding into .grad")
 
 
 def _calibrate_sole_refs() -> int:
@@ -971,6 +973,7 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
     check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
+    added: set[int] = set()  # leaves this pass has given a gradient: their writes are noted once
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:
@@ -1009,9 +1012,12 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
             elif parent.grad is not None:  # a leaf that has a gradient: add to it
-                _accumulate(parent, gi)
+                key = id(parent)
+                _accumulate(parent, gi, note=key not in added)  # (a .grad made or noted by this pass:
+                added.add(key)  # no graph recorded before the pass can hold it)
             else:  # a leaf's first gradient: keep gi itself if no one else holds it
                 if type(gi) is not np.ndarray:
                     gi = np.asarray(gi)  # (a NumPy scalar: the new array is gi's alone)
                 owned = sys.getrefcount(gi) <= _SOLE_REFS and gi.flags.owndata and gi.flags.writeable
                 _accumulate(parent, gi, owned)
+                added.add(id(parent))

@@ -36,7 +36,7 @@ import numpy as np
 
 from ._files import replacing
 from .gates.base import Gate, GateError
-from .tensor import Tensor, check_graph, topological_order
+from .tensor import Tensor, check_graph, note_write, topological_order
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -400,6 +400,7 @@ def _accumulate(t: Tensor, g: Array) -> None:
         t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype))
     else:
         t.grad.data += g
+        note_write(t.grad, "backward() adding into .grad")
 
 
 def _checked(gate: Gate, i: int, g: Any) -> Array:
