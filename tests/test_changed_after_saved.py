@@ -236,3 +236,19 @@ def test_many_writes_beside_a_retained_graph_that_did_not_save_them():
         heads[0] *= 2
     with pytest.raises(RuntimeError, match="the MatMul gate saved a tensor .*`\\*=` under no_grad"):
         out.backward(retain_graph=True)
+
+
+def test_a_grad_used_as_a_value_in_the_graph_that_adds_into_it(torch):
+    """loss = (w * w.grad).sum() + (w * 5).sum(): the add into w.grad must wait until the Mul that
+    saved it has used it (it used to see 3 + 5 = 8, not 3). PyTorch gives 3 + 5 = 8 per element."""
+    w, tw = leaf([1.0, 2.0]), torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (w * 3).sum().backward()
+    (tw * 3).sum().backward()
+    ((w * w.grad).sum() + (w * 5).sum()).backward()
+    ((tw * tw.grad).sum() + (tw * 5).sum()).backward()
+    np.testing.assert_array_equal(w.grad.numpy(), tw.grad.numpy())
+    np.testing.assert_array_equal(w.grad.numpy(), [11.0, 11.0])
+    v = leaf([1.0, 2.0])
+    (v * 3).sum().backward()
+    trace_backward((v * v.grad).sum() + (v * 5).sum(), echo=False)  # (the narrated pass: the same)
+    np.testing.assert_array_equal(v.grad.numpy(), [11.0, 11.0])

@@ -724,3 +724,14 @@ def test_labels_that_are_not_whole_numbers_are_refused_not_truncated():
     ds = ArrayDataset(np.zeros((20, 28, 28)), np.arange(20) % 2)
     train, val = train_val_split(ds, np.float32(0.2))  # (a NumPy float is a fraction too)
     assert len(val) == 4
+
+
+def test_data_roots_expand_a_home_and_leave_other_tildes_alone(tmp_path, monkeypatch):
+    from tinygrad_sm.data import fetch
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert fetch.search_dirs("mnist", "~/d")[0] == tmp_path / "d" / "mnist"
+    monkeypatch.chdir(tmp_path)
+    odd = "~nosuchuser_xyz/data"  # (a directory really named so: searched as a relative path)
+    assert fetch.search_dirs("mnist", odd)[0] == Path(odd) / "mnist"
+    monkeypatch.setenv("TINYGRAD_SM_DATA", odd)
+    assert fetch.download_dir("mnist", None) == Path(odd) / "mnist"

@@ -138,7 +138,8 @@ def mpirun_each(*commands, timeout=90):
                NUMBA_NUM_THREADS="1", TINYGRAD_SM_MPI_EXIT_TIMEOUT="20", PYTHONUNBUFFERED="1")
     argv = [_mpiexec()]
     for i, c in enumerate(commands):
-        argv += ([":"] if i else []) + ["-n", "1", sys.executable, "-m", "tinygrad_sm", "train", "--distributed",
+        flag = [] if any(a.startswith("--dist") for a in c) else ["--distributed"]  # (or as the command spells it)
+        argv += ([":"] if i else []) + ["-n", "1", sys.executable, "-m", "tinygrad_sm", "train", *flag,
                                         "--no-progress", *c]
     t0 = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
@@ -150,6 +151,7 @@ def mpirun_each(*commands, timeout=90):
     (["--resume", "/nonexistent/checkpoint.npz"], "rank 1 of 2 could not start: CheckpointError: checkpoint "
                                                   "/nonexistent/checkpoint.npz does not exist"),
     (["--epochs", "abc"], "rank 1 of 2 could not start: ValueError: its command line was refused"),
+    (["--epochs", "abc", "--dist"], "rank 1 of 2 could not start: ValueError: its command line was refused"),
 ])
 def test_a_rank_that_fails_before_the_check_in_stops_every_rank(tmp_path, bad, said):
     """Options are parsed, and a checkpoint read for its epochs, before train.fit's check-in: a

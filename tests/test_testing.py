@@ -302,3 +302,9 @@ def test_gradcheck_refuses_a_fn_that_ignores_its_arguments():
     with pytest.raises(GradcheckError, match="none of the inputs reaches fn's output"):
         gradcheck(lambda t: (x * 3).sum(), [x])
     assert gradcheck(lambda t: t, [x])  # (the input itself is a fine output)
+
+
+def test_a_grid_with_no_point_in_its_range_says_so():
+    from tinygrad_sm.testing import _values
+    with pytest.raises(ValueError, match=r"no point of the grid 1.0 lies in \[0.1, 0.2\]"):
+        _values((3,), Values(0.1, 0.2, grid=1.0), np.float64)  # (what tensors() draws through)

@@ -417,3 +417,5 @@ def test_weight_templates_wants_one_title_per_row(tmp_path):
     with pytest.raises(ValueError, match="2 titles for 3 rows"):
         weight_templates(np.ones((3, 784)), tmp_path / "w.png", titles=["a", "b"])
     assert not (tmp_path / "w.png").exists()
+    weight_templates(np.ones((3, 784)), tmp_path / "w.png", titles=[])  # (none: each row's index)
+    weight_templates(np.ones((3, 784)), tmp_path / "w.png", titles=list("abcd"))  # (more: ignored)

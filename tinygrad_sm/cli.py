@@ -177,12 +177,23 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
     return 0
 
 
+def _asks_distributed(args: Sequence[str]) -> bool:
+    """Whether a train command line asks for --distributed, as argparse reads it (which takes
+    an abbreviation such as --dist), though the rest of it was refused."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--distributed", action="store_true")
+    try:
+        return p.parse_known_args(list(args))[0].distributed
+    except SystemExit:  # (an ambiguous abbreviation)
+        return False
+
+
 def _check_in_refused() -> None:
     """A rank whose command line argparse refused joins the ranks' check-in with that error, so
     that every rank stops (rank 0 says which rank could not start); then argparse's exit goes on."""
     try:
         from . import distributed
-        distributed.mpi_hooks().ready(ValueError("its command line was refused (see that rank's usage message)"))
+        distributed.MPIHooks().ready(ValueError("its command line was refused (see that rank's usage message)"))
     except Exception:  # (no MPI, or not under mpiexec: nothing to tell)
         pass
 
@@ -242,8 +253,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         a = parser.parse_args(argv)
     except SystemExit as e:
-        if e.code and argv[:1] == ["train"] and "--distributed" in argv:  # (the other ranks would
-            _check_in_refused()  # wait for this one at the check-in for ever)
+        if e.code and argv[:1] == ["train"] and _asks_distributed(argv[1:]):  # (the other ranks
+            _check_in_refused()  # would wait for this one at the check-in for ever)
         raise
     try:
         return cmd_train(a) if a.command == "train" else cmd_eval(a)

@@ -82,10 +82,11 @@ class MPIHooks(Hooks):
         a failure on one rank alone, e.g. data missing on one machine, would leave the others
         waiting in start()). If any failed, all stop: a failing rank raises its own error (fit does),
         the others RankFailed naming the first failing rank's. Then the ranks compare their
-        settings (all but the data root, which may differ between machines): ranks that train
+        settings (all but the data root, which may differ between machines, and the free-form
+        `extra`): ranks that train
         differently would end up in different collective calls and wait for each other for ever."""
         self.checked_in = True
-        same = None if config is None else {k: v for k, v in config.items() if k != "data_root"}
+        same = None if config is None else {k: v for k, v in config.items() if k not in ("data_root", "extra")}
         said = self.comm.allgather((None if error is None else _one_line(type(error), error), same))
         first = next(((r, msg) for r, (msg, _) in enumerate(said) if msg is not None), None)
         if first is not None:
@@ -93,6 +94,9 @@ class MPIHooks(Hooks):
                 raise RankFailed(f"rank {first[0]} of {self.size} could not start: {first[1]}")
             return
         other = next((r for r, (_, c) in enumerate(said) if c != said[0][1]), None)
+        if other is not None and (said[0][1] is None or said[other][1] is None):
+            raise ValueError(f"rank {other} of {self.size} checked in {'without' if said[other][1] is None else 'with'} "
+                             "train options where rank 0 did not: every rank must check in the same way")
         if other is not None:
             keys = sorted(k for k in set(said[0][1]) | set(said[other][1])
                           if said[0][1].get(k) != said[other][1].get(k))

@@ -973,7 +973,10 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
     check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
-    added: set[int] = set()  # leaves this pass has given a gradient: their writes are noted once
+    made: set[int] = set()  # leaves whose .grad this pass made: added to in place as it goes
+    # Leaves that had a .grad before: a gate of this very graph may have saved that array as a
+    # value (loss = (w * w.grad).sum() + ...), so their sums are added at the end of the pass.
+    later: dict[int, tuple[Tensor, Any]] = {}
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:
@@ -1013,11 +1016,16 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
             elif parent.grad is not None:  # a leaf that has a gradient: add to it
                 key = id(parent)
-                _accumulate(parent, gi, note=key not in added)  # (a .grad made or noted by this pass:
-                added.add(key)  # no graph recorded before the pass can hold it)
+                if key in made:  # (no gate can hold a .grad this pass made)
+                    _accumulate(parent, gi, note=False)
+                else:
+                    prev = later.get(key)
+                    later[key] = (parent, gi if prev is None else prev[1] + gi)
             else:  # a leaf's first gradient: keep gi itself if no one else holds it
                 if type(gi) is not np.ndarray:
                     gi = np.asarray(gi)  # (a NumPy scalar: the new array is gi's alone)
                 owned = sys.getrefcount(gi) <= _SOLE_REFS and gi.flags.owndata and gi.flags.writeable
                 _accumulate(parent, gi, owned)
-                added.add(id(parent))
+                made.add(id(parent))
+    for parent, g in later.values():  # (the graph is done with every saved array now)
+        _accumulate(parent, g)

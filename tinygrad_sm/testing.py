@@ -302,6 +302,8 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
     if values.grid is not None:
         lo, hi = int(np.ceil(values.low / values.grid)), int(np.floor(values.high / values.grid))
         n = int(np.prod(shape, dtype=np.int64))
+        if lo > hi and not values.unique:
+            raise ValueError(f"Values: no point of the grid {values.grid} lies in [{values.low}, {values.high}]")
         if not values.avoid:
             if values.unique and hi - lo + 1 < n:
                 hi = lo + n  # widen the grid so every element can differ

@@ -443,6 +443,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     check_graph(order)
     grads: dict[int, Array] = {id(root._gate): seed}
     leaf_sum: dict[int, Array] = {}
+    leaves: dict[int, Tensor] = {}
     for step, gate in enumerate(reversed(order), 1):
         g = grads.pop(id(gate), None)
         in_grads: Any = None
@@ -467,8 +468,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
                 if isinstance(parent, Gate):
                     prev = grads.get(id(parent))
                     grads[id(parent)] = gi if prev is None else prev + gi
-                else:
-                    _accumulate(parent, gi)
+                else:  # (added into .grad at the end, as backward() does with a .grad from before)
+                    leaves[id(parent)] = parent
                     prev = leaf_sum.get(id(parent))
                     leaf_sum[id(parent)] = np.array(gi) if prev is None else prev + gi
         rec = GateRecord(
@@ -482,6 +483,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         trace.records.append(rec)
         if echo:
             print(rec.text(root_label, max_elements), file=out)
+    for key, t in leaves.items():
+        _accumulate(t, leaf_sum[key])
     trace.leaf_grads = [(graph.label(t), leaf_sum[id(t)]) for t in graph.leaves if id(t) in leaf_sum]
     if echo:
         print(trace.footer(max_elements), file=out)
@@ -617,7 +620,7 @@ def weight_templates(weight: Any, path: Union[str, os.PathLike], image_shape: tu
     if w.ndim != 2 or w.shape[1] != image_shape[0] * image_shape[1]:
         raise ValueError(f"weight_templates: weight of shape {w.shape} does not hold (out, {image_shape[0]}x"
                          f"{image_shape[1]}) images")
-    if titles is not None and len(titles) != len(w):
+    if titles and len(titles) < len(w):  # (more are ignored; none gives each row its index)
         raise ValueError(f"weight_templates: {len(titles)} titles for {len(w)} rows of the weight")
     rows = -(-len(w) // columns)
     fig = Figure(figsize=(1.6 * columns, 1.8 * rows))

@@ -97,13 +97,18 @@ def cache_dir() -> Path:
     return Path(base) / "tinygrad_sm"
 
 
+def _home(path: os.PathLike | str) -> Path:
+    """path with a leading ~ or ~user expanded where that user has a home (else left as it is)."""
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
 def search_dirs(name: str, root: Optional[os.PathLike | str] = None) -> list[Path]:
     """The directories searched for dataset `name`, in order (see the module docstring)."""
     dirs: list[Path] = []
     if root is not None:
-        dirs += [Path(root).expanduser() / name, Path(root).expanduser()]
+        dirs += [_home(root) / name, _home(root)]
     if os.environ.get(ENV_DATA):
-        dirs.append(Path(os.environ[ENV_DATA]).expanduser() / name)
+        dirs.append(_home(os.environ[ENV_DATA]) / name)
     dirs.append(cache_dir() / name)
     dirs += [Path(d) for d in SYSTEM_DIRS.get(name, [])]
     return dirs
@@ -112,9 +117,9 @@ def search_dirs(name: str, root: Optional[os.PathLike | str] = None) -> list[Pat
 def download_dir(name: str, root: Optional[os.PathLike | str] = None) -> Path:
     """Where a download goes: root/<name>, else $TINYGRAD_SM_DATA/<name>, else the cache."""
     if root is not None:
-        return Path(root).expanduser() / name
+        return _home(root) / name
     if os.environ.get(ENV_DATA):
-        return Path(os.environ[ENV_DATA]).expanduser() / name
+        return _home(os.environ[ENV_DATA]) / name
     return cache_dir() / name
 
 
