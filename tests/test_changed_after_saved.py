@@ -147,15 +147,50 @@ def test_the_narrated_backward_checks_too():
         trace_backward(out, echo=False)
 
 
-def test_the_record_of_writes_keeps_no_tensor_alive():
+def test_the_record_of_writes_keeps_no_array_alive():
     w = leaf([1.0, 2.0])
     with ts.no_grad():
         w += 1
-    key = id(w)
+    key = id(w.data)
     assert key in _writes
     del w
     gc.collect()
     assert key not in _writes
+
+
+def test_a_written_grad_that_its_tensor_let_go_of_is_still_refused(torch):
+    """The record lives as long as the array: a gate holds it after w.grad = None (or zero_grad)."""
+    w = leaf([1.0, 2.0])
+    (w * 3).sum().backward()
+    g1 = (w * w.grad).sum()  # the Mul saves w.grad's array
+    (w * 5).sum().backward()  # added to in place
+    w.grad = None
+    with pytest.raises(RuntimeError, match="the Mul gate saved a tensor .*adding into .grad"):
+        g1.backward()
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    (tw * 3).sum().backward()
+    tg1 = (tw * tw.grad).sum()
+    (tw * 5).sum().backward()
+    tw.grad = None
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        tg1.backward()
+
+
+def test_adding_into_an_existing_grad_keeps_no_more_memory_than_one_layers_gradient():
+    """Gradients are added into .grad as they arrive (only a .grad that a gate of the graph saved
+    waits for the end of the pass): a second backward must not hold every layer's gradient."""
+    import tracemalloc
+    model = nn.Sequential(*[nn.Linear(512, 512) for _ in range(4)])
+    x = Tensor(np.ones((8, 512), np.float32))
+    peaks = []
+    for _ in range(2):
+        out = model(x).sum()
+        tracemalloc.start()
+        out.backward()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    layer = 512 * 512 * 4  # (bytes of one weight's gradient; holding all four would take 4 of them)
+    assert peaks[1] < 3 * layer, peaks  # (a layer's gradient, and the next one's while it is added)
 
 
 def test_pytorch_refuses_and_accepts_the_same_cases(torch):

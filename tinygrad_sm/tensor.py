@@ -13,7 +13,7 @@ import itertools
 import sys
 import weakref
 from operator import attrgetter
-from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 from numpy.lib import array_utils as _array_utils
@@ -840,8 +840,10 @@ def topological_order(root: Gate) -> list[Gate]:
 # A parameter changed in place (an optimizer step, `p -= ...` under no_grad, load_state_dict) keeps
 # its array, and a gate recorded before the change may have saved that array (or a view of it) for
 # its backward, which would then quietly use the new values. Each such write is stamped with the
-# gate counter, so backward() can tell the writes that came after a gate was recorded.
-_writes: dict[int, tuple[int, str, "weakref.ref[Tensor]"]] = {}  # id(tensor) -> (stamp, how, ref)
+# gate counter, so backward() can tell the writes that came after a gate was recorded. The record
+# lives as long as the array (not the tensor): a gate may hold the array after the tensor let go
+# of it (w.grad = None after a write into it).
+_writes: dict[int, tuple[int, str, tuple[Any, ...], "weakref.ref[np.ndarray]"]] = {}  # id(array) -> record
 _last_write = [-1]
 
 
@@ -854,11 +856,32 @@ def note_write(t: Tensor, how: str) -> None:
     message). The optimizers, `p -= ...` under no_grad and load_state_dict call it; so should an
     optimizer of your own that writes into p.data, so that a pending backward() that saved p's
     array refuses instead of using the new values (see check_graph)."""
-    key = id(t)
+    a = t.data
+    if type(a) is not np.ndarray:
+        return
+    key = id(a)
     entry = _writes.get(key)
-    ref = entry[2] if entry is not None and entry[2]() is t else weakref.ref(t, _forget_write(key))
-    _writes[key] = (_base._next_seq(), how, ref)
-    _last_write[0] = _writes[key][0]
+    ref = entry[3] if entry is not None and entry[3]() is a else weakref.ref(a, _forget_write(key))
+    stamp = _last_write[0] = _base._next_seq()
+    _writes[key] = (stamp, how, (t.name, a.shape, a.dtype), ref)
+
+
+def _saved_over(gates: Iterable[Gate], regions: list[tuple[Any, ...]]) -> Iterator[tuple[Gate, tuple[Any, ...]]]:
+    """(gate, region) for every array a gate saved that shares memory with a region: regions are
+    (first byte, last byte + 1, ...) sorted by first byte; with the running maximum of their ends,
+    a saved array is looked up among them by bisection, not compared with each."""
+    starts = [r[0] for r in regions]
+    reach = list(itertools.accumulate((r[1] for r in regions), max))
+    for gate in gates:
+        for a in gate.saved or ():
+            if type(a) is not np.ndarray or not a.size:
+                continue
+            lo, hi = _byte_bounds(a)
+            j = bisect.bisect_left(starts, hi) - 1  # the regions that start before a ends...
+            while j >= 0 and reach[j] > lo:  # ...and, going back, may end after it starts
+                if regions[j][1] > lo:
+                    yield gate, regions[j]
+                j -= 1
 
 
 def check_graph(order: list[Gate]) -> None:
@@ -872,34 +895,29 @@ def check_graph(order: list[Gate]) -> None:
                 "backpropagate through the same graph again.")
     if not order or _last_write[0] < order[0].seq:  # (the usual case: no write since the graph began)
         return
-    # The arrays written since the oldest gate, as memory ranges sorted by start; with the running
-    # maximum of their ends, a saved array is looked up in them by bisection, not against each.
-    regions = sorted((*_byte_bounds(t.data), stamp, how, t) for stamp, how, ref in list(_writes.values())
-                     if stamp > order[0].seq and (t := ref()) is not None and type(t.data) is np.ndarray
-                     and t.data.size)
+    regions = sorted((*_byte_bounds(a), stamp, how, who) for stamp, how, who, ref in list(_writes.values())
+                     if stamp > order[0].seq and (a := ref()) is not None and a.size)
     if not regions:
         return
-    starts = [r[0] for r in regions]
-    reach = list(itertools.accumulate((r[1] for r in regions), max))
-    latest = max(r[2] for r in regions)
-    for gate in order:
-        if gate.seq > latest:  # (sorted by seq: every later gate was recorded after every write)
-            break
-        for a in gate.saved or ():
-            if type(a) is not np.ndarray or not a.size:
-                continue
-            lo, hi = _byte_bounds(a)
-            j = bisect.bisect_left(starts, hi) - 1  # the regions that start before a ends...
-            while j >= 0 and reach[j] > lo:  # ...and, going back, may end after it starts
-                start, end, stamp, how, t = regions[j]
-                if end > lo and stamp > gate.seq:
-                    what = f"{t.name!r}, " if t.name else ""
-                    raise RuntimeError(
-                        f"backward(): the {gate.name} gate saved a tensor ({what}shape {t.shape}, {t.dtype}) for "
-                        f"its gradient, and {how} changed it in place after the gate was recorded; the "
-                        "gradient would use the new values. Call backward() before the change (loss.backward() "
-                        "before opt.step()), or run the forward pass again after it.")
-                j -= 1
+    latest = max(r[2] for r in regions)  # (sorted by seq: a gate recorded after every write is fine)
+    for gate, (_, _, stamp, how, (name, shape, dtype)) in _saved_over(
+            itertools.takewhile(lambda g: g.seq < latest, order), regions):
+        if stamp > gate.seq:
+            what = f"{name!r}, " if name else ""
+            raise RuntimeError(
+                f"backward(): the {gate.name} gate saved a tensor ({what}shape {shape}, {dtype}) for its "
+                f"gradient, and {how} changed it in place after the gate was recorded; the gradient would "
+                "use the new values. Call backward() before the change (loss.backward() before "
+                "opt.step()), or run the forward pass again after it.")
+
+
+def _held_grads(order: list[Gate]) -> set[int]:
+    """The leaves (by id) whose present .grad array a gate of this graph saved as a value
+    ((w * w.grad).sum() + ...): backward adds into those at the end of the pass."""
+    leaves = {id(p): p for g in order for p in g.parents
+              if isinstance(p, Tensor) and p.grad is not None and type(p.grad.data) is np.ndarray}
+    regions = sorted((*_byte_bounds(p.grad.data), key) for key, p in leaves.items() if p.grad.data.size)
+    return {region[2] for _, region in _saved_over(order, regions)} if regions else set()
 
 
 def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
@@ -973,10 +991,9 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
     check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
-    made: set[int] = set()  # leaves whose .grad this pass made: added to in place as it goes
-    # Leaves that had a .grad before: a gate of this very graph may have saved that array as a
-    # value (loss = (w * w.grad).sum() + ...), so their sums are added at the end of the pass.
-    later: dict[int, tuple[Tensor, Any]] = {}
+    noted: set[int] = set()  # leaves whose .grad this pass made, or noted as written: add in place
+    held: Optional[set[int]] = None  # leaves whose .grad a gate of this graph saved (found when needed)
+    later: dict[int, list[Any]] = {}  # ...whose sums wait for the end of the pass: [leaf, sum, own it]
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:
@@ -1016,16 +1033,25 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
             elif parent.grad is not None:  # a leaf that has a gradient: add to it
                 key = id(parent)
-                if key in made:  # (no gate can hold a .grad this pass made)
+                if key in noted:  # (a .grad this pass made, which no gate can hold, or noted already)
                     _accumulate(parent, gi, note=False)
-                else:
-                    prev = later.get(key)
-                    later[key] = (parent, gi if prev is None else prev[1] + gi)
+                    continue
+                if held is None:
+                    held = _held_grads(order)
+                if key not in held:
+                    _accumulate(parent, gi)
+                    noted.add(key)
+                elif key not in later:  # (added at the end, once the gate that saved it has run)
+                    later[key] = [parent, gi, False]
+                elif later[key][2]:
+                    later[key][1] += gi
+                else:  # (the first was gi itself, which others may hold: a new array from here on)
+                    later[key][1:] = [later[key][1] + gi, True]
             else:  # a leaf's first gradient: keep gi itself if no one else holds it
                 if type(gi) is not np.ndarray:
                     gi = np.asarray(gi)  # (a NumPy scalar: the new array is gi's alone)
                 owned = sys.getrefcount(gi) <= _SOLE_REFS and gi.flags.owndata and gi.flags.writeable
                 _accumulate(parent, gi, owned)
-                made.add(id(parent))
-    for parent, g in later.values():  # (the graph is done with every saved array now)
+                noted.add(id(parent))
+    for parent, g, _ in later.values():  # (the graph is done with every saved array now)
         _accumulate(parent, g)

@@ -36,7 +36,7 @@ import numpy as np
 
 from ._files import replacing
 from .gates.base import Gate, GateError
-from .tensor import Tensor, check_graph, note_write, topological_order
+from .tensor import Tensor, _held_grads, check_graph, note_write, topological_order
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -443,7 +443,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     check_graph(order)
     grads: dict[int, Array] = {id(root._gate): seed}
     leaf_sum: dict[int, Array] = {}
-    leaves: dict[int, Tensor] = {}
+    held: Optional[set[int]] = None
+    later: dict[int, tuple[Tensor, Array]] = {}
     for step, gate in enumerate(reversed(order), 1):
         g = grads.pop(id(gate), None)
         in_grads: Any = None
@@ -468,8 +469,14 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
                 if isinstance(parent, Gate):
                     prev = grads.get(id(parent))
                     grads[id(parent)] = gi if prev is None else prev + gi
-                else:  # (added into .grad at the end, as backward() does with a .grad from before)
-                    leaves[id(parent)] = parent
+                else:  # as backward() does: in place, or at the end where a gate saved the .grad
+                    if parent.grad is not None and held is None:
+                        held = _held_grads(order)
+                    if parent.grad is not None and id(parent) in held:
+                        before = later.get(id(parent))
+                        later[id(parent)] = (parent, gi if before is None else before[1] + gi)
+                    else:
+                        _accumulate(parent, gi)
                     prev = leaf_sum.get(id(parent))
                     leaf_sum[id(parent)] = np.array(gi) if prev is None else prev + gi
         rec = GateRecord(
@@ -483,8 +490,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         trace.records.append(rec)
         if echo:
             print(rec.text(root_label, max_elements), file=out)
-    for key, t in leaves.items():
-        _accumulate(t, leaf_sum[key])
+    for t, g in later.values():
+        _accumulate(t, g)
     trace.leaf_grads = [(graph.label(t), leaf_sum[id(t)]) for t in graph.leaves if id(t) in leaf_sum]
     if echo:
         print(trace.footer(max_elements), file=out)
