@@ -287,3 +287,54 @@ def test_a_grad_used_as_a_value_in_the_graph_that_adds_into_it(torch):
     (v * 3).sum().backward()
     trace_backward((v * v.grad).sum() + (v * 5).sum(), echo=False)  # (the narrated pass: the same)
     np.testing.assert_array_equal(v.grad.numpy(), [11.0, 11.0])
+
+
+def test_a_seed_that_is_a_leafs_grad_is_not_changed_under_the_pass():
+    """x.backward(w.grad): the pass adds into w.grad while Add still hands the seed to x's branch.
+    (PyTorch gives x.grad = [40, 80] here; the gradient of x*2 + w is 2 * seed = [20, 40].)"""
+    w, x = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    w.grad = Tensor(np.array([10.0, 20.0]))
+    (x * 2 + w).backward(w.grad)
+    np.testing.assert_array_equal(x.grad.numpy(), [20.0, 40.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [20.0, 40.0])
+
+
+def test_trace_backward_defers_exactly_what_backward_does():
+    """A leaf whose .grad this pass made must not be deferred (the rounding would differ)."""
+    e = 2.0 ** -53
+    results = []
+    for narrate in (False, True):
+        w, x, a = leaf([1.0]), leaf([3.0]), leaf([2.0])
+        w.grad = Tensor(np.array([1.0]))
+        loss = (w * e).sum() + (w * e).sum() + (x * w.grad).sum() + (a * a).sum()
+        trace_backward(loss, echo=False) if narrate else loss.backward()
+        results.append([t.grad.numpy().tobytes() for t in (w, x, a)])
+    assert results[0] == results[1]
+
+
+def test_a_parameter_that_is_a_view_is_followed_through_its_memory():
+    """The write record follows the memory's owner: a gate saved another view of it (w.T), and the
+    tensor let go of the written view, yet the saved values did change."""
+    buf = np.arange(8.0)
+    w = ts.from_numpy(buf[:4].reshape(2, 2))
+    w.requires_grad_(True)
+    x = leaf([[1.0, 2.0]])
+    out = (x @ w.T).sum()
+    with ts.no_grad():
+        w -= 1
+    w.data = w.data.copy()
+    with pytest.raises(RuntimeError, match="changed it in place after the gate was recorded"):
+        out.backward()
+
+
+def test_a_memmap_parameter_is_checked_too(tmp_path):
+    arr = np.memmap(tmp_path / "w.bin", dtype=np.float64, mode="w+", shape=(2,))
+    arr[:] = [1.0, 2.0]
+    w = ts.from_numpy(arr)
+    w.requires_grad_(True)
+    x = leaf([3.0, 4.0])
+    out = (x * w).sum()
+    with ts.no_grad():
+        w -= 1
+    with pytest.raises(RuntimeError, match="changed it in place after the gate was recorded"):
+        out.backward()

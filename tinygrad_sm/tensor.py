@@ -309,7 +309,10 @@ class Tensor:
             seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
             if seed.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
-            seed = seed.astype(self.dtype, copy=False)
+            # A copy: the caller's array may be a leaf's .grad (x.backward(w.grad)), which this pass
+            # adds into while gates still hand the seed on. (A read-only one cannot be added into:
+            # kept, so that a gate writing into its g fails there, as gradcheck relies on.)
+            seed = np.array(seed, dtype=self.dtype) if seed.flags.writeable else seed.astype(self.dtype, copy=False)
         run_backward(self, seed, retain_graph)
 
     # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
@@ -843,7 +846,9 @@ def topological_order(root: Gate) -> list[Gate]:
 # gate counter, so backward() can tell the writes that came after a gate was recorded. The record
 # lives as long as the array (not the tensor): a gate may hold the array after the tensor let go
 # of it (w.grad = None after a write into it).
-_writes: dict[int, tuple[int, str, tuple[Any, ...], "weakref.ref[np.ndarray]"]] = {}  # id(array) -> record
+# id(the array that owns the memory) -> (stamp, how, (name, shape, dtype), weakref to it, the
+# written range where that was a view of it, else None)
+_writes: dict[int, tuple[int, str, tuple[Any, ...], "weakref.ref[np.ndarray]", Optional[tuple[int, int]]]] = {}
 _last_write = [-1]
 
 
@@ -857,13 +862,18 @@ def note_write(t: Tensor, how: str) -> None:
     optimizer of your own that writes into p.data, so that a pending backward() that saved p's
     array refuses instead of using the new values (see check_graph)."""
     a = t.data
-    if type(a) is not np.ndarray:
+    if not isinstance(a, np.ndarray):
         return
-    key = id(a)
+    owner, bounds = a, None  # (the record follows the memory's owner: a view may die before it)
+    if a.base is not None:
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        bounds = _byte_bounds(a)  # (the view's own range, while it can still be read)
+    key = id(owner)
     entry = _writes.get(key)
-    ref = entry[3] if entry is not None and entry[3]() is a else weakref.ref(a, _forget_write(key))
+    ref = entry[3] if entry is not None and entry[3]() is owner else weakref.ref(owner, _forget_write(key))
     stamp = _last_write[0] = _base._next_seq()
-    _writes[key] = (stamp, how, (t.name, a.shape, a.dtype), ref)
+    _writes[key] = (stamp, how, (t.name, a.shape, a.dtype), ref, bounds)
 
 
 def _saved_over(gates: Iterable[Gate], regions: list[tuple[Any, ...]]) -> Iterator[tuple[Gate, tuple[Any, ...]]]:
@@ -874,7 +884,7 @@ def _saved_over(gates: Iterable[Gate], regions: list[tuple[Any, ...]]) -> Iterat
     reach = list(itertools.accumulate((r[1] for r in regions), max))
     for gate in gates:
         for a in gate.saved or ():
-            if type(a) is not np.ndarray or not a.size:
+            if not isinstance(a, np.ndarray) or not a.size:
                 continue
             lo, hi = _byte_bounds(a)
             j = bisect.bisect_left(starts, hi) - 1  # the regions that start before a ends...
@@ -895,7 +905,8 @@ def check_graph(order: list[Gate]) -> None:
                 "backpropagate through the same graph again.")
     if not order or _last_write[0] < order[0].seq:  # (the usual case: no write since the graph began)
         return
-    regions = sorted((*_byte_bounds(a), stamp, how, who) for stamp, how, who, ref in list(_writes.values())
+    regions = sorted((*(bounds or _byte_bounds(a)), stamp, how, who)
+                     for stamp, how, who, ref, bounds in list(_writes.values())
                      if stamp > order[0].seq and (a := ref()) is not None and a.size)
     if not regions:
         return
@@ -915,9 +926,41 @@ def _held_grads(order: list[Gate]) -> set[int]:
     """The leaves (by id) whose present .grad array a gate of this graph saved as a value
     ((w * w.grad).sum() + ...): backward adds into those at the end of the pass."""
     leaves = {id(p): p for g in order for p in g.parents
-              if isinstance(p, Tensor) and p.grad is not None and type(p.grad.data) is np.ndarray}
-    regions = sorted((*_byte_bounds(p.grad.data), key) for key, p in leaves.items() if p.grad.data.size)
-    return {region[2] for _, region in _saved_over(order, regions)} if regions else set()
+              if isinstance(p, Tensor) and p.grad is not None and isinstance(p.grad.data, np.ndarray)
+              and not _held_by_its_tensor_alone(p.grad)}  # (else no gate, nor a view, can hold it)
+    if not leaves:
+        return set()
+    if any(p.grad.data.base is not None for p in leaves.values()):  # (a .grad that is a view: by memory)
+        regions = sorted((*_byte_bounds(p.grad.data), key) for key, p in leaves.items() if p.grad.data.size)
+        return {region[2] for _, region in _saved_over(order, regions)} if regions else set()
+    owners = {id(p.grad.data): key for key, p in leaves.items()}  # (else by the array that owns a saved one)
+    held = set()
+    for g in order:
+        for a in g.saved or ():
+            while isinstance(a, np.ndarray):
+                if id(a) in owners:
+                    held.add(owners[id(a)])
+                    break
+                a = a.base
+    return held
+
+
+def _held_by_its_tensor_alone(t: Tensor) -> bool:
+    """Nothing but t refers to t.data (no gate saved it, no view of it exists): CPython's count."""
+    return sys.getrefcount(t.data) <= _ALONE_REFS
+
+
+def _calibrate_alone_refs() -> int:
+    """What _held_by_its_tensor_alone counts for an array only its tensor holds; -1 (never alone)
+    where one more holder does not count as one more reference (not CPython)."""
+    if sys.implementation.name != "cpython":
+        return -1
+    t = Tensor._wrap(np.empty(1))
+    alone = sys.getrefcount(t.data)
+    holder = [t.data]
+    held = sys.getrefcount(t.data)
+    del holder
+    return alone if held == alone + 1 else -1
 
 
 def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
@@ -958,6 +1001,8 @@ def _calibrate_sole_refs() -> int:
     sole, held = counts
     return sole if held == sole + 1 else -1
 
+
+_ALONE_REFS = _calibrate_alone_refs()
 
 # A leaf keeps a gradient array as its .grad without a copy when no one else holds it (the count
 # below) and it owns its memory: a weight's gradient is the largest array of a training step, and

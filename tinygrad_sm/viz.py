@@ -445,6 +445,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     leaf_sum: dict[int, Array] = {}
     held: Optional[set[int]] = None
     later: dict[int, tuple[Tensor, Array]] = {}
+    noted: set[int] = set()
     for step, gate in enumerate(reversed(order), 1):
         g = grads.pop(id(gate), None)
         in_grads: Any = None
@@ -470,13 +471,19 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
                     prev = grads.get(id(parent))
                     grads[id(parent)] = gi if prev is None else prev + gi
                 else:  # as backward() does: in place, or at the end where a gate saved the .grad
-                    if parent.grad is not None and held is None:
-                        held = _held_grads(order)
-                    if parent.grad is not None and id(parent) in held:
-                        before = later.get(id(parent))
-                        later[id(parent)] = (parent, gi if before is None else before[1] + gi)
+                    key = id(parent)
+                    if parent.grad is not None and key not in noted:  # (a .grad from before the pass)
+                        if held is None:
+                            held = _held_grads(order)
+                        if key in held:
+                            before = later.get(key)
+                            later[key] = (parent, gi if before is None else before[1] + gi)
+                        else:
+                            _accumulate(parent, gi)
+                            noted.add(key)
                     else:
                         _accumulate(parent, gi)
+                        noted.add(key)
                     prev = leaf_sum.get(id(parent))
                     leaf_sum[id(parent)] = np.array(gi) if prev is None else prev + gi
         rec = GateRecord(
