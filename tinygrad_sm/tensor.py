@@ -984,6 +984,47 @@ def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False, note: bool = True
         note_write(t.grad, "backward() adding into .grad")
 
 
+class _LeafGrads:
+    """Adds one backward pass's gradients into the leaves' .grad (backward() and viz.trace_backward
+    share it, so both add in the same order, to the same bits). A .grad this pass made (or already
+    noted as written) is added into as gradients arrive. A .grad from before the pass is too,
+    unless a gate of this graph saved it as a value ((w * w.grad).sum() + ...): that leaf's sum
+    waits for finish(), when the graph is done with every saved array."""
+
+    __slots__ = ("order", "noted", "held", "later")
+
+    def __init__(self, order: list[Gate]) -> None:
+        self.order = order
+        self.noted: set[int] = set()
+        self.held: Optional[set[int]] = None  # (found when first needed)
+        self.later: dict[int, list[Any]] = {}  # id(leaf) -> [leaf, sum, whether the sum is ours]
+
+    def add(self, leaf: Tensor, g: Any, owned: bool = False) -> None:
+        """leaf.grad += g (g itself becomes a new .grad when `owned`: no one else holds it)."""
+        key = id(leaf)
+        if leaf.grad is None or key in self.noted:
+            _accumulate(leaf, g, owned, note=False)  # (no gate can hold a .grad this pass made)
+            self.noted.add(key)
+            return
+        if self.held is None:
+            self.held = _held_grads(self.order)
+        if key not in self.held:
+            _accumulate(leaf, g)
+            self.noted.add(key)
+            return
+        entry = self.later.get(key)
+        if entry is None:
+            self.later[key] = [leaf, g, False]
+        elif entry[2]:
+            entry[1] += g
+        else:  # (the first was g itself, which others may hold: a new array from here on)
+            entry[1:] = [entry[1] + g, True]
+
+    def finish(self) -> None:
+        for leaf, g, _ in self.later.values():
+            _accumulate(leaf, g)
+
+
 def _calibrate_sole_refs() -> int:
     """What sys.getrefcount(gi) says in run_backward for a gradient array held only by the tuple
     the gate returned and the loop's local `gi`, measured the same way here; -1 (never adopt,
@@ -1036,9 +1077,7 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
     check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
-    noted: set[int] = set()  # leaves whose .grad this pass made, or noted as written: add in place
-    held: Optional[set[int]] = None  # leaves whose .grad a gate of this graph saved (found when needed)
-    later: dict[int, list[Any]] = {}  # ...whose sums wait for the end of the pass: [leaf, sum, own it]
+    leaves = _LeafGrads(order)
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:
@@ -1077,26 +1116,10 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
             elif parent.grad is not None:  # a leaf that has a gradient: add to it
-                key = id(parent)
-                if key in noted:  # (a .grad this pass made, which no gate can hold, or noted already)
-                    _accumulate(parent, gi, note=False)
-                    continue
-                if held is None:
-                    held = _held_grads(order)
-                if key not in held:
-                    _accumulate(parent, gi)
-                    noted.add(key)
-                elif key not in later:  # (added at the end, once the gate that saved it has run)
-                    later[key] = [parent, gi, False]
-                elif later[key][2]:
-                    later[key][1] += gi
-                else:  # (the first was gi itself, which others may hold: a new array from here on)
-                    later[key][1:] = [later[key][1] + gi, True]
+                leaves.add(parent, gi)
             else:  # a leaf's first gradient: keep gi itself if no one else holds it
                 if type(gi) is not np.ndarray:
                     gi = np.asarray(gi)  # (a NumPy scalar: the new array is gi's alone)
                 owned = sys.getrefcount(gi) <= _SOLE_REFS and gi.flags.owndata and gi.flags.writeable
-                _accumulate(parent, gi, owned)
-                noted.add(id(parent))
-    for parent, g, _ in later.values():  # (the graph is done with every saved array now)
-        _accumulate(parent, g)
+                leaves.add(parent, gi, owned)
+    leaves.finish()

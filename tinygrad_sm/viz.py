@@ -36,7 +36,7 @@ import numpy as np
 
 from ._files import replacing
 from .gates.base import Gate, GateError
-from .tensor import Tensor, _held_grads, check_graph, note_write, topological_order
+from .tensor import _LeafGrads, Tensor, _accumulate, check_graph, topological_order
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -394,15 +394,6 @@ def _seed(root: Tensor, grad: Any) -> Array:
     return seed.astype(root.dtype, copy=False)
 
 
-def _accumulate(t: Tensor, g: Array) -> None:
-    """t.grad += g, as the engine does (a copy on first use)."""
-    if t.grad is None:
-        t.grad = Tensor._wrap(np.array(g, dtype=t.data.dtype))
-    else:
-        t.grad.data += g
-        note_write(t.grad, "backward() adding into .grad")
-
-
 def _checked(gate: Gate, i: int, g: Any) -> Array:
     """The engine's rule: a gradient has its input's exact shape and dtype."""
     g = np.asarray(g)
@@ -443,9 +434,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     check_graph(order)
     grads: dict[int, Array] = {id(root._gate): seed}
     leaf_sum: dict[int, Array] = {}
-    held: Optional[set[int]] = None
-    later: dict[int, tuple[Tensor, Array]] = {}
-    noted: set[int] = set()
+    leaves = _LeafGrads(order)
     for step, gate in enumerate(reversed(order), 1):
         g = grads.pop(id(gate), None)
         in_grads: Any = None
@@ -470,20 +459,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
                 if isinstance(parent, Gate):
                     prev = grads.get(id(parent))
                     grads[id(parent)] = gi if prev is None else prev + gi
-                else:  # as backward() does: in place, or at the end where a gate saved the .grad
-                    key = id(parent)
-                    if parent.grad is not None and key not in noted:  # (a .grad from before the pass)
-                        if held is None:
-                            held = _held_grads(order)
-                        if key in held:
-                            before = later.get(key)
-                            later[key] = (parent, gi if before is None else before[1] + gi)
-                        else:
-                            _accumulate(parent, gi)
-                            noted.add(key)
-                    else:
-                        _accumulate(parent, gi)
-                        noted.add(key)
+                else:
+                    leaves.add(parent, gi)  # (as backward() does)
                     prev = leaf_sum.get(id(parent))
                     leaf_sum[id(parent)] = np.array(gi) if prev is None else prev + gi
         rec = GateRecord(
@@ -497,8 +474,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         trace.records.append(rec)
         if echo:
             print(rec.text(root_label, max_elements), file=out)
-    for t, g in later.values():
-        _accumulate(t, g)
+    leaves.finish()
     trace.leaf_grads = [(graph.label(t), leaf_sum[id(t)]) for t in graph.leaves if id(t) in leaf_sum]
     if echo:
         print(trace.footer(max_elements), file=out)
