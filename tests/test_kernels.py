@@ -299,10 +299,10 @@ def _ce_truth(z, t, scale):
 
 
 @st.composite
-def float32_class_cases(draw):
+def float32_class_cases(draw, rows=st.integers(1, 6), cols=st.integers(1, 40)):
     """float32 logits of spread 1 to 1e4 with class targets; some rows made confident (the target
     5 to 25 above the rest: losses down to ~1e-11) or hopeless (up to 2e4 below: losses ~2e4)."""
-    n, c = draw(st.tuples(st.integers(1, 6), st.integers(1, 40)))
+    n, c = draw(st.tuples(rows, cols))
     spread = draw(st.sampled_from([1.0, 30.0, 1e4]))
     z = draw(arrays((n, c), np.float64, -spread, spread))
     t = draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
@@ -321,6 +321,19 @@ def test_float32_cross_entropy_is_within_1e_6_relative_everywhere(mode, case):
     """Loss and every gradient entry within 1e-6 relative of float64, for tiny and huge losses
     alike; no absolute slack except below float32's normal range (2**-126), where exp gives 0
     or subnormals and a loss like log1p(e**-88) = 6e-39 comes out 0."""
+    _check_float32_cross_entropy(mode, case)
+
+
+@MODES
+@given(case=float32_class_cases(rows=st.integers(1, 3),
+                                cols=st.integers(nk.WIDE_MIN - 2, nk.WIDE_MIN + 130)))
+def test_float32_cross_entropy_is_within_1e_6_relative_on_rows_long_enough_for_the_wide_loops(mode, case):
+    """The same on rows of WIDE_MIN classes or more, which take the loops compiled for 512-bit
+    vectors (and on the two rows just below, which do not)."""
+    _check_float32_cross_entropy(mode, case)
+
+
+def _check_float32_cross_entropy(mode, case):
     z, t, scale = case
     with compiled(mode):
         loss, grad = nk.softmax_cross_entropy(z, t, 0.0, scale)
@@ -385,18 +398,24 @@ def test_row_max32_is_numpys_max_and_sees_nan_with_the_sign_bit_clear(row):
         assert got == row[~nan].max()
 
 
-@given(row=hnp.arrays(np.float32, st.integers(0, 70),
+SUM32 = pytest.mark.parametrize("sum32", [nk._sum32, nk._sum32_wide], ids=["default", "wide"])
+
+
+@SUM32
+@given(row=hnp.arrays(np.float32, st.integers(0, 70) | st.integers(nk.WIDE_MIN - 70, nk.WIDE_MIN + 70),
                      elements=st.floats(0.0, 1.5, width=32) | st.floats(0.0, 2.0**-100, width=32)))
-def test_sum32_is_within_two_float32_roundings_of_the_exact_sum(row):
+def test_sum32_is_within_two_float32_roundings_of_the_exact_sum(sum32, row):
     """The CE kernel's row sum adds the quarters of the row in float32 before the float64 total:
-    within 2 * 2**-24 of the exact sum of terms >= 0 (tails of 1-3 terms and rows under 4 too)."""
+    within 2 * 2**-24 of the exact sum of terms >= 0 (tails of 1-3 terms and rows under 4 too;
+    its copy for 512-bit vectors adds in another order, within the same bound)."""
     import math
     exact = math.fsum(float(v) for v in row)
-    got = nk._sum32(row)
+    got = sum32(row)
     assert abs(got - exact) <= 2 * 2.0**-24 * exact
 
 
-def test_sum32_meets_its_bound_where_the_float32_additions_round():
+@SUM32
+def test_sum32_meets_its_bound_where_the_float32_additions_round(sum32):
     """Terms 1 + k ulp with k = 0, 1, 2, ...: a pair sum of odd k1 + k2 rounds (a tie), and so does
     a sum of two pairs whose k's do not add up to a multiple of 4."""
     import math
@@ -405,24 +424,42 @@ def test_sum32_meets_its_bound_where_the_float32_additions_round():
     a, b = row[:q], row[q:2 * q]
     assert ((a + b).astype(np.float64) != a.astype(np.float64) + b).all()  # (they do round)
     exact = math.fsum(float(v) for v in row)
-    assert abs(nk._sum32(row) - exact) <= 2 * 2.0**-24 * exact
-    assert nk._sum32(row) != exact
+    assert abs(sum32(row) - exact) <= 2 * 2.0**-24 * exact
+    assert sum32(row) != exact
 
 
-@given(rows=st.integers(1, 60).flatmap(lambda c: hnp.arrays(np.float32, (2, c), elements=st.floats(width=32))),
+WIDE_OR_NOT = pytest.mark.parametrize("wide", [False, True], ids=["default", "wide"])
+# rows shorter and longer than one step of the wide loop (64 floats), with every kind of remainder
+ROW_LENGTHS = st.integers(1, 60) | st.integers(60, 200)
+
+
+@WIDE_OR_NOT
+@given(rows=ROW_LENGTHS.flatmap(lambda c: hnp.arrays(np.float32, (2, c), elements=st.floats(width=32))),
        lo=st.floats(-200.0, 0.0, width=32))
-def test_the_exp_loop_that_also_finds_the_next_rows_max_does_both_as_the_separate_loops(rows, lo):
-    """_exp32_into_max_next writes what _exp32_into writes and returns what _row_max32 returns
-    for the next row, NaN of either sign included (the CE kernel takes each row's max from it)."""
+def test_the_exp_loop_that_also_finds_the_next_rows_max_does_both(wide, rows, lo):
+    """_exp32_into_max_next (and its copy for 512-bit vectors) writes exp32_scaled of each
+    element, clamped below at lo, bit for bit, and returns what _row_max32 returns for the next
+    row, NaN of either sign included (the CE kernel takes each row's max from it)."""
     zr, zn = np.clip(rows[0], -80.0, 80.0), rows[1]  # (exp32_scaled's range for bias 0)
     lo, bias = np.float32(lo), exp_poly.exp32_bias(0)
-    want, got = np.empty_like(zr), np.empty_like(zr)
-    nk._exp32_into(zr, want, lo, bias)
+    want = np.array([exp_poly.exp32_scaled(max(x, lo), bias) for x in zr], np.float32)
+    got = np.empty_like(zr)
+    loop = nk._exp32_into_max_next_wide if wide else nk._exp32_into_max_next
     with np.errstate(over="ignore", invalid="ignore"):  # (uncompiled: the lanes compiled code discards)
-        m = nk._exp32_into_max_next(zr, got, lo, bias, zn)
+        m = loop(zr, got, lo, bias, zn)
     np.testing.assert_array_equal(got, want)
     want_m = nk._row_max32(zn)
     assert m == want_m or (np.isnan(m) and np.isnan(want_m))
+
+
+@WIDE_OR_NOT
+@given(row=ROW_LENGTHS.flatmap(lambda c: hnp.arrays(np.float32, c, elements=st.floats(width=32))),
+       v=st.floats(width=32))
+def test_the_scale_loop_multiplies_each_element_in_float32(wide, row, v):
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = row * np.float32(v)
+        (nk._scale32_wide if wide else nk._scale32)(row, np.float32(v))
+    np.testing.assert_array_equal(row, want)
 
 
 @MODES
@@ -767,6 +804,28 @@ def test_serial_kernels_never_load_the_parallel_ones_from_the_disk_cache(tmp_pat
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     assert [r.stdout.strip() for r in runs] == ["0", "0", "1"]  # compiled, compiled, then loaded
     assert nk._SOFTMAX[0].py_func.__name__ != nk._SOFTMAX[1].py_func.__name__
+
+
+@pytest.mark.skipif(not JIT, reason="nothing is compiled without the JIT")
+def test_the_wide_copies_ask_llvm_for_512_bit_vectors_and_get_them_where_the_cpu_has_them(tmp_path):
+    """The hint is a function attribute (exp_poly.wide_vectors); the default copies go without it.
+    (A new process with an empty cache: Numba cannot show the code of functions loaded from disk.)"""
+    code = ("import numpy as np, llvmlite.binding as ll\n"
+            "from tinygrad_sm.kernels import numba_kernels as nk\n"
+            "row = np.ones(1000, np.float32)\n"
+            "for f in (nk._scale32, nk._scale32_wide):\n"
+            "    f(row, np.float32(2.0))\n"
+            "    sig = f.signatures[0]\n"
+            "    print('\"prefer-vector-width\"=\"512\"' in f.inspect_llvm(sig),\n"
+            "          'zmm' in f.inspect_asm(sig))\n"
+            "print(ll.get_host_cpu_features().get('avx512f', False))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    default, wide, avx512 = r.stdout.split("\n")[:3]
+    assert default.split()[0] == "False" and wide.split()[0] == "True"
+    if avx512 == "True":  # 512-bit registers in the wide copy's machine code
+        assert wide.split()[1] == "True"
 
 
 def test_warmup_compiles_everything_and_threads_can_be_set():

@@ -13,6 +13,9 @@ How these are fast:
   softmax-cross-entropy with class targets and no smoothing, with a float32 exp, keeps every
   result within 1e-6 relative; the plain SGD step (no momentum, no weight decay) by FMAs is
   within two roundings of the result plus 2**-47 lr |g| (see _sgd32_body).
+- The float32 cross-entropy's loops over rows of WIDE_MIN classes or more are compiled a second
+  time for 512-bit vectors (_wide_copy): LLVM's tuning for recent Intel cores picks 256 bits,
+  which left half of each AVX-512 register idle in these arithmetic-bound loops.
 - Every kernel is compiled twice, serial and parallel: tiny inputs (batch 64, 10 classes) skip the
   cost of waking threads.
 - Matrix products stay with BLAS (NumPy's `@`); the passes around them (bias, ReLU, the masked
@@ -54,7 +57,7 @@ from numba import prange  # noqa: E402
 
 from . import reference  # noqa: E402
 from .exp_poly import (LN2, exp32_bias, exp32_k, exp32_scaled, exp_for, fma32,  # noqa: E402
-                       from_order_key32, jit, order_key32)
+                       from_order_key32, jit, order_key32, wide_vectors)
 
 # Row kernels (softmax, cross-entropy) on inputs of at least this many elements use their parallel
 # version. Below it the whole kernel takes about as long (~30 us) as waking the threads would.
@@ -109,6 +112,24 @@ def _both(fn: Callable, **kw: Any) -> tuple[Callable, Callable]:
     return jit(**kw)(fn), jit(parallel=True, **kw)(par)
 
 
+@jit()
+def vector_width():
+    """Leaves LLVM its own choice of vector width. The copies that _wide_copy makes call
+    exp_poly.wide_vectors() here instead."""
+
+
+def _wide_copy(fn: Callable, **calls: Callable) -> Callable:
+    """A copy of the jitted fn in which vector_width() asks LLVM for 512-bit vectors
+    (exp_poly.wide_vectors), and the functions named in calls stand for the ones it calls by those
+    names. Renamed *_wide, so that Numba's disk cache keeps the two apart."""
+    py = getattr(fn, "py_func", fn)  # (fn itself under NUMBA_DISABLE_JIT)
+    names = dict(py.__globals__, vector_width=wide_vectors, **calls)
+    copy = types.FunctionType(py.__code__, names, py.__name__ + "_wide", py.__defaults__,
+                              py.__closure__)
+    copy.__qualname__ = py.__qualname__ + "_wide"
+    return jit(**{k: v for k, v in getattr(fn, "targetoptions", {}).items() if k == "fastmath"})(copy)
+
+
 # -- row helpers ------------------------------------------------------------------------------------
 @jit()
 def _row_max(bits, cell, cell_bits):
@@ -133,6 +154,7 @@ def _row_max(bits, cell, cell_bits):
 @jit(fastmath={"reassoc"})
 def _exp_shifted(zr, m, buf):
     """buf[j] = exp(zr[j] - m) in float64; returns the sum."""
+    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         e = exp_for(np.float64(zr[j]) - m, zr[j])
@@ -143,6 +165,7 @@ def _exp_shifted(zr, m, buf):
 
 @jit(fastmath={"reassoc"})
 def _sum_exp_shifted(zr, m):
+    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         s += exp_for(np.float64(zr[j]) - m, zr[j])
@@ -151,6 +174,7 @@ def _sum_exp_shifted(zr, m):
 
 @jit(fastmath={"reassoc"})
 def _row_sum(zr):
+    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         s += zr[j]
@@ -168,6 +192,7 @@ def _row_sum_below(zr, m):
 
 @jit(fastmath={"reassoc"})
 def _row_dot(a, b):
+    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(a.shape[0]):
         s += np.float64(a[j]) * b[j]
@@ -317,36 +342,39 @@ def _row_max32(zr):
 
 
 @jit()
-def _exp32_into(zr, gr, lo, bias):
-    """gr[j] = exp(max(zr[j], lo)) / 2**K in float32. Only float32 in the loop, so LLVM
-    vectorises it 8 floats to a 256-bit register (with the float64 sum in the same loop it took 4;
-    the sum as a second pass over the row, in L1, is cheaper: a (4096, 1000) call on one thread went
-    from 6.7 to 3.8-4.6 ms). LLVM does not vectorise loops over range(start, stop) here, so
-    callers pass slices."""
-    for j in range(zr.shape[0]):
-        x = zr[j]
-        gr[j] = exp32_scaled(lo if x < lo else x, bias)  # (NaN stays NaN: NaN < lo is False)
-
-
-@jit()
 def _exp32_into_max_next(zr, gr, lo, bias, zn):
-    """_exp32_into(zr, gr, lo, bias), returning _row_max32(zn) for the next row zn (of the same
-    length), found in the same loop. The next row then streams in from memory while the exp
-    computes (a separate max pass stood and waited for it), and the max's integer work fills
-    vector units that the exp's FMAs leave idle: a (4096, 1000) call took 0.92-1.01x the time
-    on two threads (0.92 in three runs of five), and 0.94x on one with the rows in cache."""
+    """gr[j] = exp(max(zr[j], lo)) / 2**K in float32 (exp32_scaled), returning _row_max32(zn) for
+    the next row zn (of the same length), found in the same loop.
+
+    Only float32 and int32 in the loop, so LLVM vectorises all of it (with a float64 sum in the
+    same loop it took half the lanes; the sum as a second pass over the row, in L1, is cheaper:
+    a (4096, 1000) call on one thread went from 6.7 to 3.8-4.6 ms). The next row streams in from
+    memory while the exp computes (a separate max pass stood and waited for it), and the max's
+    integer work fills vector units that the exp's FMAs leave idle: a (4096, 1000) call took
+    0.92-1.01x the time on two threads, and 0.94x on one with the rows in cache. LLVM does not
+    vectorise loops over range(start, stop) as well, so callers pass whole rows."""
+    vector_width()
     m = np.int32(-2147483648)
     for j in range(zr.shape[0]):
         x = zr[j]
-        gr[j] = exp32_scaled(lo if x < lo else x, bias)
+        gr[j] = exp32_scaled(lo if x < lo else x, bias)  # (NaN stays NaN: NaN < lo is False)
         key = order_key32(zn[j])
         m = key if key > m else m
     return from_order_key32(m)
 
 
+@jit()
+def _scale32(gr, v):
+    """gr *= v."""
+    vector_width()
+    for j in range(gr.shape[0]):
+        gr[j] *= v
+
+
 @jit(fastmath={"reassoc"})
 def _sum_of_quarters(a, b, c, d):
     """sum_j ((a_j + b_j) + (c_j + d_j)), the pairs added in float32 and the total in float64."""
+    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(a.shape[0]):
         s += np.float64((a[j] + b[j]) + (c[j] + d[j]))
@@ -369,6 +397,18 @@ def _sum32(gr):
     for j in range(4 * q, c):
         s += np.float64(gr[j])
     return s
+
+
+# Rows of at least WIDE_MIN classes take copies of the two loops above compiled for 512-bit vectors
+# (exp_poly.wide_vectors; no different on CPUs without them). On an AVX-512 Xeon, where LLVM's own
+# choice is 256 bits, the exp loop over rows of 1000 took 0.72x the time with the rows in cache,
+# and a (4096, 1000) call 0.85x. But the wide loop takes 64 floats a step and leaves up to 63 to a
+# loop of one vector a step and then to single floats: rows of 250 or 300 took 1.25x the time, and
+# from about 384 classes on the wide loop was never slower (benchmarks/RESULTS.md, ce_anatomy.py).
+WIDE_MIN = 384
+_exp32_into_max_next_wide = _wide_copy(_exp32_into_max_next)
+_scale32_wide = _wide_copy(_scale32)
+_sum32_wide = _wide_copy(_sum32, _sum_of_quarters=_wide_copy(_sum_of_quarters))
 
 
 # Up to this distance below the row's max, the target's exp is a normal float32 (>= e**-30 / 2)
@@ -402,6 +442,7 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
     """
     n, c = z.shape
     bad = left = 0
+    wide = c >= WIDE_MIN
     for k in prange(nchunks):
         start, stop = k * n // nchunks, (k + 1) * n // nchunks
         m_next = _row_max32(z[start]) if start < stop else np.float32(0.0)
@@ -421,17 +462,20 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
                 continue
             kk = exp32_k(np.float32(m))
             lo, bias = np.float32(m - CLAMP_BELOW), exp32_bias(kk)
-            if more:
-                m_next = _exp32_into_max_next(zr, gr, lo, bias, z[i + 1])
+            zn = z[i + 1] if more else zr  # (the block's last row: a max thrown away)
+            if wide:
+                m_next = _exp32_into_max_next_wide(zr, gr, lo, bias, zn)
             else:
-                _exp32_into(zr, gr, lo, bias)
+                m_next = _exp32_into_max_next(zr, gr, lo, bias, zn)
             et = np.float64(gr[ti])
             gr[ti] = 0.0  # the sum of the others directly: S - e_t would cancel where e_t dominates
-            rest = _sum32(gr)
+            rest = _sum32_wide(gr) if wide else _sum32(gr)
             s = rest + et
             inv = np.float32(scale / s)
-            for j in range(c):
-                gr[j] *= inv
+            if wide:
+                _scale32_wide(gr, inv)
+            else:
+                _scale32(gr, inv)
             gr[ti] = -(rest / s) * scale
             zt = np.float64(zr[ti])
             if m - zt < LOG1P_RANGE:
@@ -446,6 +490,7 @@ def _row_dot_shift(tr, zr, m, skip_zeros):
     """sum(t * (m - z)): each term >= 0 for t >= 0, so no cancellation against a large max.
     skip_zeros: terms with t = 0 count 0 even where z = -inf (with label smoothing, the smoothed
     target is > 0 there, and the eps term of the loss already carries that inf: 0 * inf is NaN)."""
+    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(tr.shape[0]):
         s += 0.0 if skip_zeros and tr[j] == 0 else tr[j] * (m - zr[j])
