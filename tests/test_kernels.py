@@ -808,24 +808,35 @@ def test_serial_kernels_never_load_the_parallel_ones_from_the_disk_cache(tmp_pat
 
 @pytest.mark.skipif(not JIT, reason="nothing is compiled without the JIT")
 def test_the_wide_copies_ask_llvm_for_512_bit_vectors_and_get_them_where_the_cpu_has_them(tmp_path):
-    """The hint is a function attribute (exp_poly.wide_vectors); the default copies go without it.
+    """The hint is a function attribute (exp_poly.wide_vectors) on each wide copy, which the
+    default copies go without; the copies keep their fastmath flags (the sum's reassoc).
     (A new process with an empty cache: Numba cannot show the code of functions loaded from disk.)"""
-    code = ("import numpy as np, llvmlite.binding as ll\n"
+    code = ("import numpy as np, numba, llvmlite.binding as ll\n"
             "from tinygrad_sm.kernels import numba_kernels as nk\n"
             "row = np.ones(1000, np.float32)\n"
-            "for f in (nk._scale32, nk._scale32_wide):\n"
-            "    f(row, np.float32(2.0))\n"
-            "    sig = f.signatures[0]\n"
-            "    print('\"prefer-vector-width\"=\"512\"' in f.inspect_llvm(sig),\n"
-            "          'zmm' in f.inspect_asm(sig))\n"
-            "print(ll.get_host_cpu_features().get('avx512f', False))")
+            "nk._exp32_into_max_next(row, row.copy(), np.float32(-9), 0, row)\n"
+            "nk._exp32_into_max_next_wide(row, row.copy(), np.float32(-9), 0, row)\n"
+            "nk._scale32(row, np.float32(1)); nk._scale32_wide(row, np.float32(1))\n"
+            "q = row[:250]\n"
+            "nk._sum_of_quarters(q, q, q, q); nk._sum_of_quarters_wide(q, q, q, q)\n"
+            "for name in ('_exp32_into_max_next', '_scale32', '_sum_of_quarters'):\n"
+            "    for f in (getattr(nk, name), getattr(nk, name + '_wide')):\n"
+            "        sig = f.signatures[0]\n"
+            "        print(f.__name__, '\"prefer-vector-width\"=\"512\"' in f.inspect_llvm(sig),\n"
+            "              'zmm' in f.inspect_asm(sig), 'fadd reassoc' in f.inspect_llvm(sig))\n"
+            "plain = numba.config.CPU_NAME is None and numba.config.CPU_FEATURES is None\n"
+            "print('avx512', plain and ll.get_host_cpu_features().get('avx512f', False))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
     assert r.returncode == 0, r.stderr
-    default, wide, avx512 = r.stdout.split("\n")[:3]
-    assert default.split()[0] == "False" and wide.split()[0] == "True"
-    if avx512 == "True":  # 512-bit registers in the wide copy's machine code
-        assert wide.split()[1] == "True"
+    *lines, avx512 = r.stdout.strip().split("\n")
+    seen = {name: (hint, zmm, reassoc) for name, hint, zmm, reassoc in map(str.split, lines)}
+    assert len(seen) == 6
+    for name, (hint, zmm, reassoc) in seen.items():
+        assert hint == str(name.endswith("_wide")), name
+        assert reassoc == str(name.startswith("_sum_of_quarters")), name
+        if name.endswith("_wide") and avx512 == "avx512 True":  # the host's own CPU model
+            assert zmm == "True", name  # 512-bit registers in the machine code
 
 
 def test_warmup_compiles_everything_and_threads_can_be_set():

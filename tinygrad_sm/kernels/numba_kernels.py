@@ -112,24 +112,6 @@ def _both(fn: Callable, **kw: Any) -> tuple[Callable, Callable]:
     return jit(**kw)(fn), jit(parallel=True, **kw)(par)
 
 
-@jit()
-def vector_width():
-    """Leaves LLVM its own choice of vector width. The copies that _wide_copy makes call
-    exp_poly.wide_vectors() here instead."""
-
-
-def _wide_copy(fn: Callable, **calls: Callable) -> Callable:
-    """A copy of the jitted fn in which vector_width() asks LLVM for 512-bit vectors
-    (exp_poly.wide_vectors), and the functions named in calls stand for the ones it calls by those
-    names. Renamed *_wide, so that Numba's disk cache keeps the two apart."""
-    py = getattr(fn, "py_func", fn)  # (fn itself under NUMBA_DISABLE_JIT)
-    names = dict(py.__globals__, vector_width=wide_vectors, **calls)
-    copy = types.FunctionType(py.__code__, names, py.__name__ + "_wide", py.__defaults__,
-                              py.__closure__)
-    copy.__qualname__ = py.__qualname__ + "_wide"
-    return jit(**{k: v for k, v in getattr(fn, "targetoptions", {}).items() if k == "fastmath"})(copy)
-
-
 # -- row helpers ------------------------------------------------------------------------------------
 @jit()
 def _row_max(bits, cell, cell_bits):
@@ -154,7 +136,6 @@ def _row_max(bits, cell, cell_bits):
 @jit(fastmath={"reassoc"})
 def _exp_shifted(zr, m, buf):
     """buf[j] = exp(zr[j] - m) in float64; returns the sum."""
-    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         e = exp_for(np.float64(zr[j]) - m, zr[j])
@@ -165,7 +146,6 @@ def _exp_shifted(zr, m, buf):
 
 @jit(fastmath={"reassoc"})
 def _sum_exp_shifted(zr, m):
-    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         s += exp_for(np.float64(zr[j]) - m, zr[j])
@@ -174,7 +154,6 @@ def _sum_exp_shifted(zr, m):
 
 @jit(fastmath={"reassoc"})
 def _row_sum(zr):
-    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(zr.shape[0]):
         s += zr[j]
@@ -192,7 +171,6 @@ def _row_sum_below(zr, m):
 
 @jit(fastmath={"reassoc"})
 def _row_dot(a, b):
-    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(a.shape[0]):
         s += np.float64(a[j]) * b[j]
@@ -341,6 +319,43 @@ def _row_max32(zr):
     return from_order_key32(m)
 
 
+# Rows of at least WIDE_MIN classes go through copies of the three row loops below
+# (_exp32_into_max_next, _scale32, _sum32) compiled for 512-bit vectors. LLVM's tuning for recent
+# Intel cores picks 256-bit vectors even where the CPU has 512-bit ones (wider ones can lower the
+# clock), which leaves half of each AVX-512 register idle in these arithmetic-bound loops. How:
+# - each loop calls vector_width(), which does nothing;
+# - _wide_copy compiles the loop a second time, with vector_width() standing for
+#   exp_poly.wide_vectors(), which gives the function LLVM's "prefer-vector-width"="512";
+# - the copy is renamed *_wide, so that Numba's disk cache keeps the two apart.
+# On CPUs without AVX-512 the two copies are the same code. Measured on an AVX-512 Xeon
+# (benchmarks/README.md): the exp loop over rows of 1000 in cache took 0.72x the time, a
+# (4096, 1000) call about 0.85x. But the wide loop takes 64 floats a step and leaves up to 63 to a
+# loop of one vector a step and then to single floats: rows of 250 to 320 took up to 1.25x the
+# time, and from about 384 classes on the wide loop was never slower. Shorter rows keep LLVM's
+# choice.
+WIDE_MIN = 384
+
+
+@jit()
+def vector_width():
+    """Leaves LLVM its own choice of vector width (see WIDE_MIN)."""
+
+
+def _wide_copy(fn: Callable, **calls: Callable) -> Callable:
+    """fn compiled again as *_wide, where vector_width() is exp_poly.wide_vectors() and the
+    functions named in calls replace the ones fn calls by those names (see WIDE_MIN)."""
+    py = getattr(fn, "py_func", fn)  # (fn itself under NUMBA_DISABLE_JIT)
+    unknown = set(calls) - set(py.__code__.co_names)
+    assert not unknown, f"{py.__name__} calls nothing named {sorted(unknown)}"
+    names = dict(py.__globals__, vector_width=wide_vectors, **calls)
+    copy = types.FunctionType(py.__code__, names, py.__name__ + "_wide", py.__defaults__,
+                              py.__closure__)
+    copy.__qualname__ = py.__qualname__ + "_wide"
+    options = {k: v for k, v in getattr(fn, "targetoptions", {}).items()
+               if k not in ("nopython", "error_model")}  # (jit() sets those)
+    return jit(**options)(copy)
+
+
 @jit()
 def _exp32_into_max_next(zr, gr, lo, bias, zn):
     """gr[j] = exp(max(zr[j], lo)) / 2**K in float32 (exp32_scaled), returning _row_max32(zn) for
@@ -399,16 +414,10 @@ def _sum32(gr):
     return s
 
 
-# Rows of at least WIDE_MIN classes take copies of the two loops above compiled for 512-bit vectors
-# (exp_poly.wide_vectors; no different on CPUs without them). On an AVX-512 Xeon, where LLVM's own
-# choice is 256 bits, the exp loop over rows of 1000 took 0.72x the time with the rows in cache,
-# and a (4096, 1000) call 0.85x. But the wide loop takes 64 floats a step and leaves up to 63 to a
-# loop of one vector a step and then to single floats: rows of 250 or 300 took 1.25x the time, and
-# from about 384 classes on the wide loop was never slower (benchmarks/RESULTS.md, ce_anatomy.py).
-WIDE_MIN = 384
 _exp32_into_max_next_wide = _wide_copy(_exp32_into_max_next)
 _scale32_wide = _wide_copy(_scale32)
-_sum32_wide = _wide_copy(_sum32, _sum_of_quarters=_wide_copy(_sum_of_quarters))
+_sum_of_quarters_wide = _wide_copy(_sum_of_quarters)
+_sum32_wide = _wide_copy(_sum32, _sum_of_quarters=_sum_of_quarters_wide)
 
 
 # Up to this distance below the row's max, the target's exp is a normal float32 (>= e**-30 / 2)
@@ -437,8 +446,7 @@ def _ce_class32_body(z, bits, t, eps, scale, loss, grad, nchunks):
     for e_j / S, under 1e-6.
     A row's max comes from the previous row's exp loop (_exp32_into_max_next), so each block of
     rows reads its rows from memory once, beside the arithmetic.
-    (The row's code is written out here, not in a function: a call per row costs as much as the
-    rest for 10 classes.)
+    (The row's own arithmetic is written out here; the loops it calls are inlined by LLVM.)
     """
     n, c = z.shape
     bad = left = 0
@@ -490,7 +498,6 @@ def _row_dot_shift(tr, zr, m, skip_zeros):
     """sum(t * (m - z)): each term >= 0 for t >= 0, so no cancellation against a large max.
     skip_zeros: terms with t = 0 count 0 even where z = -inf (with label smoothing, the smoothed
     target is > 0 there, and the eps term of the loss already carries that inf: 0 * inf is NaN)."""
-    vector_width()
     s = np.float64(0.0)  # (not 0.0: uncompiled, 0.0 + float32 would stay float32)
     for j in range(tr.shape[0]):
         s += 0.0 if skip_zeros and tr[j] == 0 else tr[j] * (m - zr[j])
