@@ -299,6 +299,20 @@ def test_a_seed_that_is_a_leafs_grad_is_not_changed_under_the_pass():
     np.testing.assert_array_equal(w.grad.numpy(), [20.0, 40.0])
 
 
+@pytest.mark.parametrize("narrate", [False, True], ids=["backward", "trace_backward"])
+@pytest.mark.parametrize("as_view", [False, True], ids=["the-grad", "a-view-of-it"])
+def test_a_seed_that_is_or_views_a_leafs_grad_is_used_as_it_was(narrate, as_view):
+    """The seed is not copied: the adds into the .grad it shares memory with wait for the end of
+    the pass, in backward() and in the narrated pass alike."""
+    w, x = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    w.grad = Tensor(np.array([10.0, 20.0]))
+    seed = w.grad.data[:] if as_view else w.grad
+    out = x * 2 + w
+    trace_backward(out, seed, echo=False) if narrate else out.backward(seed)
+    np.testing.assert_array_equal(x.grad.numpy(), [20.0, 40.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [20.0, 40.0])
+
+
 def test_trace_backward_defers_exactly_what_backward_does():
     """A leaf whose .grad this pass made must not be deferred (the rounding would differ)."""
     e = 2.0 ** -53

@@ -309,10 +309,9 @@ class Tensor:
             seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
             if seed.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
-            # A copy: the caller's array may be a leaf's .grad (x.backward(w.grad)), which this pass
-            # adds into while gates still hand the seed on. (A read-only one cannot be added into:
-            # kept, so that a gate writing into its g fails there, as gradcheck relies on.)
-            seed = np.array(seed, dtype=self.dtype) if seed.flags.writeable else seed.astype(self.dtype, copy=False)
+            # (Not copied: where it is a leaf's .grad, x.backward(w.grad), _LeafGrads waits with
+            # the adds into that .grad until the pass is done with the seed.)
+            seed = seed.astype(self.dtype, copy=False)
         run_backward(self, seed, retain_graph)
 
     # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
@@ -922,14 +921,21 @@ def check_graph(order: list[Gate]) -> None:
                 "opt.step()), or run the forward pass again after it.")
 
 
-def _held_grads(order: list[Gate]) -> set[int]:
+def _held_grads(order: list[Gate], seed: np.ndarray) -> set[int]:
     """The leaves (by id) whose present .grad array a gate of this graph saved as a value
-    ((w * w.grad).sum() + ...): backward adds into those at the end of the pass."""
+    ((w * w.grad).sum() + ...), or which shares memory with the seed (x.backward(w.grad)): the
+    pass hands those arrays on, so backward adds into those .grads at its end."""
     leaves = {id(p): p for g in order for p in g.parents
               if isinstance(p, Tensor) and p.grad is not None and isinstance(p.grad.data, np.ndarray)
               and not _held_by_its_tensor_alone(p.grad)}  # (else no gate, nor a view, can hold it)
     if not leaves:
         return set()
+    by_seed = {key for key, p in leaves.items() if np.may_share_memory(p.grad.data, seed)}
+    return by_seed | _saved_grads(order, leaves)
+
+
+def _saved_grads(order: list[Gate], leaves: dict[int, Tensor]) -> set[int]:
+    """The keys of `leaves` whose .grad array a gate of order saved (or a view of it)."""
     if any(p.grad.data.base is not None for p in leaves.values()):  # (a .grad that is a view: by memory)
         regions = sorted((*_byte_bounds(p.grad.data), key) for key, p in leaves.items() if p.grad.data.size)
         return {region[2] for _, region in _saved_over(order, regions)} if regions else set()
@@ -988,13 +994,14 @@ class _LeafGrads:
     """Adds one backward pass's gradients into the leaves' .grad (backward() and viz.trace_backward
     share it, so both add in the same order, to the same bits). A .grad this pass made (or already
     noted as written) is added into as gradients arrive. A .grad from before the pass is too,
-    unless a gate of this graph saved it as a value ((w * w.grad).sum() + ...): that leaf's sum
-    waits for finish(), when the graph is done with every saved array."""
+    unless a gate of this graph saved it as a value ((w * w.grad).sum() + ...) or it is the seed
+    (x.backward(w.grad)): that leaf's sum waits for finish(), when the graph is done with every
+    saved array and with the seed."""
 
-    __slots__ = ("order", "noted", "held", "later")
+    __slots__ = ("order", "seed", "noted", "held", "later")
 
-    def __init__(self, order: list[Gate]) -> None:
-        self.order = order
+    def __init__(self, order: list[Gate], seed: np.ndarray) -> None:
+        self.order, self.seed = order, seed
         self.noted: set[int] = set()
         self.held: Optional[set[int]] = None  # (found when first needed)
         self.later: dict[int, list[Any]] = {}  # id(leaf) -> [leaf, sum, whether the sum is ours]
@@ -1007,7 +1014,7 @@ class _LeafGrads:
             self.noted.add(key)
             return
         if self.held is None:
-            self.held = _held_grads(self.order)
+            self.held = _held_grads(self.order, self.seed)
         if key not in self.held:
             _accumulate(leaf, g)
             self.noted.add(key)
@@ -1077,7 +1084,7 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> 
     check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
-    leaves = _LeafGrads(order)
+    leaves = _LeafGrads(order, seed)
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:

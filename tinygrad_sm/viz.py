@@ -434,7 +434,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     check_graph(order)
     grads: dict[int, Array] = {id(root._gate): seed}
     leaf_sum: dict[int, Array] = {}
-    leaves = _LeafGrads(order)
+    leaves = _LeafGrads(order, seed)
     for step, gate in enumerate(reversed(order), 1):
         g = grads.pop(id(gate), None)
         in_grads: Any = None
