@@ -299,18 +299,65 @@ def test_a_seed_that_is_a_leafs_grad_is_not_changed_under_the_pass():
     np.testing.assert_array_equal(w.grad.numpy(), [20.0, 40.0])
 
 
-@pytest.mark.parametrize("narrate", [False, True], ids=["backward", "trace_backward"])
-@pytest.mark.parametrize("as_view", [False, True], ids=["the-grad", "a-view-of-it"])
-def test_a_seed_that_is_or_views_a_leafs_grad_is_used_as_it_was(narrate, as_view):
-    """The seed is not copied: the adds into the .grad it shares memory with wait for the end of
-    the pass, in backward() and in the narrated pass alike."""
+NARRATE = pytest.mark.parametrize("narrate", [False, True], ids=["backward", "trace_backward"])
+
+
+def _run(out, seed, narrate, **kw):
+    trace_backward(out, seed, echo=False, **kw) if narrate else out.backward(seed, **kw)
+
+
+@NARRATE
+@pytest.mark.parametrize("how", ["the-grad", "a-view-of-it", "its-base", "the-base-of-a-view-grad"])
+def test_a_seed_sharing_memory_with_a_leafs_grad_is_used_as_it_was(narrate, how):
+    """x.backward(w.grad), or a seed that shares w.grad's memory some other way: the pass adds into
+    w.grad while gates still hand the seed on, so the seed is copied first (and only then)."""
     w, x = leaf([1.0, 2.0]), leaf([3.0, 4.0])
-    w.grad = Tensor(np.array([10.0, 20.0]))
-    seed = w.grad.data[:] if as_view else w.grad
-    out = x * 2 + w
-    trace_backward(out, seed, echo=False) if narrate else out.backward(seed)
+    buf = np.array([10.0, 20.0])
+    w.grad = ts.from_numpy(buf[:]) if how == "the-base-of-a-view-grad" else Tensor(buf)
+    seed = {"the-grad": w.grad, "a-view-of-it": w.grad.data[:], "its-base": w.grad.data,
+            "the-base-of-a-view-grad": buf}[how]
+    _run(x * 2 + w, seed, narrate)
     np.testing.assert_array_equal(x.grad.numpy(), [20.0, 40.0])
     np.testing.assert_array_equal(w.grad.numpy(), [20.0, 40.0])
+
+
+@NARRATE
+def test_a_seed_that_is_a_retained_tensors_grad_is_used_as_it_was(narrate):
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    y.retain_grad()
+    y.backward(np.ones(2), retain_graph=True)
+    _run(y, y.grad, narrate)
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0])
+    np.testing.assert_array_equal(y.grad.numpy(), [2.0, 2.0])
+
+
+@NARRATE
+def test_a_seed_that_is_one_leafs_grad_is_not_added_into_before_another_leafs_sum(narrate):
+    """Two leaves wait for the end of the pass (w.grad saved by a gate, v.grad the seed): the add
+    into v.grad must not reach w's sum."""
+    w, v, x = leaf([1.0, 2.0]), leaf([3.0, 4.0]), leaf([5.0, 6.0])
+    v.grad, w.grad = Tensor(np.array([10.0, 20.0])), Tensor(np.array([1.0, 1.0]))
+    _run((v + w) + x * w.grad, v.grad, narrate, retain_graph=True)
+    np.testing.assert_array_equal(v.grad.numpy(), [20.0, 40.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [11.0, 21.0])
+
+
+def test_a_seed_apart_from_every_grad_is_not_copied():
+    """(A copy of a large seed costs about what a matmul's backward takes over NumPy's.)"""
+    seen = []
+
+    class Spy(ts.Gate):
+        def forward(self, x):
+            return x * 1.0
+
+        def backward(self, g):
+            seen.append(g)
+            return g * 1.0
+
+    seed = np.array([1.0, 1.0])
+    Spy.apply(leaf([1.0, 2.0])).backward(seed)
+    assert seen[0] is seed
 
 
 def test_trace_backward_defers_exactly_what_backward_does():

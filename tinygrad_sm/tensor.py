@@ -305,14 +305,12 @@ class Tensor:
                 raise RuntimeError(f"backward() without a gradient needs a one-element output, this one has "
                                    f"shape {self.shape}; reduce it first (loss.sum()) or pass grad=dL/dthis")
             seed = np.array(1, dtype=self.dtype).reshape(self.shape)  # (np.ones: 3x the cost)
-        else:
-            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
-            if seed.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
-            # (Not copied: where it is a leaf's .grad, x.backward(w.grad), _LeafGrads waits with
-            # the adds into that .grad until the pass is done with the seed.)
-            seed = seed.astype(self.dtype, copy=False)
-        run_backward(self, seed, retain_graph)
+            run_backward(self, seed, retain_graph, own_seed=True)
+            return
+        seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+        if seed.shape != self.shape:
+            raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
+        run_backward(self, seed.astype(self.dtype, copy=False), retain_graph)
 
     # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
     __add__ = _arithmetic(AddConst, G.Add)
@@ -921,21 +919,14 @@ def check_graph(order: list[Gate]) -> None:
                 "opt.step()), or run the forward pass again after it.")
 
 
-def _held_grads(order: list[Gate], seed: np.ndarray) -> set[int]:
+def _held_grads(order: list[Gate]) -> set[int]:
     """The leaves (by id) whose present .grad array a gate of this graph saved as a value
-    ((w * w.grad).sum() + ...), or which shares memory with the seed (x.backward(w.grad)): the
-    pass hands those arrays on, so backward adds into those .grads at its end."""
+    ((w * w.grad).sum() + ...): backward adds into those at the end of the pass."""
     leaves = {id(p): p for g in order for p in g.parents
               if isinstance(p, Tensor) and p.grad is not None and isinstance(p.grad.data, np.ndarray)
               and not _held_by_its_tensor_alone(p.grad)}  # (else no gate, nor a view, can hold it)
     if not leaves:
         return set()
-    by_seed = {key for key, p in leaves.items() if np.may_share_memory(p.grad.data, seed)}
-    return by_seed | _saved_grads(order, leaves)
-
-
-def _saved_grads(order: list[Gate], leaves: dict[int, Tensor]) -> set[int]:
-    """The keys of `leaves` whose .grad array a gate of order saved (or a view of it)."""
     if any(p.grad.data.base is not None for p in leaves.values()):  # (a .grad that is a view: by memory)
         regions = sorted((*_byte_bounds(p.grad.data), key) for key, p in leaves.items() if p.grad.data.size)
         return {region[2] for _, region in _saved_over(order, regions)} if regions else set()
@@ -994,14 +985,13 @@ class _LeafGrads:
     """Adds one backward pass's gradients into the leaves' .grad (backward() and viz.trace_backward
     share it, so both add in the same order, to the same bits). A .grad this pass made (or already
     noted as written) is added into as gradients arrive. A .grad from before the pass is too,
-    unless a gate of this graph saved it as a value ((w * w.grad).sum() + ...) or it is the seed
-    (x.backward(w.grad)): that leaf's sum waits for finish(), when the graph is done with every
-    saved array and with the seed."""
+    unless a gate of this graph saved it as a value ((w * w.grad).sum() + ...): that leaf's sum
+    waits for finish(), when the graph is done with every saved array."""
 
-    __slots__ = ("order", "seed", "noted", "held", "later")
+    __slots__ = ("order", "noted", "held", "later")
 
-    def __init__(self, order: list[Gate], seed: np.ndarray) -> None:
-        self.order, self.seed = order, seed
+    def __init__(self, order: list[Gate]) -> None:
+        self.order = order
         self.noted: set[int] = set()
         self.held: Optional[set[int]] = None  # (found when first needed)
         self.later: dict[int, list[Any]] = {}  # id(leaf) -> [leaf, sum, whether the sum is ours]
@@ -1014,7 +1004,7 @@ class _LeafGrads:
             self.noted.add(key)
             return
         if self.held is None:
-            self.held = _held_grads(self.order, self.seed)
+            self.held = _held_grads(self.order)
         if key not in self.held:
             _accumulate(leaf, g)
             self.noted.add(key)
@@ -1075,16 +1065,36 @@ def _check_grad(gate: Gate, i: int, g: Any) -> np.ndarray:
     return g
 
 
-def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False) -> None:
-    """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad."""
+def _seed_apart_from_grads(order: list[Gate], seed: np.ndarray) -> np.ndarray:
+    """The seed, or a copy of it where it shares memory with a .grad this pass may add into (a
+    leaf's, or a retained tensor's: x.backward(w.grad)), which would change it while gates still
+    hand it on. Copied only then: for a large output the copy costs about as much time as a
+    matmul's backward takes over NumPy's own."""
+    for gate in order:
+        kept = gate.retained() if gate.retained is not None else None
+        for t in (kept, *gate.parents):
+            if (isinstance(t, Tensor) and t.grad is not None
+                    and np.may_share_memory(t.grad.data, seed)):
+                copy = seed.copy()
+                copy.flags.writeable = seed.flags.writeable  # (a read-only seed stays read-only,
+                return copy  # so that a gate writing into its g fails, as gradcheck relies on)
+    return seed
+
+
+def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
+                 own_seed: bool = False) -> None:
+    """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad. `own_seed`:
+    the seed is a new array of backward()'s own, no .grad's memory."""
     if root._gate is None:  # a leaf: its gradient with respect to itself
         _accumulate(root, seed)
         return
     order = topological_order(root._gate)
     check_graph(order)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
+    if not own_seed:
+        seed = _seed_apart_from_grads(order, seed)
     grads: dict[Gate, Any] = {root._gate: seed}
-    leaves = _LeafGrads(order, seed)
+    leaves = _LeafGrads(order)
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:

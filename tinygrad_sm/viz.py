@@ -36,7 +36,7 @@ import numpy as np
 
 from ._files import replacing
 from .gates.base import Gate, GateError
-from .tensor import _LeafGrads, Tensor, _accumulate, check_graph, topological_order
+from .tensor import _LeafGrads, Tensor, _accumulate, check_graph, _seed_apart_from_grads, topological_order
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -432,9 +432,11 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         return trace
     order = topological_order(root._gate)  # the engine's order, so sums happen as in backward()
     check_graph(order)
+    if grad is not None:  # (else the seed is _seed's own new array)
+        seed = _seed_apart_from_grads(order, seed)
     grads: dict[int, Array] = {id(root._gate): seed}
     leaf_sum: dict[int, Array] = {}
-    leaves = _LeafGrads(order, seed)
+    leaves = _LeafGrads(order)
     for step, gate in enumerate(reversed(order), 1):
         g = grads.pop(id(gate), None)
         in_grads: Any = None
