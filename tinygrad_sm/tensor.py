@@ -1090,9 +1090,9 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
         return
     order = topological_order(root._gate)
     check_graph(order)
-    # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     if not own_seed:
         seed = _seed_apart_from_grads(order, seed)
+    # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
     leaves = _LeafGrads(order)
     for gate in reversed(order):  # outputs before inputs
