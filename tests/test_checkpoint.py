@@ -178,3 +178,13 @@ def test_any_key_is_stored_even_the_names_of_savez_arguments(tmp_path):
     for k, v in state.items():
         np.testing.assert_array_equal(back[k], v)
         assert back[k].dtype == v.dtype
+
+
+def test_keys_ending_in_npy_come_back_as_saved(tmp_path):
+    """NumPy's npz reader tries a name as given before adding .npy: 'w.npy' must not read the
+    member of the key 'w', nor '__tree__.npy' the checkpoint's own tree."""
+    ts.save({"w.npy": np.zeros(2), "w": np.ones(2), "__tree__.npy": np.arange(3)}, tmp_path / "k.npz")
+    back = ts.load(tmp_path / "k.npz")
+    np.testing.assert_array_equal(back["w.npy"], np.zeros(2))
+    np.testing.assert_array_equal(back["w"], np.ones(2))
+    np.testing.assert_array_equal(back["__tree__.npy"], np.arange(3))

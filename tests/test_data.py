@@ -629,6 +629,32 @@ def test_loader_bad_arguments():
             DataLoader(ds, batch_size=bad)
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         DataLoader(ds, shuffle=True, seed=-3)
+    for name in ("shuffle", "drop_last", "flatten"):  # (bool("False") is True)
+        with pytest.raises(ValueError, match=f"{name} must be True or False, got 'False'"):
+            DataLoader(ds, **{name: "False"})
+    with pytest.raises(ValueError, match="epoch must be an int >= 0"):
+        DataLoader(ds).set_epoch(-1)
+
+
+@pytest.mark.parametrize("by_item", [None, False])
+def test_a_dataset_giving_labels_as_a_list_works_for_every_batch(by_item):
+    images, labels = np.arange(40.0).reshape(10, 4), np.arange(10) % 3
+
+    class ListLabels:
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return images[i], ([int(v) for v in labels[i]] if not np.isscalar(i) else int(labels[i]))
+
+    ys = [y.numpy() for _, y in DataLoader(ListLabels(), batch_size=4, by_item=by_item)]
+    np.testing.assert_array_equal(np.concatenate(ys), labels)
+
+
+@pytest.mark.parametrize("mirrors", [[], [None], [""], ["http://a/", 3]])
+def test_mirrors_must_be_urls(mirrors):
+    with pytest.raises(ValueError, match="mirrors must be one or more base URLs"):
+        fetch.mirrors_for("mnist", mirrors)
 
 
 # ------------------------------------------------------------- real Fashion-MNIST (Debian)

@@ -1002,7 +1002,7 @@ def test_a_step_on_a_read_only_parameter_refuses_before_changing_any_state():
         p.data = frozen
         p.grad = ts.Tensor(np.ones(3, np.float32))
         opt = make([p])
-        with pytest.raises(ValueError, match="the parameter is read-only"):
+        with pytest.raises(ValueError, match="parameter 0 is read-only"):
             opt.step()
         assert opt.state.get(0, {}) == {}  # no step counted, no buffer kept
         p.data = frozen.copy()

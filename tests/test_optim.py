@@ -184,6 +184,20 @@ def test_a_lone_tensor_is_a_clear_error_and_a_group_may_hold_one():
     (lambda p: optim.SGD([ts.Tensor(np.ones(2))], lr=0.1), "leaf tensors that require grad"),
     (lambda p: optim.SGD(p + p, lr=0.1), "appears twice"),
     (lambda p: optim.SGD([{"params": p, "lr": 0.1, "beta": 2}], lr=0.1), "unknown option"),
+    # a group's own options are checked as the defaults are
+    (lambda p: optim.SGD([{"params": p, "lr": -1}], lr=0.1), "lr must be"),
+    (lambda p: optim.SGD([{"params": p, "lr": float("nan")}], lr=0.1), "lr must be"),
+    (lambda p: optim.SGD([{"params": p, "nesterov": True}], lr=0.1, momentum=0.9, dampening=0.5),
+     "Nesterov"),
+    (lambda p: optim.SGD([{"params": p, "momentum": 0, "nesterov": True}], lr=0.1, momentum=0.9),
+     "Nesterov"),
+    (lambda p: optim.Adam([{"params": p, "betas": (1.5, 0.9)}]), "beta1"),
+    (lambda p: optim.Adam(p, betas=(0.9, 0.9, 0.9)), "betas must be a pair"),
+    (lambda p: optim.SGD(p, lr=0.1, dampening=float("nan")), "dampening must be"),
+    (lambda p: optim.SGD(p, lr=0.1, dampening=-1), "dampening must be"),
+    (lambda p: optim.SGD(p, lr="0.1"), "lr must be a number"),
+    (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), 2, gamma=float("nan")), "gamma must be"),
+    (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), 2, gamma=-0.5), "gamma must be"),
 ])
 def test_bad_options_are_rejected(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -273,3 +287,59 @@ def test_a_tensor_assigned_to_data_is_named_at_the_step():
     w.data = ts.zeros(3)  # (PyTorch's p.data = tensor; here .data is an array)
     with pytest.raises(TypeError, match=r"parameter 0's .data is a Tensor, not a NumPy array"):
         opt.step()
+
+
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.1))])
+def test_a_step_that_fails_updates_nothing_so_a_retry_steps_each_parameter_once(name, kw):
+    a = ts.Tensor(np.ones(3, np.float32), requires_grad=True)
+    b = ts.Tensor(np.ones(2, np.float32), requires_grad=True)
+    opt = getattr(optim, name)([a, b], **kw)
+    a.grad, b.grad = ts.Tensor(np.ones(3, np.float32)), ts.Tensor(np.ones(2))  # b's is float64
+    with pytest.raises(ValueError, match=r"parameter 1 is \(2,\) float32 but its .grad is \(2,\) float64"):
+        opt.step()
+    np.testing.assert_array_equal(a.numpy(), np.ones(3))
+    assert opt.state == {} or all(not s for s in opt.state.values())
+    b.grad = ts.Tensor(np.ones(2, np.float32))
+    opt.step()
+    ref = getattr(optim, name)([c := ts.Tensor(np.ones(3, np.float32), requires_grad=True)], **kw)
+    c.grad = ts.Tensor(np.ones(3, np.float32))
+    ref.step()
+    np.testing.assert_array_equal(a.numpy(), c.numpy())  # one step, not two
+
+
+def test_a_state_dict_of_another_optimizer_is_refused_and_changes_nothing():
+    w = ts.Tensor(np.ones(2), requires_grad=True)
+    sgd = optim.SGD([w], lr=0.1, momentum=0.9)
+    adam = optim.Adam([w], lr=0.01)
+    with pytest.raises(ValueError, match="option 'momentum', which Adam does not have"):
+        adam.load_state_dict(sgd.state_dict())
+    assert adam.param_groups[0]["lr"] == 0.01 and "momentum" not in adam.param_groups[0]
+
+
+def test_loaded_options_are_checked_as_the_constructor_checks_them():
+    w = ts.Tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    sd = opt.state_dict()
+    sd["param_groups"][0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_pytorch_state_dicts_load_and_a_flag_we_do_not_implement_is_refused(name, torch):
+    tp = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+    kw = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.1)
+    topt = getattr(torch.optim, name)([tp], **kw)
+    tp.grad = torch.ones(2, dtype=torch.float64)
+    topt.step()
+    sd = topt.state_dict()
+    sd = {"state": {str(k): {n: (v.numpy() if hasattr(v, "numpy") else v) for n, v in s.items()}
+                    for k, s in sd["state"].items()},
+          "param_groups": sd["param_groups"]}
+    w = ts.Tensor(np.ones(2), requires_grad=True)
+    opt = getattr(optim, name)([w], **kw)
+    opt.load_state_dict(sd)  # (foreach=None, maximize=False, ...: the defaults, accepted)
+    sd["param_groups"][0]["maximize"] = True
+    with pytest.raises(ValueError, match=f"maximize=True, which {name} does not implement"):
+        getattr(optim, name)([w], **kw).load_state_dict(sd)

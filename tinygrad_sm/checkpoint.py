@@ -132,14 +132,18 @@ def load(path: PathLike) -> Any:
                               "that tinygrad_sm's save() wrote")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if _TREE_KEY not in z.files:
+            # By the members' own names (NAME.npy, as save() writes them): NpzFile's z[key] tries
+            # the name as given first, so z["w.npy"] would read the member of a key "w".
+            members = [m for m in z.zip.namelist() if m.endswith(".npy")]
+            tree = _TREE_KEY + ".npy"
+            if tree not in members:
                 raise CheckpointError(f"{path} is an .npz file but not a tinygrad_sm checkpoint (no {_TREE_KEY})")
-            meta = json.loads(str(z[_TREE_KEY]))
+            meta = json.loads(str(z[tree]))
             if not isinstance(meta, dict) or "tree" not in meta:
                 raise CheckpointError(f"{path} is not a tinygrad_sm checkpoint ({_TREE_KEY} holds no tree)")
             if meta.get("format") != FORMAT:
                 raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}, expected {FORMAT}")
-            arrays = {k: z[k] for k in z.files if k != _TREE_KEY}
+            arrays = {m[:-4]: z[m] for m in members if m != tree}
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as e:

@@ -49,8 +49,16 @@ class Optimizer:
             unknown = set(g) - set(defaults) - {"params"}
             if unknown:
                 raise TypeError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}")
-            self.param_groups.append({**defaults, **g, "params": ps})
+            group = {**defaults, **g, "params": ps}
+            self._check_group(group)  # (the defaults too: each group holds them unless it overrides)
+            self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # keyed by the parameter's position
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Refuse hyperparameters the update rule cannot use (checked per group, so a group's own
+        lr is checked as the default is). Subclasses add their own options' checks."""
+        if "lr" in group:
+            _check("lr", group["lr"])
 
     def _params(self) -> Iterable[tuple[int, Tensor, dict[str, Any]]]:
         i = 0
@@ -69,20 +77,34 @@ class Optimizer:
                 note_write(p.grad, "zero_grad(set_to_none=False)")
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient. Every parameter is checked before the first
+        is updated: a step that fails changes nothing, so fixing the cause and stepping again
+        does not step some parameters twice."""
         how = f"{type(self).__name__}.step()"
-        for i, p, group in self._params():
-            if p.grad is not None:
-                if type(p.data) is not np.ndarray:  # (p.data = some_tensor, a PyTorch habit)
-                    raise TypeError(f"{type(self).__name__}: parameter {i}'s .data is a {type(p.data).__name__}, "
-                                    "not a NumPy array; assign arrays to .data (p.data = t.numpy(), or "
-                                    "p.data[...] = values)")
-                state = self.state.setdefault(i, {})
-                for name, v in state.items():  # buffers follow a parameter converted since they were
-                    if type(v) is np.ndarray and v.dtype is not p.data.dtype:  # made (model.double())
-                        state[name] = v.astype(p.data.dtype)
-                self._update(p, state, group)
-                note_write(p, how)
+        todo = [(i, p, group) for i, p, group in self._params() if p.grad is not None]
+        for i, p, _ in todo:
+            self._check_param(i, p)
+        for i, p, group in todo:
+            state = self.state.setdefault(i, {})
+            for name, v in state.items():  # buffers follow a parameter converted since they were
+                if type(v) is np.ndarray and v.dtype is not p.data.dtype:  # made (model.double())
+                    state[name] = v.astype(p.data.dtype)
+            self._update(p, state, group)
+            note_write(p, how)
+
+    def _check_param(self, i: int, p: Tensor) -> None:
+        name = type(self).__name__
+        if type(p.data) is not np.ndarray:  # (p.data = some_tensor, a PyTorch habit)
+            raise TypeError(f"{name}: parameter {i}'s .data is a {type(p.data).__name__}, not a NumPy "
+                            "array; assign arrays to .data (p.data = t.numpy(), or p.data[...] = values)")
+        g = p.grad.data
+        if not isinstance(g, np.ndarray) or g.shape != p.data.shape or g.dtype != p.data.dtype:
+            got = f"{g.shape} {g.dtype}" if isinstance(g, np.ndarray) else type(g).__name__
+            raise ValueError(f"{name}.step(): parameter {i} is {p.data.shape} {p.data.dtype} but its .grad "
+                             f"is {got}; a gradient must match its parameter (nothing was updated)")
+        if not p.data.flags.writeable:
+            raise ValueError(f"{name}.step(): parameter {i} is read-only; give it a writable array "
+                             "(p.data = p.data.copy()); nothing was updated")
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -131,9 +153,40 @@ class Optimizer:
                     v = v.item()
                 entry[name] = v
             new_state[i] = entry
-        for g, mine in zip(groups, self.param_groups):
-            mine.update({k: v for k, v in g.items() if k != "params"})
+        merged = [self._loaded_group(g, mine) for g, mine in zip(groups, self.param_groups)]
+        for mine, group in zip(self.param_groups, merged):
+            mine.update(group)
         self.state = new_state
+
+    # PyTorch's options that this library does not have, with the values that mean "off": a state
+    # dict from PyTorch may carry them; any other value asks for behaviour it would not get.
+    # (initial_lr is what PyTorch's schedulers record; it changes no update.)
+    _TORCH_OFF: dict[str, tuple[Any, ...]] = {"foreach": (None, False), "fused": (None, False),
+                                             "capturable": (False,), "differentiable": (False,),
+                                             "maximize": (False,)}
+
+    def _loaded_group(self, g: Mapping[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
+        """The options of a saved group, checked as the constructor checks them."""
+        name = type(self).__name__
+        off = {**self._TORCH_OFF, **self._torch_off()}
+        group = {}
+        for k, v in g.items():
+            if k in ("params", "initial_lr"):
+                continue
+            if k in off and k not in self.defaults:
+                if not any(v is o or (type(v) is type(o) and v == o) for o in off[k]):
+                    raise ValueError(f"optimizer state has {k}={v!r}, which {name} does not implement")
+                continue
+            if k not in self.defaults:
+                raise ValueError(f"optimizer state has option {k!r}, which {name} does not have "
+                                 "(a state dict of another optimizer?)")
+            group[k] = v
+        merged = {**mine, **group}
+        self._check_group(merged)  # (which also puts values in their form, e.g. betas as a tuple)
+        return {k: merged[k] for k in group}
+
+    def _torch_off(self) -> dict[str, tuple[Any, ...]]:
+        return {}
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.param_groups[0].items() if k != "params")
@@ -141,6 +194,8 @@ class Optimizer:
 
 
 def _check(name: str, value: float, low: float = 0.0, high: Optional[float] = None) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
     if not np.isfinite(value) or value < low or (high is not None and value >= high):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
@@ -156,13 +211,20 @@ class SGD(Optimizer):
 
     def __init__(self, params: Params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        _check("lr", lr)
-        _check("momentum", momentum)
-        _check("weight_decay", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                       weight_decay=weight_decay))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        _check("momentum", group["momentum"])
+        _check("dampening", group["dampening"])
+        if group["dampening"] > 1:
+            raise ValueError(f"dampening must be in [0, 1], got {group['dampening']}")
+        _check("weight_decay", group["weight_decay"])
+        if not isinstance(group["nesterov"], (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {group['nesterov']!r}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         buf = None
@@ -190,12 +252,23 @@ class Adam(Optimizer):
 
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        _check("lr", lr)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        betas = group["betas"]
+        if isinstance(betas, np.ndarray):  # (as a checkpoint file gives them back)
+            betas = betas.tolist()
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         _check("beta1", betas[0], 0.0, 1.0)
         _check("beta2", betas[1], 0.0, 1.0)
-        _check("eps", eps)
-        _check("weight_decay", weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        group["betas"] = tuple(betas)
+        _check("eps", group["eps"])
+        _check("weight_decay", group["weight_decay"])
+
+    def _torch_off(self) -> dict[str, tuple[Any, ...]]:
+        return {"amsgrad": (False,), "decoupled_weight_decay": (self.decoupled,)}
 
     def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
         fresh = "step" not in state
@@ -224,8 +297,9 @@ class StepLR:
     Call scheduler.step() once per epoch, after the optimizer's steps."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
+        _check("StepLR: gamma", gamma)
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0

@@ -138,6 +138,9 @@ def mirrors_for(name: str, mirrors: Optional[Sequence[str]] = None) -> list[str]
         mirrors = env or MIRRORS[name]
     if isinstance(mirrors, str):
         mirrors = [mirrors]
+    mirrors = list(mirrors)
+    if not mirrors or not all(isinstance(m, str) and m.strip() for m in mirrors):
+        raise ValueError(f"mirrors must be one or more base URLs (strings), got {mirrors!r}")
     return [m if m.endswith("/") else m + "/" for m in mirrors]
 
 
@@ -232,7 +235,7 @@ def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, tim
             content, after = _gunzip_sha256(tmp)
             if content == remote.sha256 and after:
                 raise DownloadError(f"{url}: {after} bytes follow the end of the gzip stream (whose "
-                                    "content is right); a gzip reader would refuse the file")
+                                    "content is right): not the file the checksums describe")
             if content != remote.sha256:
                 raise DownloadError(f"{url}: SHA-256 mismatch: expected {remote.gz_sha256} (gz) or "
                                     f"{remote.sha256} (content), got {got}")

@@ -37,6 +37,9 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last), ("flatten", flatten)):
+            if not isinstance(flag, (bool, np.bool_)):  # (bool("False") is True)
+                raise ValueError(f"DataLoader: {name} must be True or False, got {flag!r}")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last, self.flatten = bool(shuffle), bool(drop_last), bool(flatten)
         # one random seed per loader when none is given, so epochs still differ from each other
@@ -52,6 +55,8 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch `epoch` (its order depends only on seed and epoch)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"DataLoader.set_epoch: epoch must be an int >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 
     def order(self, epoch: int) -> np.ndarray:
@@ -88,7 +93,10 @@ class DataLoader:
             if isinstance(inner, ArrayDataset):
                 self._by_item = False
         if self._by_item is not None:
-            return self._one_by_one(idx) if self._by_item else self.dataset[idx]
+            if self._by_item:
+                return self._one_by_one(idx)
+            x, y = self.dataset[idx]
+            return _array(x), _array(y)  # (as the first batch was: a list of labels, a Tensor)
         try:
             x, y = self.dataset[idx]
             whole: Optional[tuple[np.ndarray, np.ndarray]] = (_array(x), _array(y))
