@@ -554,3 +554,27 @@ def test_max_and_min_send_the_gradient_to_a_nan_as_pytorch_does(torch):
 def test_like_functions_follow_the_float32_rule_for_python_floats():
     assert ts.zeros_like([1.0, 2.0]).dtype == np.float32 == ts.ones_like([[1.5]]).dtype
     assert ts.zeros_like(np.zeros(2)).dtype == np.float64 and ts.ones_like([1, 2]).dtype == np.int64
+
+
+@pytest.mark.parametrize("index", [((0, 0),), (slice(None), (1, 1)), (range(2), 0), ((1, 0, 1), [2, 2, 0])],
+                         ids=["tuple", "slice-tuple", "range", "tuple-list"])
+def test_an_index_holding_a_tuple_or_range_adds_the_gradients_of_repeated_elements(index, torch):
+    """NumPy reads a tuple or range inside an index as an integer array: an element picked twice
+    gets both gradients, as with a list."""
+    data = np.arange(12.0).reshape(3, 4)
+    x, tx = leaf(data), torch.tensor(data, requires_grad=True)
+    g = np.random.default_rng(0).standard_normal(data[index].shape)
+    x[index].backward(g)
+    tindex = tuple(list(i) if isinstance(i, (tuple, range)) else i for i in index)
+    tx[tindex].backward(torch.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_clip_takes_tensor_bounds_that_need_no_gradient_and_refuses_the_others():
+    x = leaf([-1.0, 0.5, 3.0])
+    lo = Tensor(np.zeros(3))
+    np.testing.assert_array_equal(x.clamp(min=lo, max=1.0).numpy(), [0.0, 0.5, 1.0])
+    with pytest.raises(TypeError, match="the min bound requires grad.*x.maximum\\(lo\\).minimum\\(hi\\)"):
+        x.clip(min=leaf([0.0, 0.0, 0.0]))
+    with pytest.raises(ts.GateError, match=r"would change the input's shape \(3,\) to \(2, 3\)"):
+        x.clip(min=np.zeros((2, 3)))

@@ -519,10 +519,12 @@ class Tensor:
     def minimum(self, other: ArrayLike) -> "Tensor":
         return G.Minimum.apply(*_operands(self, other))
 
-    def clip(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":  # noqa: A002
+    def clip(self, min: Optional[ArrayLike] = None, max: Optional[ArrayLike] = None) -> "Tensor":  # noqa: A002
+        """Each element held within [min, max]; the bounds are numbers, arrays or tensors that need
+        no gradient (x.maximum(lo).minimum(hi) sends gradients to tensor bounds too)."""
         if min is None and max is None:
             raise ValueError("clip: give min, max or both")
-        return G.Clip.apply(self, lo=min, hi=max)
+        return G.Clip.apply(self, lo=_clip_bound(min, "min"), hi=_clip_bound(max, "max"))
 
     clamp = clip
 
@@ -730,6 +732,15 @@ class Tensor:
     def log_softmax(self, axis: Optional[int] = None, *, dim: Optional[int] = None) -> "Tensor":
         """Along axis (or dim; the last by default)."""
         return G.LogSoftmax.apply(self, axis=_last_axis(axis, dim))
+
+
+def _clip_bound(v: Any, name: str) -> Any:
+    if isinstance(v, Tensor):
+        if v.requires_grad:
+            raise TypeError(f"clip: the {name} bound requires grad, and clip sends no gradient to its "
+                            "bounds; use x.maximum(lo).minimum(hi), which does")
+        return v.data
+    return v
 
 
 def _index(index: Any) -> Any:

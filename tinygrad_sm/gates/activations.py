@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 
 from .. import kernels
-from .base import Domain, Gate, Values
+from .base import Domain, Gate, GateError, Values
 
 
 class ReLU(Gate):
@@ -70,7 +70,12 @@ class Clip(Gate):
 
     def forward(self, x):
         self.save_for_backward(x)
-        return np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+        z = np.clip(x, self.lo, self.hi).astype(x.dtype, copy=False)
+        if z.shape != x.shape:
+            raise GateError(f"clip: bounds of shape {np.shape(self.lo)} and {np.shape(self.hi)} would "
+                            f"change the input's shape {x.shape} to {z.shape}; give bounds that "
+                            "broadcast to the input's shape")
+        return z
 
     def backward(self, g):
         (x,) = self.saved

@@ -103,9 +103,14 @@ class Stack(Gate):
         return self.unbroadcast(*np.moveaxis(g, self.axis, 0))
 
 
+_BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
 def _is_advanced(index: Any) -> bool:
+    """Whether NumPy reads some item of the index as an array (an array, a list, a tuple inside
+    the index, a range, a bool), which may pick an element more than once."""
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, (np.ndarray, list)) for i in items)
+    return any(isinstance(i, (bool, np.bool_)) or not isinstance(i, _BASIC) for i in items)
 
 
 class GetItem(Gate):
