@@ -264,7 +264,7 @@ def test_a_shared_layer_is_in_the_state_dict_under_each_name_as_in_pytorch(torch
     assert net.load_state_dict(state) == ([], [])
     np.testing.assert_array_equal(layer.bias.numpy(), np.full(3, 7.0, np.float32))
     del state["2.weight"]
-    with pytest.raises(KeyError, match="missing keys: 2.weight"):
+    with pytest.raises(KeyError, match="missing keys: '2.weight'"):
         net.load_state_dict(state)
 
 
@@ -472,3 +472,61 @@ def test_sequential_names_with_dots_are_refused():
     from collections import OrderedDict
     with pytest.raises(KeyError, match="must be non-empty and contain no '.'"):
         nn.Sequential(OrderedDict([("a.b", nn.Linear(2, 2))]))
+
+
+@pytest.mark.parametrize("value", [np.zeros((3, 2)), 3.0, [[0.0, 0.0]] * 3])
+def test_assigning_a_non_parameter_to_a_parameters_name_is_refused(value):
+    """(As PyTorch: else the weight would quietly leave the model, its state_dict and its optimizer.)"""
+    layer = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match="cannot assign a .* to the parameter 'weight' of Linear"):
+        layer.weight = value
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    layer.weight = None  # (taking it out is allowed)
+    assert [n for n, _ in layer.named_parameters()] == ["bias"]
+
+
+def test_a_child_held_under_two_names_is_one_child(torch):
+    shared = nn.Linear(2, 2)
+    seq = nn.Sequential(shared, nn.ReLU(), shared)
+    tshared = torch.nn.Linear(2, 2)
+    tseq = torch.nn.Sequential(tshared, torch.nn.ReLU(), tshared)
+    assert [n for n, _ in seq.named_children()] == [n for n, _ in tseq.named_children()] == ["0", "1"]
+    assert len(list(seq.children())) == 2
+
+
+def test_module_habits_from_pytorch():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(inplace=True), nn.Linear(3, 1))
+    assert "inplace=True" in repr(model)
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    assert seen == ["Linear", "ReLU", "Linear", "Sequential"]  # children first, as PyTorch
+    assert list(model.parameters(recurse=False)) == []
+    assert [p.shape for p in model[0].parameters(recurse=False)] == [(3, 2), (3,)]
+    x = ts.Tensor(np.array([[1.0, -2.0]], np.float32))
+    before = x.numpy().copy()
+    model(x).sum().backward()
+    np.testing.assert_array_equal(x.numpy(), before)  # (inplace=True changes no input here)
+    model.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("state, strict, match", [
+    ([("0.weight", np.zeros((3, 2)))], True, "expected a mapping of names to arrays"),
+    ({}, None, "strict must be True or False"),
+    ({0: np.zeros(1)}, True, "unexpected keys: 0"),
+])
+def test_load_state_dict_says_what_is_wrong_with_its_arguments(state, strict, match):
+    model = nn.Sequential(nn.Linear(2, 3))
+    before = model.state_dict()
+    with pytest.raises((TypeError, KeyError), match=match):
+        model.load_state_dict(state, strict=strict)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("size", [True, "a", 2.0])
+def test_linear_sizes_must_be_ints(size):
+    with pytest.raises(TypeError, match="in_features must be an int"):
+        nn.Linear(size, 3)

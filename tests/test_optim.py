@@ -294,12 +294,13 @@ def test_a_step_that_fails_updates_nothing_so_a_retry_steps_each_parameter_once(
     a = ts.Tensor(np.ones(3, np.float32), requires_grad=True)
     b = ts.Tensor(np.ones(2, np.float32), requires_grad=True)
     opt = getattr(optim, name)([a, b], **kw)
-    a.grad, b.grad = ts.Tensor(np.ones(3, np.float32)), ts.Tensor(np.ones(2))  # b's is float64
-    with pytest.raises(ValueError, match=r"parameter 1 is \(2,\) float32 but its .grad is \(2,\) float64"):
+    a.grad, b.grad = ts.Tensor(np.ones(3, np.float32)), ts.Tensor(np.ones(2, np.float32))
+    b.data.flags.writeable = False
+    with pytest.raises(ValueError, match="parameter 1 is read-only"):
         opt.step()
     np.testing.assert_array_equal(a.numpy(), np.ones(3))
     assert opt.state == {} or all(not s for s in opt.state.values())
-    b.grad = ts.Tensor(np.ones(2, np.float32))
+    b.data = b.data.copy()
     opt.step()
     ref = getattr(optim, name)([c := ts.Tensor(np.ones(3, np.float32), requires_grad=True)], **kw)
     c.grad = ts.Tensor(np.ones(3, np.float32))

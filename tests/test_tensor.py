@@ -578,3 +578,50 @@ def test_clip_takes_tensor_bounds_that_need_no_gradient_and_refuses_the_others()
         x.clip(min=leaf([0.0, 0.0, 0.0]))
     with pytest.raises(ts.GateError, match=r"would change the input's shape \(3,\) to \(2, 3\)"):
         x.clip(min=np.zeros((2, 3)))
+
+
+def test_grad_takes_a_matching_tensor_or_none(torch):
+    """A NumPy array as .grad used to take no gradient (backward's adds went into a view of it)."""
+    x = leaf([1.0, 2.0])
+    with pytest.raises(TypeError, match="grad must be a Tensor or None, got a ndarray"):
+        x.grad = np.zeros(2)
+    with pytest.raises(ValueError, match=r"assigned grad is \(3,\) float64, but the tensor is \(2,\) float64"):
+        x.grad = Tensor(np.zeros(3))
+    with pytest.raises(ValueError, match="assigned grad is"):
+        x.grad = Tensor(np.zeros(2, np.float32))
+    x.grad = Tensor(np.array([10.0, 20.0]))
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [12.0, 22.0])
+    x.grad = None
+    assert x.grad is None
+
+
+def test_format_index_and_in_as_pytorch(torch):
+    loss = Tensor(np.float32(1.23456))
+    assert f"{loss:.3f}" == f"{torch.tensor(1.23456):.3f}" == "1.235"
+    assert f"{Tensor([1.0, 2.0])}" == str(Tensor([1.0, 2.0]))
+    names = ["cat", "dog", "cow"]
+    assert names[Tensor(np.array([0.1, 0.9, 0.3])).argmax()] == "dog"
+    assert list(range(Tensor(np.array(3)))) == [0, 1, 2]
+    with pytest.raises(TypeError, match="only a one-element integer tensor can be an index"):
+        names[Tensor(1.0)]
+    assert 2 in Tensor(np.array([[1, 2]])) and 5 not in Tensor(np.array([[1, 2]]))
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # (NumPy's note on np.matrix)
+def test_from_numpy_of_an_ndarray_subclass_computes_as_an_ndarray():
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    t = ts.from_numpy(m)
+    np.testing.assert_array_equal((t * t).numpy(), [[1.0, 4.0], [9.0, 16.0]])  # elementwise, not m @ m
+    assert t.sum(1).shape == (2,)
+    m[0, 0] = 5.0
+    assert t.numpy()[0, 0] == 5.0  # (memory still shared)
+    np.testing.assert_array_equal((Tensor([[1.0, 1.0], [1.0, 1.0]], dtype="float64") * m).numpy(),
+                                  [[5.0, 2.0], [3.0, 4.0]])
+
+
+def test_zero_and_fill_on_a_leaf_that_requires_grad_name_themselves():
+    with pytest.raises(RuntimeError, match=r"^zero_\(\) is not recorded"):
+        leaf([1.0]).zero_()
+    with pytest.raises(RuntimeError, match=r"^fill_\(\) is not recorded"):
+        leaf([1.0]).fill_(2.0)

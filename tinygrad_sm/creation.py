@@ -51,7 +51,9 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy takes a NumPy array, got {type(array).__name__}")
     _dt.to_dtype(array.dtype)  # rejects unsupported dtypes with a clear message
-    return _make(array, requires_grad)
+    # (a plain ndarray view of a subclass: np.matrix's * is a matrix product, a masked array's sum
+    # skips its mask; the view shares the memory all the same)
+    return _make(array if type(array) is np.ndarray else np.asarray(array), requires_grad)
 
 
 def zeros(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False) -> Tensor:

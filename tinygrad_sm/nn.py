@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -69,11 +69,13 @@ class Module:
             other.pop(name, None)
             self.__dict__.pop(name, None)  # a plain value held before would hide it from __getattr__
             mine[name] = value  # (a name registered before keeps its place in the order)
-        elif name in params and isinstance(value, Tensor):
+        elif name in params and value is not None:
             # (as PyTorch; else the parameter would quietly leave the model and its optimizer)
-            raise TypeError(f"cannot assign a plain Tensor to the parameter {name!r} of "
+            what = "plain Tensor" if isinstance(value, Tensor) else type(value).__name__
+            raise TypeError(f"cannot assign a {what} to the parameter {name!r} of "
                             f"{type(self).__name__}: wrap it in nn.Parameter(...), or change the values in "
-                            f"place (with ts.no_grad(): self.{name} -= ..., or self.{name}.data[...] = ...)")
+                            f"place (with ts.no_grad(): self.{name} -= ..., or self.{name}.data[...] = ...); "
+                            "None takes the parameter out")
         elif name in mods and value is not None:  # (as PyTorch: the layer would quietly leave the model)
             raise TypeError(f"cannot assign a {type(value).__name__} to the sub-module {name!r} of "
                             f"{type(self).__name__}: give a Module, or None to take the layer out")
@@ -106,10 +108,16 @@ class Module:
 
     # -- walking the tree ---------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
-        yield from self._modules.items()
+        """(name, module) of the direct sub-modules, a module held under two names once."""
+        seen: set[int] = set()
+        for name, m in self._modules.items():
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
 
     def children(self) -> Iterator["Module"]:
-        yield from self._modules.values()
+        for _, m in self.named_children():
+            yield m
 
     def named_modules(self, prefix: str = "", _seen: Optional[set[int]] = None) -> Iterator[tuple[str, "Module"]]:
         """(dotted name, module) pairs, this module first, each module once even if shared."""
@@ -126,18 +134,27 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, each parameter once even if shared."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, each parameter once even if shared; recurse=False:
+        this module's own parameters only."""
         seen: set[int] = set()
-        for mod_name, m in self.named_modules(prefix):
+        for mod_name, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
             for name, p in m._parameters.items():
                 if id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{mod_name}.{name}" if mod_name else name), p
 
-    def parameters(self) -> Iterator[Parameter]:
-        for _, p in self.named_parameters():
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
             yield p
+
+    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+        """fn(module) for every sub-module, children first, then for this module (as PyTorch's
+        apply: e.g. to initialise every Linear's weights); returns this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
 
     # -- modes and gradients --------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -180,10 +197,15 @@ class Module:
     def double(self) -> "Module":
         return self.to(_dt.float64)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (sets .grad to None, PyTorch's default)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: .grad = None (PyTorch's default), or filled with
+        zeros in place with set_to_none=False."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.data[...] = 0
+                note_write(p.grad, "zero_grad(set_to_none=False)")
 
     # -- saving and restoring -------------------------------------------------------------------------
     def _every_parameter_name(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -205,15 +227,20 @@ class Module:
         given. Shapes must always match; values are cast to each parameter's dtype.
         Returns the keys that did not match (both empty when strict), as PyTorch does.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict for {type(self).__name__}: expected a mapping of names to "
+                            f"arrays (what state_dict() gives), got a {type(state).__name__}")
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         own = dict(self._every_parameter_name())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
             parts = []
             if missing:
-                parts.append(f"missing keys: {', '.join(missing)}")
+                parts.append(f"missing keys: {', '.join(map(repr, missing))}")
             if unexpected:
-                parts.append(f"unexpected keys: {', '.join(unexpected)}")
+                parts.append(f"unexpected keys: {', '.join(map(repr, unexpected))}")
             raise KeyError(f"load_state_dict for {type(self).__name__}: " + "; ".join(parts)
                            + " (pass strict=False to load the keys that match)")
         arrays = {}
@@ -270,6 +297,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "kaiming",
                  std: float = 0.01, dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
         super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"Linear: {name} must be an int, got {v!r}")
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: sizes must be positive, got in_features={in_features}, "
                              f"out_features={out_features}")
@@ -334,7 +364,15 @@ class MSELoss(Module):
 
 
 class ReLU(Module):
-    """max(x, 0) elementwise."""
+    """max(x, 0) elementwise. inplace=True is accepted for PyTorch code and changes nothing but
+    memory: the result is a new tensor with the same values (the input is left as it is)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
     def forward(self, x: Tensor) -> Tensor:
         return functional.relu(x)

@@ -132,7 +132,7 @@ class Tensor:
     require grad. The data is copied; use `from_numpy` to share memory with an array.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_gate", "name", "__weakref__")
+    __slots__ = ("data", "_grad", "requires_grad", "_gate", "name", "__weakref__")
     __array_ufunc__ = None  # make NumPy hand `array + tensor` to Tensor.__radd__
     __hash__ = object.__hash__  # == is elementwise, identity stays the hash
 
@@ -151,7 +151,7 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         self.data = _dt.as_array(data, dtype)
-        self.grad = None
+        self._grad = None
         self._gate = None
         self.name = name
         self.requires_grad = False
@@ -163,7 +163,7 @@ class Tensor:
         """Fast internal constructor: no conversion, no copy (`gate` is the op that made it)."""
         t = object.__new__(cls)
         t.data = arr
-        t.grad = None
+        t._grad = None
         t.requires_grad = requires_grad
         t._gate = gate
         t.name = None
@@ -247,6 +247,23 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __format__(self, spec: str) -> str:
+        """f"{loss:.4f}" formats a one-element tensor's value; others as str() (no spec)."""
+        if self.data.size == 1 and spec:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
+    def __index__(self) -> int:
+        """A one-element integer tensor as an index: names[t.argmax()]."""
+        if self.data.size != 1 or self.data.dtype.kind not in "iub":
+            raise TypeError(f"only a one-element integer tensor can be an index, this one is "
+                            f"{self.shape} {self.dtype}")
+        return int(self.data.item())
+
+    def __contains__(self, value: Any) -> bool:
+        """value in t: whether any element equals value."""
+        return bool(np.any(self.data == (value.data if isinstance(value, Tensor) else value)))
+
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
@@ -254,6 +271,24 @@ class Tensor:
         return bool(self.data.item())
 
     # -- gradient bookkeeping ------------------------------------------------------------------
+    @property
+    def grad(self) -> Optional["Tensor"]:
+        """dL/dthis, summed over the backward passes since it was last None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Optional["Tensor"]) -> None:
+        # (checked as PyTorch checks it: a NumPy array here would take no gradient, backward's
+        # adds going into a view of it that is thrown away)
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad must be a Tensor or None, got a {type(value).__name__}; wrap an "
+                                "array with ts.from_numpy(a) (or ts.tensor(a) for a copy)")
+            if value.shape != self.shape or value.dtype != self.dtype:
+                raise ValueError(f"assigned grad is {value.shape} {value.dtype}, but the tensor is "
+                                 f"{self.shape} {self.dtype}; a gradient must match its tensor")
+        self._grad = value
+
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         """Set requires_grad in place (on leaves); returns self."""
         if flag and self.data.dtype.kind != "f":
@@ -690,7 +725,8 @@ class Tensor:
     def _assign(self, index: Any, value: ArrayLike, how: str) -> None:
         v = value.data if isinstance(value, Tensor) else value
         if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-            raise RuntimeError("x[index] = value is not recorded for backward: do it under `with ts.no_grad():` "
+            what = "x[index] = value" if how == "item assignment" else how
+            raise RuntimeError(f"{what} is not recorded for backward: do it under `with ts.no_grad():` "
                                "where no gradient should flow through it, or build the result from ops "
                                "(e.g. x * keep + value * (1 - keep) with a 0/1 mask)")
         idx = _index(index)
@@ -787,7 +823,7 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
             dt = _dt.scalar_dtype(dt, x)
         return Tensor._wrap(np.array(x, dt))  # np.array(x, dt) is twice as fast as np.asarray(x, dtype=dt)
     if isinstance(x, np.ndarray):
-        return Tensor._wrap(x)
+        return Tensor._wrap(x if type(x) is np.ndarray else np.asarray(x))  # (np.matrix: see from_numpy)
     dt = like.data.dtype
     if dt.kind == "f" and not isinstance(x, np.generic):  # Python floats: no dtype of their own to
         raw = np.asarray(x)  # keep; read as float64 (exact) and rounded once to the tensor's dtype
@@ -981,7 +1017,7 @@ def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False, note: bool = True
     else a copy (g may be the user's array, or reach other inputs too). An add into an existing
     .grad is a write in place (note_write), unless the caller knows it needs no note."""
     if t.grad is None:
-        t.grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype))
+        t._grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype))  # (a gate's gradient: no check)
         return
     d = t.grad.data
     if d.ndim == 0:  # (in place on a 0-d array, a scalar add and store cost 1/8 of `+=`)
