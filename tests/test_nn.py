@@ -530,3 +530,22 @@ def test_load_state_dict_says_what_is_wrong_with_its_arguments(state, strict, ma
 def test_linear_sizes_must_be_ints(size):
     with pytest.raises(TypeError, match="in_features must be an int"):
         nn.Linear(size, 3)
+
+
+def test_a_parameter_or_layer_set_to_none_and_back_keeps_its_place(torch):
+    layer = nn.Linear(2, 3)
+    layer.weight = None
+    assert list(layer.state_dict()) == ["bias"] and layer.weight is None
+    layer.weight = nn.Parameter(np.zeros((3, 2), np.float32))
+    tl = torch.nn.Linear(2, 3)
+    tl.weight = None
+    tl.weight = torch.nn.Parameter(torch.zeros(3, 2))
+    assert list(layer.state_dict()) == list(tl.state_dict()) == ["weight", "bias"]
+
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    first = net[0]
+    setattr(net, "0", None)
+    assert [n for n, _ in net.named_children()] == ["1"] and "(0): None" in repr(net)
+    net.eval()  # (a None child is skipped, not called)
+    setattr(net, "0", first)
+    assert list(net.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]

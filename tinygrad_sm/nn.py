@@ -69,14 +69,18 @@ class Module:
             other.pop(name, None)
             self.__dict__.pop(name, None)  # a plain value held before would hide it from __getattr__
             mine[name] = value  # (a name registered before keeps its place in the order)
-        elif name in params and value is not None:
+        elif value is None and (name in params or name in mods):
+            # (as PyTorch: the name keeps its place, so a layer or parameter put back later comes
+            # back where it was in parameters(), state_dict() and an optimizer's saved state)
+            (params if name in params else mods)[name] = None
+        elif name in params:
             # (as PyTorch; else the parameter would quietly leave the model and its optimizer)
             what = "plain Tensor" if isinstance(value, Tensor) else type(value).__name__
             raise TypeError(f"cannot assign a {what} to the parameter {name!r} of "
                             f"{type(self).__name__}: wrap it in nn.Parameter(...), or change the values in "
                             f"place (with ts.no_grad(): self.{name} -= ..., or self.{name}.data[...] = ...); "
                             "None takes the parameter out")
-        elif name in mods and value is not None:  # (as PyTorch: the layer would quietly leave the model)
+        elif name in mods:  # (as PyTorch: the layer would quietly leave the model)
             raise TypeError(f"cannot assign a {type(value).__name__} to the sub-module {name!r} of "
                             f"{type(self).__name__}: give a Module, or None to take the layer out")
         else:
@@ -111,7 +115,7 @@ class Module:
         """(name, module) of the direct sub-modules, a module held under two names once."""
         seen: set[int] = set()
         for name, m in self._modules.items():
-            if id(m) not in seen:
+            if m is not None and id(m) not in seen:
                 seen.add(id(m))
                 yield name, m
 
@@ -140,7 +144,7 @@ class Module:
         seen: set[int] = set()
         for mod_name, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
             for name, p in m._parameters.items():
-                if id(p) not in seen:
+                if p is not None and id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{mod_name}.{name}" if mod_name else name), p
 
@@ -211,9 +215,11 @@ class Module:
     def _every_parameter_name(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) under every name it has: a layer used twice, twice."""
         for name, p in self._parameters.items():
-            yield (f"{prefix}.{name}" if prefix else name), p
+            if p is not None:
+                yield (f"{prefix}.{name}" if prefix else name), p
         for name, m in self._modules.items():
-            yield from m._every_parameter_name(f"{prefix}.{name}" if prefix else name)
+            if m is not None:
+                yield from m._every_parameter_name(f"{prefix}.{name}" if prefix else name)
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter's values, by dotted name. A parameter shared between layers
