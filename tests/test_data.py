@@ -761,3 +761,15 @@ def test_data_roots_expand_a_home_and_leave_other_tildes_alone(tmp_path, monkeyp
     assert fetch.search_dirs("mnist", odd)[0] == Path(odd) / "mnist"
     monkeypatch.setenv("TINYGRAD_SM_DATA", odd)
     assert fetch.download_dir("mnist", None) == Path(odd) / "mnist"
+
+
+def test_a_dataset_of_dicts_is_told_what_an_item_must_be():
+    class Dicts:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"x": np.zeros(3), "y": 1}
+
+    with pytest.raises(TypeError, match=r"an item must be an \(image, label\) pair"):
+        next(iter(DataLoader(Dicts(), batch_size=2)))

@@ -181,7 +181,8 @@ def test_a_lone_tensor_is_a_clear_error_and_a_group_may_hold_one():
     (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "Nesterov"),
     (lambda p: optim.Adam(p, betas=(1.0, 0.9)), "beta1"),
     (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
-    (lambda p: optim.SGD([ts.Tensor(np.ones(2))], lr=0.1), "leaf tensors that require grad"),
+    (lambda p: optim.SGD([p[0] * 2], lr=0.1), r"leaf tensors \(parameters\), got a non-leaf Tensor \(2,\)"),
+    (lambda p: optim.SGD([np.ones(2)], lr=0.1), "leaf tensors .*got a ndarray"),
     (lambda p: optim.SGD(p + p, lr=0.1), "appears twice"),
     (lambda p: optim.SGD([{"params": p, "lr": 0.1, "beta": 2}], lr=0.1), "unknown option"),
     # a group's own options are checked as the defaults are
@@ -344,3 +345,14 @@ def test_pytorch_state_dicts_load_and_a_flag_we_do_not_implement_is_refused(name
     sd["param_groups"][0]["maximize"] = True
     with pytest.raises(ValueError, match=f"maximize=True, which {name} does not implement"):
         getattr(optim, name)([w], **kw).load_state_dict(sd)
+
+
+def test_frozen_parameters_are_kept_and_skipped_as_in_pytorch():
+    model = ts.nn.Sequential(ts.nn.Linear(4, 3), ts.nn.ReLU(), ts.nn.Linear(3, 2))
+    model[0].requires_grad_(False)
+    frozen = model[0].weight.numpy().copy()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(ts.Tensor(np.ones((2, 4), np.float32))).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(model[0].weight.numpy(), frozen)
+    assert model[0].weight.grad is None and model[2].weight.grad is not None

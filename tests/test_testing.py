@@ -308,3 +308,22 @@ def test_a_grid_with_no_point_in_its_range_says_so():
     from tinygrad_sm.testing import _values
     with pytest.raises(ValueError, match=r"no point of the grid 1.0 lies in \[0.1, 0.2\]"):
         _values((3,), Values(0.1, 0.2, grid=1.0), np.float64)  # (what tensors() draws through)
+
+
+def test_gradcheck_takes_one_tensor_as_pytorch_does():
+    assert gradcheck(lambda t: (t * t).sum(), leaf([[1.0, 2.0], [3.0, 4.0]]))
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda t: Tensor(t.data.copy(), requires_grad=True).sum() + (t * 0).sum(),
+                  leaf([[1.0, 2.0], [3.0, 4.0]]))
+
+
+def test_a_gate_returning_several_outputs_is_told_at_the_forward():
+    class Two(Gate):
+        def forward(self, x):
+            return x * 2, x * 3
+
+        def backward(self, g):
+            return g
+
+    with pytest.raises(ts.GateError, match="Two.forward returned a tuple of 2; a gate has one output"):
+        Two.apply(leaf([1.0, 2.0, 3.0]))

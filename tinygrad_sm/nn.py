@@ -152,6 +152,12 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set requires_grad on every parameter (False freezes them); returns this module."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     def apply(self, fn: Callable[["Module"], Any]) -> "Module":
         """fn(module) for every sub-module, children first, then for this module (as PyTorch's
         apply: e.g. to initialise every Linear's weights); returns this module."""

@@ -40,9 +40,11 @@ class Optimizer:
         seen: set[int] = set()
         for g in groups:
             ps = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])  # (as PyTorch)
-            for p in ps:
-                if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
-                    raise TypeError(f"{type(self).__name__} optimises leaf tensors that require grad, got {p!r}")
+            for p in ps:  # (a leaf that does not require grad, frozen, is kept and skipped: no .grad)
+                if not isinstance(p, Tensor) or not p.is_leaf:
+                    what = (f"a non-leaf Tensor {p.shape} (computed from others)" if isinstance(p, Tensor)
+                            else f"a {type(p).__name__}")
+                    raise TypeError(f"{type(self).__name__} optimises leaf tensors (parameters), got {what}")
                 if id(p) in seen:
                     raise ValueError(f"{type(self).__name__}: a parameter appears twice")
                 seen.add(id(p))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -173,7 +173,7 @@ def _report(i: int, t: Tensor, a: np.ndarray, n: np.ndarray, atol: float, rtol: 
     return "\n".join(lines)
 
 
-def gradcheck(fn: Fn, inputs: Sequence[Tensor], *, eps: float = 1e-6, atol: float = 1e-5,
+def gradcheck(fn: Fn, inputs: Union[Tensor, Sequence[Tensor]], *, eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, mode: str = "full", raise_exception: bool = True,
               seed: int = 0) -> bool:
     """Compare backward() with central differences for every input that requires grad.
@@ -188,7 +188,7 @@ def gradcheck(fn: Fn, inputs: Sequence[Tensor], *, eps: float = 1e-6, atol: floa
     """
     if mode not in ("full", "fast"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'fast', got {mode!r}")
-    inputs = list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (one Tensor, as PyTorch takes it)
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad; pass Tensors with requires_grad=True")

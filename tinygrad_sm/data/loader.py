@@ -98,8 +98,10 @@ class DataLoader:
             x, y = self.dataset[idx]
             return _array(x), _array(y)  # (as the first batch was: a list of labels, a Tensor)
         try:
-            x, y = self.dataset[idx]
-            whole: Optional[tuple[np.ndarray, np.ndarray]] = (_array(x), _array(y))
+            got = self.dataset[idx]
+            if not (isinstance(got, (tuple, list)) and len(got) == 2):  # (a dict would unpack its keys)
+                raise TypeError(f"it gave a {type(got).__name__}, not an (images, labels) pair")
+            whole: Optional[tuple[np.ndarray, np.ndarray]] = (_array(got[0]), _array(got[1]))
         except Exception as e:  # (a PyTorch dataset given an array may raise anything, even RuntimeError)
             whole, first = None, e
         try:
@@ -119,6 +121,10 @@ class DataLoader:
         pairs = [self.dataset[int(i)] for i in idx]
         if not pairs:
             return np.empty((0,)), np.empty((0,), np.int64)
+        if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+            bad = next(p for p in pairs if not (isinstance(p, (tuple, list)) and len(p) == 2))
+            raise TypeError(f"DataLoader: {type(self.dataset).__name__}[i] gave a {type(bad).__name__}; "
+                            "an item must be an (image, label) pair")
         xs, ys = zip(*[(_array(p[0]), _array(p[1])) for p in pairs])
         return np.stack(xs), np.asarray(ys)
 
