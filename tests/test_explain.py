@@ -253,3 +253,28 @@ def test_an_expression_that_starts_with_a_minus_gets_a_hint(capsys):
     err = capsys.readouterr().err
     assert "'-x*y' starts with \"-\", so it reads as an option" in err and '-- "-x*y"' in err
     assert explain.main(["--vars", "x=1,y=2", "--", "-x*y"]) == 0
+
+
+def test_an_unknown_option_beside_an_expression_gets_no_minus_hint(capsys):
+    assert E.main(["x", "--vars", "x=1", "--bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus" in err and "starts with" not in err
+
+
+@pytest.mark.parametrize("name", ["lambda", "None", "class"])
+def test_vars_that_are_python_keywords_are_refused_by_name(name):
+    with pytest.raises(E.ExplainError, match=f"--vars {name}: {name} is a Python keyword"):
+        E.parse_vars([f"{name}=0.1,w=2"])
+
+
+def test_vars_names_are_read_as_the_parser_reads_them():
+    """Python's parser turns the ligature 'ﬁ' into 'fi' (NFKC); --vars does the same."""
+    ex = E.explain("ﬁ * 2", E.parse_vars(["ﬁ=3"]))
+    assert ex.output.item() == 6.0
+
+
+def test_columns_count_from_the_expression_as_given():
+    with pytest.raises(E.ExplainError, match="unknown name 'q' at column 5"):
+        E.explain(" -x*q", {"x": 1.0})
+    with pytest.raises(E.ExplainError, match="the expression is empty"):
+        E.explain("   ", {})

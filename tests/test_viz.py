@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 
 import numpy as np
 import pytest
@@ -419,3 +420,27 @@ def test_weight_templates_wants_one_title_per_row(tmp_path):
     assert not (tmp_path / "w.png").exists()
     weight_templates(np.ones((3, 784)), tmp_path / "w.png", titles=[])  # (none: each row's index)
     weight_templates(np.ones((3, 784)), tmp_path / "w.png", titles=list("abcd"))  # (more: ignored)
+
+
+def test_a_kept_trace_shows_the_values_of_its_pass_after_an_optimizer_step():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True, name="w")
+    loss = (w * Tensor(np.array([3.0, 4.0]))).sum()
+    trace = viz.trace_backward(loss, echo=False)
+    before = trace.to_json()
+    ts.optim.SGD([w], lr=0.5).step()
+    assert trace.to_json() == before
+
+
+def test_leaf_gradients_of_leaves_with_one_name_are_all_in_the_json():
+    w1 = Tensor(np.array(3.0), requires_grad=True, name="w")
+    w2 = Tensor(np.array(2.0), requires_grad=True, name="w")
+    trace = viz.trace_backward(w1 * w2 * w2, echo=False)
+    assert sorted(trace.to_dict()["leaf_grads"].values()) == [4.0, 12.0]
+
+
+def test_summaries_of_large_float32_values_do_not_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = viz.summarize(np.full(10, 3e38, np.float32), 6)
+        assert "mean 3e+38" in text
+        assert "mean nan" in viz.summarize(np.array([np.inf, -np.inf] * 5, np.float32), 6)

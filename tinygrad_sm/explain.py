@@ -15,16 +15,20 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import io
 import itertools
 import json
+import keyword
 import math
 import sys
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, TextIO
 
 import numpy as np
 
 from . import functional as F
+from ._files import write_text
 from .tensor import Tensor
 from .viz import Trace, draw, json_safe, summarize, to_dot, trace_backward
 
@@ -151,9 +155,12 @@ def parse_vars(specs: Sequence[str]) -> dict[str, float]:
     for spec in specs:
         for item in filter(None, (s.strip() for s in spec.split(","))):
             name, eq, value = item.partition("=")
-            name = name.strip()
+            name = unicodedata.normalize("NFKC", name.strip())  # (as Python's parser reads names)
             if not eq or not name.isidentifier():
                 raise ExplainError(f"explain: --vars needs name=value pairs separated by commas, got {item!r}")
+            if keyword.iskeyword(name):
+                raise ExplainError(f"explain: --vars {name}: {name} is a Python keyword, which an expression "
+                                   "cannot use as a name; pick another (lam for lambda)")
             if name in FUNCTIONS:
                 raise ExplainError(f"explain: --vars {name}: {name} is the name of a function; pick another name")
             if name in out:
@@ -208,16 +215,33 @@ def _deep_enough() -> Any:
         sys.setrecursionlimit(old)
 
 
+def _has_expression(ap: argparse.ArgumentParser, argv: list[str]) -> bool:
+    """Whether argparse finds the expression in argv (whatever else it refuses)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return ap.parse_known_args(argv)[0].expr is not None
+    except SystemExit:
+        return False
+
+
 def parse(expr: str, variables: Sequence[str]) -> ast.Expression:
     """Parse `expr` and check it against the whitelist (and the variable names); evaluates nothing."""
     if len(expr) > MAX_LENGTH:
         raise ExplainError(f"explain: the expression is {len(expr)} characters long; the limit is {MAX_LENGTH}")
+    if not expr.strip():
+        raise ExplainError("explain: the expression is empty")
+    lead = len(expr) - len(expr.lstrip())  # (stripped for the parser; columns count from expr)
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError as e:
-        raise ExplainError(f"explain: not a valid expression: {e.msg} at column {e.offset}") from None
+        col = (e.offset or 0) + (lead if e.lineno in (None, 1) else 0)
+        raise ExplainError(f"explain: not a valid expression: {e.msg} at column {col}") from None
     except (RecursionError, MemoryError):
         raise ExplainError("explain: the expression is nested too deeply") from None
+    if lead:
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) == 1:
+                node.col_offset += lead
     try:
         with _deep_enough():
             _check(tree, variables)
@@ -277,7 +301,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = int(e.code or 0) if not isinstance(e.code, str) else 2
         options = {"-h", "--help", "--vars", "--dot", "--draw", "--json"}
         dashed = [a for a in argv if a.startswith("-") and a.split("=")[0] not in options and a != "--"]
-        if code and dashed:  # (argparse took the expression for an unknown option)
+        if code and dashed and not _has_expression(ap, argv):  # (argparse took it for an option)
             print(f'tinygrad-sm explain: {dashed[0]!r} starts with "-", so it reads as an option: put the '
                   f'expression last, after --, e.g. tinygrad-sm explain --vars x=1,y=2 -- "{dashed[0]}"',
                   file=sys.stderr)
@@ -299,8 +323,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if render:
                     written = draw(ex.output, path, **kw)
                 else:
-                    with open(path, "w") as fh:
-                        fh.write(to_dot(ex.output, **kw))
+                    write_text(path, to_dot(ex.output, **kw))  # (an old file stays whole if to_dot fails)
                     written = path
             except (OSError, ValueError, RuntimeError) as e:
                 print(f"tinygrad-sm explain: error: {e}", file=sys.stderr)

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, TextIO, Union
 
 import numpy as np
 
-from ._files import replacing
+from ._files import replacing, write_text
 from .gates.base import Gate, GateError
 from .tensor import _LeafGrads, Tensor, _accumulate, check_graph, _seed_apart_from_grads, topological_order
 
@@ -133,8 +133,19 @@ def summarize(a: Optional[Array], max_elements: int = 6, digits: int = 4, stats:
     head = f"{a.shape} {a.dtype}"
     if not stats or a.dtype.kind not in "fiu" or a.size == 0:
         return head
-    parts = (("mean", a.mean()), ("min", a.min()), ("max", a.max()))
+    with np.errstate(all="ignore"):  # (inf - inf in a mean: NaN, said as such)
+        parts = (("mean", a.mean(dtype=np.float64)), ("min", a.min()), ("max", a.max()))
     return head + ", " + ", ".join(f"{k} {fmt.format(float(v))}" for k, v in parts)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """(label, value) pairs with repeated labels numbered (w, w#2, ...), so none is lost as a key."""
+    seen: dict[str, int] = {}
+    out = []
+    for name, v in pairs:
+        seen[name] = seen.get(name, 0) + 1
+        out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", v))
+    return out
 
 
 def json_safe(obj: Any) -> Any:
@@ -159,7 +170,8 @@ def _jsonable(a: Optional[Array], max_elements: int) -> Any:
         return a.tolist()
     out: dict[str, Any] = {"shape": list(a.shape), "dtype": str(a.dtype)}
     if a.dtype.kind in "fiu" and a.size:
-        out.update(mean=float(a.mean()), min=float(a.min()), max=float(a.max()))
+        with np.errstate(all="ignore"):  # (a float32 mean in float64: no overflow past the max)
+            out.update(mean=float(a.mean(dtype=np.float64)), min=float(a.min()), max=float(a.max()))
     return out
 
 
@@ -242,8 +254,8 @@ class _Graph:
 
     def input_value(self, gate: Gate, i: int) -> Optional[Array]:
         p = gate.parents[i]
-        if isinstance(p, Tensor):
-            return p.data
+        if isinstance(p, Tensor):  # (a copy: the trace shows the values of the pass, not an
+            return p.data.copy()   # optimizer step's after it)
         if isinstance(p, Gate):
             return self.out_value.get(id(p))
         kept = getattr(gate, "viz_inputs", None)
@@ -367,7 +379,7 @@ class Trace:
         return {"root": self.root_label, "value": _jsonable(self.root_value, max_elements),
                 "seed": _jsonable(self.seed, max_elements),
                 "steps": [r.to_dict(max_elements) for r in self.records],
-                "leaf_grads": {name: _jsonable(g, max_elements) for name, g in self.leaf_grads}}
+                "leaf_grads": {name: _jsonable(g, max_elements) for name, g in _unique(self.leaf_grads)}}
 
     def to_json(self, max_elements: int = 6, **kwargs: Any) -> str:
         """to_dict() as JSON (no NaN/inf literals: those become strings); kwargs go to json.dumps."""
@@ -421,7 +433,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     out = file if file is not None else sys.stdout
     graph = _Graph(root, tensors)
     root_label = root.name or "L"
-    trace = Trace(root_label, root.data, seed, [], [])
+    trace = Trace(root_label, root.data.copy(), seed, [], [])
     if echo:
         print(trace.header(max_elements), file=out)
     if root._gate is None:  # a leaf: its gradient with respect to itself
@@ -571,7 +583,7 @@ def draw(tensor: Tensor, path: Union[str, os.PathLike], **to_dot_args: Any) -> P
     text = to_dot(tensor, **to_dot_args)
     suffix = path.suffix.lower()
     if suffix == ".dot" or suffix == ".gv":
-        path.write_text(text)
+        write_text(str(path), text)  # (whole or not at all)
         return path
     if suffix not in _FORMATS:
         raise ValueError(f"draw: cannot tell the picture format from {str(path)!r}; "
@@ -579,8 +591,10 @@ def draw(tensor: Tensor, path: Union[str, os.PathLike], **to_dot_args: Any) -> P
     exe = shutil.which("dot")
     if exe is None:
         dot_path = path.with_suffix(".dot")
-        dot_path.write_text(text)
-        print(f"draw: Graphviz's `dot` program was not found, so the graph was written as {dot_path}. "
+        replaced = dot_path.exists()
+        write_text(str(dot_path), text)
+        print(f"draw: Graphviz's `dot` program was not found, so the graph was written as {dot_path}"
+              + (" (replacing the file of that name)" if replaced else "") + ". "
               f"Render it with:  dot -T{_FORMATS[suffix]} {dot_path} -o {path}\n"
               "(install Graphviz: apt install graphviz, brew install graphviz, or conda install graphviz)",
               file=sys.stderr)
