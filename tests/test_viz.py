@@ -444,3 +444,17 @@ def test_summaries_of_large_float32_values_do_not_overflow():
         text = viz.summarize(np.full(10, 3e38, np.float32), 6)
         assert "mean 3e+38" in text
         assert "mean nan" in viz.summarize(np.array([np.inf, -np.inf] * 5, np.float32), 6)
+
+
+def test_save_figure_writes_whole_files_with_a_temporary_name_of_its_own(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    bystander = tmp_path / "x.png.tmp.png"  # (the name the old fixed temporary file took)
+    bystander.write_text("keep me")
+    out = viz.save_figure(fig, tmp_path / "x.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and bystander.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x.png.tmp.png"]
+    with pytest.raises(FileNotFoundError, match="directory .*missing does not exist"):
+        viz.save_figure(fig, tmp_path / "missing" / "y.png")

@@ -645,14 +645,14 @@ def save_figure(fig: Any, path: Union[str, os.PathLike]) -> Path:
     """Write a matplotlib figure to `path` atomically (a temporary file, then a rename: no
     half-written picture is left where the old one was) and close it if pyplot made it."""
     out = Path(path)
-    tmp = out.with_name(out.name + ".tmp" + (out.suffix or ".png"))
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
+        if not out.parent.is_dir():  # (else the error would name the temporary file)
+            raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+        # (a temporary name of its own, beside the picture: two writers never share one)
+        with replacing(str(out), "wb", suffix=out.suffix or ".png") as (f, _):
+            fig.savefig(f, format=(out.suffix[1:] or "png").lower(), dpi=100)
     finally:
         plt = sys.modules.get("matplotlib.pyplot")
         if plt is not None:  # (a Figure made without pyplot needs no closing)
             plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return out
