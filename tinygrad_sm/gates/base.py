@@ -112,13 +112,9 @@ _next_seq = itertools.count().__next__
 _tensor: list[Any] = [None]  # the Tensor class, filled in by tensor.py (avoids a circular import)
 
 
-def _one_output(name: str, out: Any) -> np.ndarray:
-    """A forward's result that is not an ndarray (a NumPy scalar, a number) as one; several
-    outputs are refused (np.asarray would stack them into one array)."""
-    if isinstance(out, (tuple, list)):
-        raise GateError(f"{name}.forward returned a {type(out).__name__} of {len(out)}; a gate has one "
-                        "output, an array: write one gate per output")
-    return np.asarray(out)
+def _several_outputs(gate: "Gate", out: Any) -> None:
+    raise GateError(f"{gate.name}.forward returned a {type(out).__name__} of {len(out)}; a gate has one "
+                    "output, an array: write one gate per output")
 
 
 class Gate:
@@ -221,7 +217,9 @@ class Gate:
         except (ValueError, IndexError) as e:
             raise type(e)(f"{self.name}: {e} (input shape: {x.shape})") from e
         if type(out) is not np.ndarray:  # NumPy gives 0-d results as scalars (np.float32)
-            out = _one_output(self.name, out)
+            if type(out) is tuple or type(out) is list:  # (np.asarray would stack several outputs)
+                _several_outputs(self, out)
+            out = np.asarray(out)
         r = _new(Tensor)
         r.data, r._grad, r.name = out, None, None
         if record:
@@ -277,7 +275,9 @@ class Gate:
             shapes_text = ", ".join(str(a.shape) for a in arrays)
             raise type(e)(f"{self.name}: {e} (input shapes: {shapes_text})") from e
         if type(out) is not np.ndarray:  # NumPy gives 0-d results as scalars (np.float32)
-            out = _one_output(self.name, out)
+            if isinstance(out, (tuple, list)):  # (np.asarray would stack several outputs)
+                _several_outputs(self, out)
+            out = np.asarray(out)
         return out
 
     def __setstate__(self, state: Any) -> None:
