@@ -121,8 +121,8 @@ class DataLoader:
         pairs = [self.dataset[int(i)] for i in idx]
         if not pairs:
             return np.empty((0,)), np.empty((0,), np.int64)
-        if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
-            bad = next(p for p in pairs if not (isinstance(p, (tuple, list)) and len(p) == 2))
+        bad = next((p for p in pairs if not (isinstance(p, (tuple, list)) and len(p) == 2)), None)
+        if bad is not None:
             raise TypeError(f"DataLoader: {type(self.dataset).__name__}[i] gave a {type(bad).__name__}; "
                             "an item must be an (image, label) pair")
         xs, ys = zip(*[(_array(p[0]), _array(p[1])) for p in pairs])
