@@ -27,45 +27,6 @@ def forward(x: Any) -> Any:
     return y
 
 
-class TapeNode:
-    """The floor the issue quotes: a minimal autograd tape over NumPy, with nothing but a value,
-    its parents and a closure for each op's backward (no dtype or shape checks, no grad mode,
-    no hooks, no graph release). What a real engine adds on top of it is its overhead.
-    (Its values become NumPy scalars after the first op, as NumPy returns 0-d results; their
-    arithmetic costs about a quarter of the same op on 0-d arrays, which a Tensor keeps.)"""
-
-    __slots__ = ("value", "grad", "parents", "back")
-
-    def __init__(self, value: Any, parents: tuple = (), back: Any = None) -> None:
-        self.value, self.grad, self.parents, self.back = value, None, parents, back
-
-    def __mul__(self, c: float) -> "TapeNode":
-        return TapeNode(self.value * c, (self,), lambda g: (g * c,))
-
-    def __add__(self, c: float) -> "TapeNode":
-        return TapeNode(self.value + c, (self,), lambda g: (g,))
-
-    def relu(self) -> "TapeNode":
-        v = np.maximum(self.value, 0)
-        return TapeNode(v, (self,), lambda g: (np.where(v > 0, g, 0),))
-
-    def backward(self) -> None:
-        order, seen, stack = [], set(), [(self, False)]
-        while stack:  # iterative depth-first topological sort
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-            elif id(node) not in seen:
-                seen.add(id(node))
-                stack.append((node, True))
-                stack.extend((p, False) for p in node.parents)
-        self.grad = np.ones_like(self.value)
-        for node in reversed(order):
-            if node.back is not None:
-                for p, g in zip(node.parents, node.back(node.grad)):
-                    p.grad = g if p.grad is None else p.grad + g
-
-
 def frameworks() -> tuple[dict[str, Callable[[], Any]], dict[str, Callable[[], Any]], dict[str, float]]:
     """name -> forward only, name -> forward + backward, name -> d(out)/dx (to check they agree)."""
     tg = common.tinygrad_setup()
@@ -80,11 +41,11 @@ def frameworks() -> tuple[dict[str, Callable[[], Any]], dict[str, Callable[[], A
 
     fwd["tinygrad_sm"], both["tinygrad_sm"] = lambda: forward(tx), tg_both
     def tape_both() -> float:
-        leaf = TapeNode(np.array(0.5, np.float32))
+        leaf = common.TapeNode(np.array(0.5, np.float32))
         forward(leaf).backward()
         return float(leaf.grad)
 
-    fwd["minimal tape"] = lambda: forward(TapeNode(np.array(0.5, np.float32)))
+    fwd["minimal tape"] = lambda: forward(common.TapeNode(np.array(0.5, np.float32)))
     both["minimal tape"] = tape_both
     torch = common.torch_or_none()
     if torch is not None:

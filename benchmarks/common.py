@@ -52,6 +52,51 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 APT_HINT = "sudo apt-get install dataset-fashion-mnist"
 
 
+# -- the floor of any autograd in Python ----------------------------------------------------
+class TapeNode:
+    """The floor the issue quotes: a minimal autograd tape over NumPy, with nothing but a value,
+    its parents and a closure for each op's backward (no dtype or shape checks, no grad mode,
+    no hooks, no graph release). What a real engine adds on top of it is its overhead.
+    bench_overhead runs it on the 1000-op scalar chain, bench_matmul on one matmul's fwd+bwd.
+    (In the chain, its values become NumPy scalars after the first op, as NumPy returns 0-d results; their
+    arithmetic costs about a quarter of the same op on 0-d arrays, which a Tensor keeps.)"""
+
+    __slots__ = ("value", "grad", "parents", "back")
+
+    def __init__(self, value: Any, parents: tuple = (), back: Any = None) -> None:
+        self.value, self.grad, self.parents, self.back = value, None, parents, back
+
+    def __mul__(self, c: float) -> "TapeNode":
+        return TapeNode(self.value * c, (self,), lambda g: (g * c,))
+
+    def __add__(self, c: float) -> "TapeNode":
+        return TapeNode(self.value + c, (self,), lambda g: (g,))
+
+    def __matmul__(self, other: "TapeNode") -> "TapeNode":
+        a, b = self.value, other.value
+        return TapeNode(a @ b, (self, other), lambda g: (g @ b.T, a.T @ g))
+
+    def relu(self) -> "TapeNode":
+        v = np.maximum(self.value, 0)
+        return TapeNode(v, (self,), lambda g: (np.where(v > 0, g, 0),))
+
+    def backward(self, grad: Any = None) -> None:
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:  # iterative depth-first topological sort
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((p, False) for p in node.parents)
+        self.grad = np.ones_like(self.value) if grad is None else grad
+        for node in reversed(order):
+            if node.back is not None:
+                for p, g in zip(node.parents, node.back(node.grad)):
+                    p.grad = g if p.grad is None else p.grad + g
+
+
 # -- optional frameworks -------------------------------------------------------------------
 def optional(name: str) -> Optional[ModuleType]:
     """Import `name` if it is installed, else None (the comparison column is then skipped)."""

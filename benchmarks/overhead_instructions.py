@@ -32,7 +32,8 @@ def child(engine: str, mode: str, chains: int) -> None:
     import gc
 
     import numpy as np
-    from bench_overhead import TapeNode, forward
+    from bench_overhead import forward
+    from common import TapeNode
 
     import tinygrad_sm as tg
 

@@ -1016,16 +1016,16 @@ def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False, note: bool = True
     """t.grad += g, creating t.grad on first use: g itself when `owned` (no one else holds it),
     else a copy (g may be the user's array, or reach other inputs too). An add into an existing
     .grad is a write in place (note_write), unless the caller knows it needs no note."""
-    if t.grad is None:
+    if t._grad is None:
         t._grad = Tensor._wrap(g if owned else np.array(g, dtype=t.data.dtype))  # (a gate's gradient: no check)
         return
-    d = t.grad.data
+    d = t._grad.data
     if d.ndim == 0:  # (in place on a 0-d array, a scalar add and store cost 1/8 of `+=`)
         d[()] = d[()] + g
     else:
         d += g
     if note:  # (a pending graph may have used .grad as a value)
-        note_write(t.grad, "backward() adding into .grad")
+        note_write(t._grad, "backward() adding into .grad")
 
 
 class _LeafGrads:
@@ -1046,7 +1046,7 @@ class _LeafGrads:
     def add(self, leaf: Tensor, g: Any, owned: bool = False) -> None:
         """leaf.grad += g (g itself becomes a new .grad when `owned`: no one else holds it)."""
         key = id(leaf)
-        if leaf.grad is None or key in self.noted:
+        if leaf._grad is None or key in self.noted:
             _accumulate(leaf, g, owned, note=False)  # (no gate can hold a .grad this pass made)
             self.noted.add(key)
             return
@@ -1120,8 +1120,8 @@ def _seed_apart_from_grads(order: list[Gate], seed: np.ndarray) -> np.ndarray:
     for gate in order:
         kept = gate.retained() if gate.retained is not None else None
         for t in (kept, *gate.parents):
-            if (isinstance(t, Tensor) and t.grad is not None
-                    and np.may_share_memory(t.grad.data, seed)):
+            if (isinstance(t, Tensor) and t._grad is not None
+                    and np.may_share_memory(t._grad.data, seed)):
                 copy = seed.copy()
                 copy.flags.writeable = seed.flags.writeable  # (a read-only seed stays read-only,
                 return copy  # so that a gate writing into its g fails, as gradcheck relies on)
@@ -1179,7 +1179,7 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
             if isinstance(parent, Gate):
                 prev = grads.get(parent)
                 grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
-            elif parent.grad is not None:  # a leaf that has a gradient: add to it
+            elif parent._grad is not None:  # a leaf that has a gradient: add to it
                 leaves.add(parent, gi)
             else:  # a leaf's first gradient: keep gi itself if no one else holds it
                 if type(gi) is not np.ndarray:
