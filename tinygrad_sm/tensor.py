@@ -172,18 +172,23 @@ class Tensor:
     # -- what it is ------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints (the NumPy array's)."""
         return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of the values."""
         return self.data.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions (0 for a scalar)."""
         return self.data.ndim
 
     @property
     def size(self) -> _Size:
+        """Both habits: `t.size` is the number of elements, an int (NumPy's `a.size`), and
+        `t.size()` is the shape, `t.size(1)` one dimension's length (PyTorch's)."""
         return _Size(self.data.shape)
 
     def numel(self) -> int:
