@@ -227,7 +227,7 @@ def test_gradcheck_fails_where_the_gradients_are_nan_and_names_that():
             return g * 7 / np.sqrt(x)  # 14x too large
 
     x = Tensor(np.array([-1.0, -2.0, -0.5]), requires_grad=True)
-    with np.errstate(invalid="ignore"), pytest.raises(GradcheckError, match=r"3 NaN: is the function defined"):
+    with np.errstate(invalid="ignore"), pytest.raises(GradcheckError, match=r"3 NaN or inf: is the function defined"):
         gradcheck(WrongSqrt.apply, [x])
 
 
@@ -327,3 +327,118 @@ def test_a_gate_returning_several_outputs_is_told_at_the_forward():
 
     with pytest.raises(ts.GateError, match="Two.forward returned a tuple of 2; a gate has one output"):
         Two.apply(leaf([1.0, 2.0, 3.0]))
+
+
+@given(st.data())
+def test_unique_keeps_the_elements_apart_without_a_grid_too(data):
+    a = data.draw(tensors(shape=(8,), values=Values(-3.0, 3.0, unique=True))).numpy()
+    assert np.unique(a).size == a.size
+    # a nudge off a kink moves every close value to the same p + margin: still apart
+    b = data.draw(tensors(shape=(8,), values=Values(-1.0, 1.0, unique=True, avoid=(0.0,)))).numpy()
+    assert np.unique(b).size == b.size and np.all(np.abs(b) >= 0.1 * (1 - 1e-9))
+    c = data.draw(tensors(shape=(8,), dtype=np.float32, values=Values(0.0, 1e-6, unique=True))).numpy()
+    assert np.unique(c).size == c.size  # (apart after rounding to float32 as well)
+
+
+@given(st.data())
+def test_an_offset_grid_stays_inside_its_range(data):
+    a = data.draw(tensors(shape=(5,), values=Values(0.0, 2.0, grid=0.5, offset=-0.25))).numpy()
+    assert np.all((a >= 0.0) & (a <= 2.0))
+    b = data.draw(tensors(shape=(5,), values=Values(0.0, 1.0, grid=0.5, offset=0.25,
+                                                    avoid=(0.75,), margin=0.1))).numpy()
+    assert np.all(b == 0.25)  # (0.75 is a kink; 1.25 is out of range)
+
+
+@given(st.data())
+def test_a_domains_fixed_arguments_win_over_drawn_ones(data):
+    from tinygrad_sm import Domain
+    from tinygrad_sm.testing import gate_inputs
+
+    class MeanOnlyLoss(Gate):
+        domain = Domain("classification", attrs={"reduction": "mean"})
+
+    class LastAxisSoftmax(Gate):
+        domain = Domain("softmax", attrs={"axis": -1})
+
+    assert data.draw(gate_inputs(MeanOnlyLoss)).attrs["reduction"] == "mean"
+    assert data.draw(gate_inputs(LastAxisSoftmax)).attrs["axis"] == -1
+
+
+def test_unbroadcast_refuses_a_gradient_that_is_not_the_inputs_and_names_the_gate():
+    class ForgotTranspose(Gate):  # y = x.T, so dx = g.T
+        def forward(self, x):
+            return x.T.copy()
+
+        def backward(self, g):
+            return self.unbroadcast(g)  # (2, 3) for a (3, 2) input: same size, wrong shape
+
+    class WrongSize(Gate):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, g):
+            return self.unbroadcast(np.ones(3))
+
+    x = Tensor(np.zeros((3, 2)), requires_grad=True)
+    with pytest.raises(ts.GateError, match=r"ForgotTranspose.backward, input 0: .*\(2, 3\).*\(3, 2\)"):
+        ForgotTranspose.apply(x).backward(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ts.GateError, match=r"WrongSize.backward, input 0: .*\(3,\).*\(2,\)"):
+        WrongSize.apply(Tensor(np.ones(2), requires_grad=True)).sum().backward()
+    assert x.grad is None
+
+
+def test_unbroadcast_still_sums_over_broadcast_dimensions():
+    from tinygrad_sm.gates.base import unbroadcast
+    g = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(unbroadcast(g, (3, 1)), g.sum(axis=(0, 2)).reshape(3, 1))
+    np.testing.assert_array_equal(unbroadcast(g, ()), g.sum())
+    with pytest.raises(ValueError, match=r"\(4, 3\) does not broadcast to \(2, 3, 4\)"):
+        unbroadcast(g, (4, 3))
+
+
+def test_raise_exception_false_returns_false_for_every_failure_it_would_raise():
+    x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    assert gradcheck(_SquareInPlaceBackward.apply, [x], raise_exception=False) is False
+    assert gradcheck(_ShiftInPlaceForward.apply, [x], raise_exception=False) is False
+    assert gradcheck(lambda t: (x * 3).sum(), [x], raise_exception=False) is False
+    assert gradcheck(WrongSoftplus.apply, [x], raise_exception=False) is False
+    with pytest.raises(ValueError, match="no input requires grad"):  # (a wrong call still raises)
+        gradcheck(lambda t: t * 2, [Tensor([1.0])], raise_exception=False)
+
+
+def test_gradcheck_catches_a_backward_that_writes_into_a_saved_input():
+    class CubeSpoilsX(Gate):
+        def forward(self, x):
+            self.save_for_backward(x)
+            return x ** 3
+
+        def backward(self, g):
+            (x,) = self.saved
+            x *= 3.0  # the right gradient, g * 3x^2, through a changed x
+            return g * x ** 2 / 3.0
+
+    x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    with pytest.raises(GradcheckError, match=r"backward\(\) changed input 0, shape \(3,\) in place"):
+        gradcheck(CubeSpoilsX.apply, [x])
+    np.testing.assert_array_equal(x.numpy(), [0.5, -1.0, 2.0])
+
+
+def test_gradcheck_fails_where_both_gradients_are_infinite():
+    class Blowup(Gate):  # infinite on both sides, with the same sign: inf - inf used to pass
+        def forward(self, x):
+            return x * 1e300
+
+        def backward(self, g):
+            return g * np.inf
+
+    x = Tensor(np.array([0.5, 1.0]), requires_grad=True)
+    with np.errstate(over="ignore", invalid="ignore"), \
+            pytest.raises(GradcheckError, match=r"2 of 2 .* \(2 NaN or inf: is the function defined"):
+        gradcheck(Blowup.apply, [x], eps=1e10)
+
+
+def test_gradchecks_warnings_point_at_the_callers_line():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(GradcheckWarning) as record:
+        gradcheck(lambda x: x * 2, [x], raise_exception=False)
+    assert record[0].filename == __file__

@@ -155,12 +155,13 @@ def _report(i: int, t: Tensor, a: np.ndarray, n: np.ndarray, atol: float, rtol: 
             worst: int = 5) -> Optional[str]:
     err = np.abs(a - n)
     bad = err > atol + rtol * np.abs(n)
-    nan = np.isnan(a) | np.isnan(n)  # (NaN on both sides checks nothing: a failure too)
-    bad |= nan
+    nan = ~(np.isfinite(a) & np.isfinite(n))  # (NaN or inf on either side checks nothing: a
+    bad |= nan  # failure too; inf - inf would even pass as NaN compares false)
     if not bad.any():
         return None
     lines = [f"{_label(i, t)}: {int(bad.sum())} of {a.size} gradient elements disagree"
-             + (f" ({int(nan.sum())} NaN: is the function defined at these inputs?)" if nan.any() else "")]
+             + (f" ({int(nan.sum())} NaN or inf: is the function defined and smooth at these inputs?)"
+                if nan.any() else "")]
     order = np.argsort(-np.where(bad, np.nan_to_num(err, nan=np.inf), -1).reshape(-1), kind="stable")
     lines.append(f"    {'index':<16}{'analytic':>14}{'numerical':>14}{'abs err':>12}{'rel err':>12}")
     for flat in order[:worst]:
@@ -184,8 +185,28 @@ def gradcheck(fn: Fn, inputs: Union[Tensor, Sequence[Tensor]], *, eps: float = 1
     per input and, if that disagrees, runs the full comparison to explain where (quicker for
     large inputs, but one wrong element among hundreds can hide in the random direction).
     An element passes when |analytic - numerical| <= atol + rtol * |numerical|.
-    Returns True; on a mismatch raises GradcheckError (or returns False if raise_exception=False).
+    Returns True; on a failure (a mismatch, or an input or upstream gradient written in place)
+    raises GradcheckError, or returns False if raise_exception=False. A wrong call (no input
+    requiring grad, fn returning no Tensor) raises either way.
     """
+    try:
+        return _gradcheck(fn, inputs, eps, atol, rtol, mode, seed)
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
+
+
+def _changed(inputs: Sequence[Any], copies: Sequence[Any]) -> Optional[int]:
+    """The index of the first tensor among `copies` whose values differ from its input's."""
+    for i, (t, c) in enumerate(zip(inputs, copies)):
+        if isinstance(t, Tensor) and not np.array_equal(t.data, c.data, equal_nan=True):
+            return i
+    return None
+
+
+def _gradcheck(fn: Fn, inputs: Union[Tensor, Sequence[Tensor]], eps: float, atol: float, rtol: float,
+               mode: str, seed: int) -> bool:
     if mode not in ("full", "fast"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'fast', got {mode!r}")
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)  # (one Tensor, as PyTorch takes it)
@@ -196,22 +217,25 @@ def gradcheck(fn: Fn, inputs: Union[Tensor, Sequence[Tensor]], *, eps: float = 1
     if low:
         warnings.warn(f"gradcheck: input(s) {low} are {inputs[low[0]].dtype}; central differences need "
                       "float64 to be trusted (create them with dtype='float64')", GradcheckWarning,
-                      stacklevel=2)
+                      stacklevel=3)
     rng = np.random.default_rng(seed)
     leaves = _fresh_leaves(inputs)
     out = _output(fn, leaves, "gradcheck")
-    for i, (t, c) in enumerate(zip(inputs, leaves)):
-        if isinstance(t, Tensor) and not np.array_equal(t.data, c.data, equal_nan=True):
-            raise GradcheckError(f"gradcheck: fn changed {_label(i, t)} in place (its forward writes into "
-                                 "its input, e.g. x -= x.max()); the caller's tensor would change too. "
-                                 "Compute into a new array (x = x - x.max()).")
+    if (i := _changed(inputs, leaves)) is not None:
+        raise GradcheckError(f"gradcheck: fn changed {_label(i, inputs[i])} in place (its forward writes "
+                             "into its input, e.g. x -= x.max()); the caller's tensor would change too. "
+                             "Compute into a new array (x = x - x.max()).")
     if not low and out.dtype != np.float64 and out.dtype.kind == "f" and eps < 1e-3:
         warnings.warn(f"gradcheck: fn returns {out.dtype} from float64 inputs; its rounding (~1e-7 relative) "
                       "swamps central differences. Keep the computation in float64 (or loosen eps, atol "
-                      "and rtol, e.g. eps=2**-6)", GradcheckWarning, stacklevel=2)
+                      "and rtol, e.g. eps=2**-6)", GradcheckWarning, stacklevel=3)
     out_shape = out.shape
     v = rng.uniform(0.5, 1.5, size=out_shape) * rng.choice([-1.0, 1.0], size=out_shape)
     analytic = _analytic(fn, leaves, v)
+    if (i := _changed(inputs, leaves)) is not None:
+        raise GradcheckError(f"gradcheck: backward() changed {_label(i, inputs[i])} in place (a backward "
+                             "writes into an array its forward saved, e.g. x *= 3 on self.saved); the "
+                             "caller's tensor would change too. Compute into a new array (x * 3).")
     leaves = _fresh_leaves(inputs)
 
     if mode == "fast":
@@ -239,10 +263,7 @@ def gradcheck(fn: Fn, inputs: Union[Tensor, Sequence[Tensor]], *, eps: float = 1
                 if (r := _report(i, inputs[i], analytic[i], numerical[i], atol, rtol)) is not None]
     if not problems:  # the element-wise comparison is the authority
         return True
-    msg = "gradcheck failed: backward() disagrees with central differences\n" + "\n".join(problems)
-    if raise_exception:
-        raise GradcheckError(msg)
-    return False
+    raise GradcheckError("gradcheck failed: backward() disagrees with central differences\n" + "\n".join(problems))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,8 +320,9 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
     st, hnp = _hypothesis()
     dtype = np.dtype(dtype)
     m = values.margin
-    if values.grid is not None:
-        lo, hi = int(np.ceil(values.low / values.grid)), int(np.floor(values.high / values.grid))
+    if values.grid is not None:  # the k with low <= k * grid + offset <= high
+        lo = int(np.ceil((values.low - values.offset) / values.grid))
+        hi = int(np.floor((values.high - values.offset) / values.grid))
         n = int(np.prod(shape, dtype=np.int64))
         if lo > hi and not values.unique:
             raise ValueError(f"Values: no point of the grid {values.grid} lies in [{values.low}, {values.high}]")
@@ -325,8 +347,11 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
         # the next one; p - m itself may round to a hair under m from p, which is clear enough)
         return all(not (np.abs(a - p) < m * (1 - 1e-9)).any() for p in values.avoid)
 
-    return hnp.arrays(np.float64, shape, elements=floats).map(nudge).filter(clear).map(
-        lambda a: a.astype(dtype))
+    drawn = hnp.arrays(np.float64, shape, elements=floats, unique=values.unique).map(nudge).filter(clear)
+    drawn = drawn.map(lambda a: a.astype(dtype))
+    if values.unique:  # (a nudge, or rounding to float32, can make two elements equal again)
+        drawn = drawn.filter(lambda a: np.unique(a).size == a.size)
+    return drawn
 
 
 @functools.lru_cache(maxsize=64)
@@ -343,8 +368,8 @@ def _grid_points(lo: int, hi: int, n: int, grid: float, offset: float, avoid: tu
         if allowed(hi):
             ks.append(hi)
     if not ks:
-        raise ValueError(f"Values: no point of the grid {grid} in [{lo * grid}, {hi * grid}] is {margin} "
-                         f"away from {avoid}")
+        raise ValueError(f"Values: no point of the grid {grid} (offset {offset}) in [{lo * grid + offset}, "
+                         f"{hi * grid + offset}] is {margin} away from {avoid}")
     return tuple(ks)
 
 
@@ -390,7 +415,7 @@ def gate_inputs(gate: type, dtype: Any = np.float64) -> Any:
     @st.composite
     def case(draw: Any) -> GateCase:
         arrays, attrs = draw_case(draw, domain, np.dtype(dtype), gate)
-        return GateCase(gate, arrays, {**domain.attrs, **attrs}, dict(domain.check))
+        return GateCase(gate, arrays, {**attrs, **domain.attrs}, dict(domain.check))  # (fixed ones win)
 
     return case()
 

@@ -47,6 +47,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[lead:])):
+        raise ValueError(f"a gradient of shape {grad.shape} is not one for an input of shape {shape}: "
+                         f"{shape} does not broadcast to {grad.shape}")
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
     )
@@ -172,12 +175,16 @@ class Gate:
         self.saved = things
 
     def unbroadcast(self, *grads: Grad) -> tuple[Grad, ...]:
-        """Fit each input's gradient to that input: sum over broadcast dims, cast to its dtype."""
+        """Fit each input's gradient to that input: sum over broadcast dims, cast to its dtype.
+        A gradient of a shape the input does not broadcast to is a GateError naming the gate."""
         fitted, shapes, dtypes = [], self.shapes, self.dtypes
         for g in grads:  # a plain loop: for one or two items, zip() costs more than the work
             i = len(fitted)
             if g is not None and (g.dtype is not dtypes[i] or g.shape != shapes[i]):  # else it fits
-                g = unbroadcast(g, shapes[i]).astype(dtypes[i], copy=False)
+                try:
+                    g = unbroadcast(g, shapes[i]).astype(dtypes[i], copy=False)
+                except ValueError as e:  # (a backward's bug: say whose)
+                    raise GateError(f"{self.name}.backward, input {i}: {e}") from None
             fitted.append(g)
         return tuple(fitted)
 
