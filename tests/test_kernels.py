@@ -716,6 +716,39 @@ def test_update_kernels_work_in_place_on_non_contiguous_parameters():
     np.testing.assert_array_equal(p, p2)
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_adam_in_float32_takes_a_step_where_g_squared_alone_would_overflow(backend):
+    """v += (1 - beta2) * g * g, in PyTorch's order: for |g| of 1e20, g * g alone is inf in
+    float32 and froze the parameter under the NumPy backend; (1 - beta2) * g first stays finite."""
+    impl = nk if backend == "numba" else ref
+    p, g = np.ones(3, np.float32), np.full(3, 1e20, np.float32)
+    m, v = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    impl.adam_step_(p, g, m, v, step=1, lr=0.01)
+    np.testing.assert_allclose(p, 0.99, rtol=1e-6)
+    assert np.isfinite(v).all()
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("order", [">", "<"])
+def test_kernels_take_arrays_of_either_byte_order(backend, order, rng):
+    """Big-endian arrays (from a file) used to crash the numba kernels (their bits were read
+    with the wrong width) while the NumPy reference took them: both give the same now."""
+    impl = nk if backend == "numba" else ref
+    for dt in ("f4", "f8"):
+        z = rng.standard_normal((3, 5)).astype(order + dt)
+        native = z.astype(dt)
+        tol = 1e-6 if dt == "f4" else 1e-13  # (the numba module hands them to the reference)
+        np.testing.assert_allclose(impl.softmax(z), impl.softmax(native), rtol=tol)
+        np.testing.assert_allclose(impl.log_softmax(z), impl.log_softmax(native), rtol=tol)
+        y = np.array([0, 4, 2])
+        for got, want in zip(impl.softmax_cross_entropy(z, y), impl.softmax_cross_entropy(native, y)):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        p, p2 = z.copy(), native.copy()
+        impl.sgd_step_(p2, native, None, lr=0.5)
+        impl.sgd_step_(p, z, None, lr=0.5)
+        np.testing.assert_array_equal(p, p2)
+
+
 # -- backend switch, start-up, cache, threads ------------------------------------------------------
 def _python(code, **env):
     full_env = {**os.environ, **env}

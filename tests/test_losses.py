@@ -150,3 +150,30 @@ def test_losses_of_an_empty_batch_follow_pytorch(targets):
             else:
                 np.testing.assert_equal(loss.item(), want)
             assert z.grad.shape == (0, 3)
+
+
+def test_cross_entropy_of_integer_logits_computes_in_float64_as_softmax_does():
+    z = np.array([[1, 2, 3], [3, 0, 0]])
+    zf = z.astype(np.float64)
+    for target in (np.array([0, 0]), np.array([[1.0, 0, 0], [0.5, 0.5, 0]])):
+        for eps in (0.0, 0.1):
+            got = F.cross_entropy(ts.Tensor(z), target, label_smoothing=eps)
+            want = F.cross_entropy(ts.Tensor(zf), target, label_smoothing=eps)
+            assert got.dtype == np.float64
+            assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    logp = zf - np.log(np.exp(zf).sum(axis=1, keepdims=True))  # (was 1.0: the loss cut to an int)
+    want = -(logp[0, 0] + 0.5 * logp[1, 0] + 0.5 * logp[1, 1]) / 2
+    assert F.cross_entropy(ts.Tensor(z), np.array([[1.0, 0, 0], [0.5, 0.5, 0]])).item() == pytest.approx(want)
+
+
+def test_hinge_loss_with_a_margin_of_minus_inf_is_finite():
+    """max(0, -inf) is 0: a wrong class scored -inf (or a float32 difference that overflows)
+    violates nothing, as in PyTorch's multi_margin_loss."""
+    s = leaf([[0.0, -np.inf, 0.5]])
+    loss = F.multiclass_hinge_loss(s, np.array([0]))
+    assert loss.item() == pytest.approx(1.5)
+    loss.backward()
+    np.testing.assert_array_equal(s.grad.data, [[-1.0, 0.0, 1.0]])
+    s32 = ts.Tensor(np.array([[3e38, -3e38, 0.0]], np.float32))
+    with np.errstate(over="ignore"):
+        assert F.multiclass_hinge_loss(s32, np.array([0])).item() == 0.0

@@ -625,3 +625,14 @@ def test_zero_and_fill_on_a_leaf_that_requires_grad_name_themselves():
         leaf([1.0]).zero_()
     with pytest.raises(RuntimeError, match=r"^fill_\(\) is not recorded"):
         leaf([1.0]).fill_(2.0)
+
+
+def test_big_endian_arrays_keep_their_dtype_and_values():
+    """A '>f8' array (from a file written elsewhere) is float64 data: it used to become float32."""
+    a = np.array([1.5, 2.25, 1e300], dtype=">f8")
+    for t in (ts.Tensor(a), ts.tensor(a), ts.Tensor(a, dtype=">f8")):
+        assert t.dtype == np.float64 and t.data.dtype.isnative
+        np.testing.assert_array_equal(t.data, [1.5, 2.25, 1e300])
+    assert ts.Tensor(np.array([3, 4], dtype=">i4")).dtype == np.int32
+    with pytest.raises(TypeError, match="not in this machine's byte order.*ts.tensor"):
+        ts.from_numpy(a)  # (sharing its memory would mean keeping the foreign order)

@@ -51,6 +51,10 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy takes a NumPy array, got {type(array).__name__}")
     _dt.to_dtype(array.dtype)  # rejects unsupported dtypes with a clear message
+    if not array.dtype.isnative:
+        raise TypeError(f"from_numpy: the array's dtype {array.dtype.str} is not in this machine's byte "
+                        "order, so its memory cannot be shared; use ts.tensor(array) (a converted copy) "
+                        "or array.astype(array.dtype.newbyteorder('='))")
     # (a plain ndarray view of a subclass: np.matrix's * is a matrix product, a masked array's sum
     # skips its mask; the view shares the memory all the same)
     return _make(array if type(array) is np.ndarray else np.asarray(array), requires_grad)

@@ -43,6 +43,7 @@ def to_dtype(dtype: DTypeLike) -> np.dtype:
         raise TypeError(f"unknown dtype {dtype!r}; use float32, float64, int32, int64 or bool") from e
     if dt.kind not in "fiub":
         raise TypeError(f"dtype {dt} is not supported; use float32, float64, int32, int64 or bool")
+    dt = dt.newbyteorder("=")  # ('>f8' asks for float64: the values are kept, in native order)
     if dt.kind == "f" and dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype {dt} is not supported; floating-point tensors are float32 or float64")
     return dt
@@ -57,8 +58,11 @@ def as_array(data: Any, dtype: DTypeLike = None, copy: bool = True) -> np.ndarra
     if dtype is not None:
         dt = to_dtype(dtype)
         return np.array(data, dtype=dt, copy=copy) if copy else np.asarray(data, dtype=dt)
-    from_numpy_float = isinstance(data, (np.ndarray, np.floating)) and np.dtype(data.dtype) in FLOAT_DTYPES
+    from_numpy_float = (isinstance(data, (np.ndarray, np.floating))
+                        and np.dtype(data.dtype).newbyteorder("=") in FLOAT_DTYPES)
     arr = np.array(data, copy=copy) if copy else np.asarray(data)
+    if not arr.dtype.isnative:  # (big-endian data from a file: the same values, in this machine's order)
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     kind = arr.dtype.kind
     if kind == "f":
         if from_numpy_float or arr.dtype == default_float:

@@ -117,6 +117,8 @@ class CrossEntropy(Gate):
     def forward(self, z, target):
         if z.ndim not in (1, 2):
             raise GateError(f"cross_entropy: logits must have shape (N, C) or (C,), got {z.shape}")
+        if z.dtype.kind != "f":  # integer logits compute in float64, as NumPy's exp and softmax do
+            z = z.astype(np.float64)
         z2 = z.reshape(1, -1) if z.ndim == 1 else z
         n, c = z2.shape
         if target.dtype.kind == "f" and target.shape == z.shape:  # probabilities

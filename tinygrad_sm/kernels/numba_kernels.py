@@ -68,6 +68,8 @@ PARALLEL_MIN = 1 << 15
 PARALLEL_MIN_ELEMENTWISE = 1 << 22
 
 _FLOATS = (np.float32, np.float64)
+_F32 = np.dtype(np.float32)
+_FLOAT_DTYPES = (_F32, np.dtype(np.float64))  # (native byte order: '>f8' is not among them)
 
 
 def _launch(kernels: tuple[Callable, Callable], size: int, rows: int = 1,
@@ -230,7 +232,7 @@ _LOG_SOFTMAX_BACKWARD = _both(_log_softmax_backward_body)
 
 def _rows(z: np.ndarray) -> Optional[np.ndarray]:
     """z as a C-contiguous float32/float64 2-D array, or None when the reference should handle it."""
-    if z.ndim != 2 or z.dtype.type not in _FLOATS or z.size == 0:
+    if z.ndim != 2 or z.dtype not in _FLOAT_DTYPES or z.size == 0:
         return None
     return np.ascontiguousarray(z)
 
@@ -587,7 +589,7 @@ _RELU_BACKWARD = _both(_relu_backward_body)
 def _flat(*arrays: np.ndarray) -> bool:
     """All C-contiguous float arrays of one dtype and shape: the kernels can run on their flat views."""
     a0 = arrays[0]
-    if a0.dtype.type not in _FLOATS:
+    if a0.dtype not in _FLOAT_DTYPES:
         return False
     for a in arrays:  # (a loop, not all() over a generator: this runs several times a step)
         if not a.flags.c_contiguous or a.dtype != a0.dtype or a.shape != a0.shape:
@@ -733,7 +735,7 @@ _ADAM = _both(_adam_body)
 def sgd_step_(p: np.ndarray, g: np.ndarray, buf: Optional[np.ndarray], *, lr: float,
               momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
               nesterov: bool = False, first: bool = False) -> None:
-    if (not momentum and not weight_decay and p.dtype.type is np.float32 and g.dtype.type is np.float32
+    if (not momentum and not weight_decay and p.dtype == _F32 and g.dtype == _F32
             and p.shape == g.shape and p.flags.c_contiguous and g.flags.c_contiguous and p.flags.writeable
             and 1e-30 < abs(lr) < 1e30):  # (lr's float32 parts stay normal numbers)
         _launch(_SGD32, p.size, elementwise=True)[0](p.reshape(-1), g.reshape(-1), float(lr))

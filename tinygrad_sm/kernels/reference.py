@@ -207,6 +207,6 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
-    v += (1 - beta2) * (g * g)
+    v += (1 - beta2) * g * g  # (in this order, as PyTorch's addcmul: g * g alone overflows float32 sooner)
     bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
     p -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)
