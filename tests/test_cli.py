@@ -131,6 +131,10 @@ def test_resume_goes_on_in_the_checkpoints_directory_with_its_settings(tmp_path,
     assert code == 0 and "wrote checkpoint.npz" in stdout and "to sm/" in stdout
     assert "ignoring --batch-size, --lr" in err  # said, not silently dropped
     assert ts.load("sm/checkpoint.npz")["epoch"] == 2
+    d = T.TrainConfig()  # options given at their default values are ignored all the same: said too
+    code, _, err = run_cli("train", "--resume", "sm/checkpoint.npz", "--model", d.model, "--lr", str(d.lr),
+                           "--dataset", d.dataset, capsys=capsys)
+    assert code == 0 and "ignoring --model, --dataset, --lr" in err
     assert (tmp_path / "runs" / "mlp-mnist-sample" / "checkpoint.npz").read_bytes() == other
     monkeypatch.chdir(tmp_path / "sm")  # a checkpoint in the current directory: "."
     assert run_cli("train", "--resume", "checkpoint.npz", "--epochs", "3", capsys=capsys)[0] == 0
@@ -476,3 +480,31 @@ def test_out_that_is_a_file_and_a_relative_data_root(tmp_path, capsys, monkeypat
     monkeypatch.chdir(tmp_path / "run")  # eval from elsewhere still finds the data
     code, _, err = run_cli("eval", "--checkpoint", "checkpoint.npz", capsys=capsys)
     assert code == 0, err
+
+
+def test_ctrl_c_while_the_last_curves_are_drawn_is_an_interrupt_after_the_last_epoch(
+        tmp_path, capsys, monkeypatch):
+    """The final write (metrics and curves.png) used to run outside the interrupt handling: the
+    message said nothing was written, beside a checkpoint holding every epoch."""
+    real, calls = T.plot_curves, []
+
+    def interrupted_once(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(T, "plot_curves", interrupted_once)
+    code, _, err = run_cli("train", "--model", "softmax", "--epochs", "2", "--out", str(tmp_path), capsys=capsys)
+    assert code == 130 and "interrupted after epoch 2" in err and "nothing was written" not in err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert ts.load(tmp_path / "checkpoint.npz")["epoch"] == 2
+
+
+def test_a_diverged_run_records_its_seconds(tmp_path, capsys):
+    code, _, err = run_cli("train", "--model", "mlp", "--hidden", "8", "--lr", "1e20", "--epochs", "2",
+                           "--batch-size", "100", "--out", str(tmp_path), capsys=capsys)
+    assert code == 3 and "diverged" in err
+    seconds = json.loads((tmp_path / "metrics.json").read_text())["seconds"]
+    assert isinstance(seconds, float) and seconds > 0

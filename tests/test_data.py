@@ -323,6 +323,18 @@ def test_download_goes_to_cache_and_mirror_env(tmp_path, server, monkeypatch):
     assert (tmp_path / "xdg" / "tinygrad_sm" / "mnist" / (NAMES["train-images"] + ".gz")).is_file()
 
 
+@pytest.mark.parametrize("bad", ["/srv/mnist", "http://[::1", "ftp-ish:nothing"])
+def test_a_mirror_urllib_cannot_open_is_one_failed_mirror_not_the_end_of_the_search(
+        tmp_path, server, monkeypatch, bad):
+    url, routes = server
+    serve_split(routes, "/m", monkeypatch)
+    MNIST(root=tmp_path / "r", mirrors=[bad, url + "/m"], progress=False)  # (the second one serves)
+    assert (tmp_path / "r" / "mnist" / (NAMES["train-images"] + ".gz")).is_file()
+    with pytest.raises(DownloadError) as e:
+        MNIST(root=tmp_path / "r2", mirrors=[bad], progress=False)
+    assert bad in str(e.value) and leftovers(tmp_path / "r2" / "mnist") == []
+
+
 def test_download_accepts_recompressed_archive(tmp_path, server, monkeypatch):
     # a mirror that re-gzipped the file (as Debian did) has another archive hash, same content
     url, routes = server

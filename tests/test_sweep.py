@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tinygrad_sm import sweep as S
+from tinygrad_sm.data import IDXError
 from tinygrad_sm import train as T
 from tinygrad_sm.sweep import run as sweep_run
 
@@ -216,6 +217,30 @@ def test_the_test_set_is_read_once_after_the_search(tmp_path, monkeypatch):
     assert "the test set was not read during the search" in best["selected_by"]
 
 
+def test_a_test_split_that_fails_to_load_is_a_clean_error_and_resume_evaluates_again(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """evaluate_on_test raising (a damaged test file) went past the executor as a traceback."""
+    real = T.load_splits
+
+    def no_test(cfg):
+        if cfg.val_fraction == 0.0:
+            raise IDXError("t10k-images-idx3-ubyte.gz: the file is shorter than its header says")
+        return real(cfg)
+
+    monkeypatch.setattr(T, "load_splits", no_test)
+    S._SPLITS.clear()
+    args = ["--model", "softmax", "--epochs", "1", "--lr", "0.02", "0.1", "--out", str(tmp_path), "--no-progress"]
+    assert S.main(args) == 2
+    err = capsys.readouterr().err
+    assert "evaluating the winner, trial" in err and "shorter than its header says" in err
+    assert "--resume" in err and "Traceback" not in err
+    assert len(records(tmp_path)) == 2 and not (tmp_path / "best.json").exists()
+    monkeypatch.setattr(T, "load_splits", real)  # the data fixed: --resume runs no trial, evaluates
+    monkeypatch.setattr(sweep_run, "run_trial", lambda t, job: pytest.fail("a trial ran again"))
+    assert S.main(args + ["--resume"]) == 0
+    assert json.loads((tmp_path / "best.json").read_text())["test"]["n"] == 1000
+
+
 def test_same_trial_results_sequentially_in_processes_and_on_dask(tmp_path):
     """A trial is a pure function of its configuration: with the same threads per trial, the three
     executors give bit-identical histories and the same winner and test accuracy."""
@@ -372,3 +397,20 @@ def test_the_dask_version_check_works_from_a_checkout_that_is_not_installed(monk
     ex._check_workers()
     err = capsys.readouterr().err
     assert f"other tinygrad-sm versions than this {ts_version}" in err and "tcp://w2" in err and "tcp://w1" not in err
+
+
+def _half_or_raise(x):
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return x / 2
+
+
+@pytest.mark.parametrize("make", [lambda: S.executors.Sequential(), lambda: S.executors.Processes(2, 1)])
+def test_every_executor_hands_back_a_jobs_exception_instead_of_raising_it(make):
+    ex = make()
+    try:
+        got = dict(ex.map(_half_or_raise, [(4,), (-1,), (6,)]))
+    finally:
+        ex.close()
+    assert got[0] == 2 and got[2] == 3
+    assert isinstance(got[1], ValueError) and str(got[1]) == "negative: -1"

@@ -135,8 +135,10 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
                         data_root=_absolute(a.data_root), normalize=a.normalize)
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
+        given = _given(a.parser, a.argv) if hasattr(a, "argv") else set()
         ignored = [act.option_strings[0] for act in a.parser._actions
-                   if act.dest not in _RESUME_OPTIONS and getattr(a, act.dest, None) != act.default]
+                   if act.dest not in _RESUME_OPTIONS
+                   and (act.dest in given or getattr(a, act.dest, None) != act.default)]
         if ignored and main:
             print(f"note: --resume goes on with the checkpoint's settings; ignoring {', '.join(ignored)}",
                   file=sys.stderr)
@@ -175,6 +177,16 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
     if not plot:
         print("curves.png skipped: matplotlib is not installed (pip install \"tinygrad-sm[plot]\")")
     return 0
+
+
+def _given(parser: argparse.ArgumentParser, args: Sequence[str]) -> set[str]:
+    """The options the command line gives, at their default value too (`--lr 0.1` when 0.1 is
+    the default). argparse fills in a default only where the namespace has no value yet: a
+    marker in every place shows which ones the command line filled."""
+    marker = object()
+    ns = argparse.Namespace(**{act.dest: marker for act in parser._actions if act.dest != argparse.SUPPRESS})
+    parser.parse_known_args(list(args), namespace=ns)
+    return {dest for dest, value in vars(ns).items() if value is not marker}
 
 
 def _asks_distributed(args: Sequence[str]) -> bool:
@@ -256,6 +268,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if e.code and argv[:1] == ["train"] and _asks_distributed(argv[1:]):  # (the other ranks
             _check_in_refused()  # would wait for this one at the check-in for ever)
         raise
+    a.argv = argv[1:]  # (the command's own arguments: --resume names the options it ignores)
     try:
         return cmd_train(a) if a.command == "train" else cmd_eval(a)
     except (ValueError, OSError, KeyError, T.RankFailed) as e:  # bad options, missing or corrupt data: say it

@@ -466,13 +466,18 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
                 save_run(out, cfg, sizes, model, opt, sched, epoch + 1, history)
                 saved = epoch + 1
                 write_metrics(out, cfg, history, "running", time.perf_counter() - t0, plot=False)
+        seconds = time.perf_counter() - t0
+        if out is not None:  # (inside the try: Ctrl-C while the curves are drawn is an interrupt too)
+            if saved is None and not _holds(out, resume):  # resumed with no epoch left to train: the
+                save_run(out, cfg, sizes, model, opt, sched, start_epoch, history)  # run it went on from
+            write_metrics(out, cfg, history, status, seconds)
     except TrainingDiverged as e:
         e.history = list(history)  # the finished epochs, for whoever catches it (sweeps record them)
         status = "diverged"
         if out is not None:
             if saved is None:
                 _drop_other_checkpoint(out, resume)
-            write_metrics(out, cfg, history, status)
+            write_metrics(out, cfg, history, status, time.perf_counter() - t0)
         raise
     except KeyboardInterrupt as e:  # Ctrl-C: the metrics agree with what the checkpoint holds
         e.saved_epoch = saved  # type: ignore[attr-defined]  # (None: no epoch of this run was saved)
@@ -482,11 +487,6 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
             kept = [h for h in history if h["epoch"] <= (saved or start_epoch)]
             write_metrics(out, cfg, kept, "interrupted", time.perf_counter() - t0)
         raise
-    seconds = time.perf_counter() - t0
-    if out is not None:
-        if saved is None and not _holds(out, resume):  # resumed with no epoch left to train: the
-            save_run(out, cfg, sizes, model, opt, sched, start_epoch, history)  # run it went on from
-        write_metrics(out, cfg, history, status, seconds)
     return Run(cfg, model, opt, history, seconds, status)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .. import _files
+from ..progress import redraw
 
 ENV_DATA = "TINYGRAD_SM_DATA"
 
@@ -148,7 +149,7 @@ class _Progress:
     """A one-line progress bar on stderr (a terminal only), redrawn when the percentage changes."""
 
     def __init__(self, label: str, total: Optional[int], enabled: bool) -> None:
-        self.label, self.total, self.shown = label, total, -1
+        self.label, self.total, self.shown, self.drawn = label, total, -1, 0
         self.live = enabled and getattr(sys.stderr, "isatty", lambda: False)()
 
     def update(self, done: int) -> None:
@@ -160,10 +161,10 @@ class _Progress:
                 return
             self.shown = pct
             bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
-            sys.stderr.write(f"\r{self.label} [{bar}] {pct:3d}% {_size(done)}/{_size(self.total)}")
+            text = f"{self.label} [{bar}] {pct:3d}% {_size(done)}/{_size(self.total)}"
         else:
-            sys.stderr.write(f"\r{self.label} {_size(done)}")
-        sys.stderr.flush()
+            text = f"{self.label} {_size(done)}"
+        self.drawn = redraw(sys.stderr, text, self.drawn)
 
     def close(self) -> None:
         if self.live:
@@ -225,8 +226,8 @@ def download(url: str, dest: Path, remote: Remote, *, progress: bool = True, tim
             out.flush()
         except urllib.error.HTTPError as e:
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, HTTPException, OSError) as e:
-            reason = getattr(e, "reason", e)
+        except (urllib.error.URLError, HTTPException, OSError, ValueError) as e:  # (ValueError: not a
+            reason = getattr(e, "reason", e)  # URL urllib can open, such as a bare path: the next mirror may be)
             raise DownloadError(f"{url}: {type(e).__name__}: {reason}") from None
         if total is not None and done != total:
             raise DownloadError(f"{url}: truncated download: got {done} of {total} bytes")

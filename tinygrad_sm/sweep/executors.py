@@ -43,8 +43,14 @@ class Sequential:
         self.threads, self.description = threads, "sequential, in this process"
 
     def map(self, fn: Callable, jobs: list[tuple]) -> Iterator[tuple[int, Any]]:
+        """(index, result) for each job, or (index, the exception) where fn raised: every executor's
+        map reports a lost job this way, and the sweep decides what it means."""
         for i, args in enumerate(jobs):
-            yield i, fn(*args)
+            try:
+                result = fn(*args)
+            except Exception as e:  # noqa: BLE001  (Ctrl-C is not an Exception: it stops the sweep)
+                result = e
+            yield i, result
 
     def close(self) -> None:
         pass
@@ -67,7 +73,13 @@ class Processes:
         futures = {self.pool.submit(fn, *args): i for i, args in enumerate(jobs)}
         try:
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as e:  # noqa: BLE001  (as Sequential.map)
+                    result = e
+                yield futures[fut], result
         except BrokenProcessPool as e:
             raise SweepError(f"a worker process died ({e}); the finished trials are saved; run the same "
                              "command with --resume to do the rest") from None

@@ -53,8 +53,7 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int = 1, dask: Optional[str
           f"over {', '.join(spec.varied()) or 'nothing'}; scored on a {spec.val_fraction:g} validation split "
           f"of the training set; {executor.description}; results in {log.path}", file=stream)
     records = dict(done)
-    bar = ProgressBar(len(trials), "sweep", enabled=progress, unit=" trials")
-    bar.n = len(done)
+    bar = ProgressBar(len(trials), "sweep", enabled=progress, unit=" trials", initial=len(done))
     best = _best(records.values())
     try:
         for i, rec in executor.map(run_trial, [(t.to_dict(), job) for t in pending]):
@@ -126,9 +125,7 @@ def _trial_line(rec: dict[str, Any], done: int, total: int) -> str:
 
 
 def _say(bar: ProgressBar, stream: Any, line: str) -> None:
-    if bar.live:  # clear the bar's line first, so the message does not land on top of it
-        bar.stream.write("\r" + " " * len(bar.line()) + "\r")
-        bar.stream.flush()
+    bar.clear()  # first, so that the message does not land on top of the bar
     print(line, file=stream, flush=True)
 
 
@@ -148,7 +145,9 @@ def _finish(spec: SweepSpec, out: str, trials: list[Trial], records: dict[int, d
         trial = next(t for t in trials if t.id == win["trial"])
         (_, test), = executor.map(evaluate_on_test, [(trial.to_dict(), job)])
         if isinstance(test, BaseException):
-            raise SweepError(f"evaluating the winner on test failed: {test}")
+            raise SweepError(f"evaluating the winner, trial {win['trial']}, on test failed: "
+                             f"{type(test).__name__}: {test}. The trials are saved: run the same command "
+                             "with --resume to evaluate it again")
         if test["val_accuracy_again"] != win["val_accuracy"]:
             print(f"warning: training trial {win['trial']} again gave validation accuracy "
                   f"{test['val_accuracy_again']} instead of {win['val_accuracy']} (a different number of BLAS "
