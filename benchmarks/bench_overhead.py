@@ -87,7 +87,7 @@ def main() -> None:
            "Ops: * 1.001, + 0.001, relu, repeated; float32 scalar (micrograd: Python float, and "
            "its recursive graph sort run with a recursion limit of 10,000). 'minimal tape': the "
            "floor the issue quotes (3.5 us/op where PyTorch took 12.6), a bare tape over NumPy "
-           "written in this script; the target of 4 us/op is 1.14x that floor, which is how "
+           "(common.TapeNode); the target of 4 us/op is 1.14x that floor, which is how "
            "to read it on a machine slower or faster than the issue's.", ""]
     if "micrograd" not in both:
         out += ["micrograd: not installed (pip install micrograd to add the column).", ""]

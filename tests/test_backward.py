@@ -610,3 +610,18 @@ def test_leaves_keep_fresh_gradients_without_copies_and_never_an_array_someone_e
     s = leaf([1.0, 2.0])
     (s + s).sum().backward()  # Add returns one array for both inputs: the first is a copy
     np.testing.assert_array_equal(s.grad.numpy(), [2.0, 2.0])
+
+
+def test_a_leaf_frozen_after_the_forward_gets_no_gradient():
+    """As in PyTorch: requires_grad_(False) before backward() keeps .grad None (and so an
+    optimizer leaves the tensor alone), also beside a leaf that still requires grad."""
+    w = ts.Tensor(np.ones(3), requires_grad=True)
+    v = ts.Tensor(np.full(3, 2.0), requires_grad=True)
+    opt = ts.optim.SGD([w, v], lr=0.1)
+    loss = (w * w * v).sum()
+    w.requires_grad_(False)
+    loss.backward()
+    assert w.grad is None
+    np.testing.assert_array_equal(v.grad.numpy(), [1.0, 1.0, 1.0])
+    opt.step()
+    np.testing.assert_array_equal(w.numpy(), [1.0, 1.0, 1.0])

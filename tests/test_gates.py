@@ -159,3 +159,12 @@ def test_every_builtin_gate_is_exercised_here():
     builtin = {c.__name__ for c in ts.Gate.registry
                if c.__module__.startswith("tinygrad_sm.gates") and not c.__name__.startswith("_")}
     assert builtin - used == set()
+
+
+def test_a_float64_exponent_of_a_float32_base_gets_a_float64_accurate_gradient():
+    x = np.array([1.3, 2.7, 0.9], np.float32)
+    y = np.array([0.5, 1.5, 2.5])
+    X, Y = ts.Tensor(x, requires_grad=True), ts.Tensor(y, requires_grad=True)
+    (X ** Y).sum().backward()
+    x64 = x.astype(np.float64)  # (the float32 values, exactly)
+    np.testing.assert_allclose(Y.grad.numpy(), x64 ** y * np.log(x64), rtol=1e-14)

@@ -177,3 +177,9 @@ def test_hinge_loss_with_a_margin_of_minus_inf_is_finite():
     s32 = ts.Tensor(np.array([[3e38, -3e38, 0.0]], np.float32))
     with np.errstate(over="ignore"):
         assert F.multiclass_hinge_loss(s32, np.array([0])).item() == 0.0
+
+
+def test_hinge_loss_of_nan_scores_is_nan():
+    """A NaN score must not read as a satisfied margin: a training run stops on a NaN loss."""
+    for s in ([[1.0, np.nan, 0.5]], [[np.nan, 0.0, 0.5]], [[np.nan, np.nan, np.nan]]):
+        assert np.isnan(F.multiclass_hinge_loss(ts.Tensor(np.array(s)), np.array([0])).item())

@@ -636,3 +636,10 @@ def test_big_endian_arrays_keep_their_dtype_and_values():
     assert ts.Tensor(np.array([3, 4], dtype=">i4")).dtype == np.int32
     with pytest.raises(TypeError, match="not in this machine's byte order.*ts.tensor"):
         ts.from_numpy(a)  # (sharing its memory would mean keeping the foreign order)
+
+
+def test_a_big_endian_array_as_the_other_operand_works_as_a_native_one():
+    x = ts.Tensor(np.ones((1, 3)), requires_grad=True)
+    be = np.arange(3.0).reshape(3, 1).astype(">f8")
+    np.testing.assert_array_equal((x @ be).numpy(), (x @ be.astype("f8")).numpy())
+    np.testing.assert_array_equal((ts.Tensor(np.ones(2, np.float32)) * np.ones(2, ">f4")).numpy(), [1, 1])

@@ -442,3 +442,39 @@ def test_gradchecks_warnings_point_at_the_callers_line():
     with pytest.warns(GradcheckWarning) as record:
         gradcheck(lambda x: x * 2, [x], raise_exception=False)
     assert record[0].filename == __file__
+
+
+@given(st.data())
+def test_unique_draws_large_inputs_without_throwing_most_away(data):
+    """Uniqueness used to be a filter over whole arrays, after the nudge off the kinks: from about
+    16 elements on, Hypothesis gave up (FailedHealthCheck)."""
+    for dtype in (np.float64, np.float32):
+        a = data.draw(tensors(shape=(4, 4, 4), dtype=dtype,
+                              values=Values(-3.0, 3.0, avoid=(0.0, 1.0), unique=True))).numpy()
+        assert a.dtype == dtype and np.unique(a).size == a.size
+        assert np.all(np.abs(a) >= 0.1 * (1 - 1e-6)) and np.all(np.abs(a - 1) >= 0.1 * (1 - 1e-6))
+
+
+@given(st.data())
+def test_grid_points_stay_inside_the_range_where_the_division_rounds(data):
+    a = data.draw(tensors(shape=(6,), values=Values(-1.7, 1.7, grid=0.1))).numpy()
+    assert np.all((a >= -1.7) & (a <= 1.7))
+
+
+def test_gradcheck_catches_a_backward_that_writes_into_a_tensor_fn_uses_and_puts_it_back():
+    class ScaleSpoilsW(Gate):  # y = x * w; its backward spoils the saved w
+        def forward(self, x, w):
+            self.save_for_backward(x, w)
+            return x * w
+
+        def backward(self, g):
+            x, w = self.saved
+            w *= 3.0
+            return g * w / 3.0, g * x
+
+    w = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True, name="w")  # (a layer's weight, say)
+    x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    with pytest.raises(GradcheckError, match=r"backward\(\) changed a tensor fn uses \('w'\), shape \(3,\)"):
+        gradcheck(lambda t: ScaleSpoilsW.apply(t, w), [x])
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0, 3.0])
+    assert w.grad is None

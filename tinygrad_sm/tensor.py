@@ -828,7 +828,10 @@ def _lift(x: ArrayLike, like: Tensor) -> Tensor:
             dt = _dt.scalar_dtype(dt, x)
         return Tensor._wrap(np.array(x, dt))  # np.array(x, dt) is twice as fast as np.asarray(x, dtype=dt)
     if isinstance(x, np.ndarray):
-        return Tensor._wrap(x if type(x) is np.ndarray else np.asarray(x))  # (np.matrix: see from_numpy)
+        a = x if type(x) is np.ndarray else np.asarray(x)  # (np.matrix: see from_numpy)
+        if not a.dtype.isnative:  # ('>f8' from a file: the same values, in this machine's order)
+            a = a.astype(a.dtype.newbyteorder("="))
+        return Tensor._wrap(a)
     dt = like.data.dtype
     if dt.kind == "f" and not isinstance(x, np.generic):  # Python floats: no dtype of their own to
         raw = np.asarray(x)  # keep; read as float64 (exact) and rounded once to the tensor's dtype
@@ -1050,6 +1053,8 @@ class _LeafGrads:
 
     def add(self, leaf: Tensor, g: Any, owned: bool = False) -> None:
         """leaf.grad += g (g itself becomes a new .grad when `owned`: no one else holds it)."""
+        if not leaf.requires_grad:  # (frozen after the forward: no .grad, as in PyTorch)
+            return
         key = id(leaf)
         if leaf._grad is None or key in self.noted:
             _accumulate(leaf, g, owned, note=False)  # (no gate can hold a .grad this pass made)

@@ -122,6 +122,7 @@ def _analytic(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> list[Optional[
                              "arguments (lambda t: f(x)) checks nothing")
     others = {id(p): p for g in gates for p in g.parents if isinstance(p, Tensor) and id(p) not in mine}.values()
     kept = [(t, t.grad, None if t.grad is None else t.grad.data.copy()) for t in others]
+    values = [(t, t.data.copy()) for t in others]  # (a backward may write into one: undone below)
     seed = np.array(v, dtype=out.dtype).reshape(out.shape)
     seed.flags.writeable = False  # a backward that writes into its upstream gradient fails here
     try:
@@ -135,6 +136,12 @@ def _analytic(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> list[Optional[
                 f"g[...] = ...: {e}). g may be shared: add hands the same array to both inputs, so "
                 "the other input would get the changed values. Return a new array (g * ...) "
                 "instead.") from e
+        for t, before in values:
+            if not np.array_equal(t.data, before, equal_nan=True):
+                raise GradcheckError(
+                    f"gradcheck: backward() changed a tensor fn uses{f' ({t.name!r})' if t.name else ''}, "
+                    f"shape {t.shape}, in place (a backward writes into an array its forward saved, "
+                    "e.g. w *= 3 on self.saved); it is put back as it was. Compute into a new array.")
         return [
             None if not (isinstance(t, Tensor) and t.requires_grad)
             else (np.zeros(t.shape) if t.grad is None else t.grad.data.astype(np.float64))
@@ -145,6 +152,9 @@ def _analytic(fn: Fn, inputs: Sequence[Tensor], v: np.ndarray) -> list[Optional[
             if grad is not None:
                 grad.data[...] = data
             t.grad = grad
+        for t, before in values:
+            if not np.array_equal(t.data, before, equal_nan=True):
+                t.data[...] = before
 
 
 def _label(i: int, t: Tensor) -> str:
@@ -321,8 +331,13 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
     dtype = np.dtype(dtype)
     m = values.margin
     if values.grid is not None:  # the k with low <= k * grid + offset <= high
-        lo = int(np.ceil((values.low - values.offset) / values.grid))
-        hi = int(np.floor((values.high - values.offset) / values.grid))
+        grid, offset = values.grid, values.offset
+        lo = int(np.ceil((values.low - offset) / grid))
+        hi = int(np.floor((values.high - offset) / grid))
+        if lo * grid + offset < values.low:  # (the division rounds: for -1.7 / 0.1 it gave a
+            lo += 1  # point a hair below -1.7)
+        if hi * grid + offset > values.high:
+            hi -= 1
         n = int(np.prod(shape, dtype=np.int64))
         if lo > hi and not values.unique:
             raise ValueError(f"Values: no point of the grid {values.grid} lies in [{values.low}, {values.high}]")
@@ -347,11 +362,12 @@ def _values(shape: tuple[int, ...], values: Values, dtype: Any) -> Any:
         # the next one; p - m itself may round to a hair under m from p, which is clear enough)
         return all(not (np.abs(a - p) < m * (1 - 1e-9)).any() for p in values.avoid)
 
-    drawn = hnp.arrays(np.float64, shape, elements=floats, unique=values.unique).map(nudge).filter(clear)
-    drawn = drawn.map(lambda a: a.astype(dtype))
-    if values.unique:  # (a nudge, or rounding to float32, can make two elements equal again)
-        drawn = drawn.filter(lambda a: np.unique(a).size == a.size)
-    return drawn
+    if values.unique:  # element by element, so that Hypothesis keeps the final values apart (a nudge,
+        # or rounding to float32, can make two equal; refusing whole arrays would refuse most draws)
+        elements = floats.map(nudge).filter(clear).map(lambda v: float(dtype.type(v)))
+        return hnp.arrays(dtype, shape, elements=elements, unique=True)
+    return hnp.arrays(np.float64, shape, elements=floats).map(nudge).filter(clear).map(
+        lambda a: a.astype(dtype))
 
 
 @functools.lru_cache(maxsize=64)

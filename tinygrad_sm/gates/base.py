@@ -46,14 +46,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     if grad.shape == shape:
         return grad
-    lead = grad.ndim - len(shape)
-    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, grad.shape[lead:])):
-        raise ValueError(f"a gradient of shape {grad.shape} is not one for an input of shape {shape}: "
-                         f"{shape} does not broadcast to {grad.shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
-    )
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    gs = grad.shape
+    lead = len(gs) - len(shape)
+    axes = list(range(lead))  # the added dimensions, then the stretched ones
+    for i, n in enumerate(shape):  # (one pass: this runs for every broadcasting op's backward)
+        if lead < 0 or n != gs[lead + i]:  # (lead < 0: more dimensions than the gradient has)
+            if lead < 0 or n != 1:
+                raise ValueError(f"a gradient of shape {gs} is not one for an input of shape {shape}: "
+                                 f"{shape} does not broadcast to {gs}")
+            axes.append(lead + i)
+    return grad.sum(axis=tuple(axes), keepdims=True).reshape(shape)
 
 
 @dataclass(frozen=True)

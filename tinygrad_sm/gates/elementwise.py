@@ -157,8 +157,9 @@ class Pow(Gate):
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.needs_grad[0]:
                 gx = g * np.where(y == 0, 0, y * x ** (y - 1))
-            if self.needs_grad[1]:
-                gy = g * np.where((x == 0) & (y >= 0), 0, z * np.log(x))
+            if self.needs_grad[1]:  # (log of x in z's dtype: a float32 x beside a float64 y would
+                # round log(x) to float32 and give y only a float32-accurate gradient)
+                gy = g * np.where((x == 0) & (y >= 0), 0, z * np.log(x.astype(z.dtype, copy=False)))
         return self.unbroadcast(gx, gy)
 
 

@@ -35,8 +35,8 @@ class MultiClassHinge(Gate):
         margins[rows, t2] = 0  # the true class is not compared with itself
         violated = margins > 0
         self.save_for_backward(violated, t2)
-        out = _reduce(np.where(violated, margins, 0).sum(axis=1), self.reduction)  # (not margins *
-        # violated: a margin of -inf, from a score of -inf or a float32 overflow, times 0 is NaN)
+        out = _reduce(np.maximum(margins, 0).sum(axis=1), self.reduction)  # (not margins * violated:
+        # a margin of -inf, from a score of -inf or a float32 overflow, times 0 is NaN; a NaN stays NaN)
         return out.reshape(()) if s.ndim == 1 else out
 
     def backward(self, g):
