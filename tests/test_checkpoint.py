@@ -99,6 +99,9 @@ def test_unsupported_values_are_named(tmp_path):
         ts.save({"opt": object()}, tmp_path / "x.npz")
     with pytest.raises(CheckpointError, match="keys must be non-empty strings"):
         ts.save({1: np.ones(1)}, tmp_path / "x.npz")
+    for bad in ("x\0y", "\udcff"):  # a zip member's name ends at NUL and is UTF-8: the file would not load
+        with pytest.raises(CheckpointError, match="without '/' or NUL, in UTF-8"):
+            ts.save({bad: np.ones(1)}, tmp_path / "x.npz")
     with pytest.raises(CheckpointError, match="'__tree__' at the top"):  # the file's own index
         ts.save({"__tree__": np.ones(1)}, tmp_path / "x.npz")
     with pytest.raises(CheckpointError, match="got ''"):  # {"": {"a": x}} would store x as "a" too

@@ -4,6 +4,7 @@ The MPI side of each test is this file run as a script under mpiexec (see the bo
 starts it with a timeout, so a job that hangs fails the test instead of stalling the suite.
 """
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -190,6 +191,21 @@ def test_an_error_in_training_on_another_rank_is_printed_by_that_rank(tmp_path):
     assert "[rank 1 of 2] left in the middle of an epoch" in p.stderr
 
 
+@pytest.mark.parametrize("mode, code, said", [
+    ("save-fails", 2, "tinygrad-sm train: error: No space left on device"),
+    ("interrupted-between-epochs", 130, "interrupted after epoch 1"),
+])
+def test_rank_0_stopping_between_epochs_ends_the_job_at_once(tmp_path, mode, code, said):
+    """Rank 1 is already in epoch 3's first Allreduce when rank 0 stops while saving epoch 2: rank 0
+    used to wait for it at exit until the timeout (120 s by default), then end with status 1."""
+    p, seconds = mpirun(2, HERE, mode, str(tmp_path), timeout=120)
+    assert p.returncode == code, p.stdout + p.stderr
+    assert said in p.stderr and "[rank 0 of 2] left between epochs" in p.stderr
+    assert seconds < 15  # (the exit timeout is 20 s here)
+    if code == 130:
+        assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
+
+
 def test_a_global_batch_smaller_than_the_ranks_leaves_a_shard_empty(tmp_path):
     p, _ = mpirun(2, "-m", "tinygrad_sm", "train", "--distributed", "--model", "softmax", "--epochs", "1",
                   "--batch-size", "1", "--lr", "0.01", "--out", str(tmp_path), "--no-progress", timeout=300)
@@ -299,6 +315,18 @@ def _main(mode, out=None):
         except (KeyboardInterrupt, T.RankFailed) as e:
             print(f"rank {comm.rank} stopped: {type(e).__name__}: {e}")
             return 2
+    elif mode in ("save-fails", "interrupted-between-epochs"):  # rank 0 stops as it saves epoch 2
+        from tinygrad_sm import cli
+        real = T.save_run
+
+        def save_run(out, cfg, sizes, model, opt, sched, epoch, history):
+            if epoch == 2:
+                raise OSError("No space left on device") if mode == "save-fails" else KeyboardInterrupt
+            return real(out, cfg, sizes, model, opt, sched, epoch, history)
+
+        T.save_run = save_run  # (only rank 0 writes: rank 1 goes on into epoch 3)
+        return cli.main(["train", "--distributed", "--model", "softmax", "--epochs", "3", "--no-progress",
+                         "--out", out])
     elif mode == "diverge":
         try:  # the hinge loss of a NaN sample is NaN (cross-entropy would raise on NaN logits first)
             T.fit(config("svm-sgd"), splits=splits(nan_row=37), hooks=distributed.mpi_hooks(), **quiet)

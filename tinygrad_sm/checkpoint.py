@@ -31,6 +31,14 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be written or read, with the path and the reason."""
 
 
+def _encodable(key: str) -> bool:
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:  # (a lone surrogate, from a file name read with surrogateescape)
+        return False
+    return True
+
+
 def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray], where: str) -> Any:
     """Describe obj as JSON; arrays go into `arrays` and are referenced by key."""
     from .nn import Module
@@ -49,9 +57,10 @@ def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray], where: str) ->
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
-            if not isinstance(k, str) or "/" in k or not k or (not prefix and k == _TREE_KEY):
+            if (not isinstance(k, str) or "/" in k or "\0" in k or not k or (not prefix and k == _TREE_KEY)
+                    or not _encodable(k)):  # (a zip member's name ends at NUL, and is UTF-8)
                 raise CheckpointError(f"cannot save {where or 'the dict'}: keys must be non-empty strings "
-                                      f"without '/' (and not {_TREE_KEY!r} at the top), got {k!r}")
+                                      f"without '/' or NUL, in UTF-8 (and not {_TREE_KEY!r} at the top), got {k!r}")
             items.append([k, _encode(v, f"{prefix}/{k}" if prefix else k, arrays, f"{where}[{k!r}]")])
         return {"dict": items}
     if isinstance(obj, (list, tuple)):

@@ -117,6 +117,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             hooks.ready(e)  # a missing checkpoint): meet the other ranks there, so they stop too
         if not isinstance(e, (ValueError, OSError, KeyError, T.RankFailed)):
             raise
+        if hooks is not None:
+            hooks.exit_code = 2  # (main() says why and returns 2)
         # Bad options (the same on every rank) or a rank that could not start (every rank stops
         # at the check-in): the main rank says why, once. An error in training is the rank's own.
         if hooks is not None and not hooks.is_main and not hooks.started:
@@ -154,6 +156,10 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
         print(f"error: {e}\nmetrics up to the last finished epoch are in {out}/metrics.json", file=sys.stderr)
         return 3
     except KeyboardInterrupt as e:
+        if hooks is not None:  # (how this rank ends the job: see distributed.MPIHooks)
+            hooks.exit_code = 143 if isinstance(e, Terminated) else 130
+            if not hooks.is_main:
+                hooks.abort_grace = 2.0
         if hooks is None or hooks.is_main:
             saved = getattr(e, "saved_epoch", None)
             if not hasattr(e, "saved_epoch"):  # (while setting up: nothing was written)

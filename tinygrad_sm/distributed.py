@@ -73,8 +73,12 @@ class MPIHooks(Hooks):
         self.grad_bytes = 0             # size of the flat gradient buffer
         self._params: list[Any] = []
         self._buf: Optional[np.ndarray] = None
-        self._started = self._mid_epoch = self._stopped_together = self._aborting = False
+        self._started = self._mid_epoch = self._stopped_together = self._aborting = self._done = False
         self.checked_in = False  # ready() was called: every rank has met (or will meet) here
+        # How a rank that stops early ends the job (the CLI sets them: 130 after Ctrl-C, 2 after a
+        # bad option or an unwritable output). An interrupted rank other than 0 waits longer, so
+        # that rank 0, interrupted too, can write its metrics and say how to go on first.
+        self.exit_code, self.abort_grace = 1, _ABORT_GRACE_S
 
     # -- the hooks -----------------------------------------------------------------------------------
     def ready(self, error: Optional[BaseException], config: Optional[dict[str, Any]] = None) -> None:
@@ -156,6 +160,9 @@ class MPIHooks(Hooks):
         self._mid_epoch = False
         return int(totals[0]), float(totals[1]), int(totals[2])
 
+    def done(self) -> None:
+        self._done = True
+
     def global_loss(self, value: float, n_local: int, n_global: int) -> float:
         """The loss over the global batch, the same number on every rank (NaN if any rank's is
         NaN), so that every rank takes the same stop-on-divergence decision. (For fit() to call
@@ -203,7 +210,7 @@ class MPIHooks(Hooks):
         self._aborting = True  # MPICH's Abort may return to Python's exit: no second message then
         sys.stdout.flush()
         sys.stderr.flush()
-        time.sleep(_ABORT_GRACE_S)  # let mpiexec pass on what was just written before it kills the job
+        time.sleep(self.abort_grace)  # let mpiexec pass on what was just written before it kills the job
         self.comm.Abort(code)
 
     def install_guards(self) -> None:
@@ -227,11 +234,13 @@ class MPIHooks(Hooks):
     def _at_exit(self) -> None:
         if not self._started or self._stopped_together or self._aborting:
             return
-        if self._mid_epoch:  # the others wait in this step's Allreduce: nobody else will come
-            sys.stderr.write(f"[rank {self.rank} of {self.size}] left in the middle of an epoch (see its "
-                             "error above); aborting the job\n")
-            self.abort(1)
-        # Finished, or stopped between epochs: meet the others, but do not wait for ever.
+        if not self._done:  # stopped early (an error, Ctrl-C), in an epoch or between two: the others
+            # wait, or will, in a step's Allreduce that this rank never joins
+            where = "in the middle of an epoch" if self._mid_epoch else "between epochs"
+            why = "interrupted" if self.exit_code in (130, 143) else "see its error above"
+            sys.stderr.write(f"[rank {self.rank} of {self.size}] left {where} ({why}); aborting the job\n")
+            self.abort(self.exit_code)
+        # Finished: meet the others (rank 0 may still be writing), but do not wait for ever.
         req = self.comm.Ibarrier()
         deadline = time.monotonic() + EXIT_TIMEOUT_S
         while not req.Test():

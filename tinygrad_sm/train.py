@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import math
 import os
@@ -270,6 +271,10 @@ class Hooks:
         """The epoch's training totals over every process."""
         return seen, loss_sum, correct
 
+    def done(self) -> None:
+        """fit() finished, its files written: this process will join no more collective calls.
+        (A process that leaves without it stopped early, and the others cannot wait for it.)"""
+
 
 @dataclass
 class Run:
@@ -406,7 +411,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     hooks = hooks if hooks is not None else Hooks()
     stream = stream if stream is not None else sys.stdout
     if not hooks.is_main:
-        stream, progress, out = open(os.devnull, "w"), False, None
+        stream, progress, out = io.StringIO(), False, None  # (its few lines are dropped with it)
     try:
         cfg, start_epoch, history, train, held, sizes, model, opt, sched, loss = _prepare(
             cfg, out, resume, progress, splits)
@@ -471,6 +476,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
             if saved is None and not _holds(out, resume):  # resumed with no epoch left to train: the
                 save_run(out, cfg, sizes, model, opt, sched, start_epoch, history)  # run it went on from
             write_metrics(out, cfg, history, status, seconds)
+        hooks.done()
     except TrainingDiverged as e:
         e.history = list(history)  # the finished epochs, for whoever catches it (sweeps record them)
         status = "diverged"
