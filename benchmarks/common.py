@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import datetime  # noqa: E402
+import gc  # noqa: E402
 import gzip  # noqa: E402
 import importlib  # noqa: E402
 import platform  # noqa: E402
@@ -238,6 +239,8 @@ def interleaved_samples(fns: dict[str, Callable[[], Any]], repeats: int = 7, tar
 
     Each function is warmed up (JIT compiles, caches, allocator) and calibrated first; those
     calls are not timed. Taking turns spreads any slow spell of a busy machine over all of them.
+    Each timed block starts from a collected heap: garbage in reference cycles (micrograd's graph
+    is one) left by one function is not collected, at its cost, while another one is timed.
     """
     names = list(fns)
     for name in names:
@@ -249,6 +252,7 @@ def interleaved_samples(fns: dict[str, Callable[[], Any]], repeats: int = 7, tar
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             fn, n = fns[name], loops[name]
+            gc.collect()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()

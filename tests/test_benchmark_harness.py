@@ -166,3 +166,28 @@ def test_the_float64_targets_show_unmeasured_when_pytorch_is_missing() -> None:
     """)
     assert got == [["MLP batch 64, one epoch in float64: tinygrad_sm max abs dW vs PyTorch", None, False],
                    ["MLP batch 64, one epoch in float64: tinygrad_sm test predictions != PyTorch's", None, False]]
+
+
+def test_interleaved_timing_collects_one_functions_cyclic_garbage_before_the_next_is_timed() -> None:
+    # "cyclic" leaves reference cycles behind (as micrograd's graphs do); with the collector's
+    # automatic runs off, only interleaved_samples can free them. "check" looks on each call
+    # whether every cycle made so far is gone: not while it is calibrated (right after cyclic's
+    # calibration, untimed), then in every timed block, each started after a collection.
+    seen = run_py("""
+        import gc, common
+        alive, seen = [0], []
+        class Node:
+            def __del__(self):
+                alive[0] -= 1
+        def cyclic():
+            n = Node(); n.me = n
+            alive[0] += 1
+        def check():
+            seen.append(alive[0] == 0)
+        gc.disable()
+        common.interleaved_samples({"cyclic": cyclic, "check": check}, repeats=4, target_s=0.002, warmup=0)
+        print(json.dumps(seen))
+    """)
+    assert seen[0] is False  # (calibration: cyclic's garbage still there)
+    first_clean = seen.index(True)
+    assert all(seen[first_clean:])
