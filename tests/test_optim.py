@@ -356,3 +356,38 @@ def test_frozen_parameters_are_kept_and_skipped_as_in_pytorch():
     opt.step()
     np.testing.assert_array_equal(model[0].weight.numpy(), frozen)
     assert model[0].weight.grad is None and model[2].weight.grad is not None
+
+
+def test_step_lr_state_round_trips_with_its_step_size_and_gamma_as_pytorch_does():
+    w = ts.Tensor(np.ones(1), requires_grad=True)
+    opt = optim.SGD([w], lr=1.0)
+    sched = optim.StepLR(opt, 3, 0.5)
+    for _ in range(4):
+        sched.step()
+    other = optim.StepLR(optim.SGD([w], lr=1.0), 7, 0.9)
+    other.load_state_dict(sched.state_dict())
+    assert (other.step_size, other.gamma, other.last_epoch, other.base_lrs) == (3, 0.5, 4, [1.0])
+    old = {"last_epoch": 2, "base_lrs": [0.25]}  # (a state written before step_size and gamma were in it)
+    other.load_state_dict(old)
+    assert (other.step_size, other.gamma, other.last_epoch, other.base_lrs) == (3, 0.5, 2, [0.25])
+
+
+@pytest.mark.parametrize("state, match", [
+    ({}, "no 'last_epoch' or 'base_lrs'"),
+    ({"last_epoch": 1}, "no 'base_lrs'"),
+    ({"last_epoch": -1, "base_lrs": [0.1]}, "last_epoch must be an int >= 0"),
+    ({"last_epoch": 1.5, "base_lrs": [0.1]}, "last_epoch must be an int >= 0"),
+    ({"last_epoch": 1, "base_lrs": [0.1, 0.2]}, r"one lr per parameter group \(1\)"),
+    ({"last_epoch": 1, "base_lrs": "0.1"}, r"one lr per parameter group \(1\)"),
+    ({"last_epoch": 1, "base_lrs": [0.1], "step_size": 0}, "step_size must be an int >= 1"),
+    ({"last_epoch": 1, "base_lrs": [0.1], "gamma": float("nan")}, "gamma must be"),
+    ([("last_epoch", 1)], "expected a dict"),
+])
+def test_step_lr_refuses_a_state_that_does_not_fit_and_keeps_its_own(state, match):
+    opt = optim.SGD([ts.Tensor(np.ones(1), requires_grad=True)], lr=1.0)
+    sched = optim.StepLR(opt, 3, 0.5)
+    sched.step()
+    before = dict(vars(sched))
+    with pytest.raises((ValueError, TypeError), match=match):
+        sched.load_state_dict(state)
+    assert vars(sched) == before

@@ -10,7 +10,7 @@ Each update runs in place through one fused kernel per parameter (tinygrad_sm.ke
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -299,8 +299,7 @@ class StepLR:
     Call scheduler.step() once per epoch, after the optimizer's steps."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
+        _check_step_size(step_size)
         _check("StepLR: gamma", gamma)
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -319,8 +318,32 @@ class StepLR:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+        return {"step_size": self.step_size, "gamma": self.gamma, "last_epoch": self.last_epoch,
+                "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.last_epoch = int(state["last_epoch"])
-        self.base_lrs = [float(x) for x in state["base_lrs"]]
+        """Restore what state_dict() gave, step_size and gamma included (as PyTorch does; a state
+        without them keeps this scheduler's). Checked whole before anything changes."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"StepLR.load_state_dict: expected a dict from state_dict(), got {type(state).__name__}")
+        missing = [k for k in ("last_epoch", "base_lrs") if k not in state]
+        if missing:
+            raise ValueError(f"StepLR.load_state_dict: the state has no {' or '.join(map(repr, missing))}; "
+                             "give it what StepLR.state_dict() returned")
+        last, lrs = state["last_epoch"], state["base_lrs"]
+        if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
+            raise ValueError(f"StepLR.load_state_dict: last_epoch must be an int >= 0, got {last!r}")
+        groups = len(self.optimizer.param_groups)
+        if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or len(lrs) != groups:
+            raise ValueError(f"StepLR.load_state_dict: base_lrs must hold one lr per parameter group "
+                             f"({groups}), got {lrs!r}")
+        lrs = [float(x) for x in lrs]
+        step_size, gamma = state.get("step_size", self.step_size), state.get("gamma", self.gamma)
+        _check_step_size(step_size)
+        _check("StepLR: gamma", gamma)
+        self.step_size, self.gamma, self.last_epoch, self.base_lrs = int(step_size), float(gamma), int(last), lrs
+
+
+def _check_step_size(step_size: Any) -> None:
+    if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
+        raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
