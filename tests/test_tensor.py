@@ -643,3 +643,12 @@ def test_a_big_endian_array_as_the_other_operand_works_as_a_native_one():
     be = np.arange(3.0).reshape(3, 1).astype(">f8")
     np.testing.assert_array_equal((x @ be).numpy(), (x @ be.astype("f8")).numpy())
     np.testing.assert_array_equal((ts.Tensor(np.ones(2, np.float32)) * np.ones(2, ">f4")).numpy(), [1, 1])
+
+
+def test_int_and_bool_convert_as_in_pytorch(torch):
+    x = np.array([[1.7, -2.7], [0.0, -0.0], [3.0, 1e-30]], np.float32)
+    for name, dtype in (("int", np.int32), ("bool", np.bool_), ("long", np.int64)):
+        got, want = getattr(ts.Tensor(x), name)(), getattr(torch.from_numpy(x), name)().numpy()
+        assert got.dtype == dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want)
+    assert not ts.Tensor(x, requires_grad=True).int().requires_grad

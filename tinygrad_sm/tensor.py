@@ -606,6 +606,14 @@ class Tensor:
     def long(self) -> "Tensor":
         return self.astype(_dt.int64)
 
+    def int(self) -> "Tensor":
+        """int32, as PyTorch's .int(): floats are truncated toward zero (no gradient)."""
+        return self.astype(_dt.int32)
+
+    def bool(self) -> "Tensor":
+        """True where nonzero (NaN included), as PyTorch's .bool() (no gradient)."""
+        return self.astype(_dt.bool_)
+
     # -- reductions -------------------------------------------------------------------------------
     def sum(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
             keepdim: Optional[bool] = None) -> "Tensor":
