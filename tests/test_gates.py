@@ -53,6 +53,8 @@ CASES = [
     ("tanh", lambda x: x.tanh(), np.tanh, [normal(4, 5)]),
     ("clip", lambda x: x.clip(-0.5, 0.7), lambda x: np.clip(x, -0.5, 0.7),
      [np.array([-2.0, -0.9, -0.3, 0.1, 0.5, 1.2, 3.0])]),
+    ("dropout", lambda x: ts.functional.dropout(x, 0.4, generator=7),
+     lambda x: x * (np.random.default_rng(7).random(x.shape) >= 0.4) / 0.6, [normal(4, 5)]),
     ("cast", lambda x: x.astype("float32").astype("float64") * 1.0, lambda x: x.astype(np.float32).astype(np.float64),
      [np.array([0.5, -1.25, 2.0])]),
     ("sum_all", lambda x: x.sum(), np.sum, [normal(3, 4)]),

@@ -549,3 +549,77 @@ def test_a_parameter_or_layer_set_to_none_and_back_keeps_its_place(torch):
     net.eval()  # (a None child is skipped, not called)
     setattr(net, "0", first)
     assert list(net.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+
+
+# -- dropout -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_drops_a_fraction_p_and_scales_the_rest_by_1_over_1_minus_p(dtype):
+    n, p = 200_000, 0.3
+    x = ts.Tensor(np.ones(n, dtype), requires_grad=True)
+    y = F.dropout(x, p, generator=5)
+    kept = y.numpy() != 0
+    # binomial: the dropped fraction is p within 6 standard deviations (sqrt(p (1-p) / n) = 0.001)
+    assert abs((1 - kept.mean()) - p) < 6 * np.sqrt(p * (1 - p) / n)
+    assert y.dtype == dtype and np.all(y.numpy()[kept] == dtype(1) / dtype(0.7))
+    (y * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * y.numpy())  # g * m / (1 - p), blocked where dropped
+
+
+def test_dropout_masks_differ_from_call_to_call_and_repeat_under_manual_seed():
+    x = ts.ones(1000)
+    a, b = F.dropout(x, 0.5).numpy(), F.dropout(x, 0.5).numpy()
+    assert not np.array_equal(a, b)
+    ts.manual_seed(11)
+    c = F.dropout(x, 0.5).numpy()
+    ts.manual_seed(11)
+    np.testing.assert_array_equal(F.dropout(x, 0.5).numpy(), c)
+
+
+def test_dropout_is_the_identity_in_eval_mode_or_at_p_0_and_zero_at_p_1():
+    x = ts.Tensor(np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    assert F.dropout(x, 0.5, training=False) is x and F.dropout(x, 0.0) is x
+    with np.errstate(all="raise"):  # (no 0 * inf at p = 1)
+        y = F.dropout(x, 1.0)
+    y.sum().backward()
+    assert np.all(y.numpy() == 0) and np.all(x.grad.numpy() == 0)
+    model = nn.Sequential(nn.Linear(3, 3, generator=0), nn.Dropout(0.5))
+    assert repr(model[1]) == "Dropout(p=0.5, inplace=False)"
+    model.eval()
+    np.testing.assert_array_equal(model(x).numpy(), model[0](x).numpy())
+    model.train()
+    out = ts.ones(64, 3) @ ts.eye(3)
+    assert np.any(model[1](out).numpy() == 0)
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan"), True, "0.5"])
+def test_dropout_refuses_a_p_outside_0_1(p):
+    with pytest.raises(ValueError, match=r"dropout: p is the probability of dropping an element.*in \[0, 1\]"):
+        F.dropout(ts.ones(3), p)
+    with pytest.raises(ValueError, match="dropout: p"):
+        nn.Dropout(p)
+
+
+def test_dropout_of_an_integer_tensor_says_to_convert_it():
+    with pytest.raises(TypeError, match=r"dropout: expects a float tensor, got int64; convert it with \.float\(\)"):
+        F.dropout(ts.tensor([1, 2, 3]), 0.5)
+
+
+def test_an_mlp_with_dropout_trains_and_matches_pytorch_with_the_same_mask(torch):
+    # the same masks, given to PyTorch by hand: the same loss and gradients
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 6)), rng.integers(0, 3, 16)
+    lin1, lin2 = nn.Linear(6, 8, generator=1).double(), nn.Linear(8, 3, generator=2).double()
+    h = F.dropout(lin1(ts.Tensor(x)).relu(), 0.25, generator=9)
+    loss = ts.cross_entropy(lin2(h), y)
+    loss.backward()
+    mask = (np.random.default_rng(9).random((16, 8)) >= 0.25) / 0.75
+    t1, t2 = torch.nn.Linear(6, 8).double(), torch.nn.Linear(8, 3).double()
+    with torch.no_grad():
+        for t, m in ((t1, lin1), (t2, lin2)):
+            t.weight.copy_(torch.from_numpy(m.weight.numpy()))
+            t.bias.copy_(torch.from_numpy(m.bias.numpy()))
+    tloss = torch.nn.functional.cross_entropy(t2(torch.relu(t1(torch.from_numpy(x))) * torch.from_numpy(mask)),
+                                              torch.from_numpy(y))
+    tloss.backward()
+    assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
+    np.testing.assert_allclose(lin1.weight.grad.numpy(), t1.weight.grad.numpy(), rtol=1e-10, atol=1e-14)

@@ -61,6 +61,7 @@ REFERENCES = {
     "Sigmoid": lambda a: 1 / (1 + np.exp(-a)),
     "Tanh": lambda a: (np.exp(2 * a) - 1) / (np.exp(2 * a) + 1),
     "Clip": lambda a, lo, hi: np.where(a < lo, lo, np.where(a > hi, hi, a)),
+    "Dropout": lambda a, p, generator: a * ((np.random.default_rng(generator).random(a.shape) >= p) / (1 - p)),
     "Sum": lambda a, axis, keepdims: np.add.reduce(a, axis=axis, keepdims=keepdims),
     "Mean": lambda a, axis, keepdims: np.add.reduce(a, axis=axis, keepdims=keepdims)
     * (np.add.reduce(np.ones_like(a), axis=axis, keepdims=keepdims) ** -1.0),

@@ -5,7 +5,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from . import creation
 from . import gates as G
+from .creation import Seed
 from .tensor import ArrayLike, AxisLike, Tensor, _last_axis, _lift, _one_kind, _operands, _reduce_axis
 
 
@@ -33,6 +35,24 @@ def sigmoid(x: Tensor) -> Tensor:
 def tanh(x: Tensor) -> Tensor:
     """tanh(x) elementwise; the gradient is 1 - tanh(x)**2."""
     return G.Tanh.apply(x)
+
+
+def _dropout_p(p: float) -> float:
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p is the probability of dropping an element, a number in [0, 1]; got {p!r}")
+    return float(p)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Seed = None) -> Tensor:
+    """Zero each element with probability p and scale the others by 1 / (1 - p), so that the
+    expected value is unchanged (inverted dropout, as PyTorch's F.dropout); x itself when not
+    training or p = 0. `generator`: a seed or np.random.Generator (else manual_seed's)."""
+    p, x = _dropout_p(p), _t(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: expects a float tensor, got {x.dtype}; convert it with .float()")
+    if not training or p == 0.0:
+        return x
+    return G.Dropout.apply(x, p=p, generator=creation._gen(generator))
 
 
 def exp(x: Tensor) -> Tensor:

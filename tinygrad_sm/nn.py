@@ -347,6 +347,22 @@ class Identity(Module):
         return x
 
 
+class Dropout(Module):
+    """Zeroes each element with probability p while the module trains (model.train(), the
+    default), scaling the others by 1 / (1 - p); the identity after model.eval().
+    inplace=True is accepted for PyTorch code and changes nothing but memory (a new tensor)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        self.p, self.inplace = functional._dropout_p(p), inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.dropout(x, self.p, self.training)
+
+
 class CrossEntropyLoss(Module):
     """F.cross_entropy as a module: CrossEntropyLoss(reduction="mean", label_smoothing=0.0)(logits, target)."""
 

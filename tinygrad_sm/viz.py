@@ -62,6 +62,8 @@ RULES: dict[str, str] = {
     "Sigmoid": "sigmoid: the input gets g * s * (1 - s), from the output s",
     "Tanh": "tanh: the input gets g * (1 - t**2), from the output t",
     "Clip": "clip: the gradient passes inside [lo, hi] and is blocked outside",
+    "Dropout": "dropout gates (p = {p:g}): the gradient passes, times 1 / (1 - p), where the input "
+               "was kept, and is blocked where it was dropped",
     "Sum": "sum distributes: every summed element gets the upstream gradient",
     "Mean": "mean: every averaged element gets the upstream gradient divided by the count",
     "Max": "max routes: the upstream gradient goes to the largest element (shared on ties)",

@@ -1,14 +1,14 @@
 """The gates: every differentiable op, each a small class with forward and backward side by side.
 
     elementwise.py  add distributes, mul swaps, maximum routes, exp, log, pow, ...
-    activations.py  ReLU gates, sigmoid, tanh, clip
+    activations.py  ReLU gates, sigmoid, tanh, clip, dropout
     reduce.py       sum, mean, max/min (route to the winners), logsumexp
     movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
     matmul.py       matrix product (the matrix form of mul swaps)
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
     losses.py       multiclass SVM hinge, binary cross-entropy (on probabilities or logits)
 """
-from .activations import Clip, ReLU, Sigmoid, Tanh
+from .activations import Clip, Dropout, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
 from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
                           Pow, PowScalar, Sqrt, Sub)
@@ -22,7 +22,7 @@ from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
 __all__ = [
     "Gate", "GateError", "Domain", "Values", "unbroadcast",
     "Add", "AddConst", "Sub", "Neg", "Mul", "MulConst", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
-    "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip",
+    "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip", "Dropout",
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
     "MatMul", "Linear", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",

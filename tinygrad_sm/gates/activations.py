@@ -1,7 +1,7 @@
-"""Activation gates: ReLU, sigmoid, tanh and clip."""
+"""Activation gates: ReLU, sigmoid, tanh, clip and dropout."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -85,3 +85,31 @@ class Clip(Gate):
         if self.hi is not None:
             inside &= x <= self.hi
         return g * inside
+
+
+class Dropout(Gate):
+    """Inverted dropout: z = x * m / (1 - p), each m[i] 1 with probability 1 - p, else 0, drawn
+    afresh each call.  dz/dx = m / (1 - p): the gradient passes, scaled, where x was kept and is
+    blocked where it was dropped (as ReLU gates it).  p = 1 drops everything (z = 0, no NaN).
+
+    `generator` is an np.random.Generator, or a seed: the same seed gives the same mask for the
+    same shape (how the property suite holds the mask fixed while it perturbs x)."""
+
+    domain = Domain("elementwise", attrs={"p": 0.3, "generator": 1234})
+
+    def __init__(self, p: float = 0.5, generator: Union[None, int, np.random.Generator] = None):
+        if not 0.0 <= p <= 1.0:  # (also refuses NaN)
+            raise GateError(f"dropout: p is the probability of dropping an element, in [0, 1]; got {p}")
+        self.p, self.generator = p, generator
+
+    def forward(self, x):
+        rng = self.generator if isinstance(self.generator, np.random.Generator) else np.random.default_rng(self.generator)
+        keep = rng.random(np.shape(x)) >= self.p  # P(keep) = 1 - p
+        scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
+        m = keep * np.asarray(scale, x.dtype)  # the mask, scaled, in x's dtype
+        self.save_for_backward(m)
+        return x * m
+
+    def backward(self, g):
+        (m,) = self.saved
+        return g * m
