@@ -599,9 +599,31 @@ def test_dropout_refuses_a_p_outside_0_1(p):
         nn.Dropout(p)
 
 
-def test_dropout_of_an_integer_tensor_says_to_convert_it():
+def test_dropout_of_an_integer_tensor_says_to_convert_it_when_it_would_drop():
+    ints = ts.tensor([1, 2, 3])
     with pytest.raises(TypeError, match=r"dropout: expects a float tensor, got int64; convert it with \.float\(\)"):
-        F.dropout(ts.tensor([1, 2, 3]), 0.5)
+        F.dropout(ints, 0.5)
+    assert F.dropout(ints, 0.5, training=False) is ints  # (nothing to do: as PyTorch)
+    empty = ts.zeros(0, 3)
+    assert F.dropout(empty, 0.5) is empty
+
+
+def test_dropout_takes_pytorchs_arguments_and_refuses_a_bool_seed():
+    x = ts.ones(2000)
+    a, b = F.dropout(x, 0.5, True, False).numpy(), F.dropout(x, 0.5, True, False).numpy()  # (input, p, training, inplace)
+    assert not np.array_equal(a, b)
+    assert nn.Dropout(0.5, inplace=True)(x).shape == (2000,)
+    with pytest.raises(TypeError, match="generator is a seed"):
+        F.dropout(x, 0.5, generator=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_scales_by_the_same_number_as_pytorch(dtype, torch):
+    x = np.ones(2000, dtype)
+    for p in np.arange(1, 100) / 100:
+        ours = set(np.unique(F.dropout(ts.Tensor(x), p).numpy())) - {0}
+        theirs = set(np.unique(torch.nn.functional.dropout(torch.from_numpy(x), p).numpy())) - {0}
+        assert ours == theirs, p
 
 
 def test_an_mlp_with_dropout_trains_and_matches_pytorch_with_the_same_mask(torch):

@@ -43,15 +43,20 @@ def _dropout_p(p: float) -> float:
     return float(p)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Seed = None) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+            generator: Seed = None) -> Tensor:
     """Zero each element with probability p and scale the others by 1 / (1 - p), so that the
     expected value is unchanged (inverted dropout, as PyTorch's F.dropout); x itself when not
-    training or p = 0. `generator`: a seed or np.random.Generator (else manual_seed's)."""
+    training, at p = 0, or when x is empty. inplace=True is accepted for PyTorch code and changes
+    nothing but memory (a new tensor). `generator`: a seed or np.random.Generator (else
+    manual_seed's)."""
     p, x = _dropout_p(p), _t(x)
+    if not training or p == 0.0 or x.data.size == 0:
+        return x
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: expects a float tensor, got {x.dtype}; convert it with .float()")
-    if not training or p == 0.0:
-        return x
+    if isinstance(generator, (bool, np.bool_)):
+        raise TypeError("dropout: generator is a seed (an int) or an np.random.Generator, not a bool")
     return G.Dropout.apply(x, p=p, generator=creation._gen(generator))
 
 

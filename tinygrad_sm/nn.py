@@ -360,7 +360,7 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
     def forward(self, x: Tensor) -> Tensor:
-        return functional.dropout(x, self.p, self.training)
+        return functional.dropout(x, self.p, self.training, self.inplace)
 
 
 class CrossEntropyLoss(Module):

@@ -105,8 +105,9 @@ class Dropout(Gate):
     def forward(self, x):
         rng = self.generator if isinstance(self.generator, np.random.Generator) else np.random.default_rng(self.generator)
         keep = rng.random(np.shape(x)) >= self.p  # P(keep) = 1 - p
-        scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
-        m = keep * np.asarray(scale, x.dtype)  # the mask, scaled, in x's dtype
+        one = x.dtype.type(1)  # (1 / (1 - p) in x's dtype, rounded as PyTorch rounds it)
+        scale = x.dtype.type(0) if self.p == 1.0 else one / x.dtype.type(1.0 - self.p)
+        m = keep * scale  # the mask, scaled, in x's dtype
         self.save_for_backward(m)
         return x * m
 
