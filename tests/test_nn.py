@@ -645,3 +645,18 @@ def test_an_mlp_with_dropout_trains_and_matches_pytorch_with_the_same_mask(torch
     tloss.backward()
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-12)
     np.testing.assert_allclose(lin1.weight.grad.numpy(), t1.weight.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_mlp_with_dropout_drops_after_each_hidden_activation_and_not_in_eval():
+    plain = nn.MLP([6, 5, 4, 3], generator=0)
+    drop = nn.MLP([6, 5, 4, 3], dropout=0.5, generator=0)  # (the same weights: dropout draws nothing at build)
+    assert [type(m).__name__ for m in drop] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert list(drop.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"]
+    x = ts.randn(64, 6, generator=1)
+    drop.eval()
+    np.testing.assert_array_equal(drop(x).numpy(), plain(x).numpy())
+    drop.train()
+    assert not np.array_equal(drop(x).numpy(), plain(x).numpy())
+    assert [type(m).__name__ for m in nn.MLP([6, 5, 3], dropout=0.0)] == ["Linear", "ReLU", "Linear"]
+    with pytest.raises(ValueError, match="dropout: p"):
+        nn.MLP([6, 5, 3], dropout=1.5)

@@ -544,18 +544,23 @@ ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 class MLP(Sequential):
     """A multilayer perceptron from a list of sizes: MLP([784, 256, 10]) is
     Linear(784, 256) -> ReLU -> Linear(256, 10) (no activation after the last layer).
+    dropout=p > 0 adds Dropout(p) after each hidden activation (active in train(), not in eval()).
     Layer keyword arguments (init, std, dtype, generator) go to every Linear."""
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", **linear_kwargs: Any) -> None:
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
+                 **linear_kwargs: Any) -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"MLP: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        p = functional._dropout_p(dropout)
         gen = creation._gen(linear_kwargs.pop("generator", None))  # one stream for all layers
         layers: list[Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(Linear(a, b, generator=gen, **linear_kwargs))
             if i < len(sizes) - 2:
                 layers.append(ACTIVATIONS[activation]())
+                if p > 0:
+                    layers.append(Dropout(p))
         super().__init__(*layers)
         self.sizes = list(sizes)
