@@ -350,7 +350,8 @@ class Tensor:
         seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
         if seed.shape != self.shape:
             raise ValueError(f"backward(): grad has shape {seed.shape} but the tensor has shape {self.shape}")
-        run_backward(self, seed.astype(self.dtype, copy=False), retain_graph)
+        run_backward(self, seed if seed.dtype is self.data.dtype else seed.astype(self.dtype, copy=False),
+                     retain_graph)
 
     # -- arithmetic (binary ops broadcast like NumPy) ------------------------------------------
     __add__ = _arithmetic(AddConst, G.Add)
@@ -1064,9 +1065,12 @@ class _LeafGrads:
         if not leaf.requires_grad:  # (frozen after the forward: no .grad, as in PyTorch)
             return
         key = id(leaf)
-        if leaf._grad is None or key in self.noted:
-            _accumulate(leaf, g, owned, note=False)  # (no gate can hold a .grad this pass made)
+        if leaf._grad is None:  # its first gradient: _accumulate's first case, written out (one call less)
+            leaf._grad = Tensor._wrap(g if owned else np.array(g, dtype=leaf.data.dtype))
             self.noted.add(key)
+            return
+        if key in self.noted:
+            _accumulate(leaf, g, note=False)  # (no gate can hold a .grad this pass made)
             return
         if self.held is None:
             self.held = _held_grads(self.order)
@@ -1136,14 +1140,20 @@ def _seed_apart_from_grads(order: list[Gate], seed: np.ndarray) -> np.ndarray:
     hand it on. Copied only then: for a large output the copy costs about as much time as a
     matmul's backward takes over NumPy's own."""
     for gate in order:
-        kept = gate.retained() if gate.retained is not None else None
-        for t in (kept, *gate.parents):
-            if (isinstance(t, Tensor) and t._grad is not None
-                    and np.may_share_memory(t._grad.data, seed)):
-                copy = seed.copy()
-                copy.flags.writeable = seed.flags.writeable  # (a read-only seed stays read-only,
-                return copy  # so that a gate writing into its g fails, as gradcheck relies on)
+        for t in gate.parents:
+            if isinstance(t, Tensor) and t._grad is not None and np.may_share_memory(t._grad.data, seed):
+                return _copy_seed(seed)
+        if gate.retained is not None:
+            kept = gate.retained()
+            if kept is not None and kept._grad is not None and np.may_share_memory(kept._grad.data, seed):
+                return _copy_seed(seed)
     return seed
+
+
+def _copy_seed(seed: np.ndarray) -> np.ndarray:
+    copy = seed.copy()
+    copy.flags.writeable = seed.flags.writeable  # (a read-only seed stays read-only, so that a
+    return copy  # gate writing into its g fails, as gradcheck relies on)
 
 
 def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
