@@ -57,6 +57,28 @@ def test_resume_continues_exactly(tmp_path, capsys):
     assert [h["test_accuracy"] for h in a["history"]] == [h["test_accuracy"] for h in b["history"]]
 
 
+def test_dropout_trains_differently_repeats_with_its_seed_and_resumes_exactly(tmp_path, capsys):
+    args = ["--model", "mlp", "--hidden", "32", "--batch-size", "256", "--lr", "0.05", "--seed", "3"]
+    for name, extra, epochs in (("plain", [], 2), ("a", ["--dropout", "0.3"], 2), ("again", ["--dropout", "0.3"], 2),
+                                ("b", ["--dropout", "0.3"], 1)):
+        code, stdout, _ = run_cli("train", *args, *extra, "--epochs", str(epochs), "--out", str(tmp_path / name),
+                                  capsys=capsys)
+        assert code == 0 and ("dropout=0.3" in stdout) == bool(extra)
+    code, stdout, _ = run_cli("train", "--epochs", "2", "--resume", str(tmp_path / "b" / "checkpoint.npz"),
+                              capsys=capsys)
+    assert code == 0 and "epochs 2..2" in stdout and "dropout=0.3" in stdout
+    runs = {k: ts.load(tmp_path / k / "checkpoint.npz") for k in ("plain", "a", "again", "b")}
+    assert list(runs["a"]["model"]) == ["0.weight", "0.bias", "3.weight", "3.bias"]  # (Linear ReLU Dropout Linear)
+    for k in runs["a"]["model"]:
+        np.testing.assert_array_equal(runs["a"]["model"][k], runs["again"]["model"][k])
+        np.testing.assert_array_equal(runs["a"]["model"][k], runs["b"]["model"][k])
+    assert not np.array_equal(runs["a"]["model"]["0.weight"], runs["plain"]["model"]["0.weight"])
+    # evaluation runs with dropout off: eval of the checkpoint gives the accuracy training recorded
+    trained = runs["a"]["history"][-1]["test_accuracy"]
+    code, stdout, _ = run_cli("eval", "--checkpoint", str(tmp_path / "a" / "checkpoint.npz"), capsys=capsys)
+    assert code == 0 and f"accuracy {100 * trained:.2f}%" in stdout
+
+
 def test_eval_prints_accuracy_and_confusion_matrix(tmp_path, capsys):
     assert run_cli("train", "--model", "svm", "--epochs", "1", "--out", str(tmp_path), capsys=capsys)[0] == 0
     trained = json.loads((tmp_path / "metrics.json").read_text())["history"][-1]["test_accuracy"]
@@ -98,6 +120,9 @@ def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     (["--hidden", ","], "needs at least one hidden size"),
     (["--model", "softmax", "--hidden", "64"], "the softmax model is one linear layer"),
     (["--model", "svm", "--hidden", "64,32"], "the svm model is one linear layer"),
+    (["--dropout", "1"], "dropout must be a number in [0, 1), got 1.0"),
+    (["--dropout", "nan"], "dropout must be a number in [0, 1)"),
+    (["--model", "softmax", "--dropout", "0.2"], "dropout drops hidden units, and the softmax model is one"),
 ])
 def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
     code, _, err = run_cli("train", *args, "--out", str(tmp_path / "new"), capsys=capsys)

@@ -41,6 +41,19 @@ def config(case):
     return T.TrainConfig(epochs=2, batch_size=BATCH, seed=3, **CASES[case])
 
 
+def test_each_rank_draws_its_own_dropout_masks_and_the_same_ones_again():
+    # (in one process: a rank only changes where the masks come from; the MPI runs below cover the rest)
+    class Rank(T.Hooks):
+        def __init__(self, rank):
+            self.rank = rank
+
+    cfg = T.TrainConfig(epochs=1, batch_size=BATCH, seed=3, model="mlp", hidden=[16], dropout=0.5)
+    quiet = dict(splits=splits(), progress=False, stream=io.StringIO())
+    w = {r: T.fit(cfg, hooks=Rank(r), **quiet).model.state_dict()["0.weight"] for r in (0, 1)}
+    np.testing.assert_array_equal(T.fit(cfg, **quiet).model.state_dict()["0.weight"], w[0])  # (rank 0 by default)
+    assert not np.array_equal(w[0], w[1])
+
+
 # -- pytest side ------------------------------------------------------------------------------------
 def _mpiexec():
     found = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")

@@ -65,6 +65,17 @@ def test_hidden_sizes_apply_only_to_the_mlps_of_a_sweep():
         S.SweepSpec({"model": S.Choice(("softmax", "svm")), "hidden": S.Choice(([64], [128]))}).plan()
 
 
+def test_dropout_applies_only_to_the_mlps_of_a_sweep():
+    space = {"model": S.Choice(("svm", "mlp")), "dropout": S.Choice((0.0, 0.5))}
+    trials = S.SweepSpec(space).plan()
+    assert [t.params for t in trials] == [{"model": "svm"}, {"model": "mlp", "dropout": 0.0},
+                                          {"model": "mlp", "dropout": 0.5}]
+    assert trials[0].config["dropout"] == 0.0 and trials[2].config["dropout"] == 0.5
+    with pytest.raises(S.SweepError, match="--dropout sets the hidden layers"):
+        S.SweepSpec({"model": S.Choice(("softmax",)), "dropout": S.Choice((0.2,))}).plan()
+    assert S.parse_cli_dim("dropout", ["0:0.5:3"]).grid() == pytest.approx([0, 0.25, 0.5])  # (uniform)
+
+
 def test_command_line_values_ranges_and_grids():
     assert S.parse_cli_dim("lr", ["0.1", "0.01"]) == S.parse_cli_dim("lr", ["0.1,0.01"]) == S.Choice((0.1, 0.01))
     assert S.parse_cli_dim("hidden", ["64", "128,64"]) == S.Choice(([64], [128, 64]))

@@ -43,6 +43,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reg", type=float, default=None,
                    help="L2 penalty reg * sum(W**2) added to the loss (default: 1e-4 for svm, else 0)")
     p.add_argument("--hidden", default=None, help="hidden sizes for mlp/deep-mlp, e.g. 512,128")
+    p.add_argument("--dropout", type=float, default=d.dropout,
+                   help="mlp/deep-mlp: drop each hidden unit with this probability while training "
+                        "(default: %(default)s)")
     p.add_argument("--lr-step", type=int, default=0, help="multiply lr by --lr-gamma every N epochs (0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
@@ -135,7 +138,7 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
-                        data_root=_absolute(a.data_root), normalize=a.normalize)
+                        data_root=_absolute(a.data_root), normalize=a.normalize, dropout=a.dropout)
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
         given = _given(a.parser, a.argv) if hasattr(a, "argv") else set()
         ignored = [act.option_strings[0] for act in a.parser._actions
@@ -228,7 +231,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
     sizes = [int(s) for s in state["sizes"]]
     if split.x.shape[1] != sizes[0]:
         raise ValueError(f"the model takes {sizes[0]} inputs but {cfg.dataset} images have {split.x.shape[1]} pixels")
-    model = T.build_model(cfg.model, sizes, cfg.seed)
+    model = T.build_model(cfg.model, sizes, cfg.seed, cfg.dropout)
     T.load_state(a.checkpoint, "model", model, w)
     ev = T.evaluate(model, split)
     n_classes = sizes[-1]

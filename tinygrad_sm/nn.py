@@ -350,17 +350,22 @@ class Identity(Module):
 class Dropout(Module):
     """Zeroes each element with probability p while the module trains (model.train(), the
     default), scaling the others by 1 / (1 - p); the identity after model.eval().
-    inplace=True is accepted for PyTorch code and changes nothing but memory (a new tensor)."""
+    inplace=True is accepted for PyTorch code and changes nothing but memory (a new tensor).
+    The masks come from `generator`: an np.random.Generator, a seed (which starts one), or None
+    (manual_seed's)."""
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False, generator: creation.Seed = None) -> None:
         super().__init__()
+        if isinstance(generator, (bool, np.bool_)):
+            raise TypeError("Dropout: generator is a seed (an int) or an np.random.Generator, not a bool")
         self.p, self.inplace = functional._dropout_p(p), inplace
+        self.generator = None if generator is None else creation._gen(generator)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
     def forward(self, x: Tensor) -> Tensor:
-        return functional.dropout(x, self.p, self.training, self.inplace)
+        return functional.dropout(x, self.p, self.training, self.inplace, generator=self.generator)
 
 
 class CrossEntropyLoss(Module):

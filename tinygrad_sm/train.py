@@ -64,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     data_root: Optional[str] = None
     normalize: bool = False                # standardise pixels with the training set's mean/std
+    dropout: float = 0.0                   # drop probability after each hidden layer, while training
     val_fraction: float = 0.0              # > 0: hold out a validation split and never touch test
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +85,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a number, got {v!r}")
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
+        d = self.dropout
+        if isinstance(d, bool) or not isinstance(d, (int, float, np.integer, np.floating)) or not 0 <= d < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {d!r}")
+        if d and self.model in ONE_LAYER:
+            raise ValueError(f"dropout drops hidden units, and the {self.model} model is one linear layer with "
+                             "none (use --model mlp or deep-mlp)")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.hidden is not None and (not isinstance(self.hidden, (list, tuple))
@@ -120,13 +127,22 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def build_model(model: str, sizes: list[int], seed: int) -> nn.Module:
+def build_model(model: str, sizes: list[int], seed: int, dropout: float = 0.0) -> nn.Module:
     """Softmax regression and the SVM are one Linear layer (small normal init, as in the seeds);
-    the MLPs use He init for their ReLU layers."""
+    the MLPs use He init for their ReLU layers, and Dropout(dropout) after each when it is > 0."""
     gen = np.random.default_rng(seed)
     if model in ("softmax", "svm"):
         return nn.Sequential(nn.Linear(sizes[0], sizes[-1], init="normal", std=0.01, generator=gen))
-    return nn.MLP(sizes, init="kaiming", generator=gen)
+    return nn.MLP(sizes, init="kaiming", generator=gen, dropout=dropout)
+
+
+def seed_dropout(model: nn.Module, seed: int, epoch: int, rank: int = 0) -> None:
+    """Give every Dropout layer the masks of (seed, epoch, rank): a resumed run draws the ones the
+    uninterrupted run drew, and each rank of a data-parallel run its own."""
+    gen = np.random.default_rng([seed, epoch, 1 + rank])  # ([seed, epoch] orders the batches)
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.generator = gen
 
 
 def loss_fn(cfg: TrainConfig, model: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
@@ -247,6 +263,7 @@ class Hooks:
     one process doing everything."""
 
     is_main = True  # only the main process prints and writes files
+    rank = 0  # this process's number among those training together
 
     def ready(self, error: Optional[BaseException], config: Optional[dict[str, Any]] = None) -> None:
         """After setting up, before start(): `error` is what this process's set-up raised (it is
@@ -377,7 +394,7 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
     train, held = splits if splits is not None else load_splits(cfg, progress)
     n_classes = train.n_classes or int(max(train.y.max(initial=0), held.y.max(initial=0))) + 1
     sizes = cfg.sizes(train.x.shape[1], n_classes)
-    model = build_model(cfg.model, sizes, cfg.seed)
+    model = build_model(cfg.model, sizes, cfg.seed, cfg.dropout)
     opt = make_optimizer(cfg, model)
     sched = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
     start_epoch, history = 0, []
@@ -425,6 +442,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
           + (f" momentum={cfg.momentum:g}" if cfg.optimizer == "sgd" else "")
           + (f" weight_decay={cfg.weight_decay:g}" if cfg.weight_decay else "")
           + (f" reg={cfg.reg:g}" if cfg.reg else "")
+          + (f" dropout={cfg.dropout:g}" if cfg.dropout else "")
           + f", batch {cfg.batch_size}, "
           + (f"epochs {start_epoch + 1}..{cfg.epochs}" if start_epoch < cfg.epochs else
              f"no epoch left to train (the checkpoint holds all {cfg.epochs})")
@@ -440,6 +458,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
             te = time.perf_counter()
             # The batch order of epoch e depends only on (seed, e): a resumed run sees the same order.
             order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+            seed_dropout(model, cfg.seed, epoch, hooks.rank)
             bar = ProgressBar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress)
             seen = correct = 0
             loss_sum = 0.0

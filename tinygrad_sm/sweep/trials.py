@@ -19,6 +19,8 @@ from .. import kernels
 from .. import train as T
 from .space import OPTIONS, Dim, Range, SweepError, dim_from_json
 
+HIDDEN_ONLY = ("hidden", "dropout")  # options of the hidden layers: none in a one-layer model
+
 
 # -- a sweep and its trials ------------------------------------------------------------------------
 @dataclass
@@ -75,15 +77,16 @@ class SweepSpec:
                 rng = np.random.default_rng([self.seed, i])
                 combos.append({n: self.space[n].sample(rng) for n in names})
         varied = set(self.varied())
-        if "hidden" in self.space and all(v.get("model", "mlp") in T.ONE_LAYER for v in combos):
-            raise SweepError("--hidden sets the hidden layers of mlp and deep-mlp; every trial here is a "
-                             "one-layer model (softmax, svm), so it would only repeat the same trial")
+        for name in HIDDEN_ONLY:
+            if name in self.space and all(v.get("model", "mlp") in T.ONE_LAYER for v in combos):
+                raise SweepError(f"--{name} sets the hidden layers of mlp and deep-mlp; every trial here is a "
+                                 "one-layer model (softmax, svm), so it would only repeat the same trial")
         trials, seen = [], set()
         for values in combos:
-            if values.get("model", "mlp") in T.ONE_LAYER and "hidden" in values:
-                # hidden sizes do not apply to a one-layer model: its trial is the same whatever
-                # they are (a grid holds it once)
-                values = {n: v for n, v in values.items() if n != "hidden"}
+            if values.get("model", "mlp") in T.ONE_LAYER and any(n in values for n in HIDDEN_ONLY):
+                # hidden sizes and dropout do not apply to a one-layer model: its trial is the
+                # same whatever they are (a grid holds it once)
+                values = {n: v for n, v in values.items() if n not in HIDDEN_ONLY}
                 if self.search == "grid":
                     key = json.dumps(values, sort_keys=True, default=str)
                     if key in seen:
