@@ -42,7 +42,7 @@ def config(case):
 
 
 def test_each_rank_draws_its_own_dropout_masks_and_the_same_ones_again():
-    # (in one process: a rank only changes where the masks come from; the MPI runs below cover the rest)
+    # (in one process: all a rank changes here is where the masks come from)
     class Rank(T.Hooks):
         def __init__(self, rank):
             self.rank = rank

@@ -425,3 +425,24 @@ def test_every_executor_hands_back_a_jobs_exception_instead_of_raising_it(make):
         ex.close()
     assert got[0] == 2 and got[2] == 3
     assert isinstance(got[1], ValueError) and str(got[1]) == "negative: -1"
+
+
+def test_a_trials_key_holds_for_sweeps_recorded_before_dropout_existed():
+    new = S.SweepSpec({"lr": S.Choice((0.01,))}).plan()[0]
+    before = dict(new.config)
+    del before["dropout"]  # (a config as sweeps wrote it before the option)
+    old = S.Trial(new.id, new.params, before)
+    assert new.key == old.key
+    assert S.Trial(new.id, new.params, {**new.config, "dropout": 0.3}).key != new.key
+
+
+def test_sweep_png_can_put_dropout_on_an_axis_beside_one_layer_trials(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinygrad_sm.sweep.plot import plot_sweep
+    cfg = T.TrainConfig().to_dict()
+    records = [{"status": "ok", "val_accuracy": 0.8, "params": {"model": "mlp", "dropout": d}, "config": {**cfg, "dropout": d}}
+               for d in (0.0, 0.5)]
+    records.append({"status": "ok", "val_accuracy": 0.7, "params": {"model": "softmax"},
+                    "config": {**cfg, "model": "softmax"}})
+    assert plot_sweep(records, ["model", "dropout"], str(tmp_path / "s.png"))
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

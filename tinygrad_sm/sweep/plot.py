@@ -10,7 +10,7 @@ from .space import LOG_SCALE
 
 
 # -- the picture ----------------------------------------------------------------------------------------
-PLOT_AXES = ("lr", "reg", "weight_decay", "momentum", "batch_size", "epochs", "lr_gamma", "lr_step")
+PLOT_AXES = ("lr", "reg", "weight_decay", "momentum", "batch_size", "epochs", "lr_gamma", "lr_step", "dropout")
 """Numeric options sweep.png can put on its axes, in order of preference (lr x reg first)."""
 
 
@@ -25,12 +25,14 @@ def plot_sweep(records: list[dict[str, Any]], varied: list[str], path: str) -> b
         from matplotlib.figure import Figure  # (not pyplot: the caller's backend stays as it was)
     except ImportError:
         return False
-    ok = [r for r in records if r["status"] == "ok"]
-    bad = [r for r in records if r["status"] != "ok"]
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
     x = axes[0]
     y = axes[1] if len(axes) > 1 else None
+    # (a value the trial's params leave out is its config's: a one-layer trial's dropout is 0)
+    records = [{**r, "params": {**r.get("config", {}), **r["params"]}} for r in records]
+    ok = [r for r in records if r["status"] == "ok"]
+    bad = [r for r in records if r["status"] != "ok"]
     xs = sorted({r["params"][x] for r in records})
     ys = sorted({r["params"][y] for r in records}) if y else []
     grid = y is not None and len(xs) * len(ys) <= 400 and len(records) >= len(xs) * len(ys) * 0.5 and len(xs) < 25

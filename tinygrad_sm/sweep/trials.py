@@ -20,6 +20,9 @@ from .. import train as T
 from .space import OPTIONS, Dim, Range, SweepError, dim_from_json
 
 HIDDEN_ONLY = ("hidden", "dropout")  # options of the hidden layers: none in a one-layer model
+# Train options added after sweeps were first recorded: a trial's key leaves them out while they
+# are at their default, so a sweep written before them still resumes (its trials' keys hold).
+KEY_SKIPS_DEFAULT = {"dropout": 0.0}
 
 
 # -- a sweep and its trials ------------------------------------------------------------------------
@@ -33,7 +36,8 @@ class Trial:
     @property
     def key(self) -> str:
         """A short hash of the configuration: a resumed sweep checks its records against it."""
-        return hashlib.sha1(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:12]
+        cfg = {k: v for k, v in self.config.items() if not (k in KEY_SKIPS_DEFAULT and v == KEY_SKIPS_DEFAULT[k])}
+        return hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "params": self.params, "config": self.config}
