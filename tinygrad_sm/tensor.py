@@ -443,10 +443,10 @@ class Tensor:
         return G.Pow.apply(*_operands(self, other, reflected=True))
 
     def __matmul__(self, other: ArrayLike) -> "Tensor":
-        return G.MatMul.apply(*_operands(self, other))
+        return G.MatMul().run(_operands(self, other))  # (MatMul.apply, one call less)
 
     def __rmatmul__(self, other: ArrayLike) -> "Tensor":
-        return G.MatMul.apply(*_operands(self, other, reflected=True))
+        return G.MatMul().run(_operands(self, other, reflected=True))
 
     def matmul(self, other: ArrayLike) -> "Tensor":
         return self @ other
