@@ -652,3 +652,20 @@ def test_int_and_bool_convert_as_in_pytorch(torch):
         assert got.dtype == dtype == want.dtype
         np.testing.assert_array_equal(got.numpy(), want)
     assert not ts.Tensor(x, requires_grad=True).int().requires_grad
+
+
+def test_assigning_requires_grad_is_checked_as_requires_grad_is():
+    ints = ts.tensor([1, 2, 3])
+    with pytest.raises(TypeError, match="only float tensors can require grad; this one is int64"):
+        ints.requires_grad = True  # (the flag used to be kept, then dropped by the first op)
+    assert ints.requires_grad is False
+    w = ts.tensor([1.0, 2.0])
+    w.requires_grad = True
+    y = w * w
+    with pytest.raises(RuntimeError, match="switched off on a leaf"):
+        y.requires_grad = False
+    y.requires_grad = True  # (already so: nothing to change, as in PyTorch)
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])
+    w.requires_grad = np.bool_(False)
+    assert w.requires_grad is False and not (w * 2.0).requires_grad

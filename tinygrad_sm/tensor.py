@@ -132,13 +132,12 @@ class Tensor:
     require grad. The data is copied; use `from_numpy` to share memory with an array.
     """
 
-    __slots__ = ("data", "_grad", "requires_grad", "_gate", "name", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_gate", "name", "__weakref__")
     __array_ufunc__ = None  # make NumPy hand `array + tensor` to Tensor.__radd__
     __hash__ = object.__hash__  # == is elementwise, identity stays the hash
 
     data: np.ndarray
     grad: Optional["Tensor"]
-    requires_grad: bool
     _gate: Optional[Gate]
     name: Optional[str]
 
@@ -154,7 +153,7 @@ class Tensor:
         self._grad = None
         self._gate = None
         self.name = name
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -164,7 +163,7 @@ class Tensor:
         t = object.__new__(cls)
         t.data = arr
         t._grad = None
-        t.requires_grad = requires_grad
+        t._requires_grad = requires_grad
         t._gate = gate
         t.name = None
         return t
@@ -294,6 +293,16 @@ class Tensor:
                                  f"{self.shape} {self.dtype}; a gradient must match its tensor")
         self._grad = value
 
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward() computes a gradient for this tensor (set by hand on leaves only;
+        a result of ops on tensors that require grad requires it too)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)  # (checked there: floats only, leaves only when switching off)
+
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         """Set requires_grad in place (on leaves); returns self."""
         if flag and self.data.dtype.kind != "f":
@@ -301,7 +310,7 @@ class Tensor:
                             "(integer tensors hold labels and never do)")
         if not flag and self._gate is not None:
             raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
-        self.requires_grad = flag
+        self._requires_grad = bool(flag)
         return self
 
     def detach(self) -> "Tensor":
@@ -400,7 +409,7 @@ class Tensor:
             old, new = self._gate, r._gate
             if old is not None and old.retained is not None and old.retained() is self:
                 old.retained, new.retained = None, weakref.ref(self)  # (retain_grad follows the tensor)
-            self.data, self._gate, self.requires_grad = r.data, new, True
+            self.data, self._gate, self._requires_grad = r.data, new, True
             return self
         o = other.data if isinstance(other, Tensor) else other
         if self.requires_grad and self._gate is None:
@@ -1062,7 +1071,7 @@ class _LeafGrads:
 
     def add(self, leaf: Tensor, g: Any, owned: bool = False) -> None:
         """leaf.grad += g (g itself becomes a new .grad when `owned`: no one else holds it)."""
-        if not leaf.requires_grad:  # (frozen after the forward: no .grad, as in PyTorch)
+        if not leaf._requires_grad:  # (frozen after the forward: no .grad, as in PyTorch)
             return
         key = id(leaf)
         if leaf._grad is None:  # its first gradient: _accumulate's first case, written out (one call less)

@@ -210,7 +210,7 @@ class Gate:
             raise TypeError(f"{self.name}.apply takes Tensors, got {type(t).__name__}")
         x = t.data
         dt = x.dtype
-        record = t.requires_grad and _mode.enabled
+        record = t._requires_grad and _mode.enabled
         if record:
             sh = x.shape
             # (shared tuples where they can be: fewer objects for the garbage collector to count)
@@ -235,9 +235,9 @@ class Gate:
             out_dt = out.dtype
             if out_dt is not dt and out_dt.kind != "f":  # (same dtype as the float input: fine)
                 raise GateError(f"{self.name}: a differentiable gate must return floats, got {out_dt}")
-            r.requires_grad, r._gate = True, self
+            r._requires_grad, r._gate = True, self
         else:
-            r.requires_grad, r._gate = False, None
+            r._requires_grad, r._gate = False, None
         return r
 
     def run(self, inputs: Sequence["Tensor"]) -> "Tensor":
@@ -253,7 +253,7 @@ class Gate:
             arrays.append(a)
             shapes.append(a.shape)
             dtypes.append(a.dtype)
-            if t.requires_grad:  # the gate that made the input, or the leaf itself
+            if t._requires_grad:  # the gate that made the input, or the leaf itself
                 record = True
                 needs_grad.append(True)
                 parents.append(t if t._gate is None else t._gate)
