@@ -1,4 +1,6 @@
 """nn: modules, registration, state dicts, layers, and their agreement with PyTorch."""
+import math
+
 import numpy as np
 import pytest
 
@@ -660,3 +662,68 @@ def test_mlp_with_dropout_drops_after_each_hidden_activation_and_not_in_eval():
     assert [type(m).__name__ for m in nn.MLP([6, 5, 3], dropout=0.0)] == ["Linear", "ReLU", "Linear"]
     with pytest.raises(ValueError, match="dropout: p"):
         nn.MLP([6, 5, 3], dropout=1.5)
+
+
+# -- nn.init -----------------------------------------------------------------------------------------
+INIT_SHAPES = [(3, 4), (64, 32), (5, 3, 2, 2)]
+
+
+def test_init_gains_and_fans_are_pytorchs(torch):
+    for name in ("linear", "sigmoid", "tanh", "relu", "selu", "conv2d", "leaky_relu"):
+        assert nn.init.calculate_gain(name) == pytest.approx(torch.nn.init.calculate_gain(name), rel=1e-15)
+    assert nn.init.calculate_gain("leaky_relu", 0.2) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.2))
+    for shape in INIT_SHAPES:
+        got = nn.init._calculate_fan_in_and_fan_out(ts.zeros(*shape))
+        assert got == torch.nn.init._calculate_fan_in_and_fan_out(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("shape", INIT_SHAPES)
+def test_init_draws_have_pytorchs_bounds_and_spread(shape, torch):
+    n = 200_000 // math.prod(shape) + 1  # (tensors drawn until ~200k values: their spread is known well)
+    for name, kw in [("uniform_", dict(a=-0.5, b=2.0)), ("normal_", dict(mean=0.3, std=0.7)),
+                     ("xavier_uniform_", dict(gain=1.5)), ("xavier_normal_", {}),
+                     ("kaiming_uniform_", dict(a=math.sqrt(5))), ("kaiming_normal_", dict(mode="fan_out", nonlinearity="relu"))]:
+        ours = np.concatenate([getattr(nn.init, name)(ts.zeros(*shape), **kw, generator=i).numpy().ravel() for i in range(n)])
+        theirs = np.concatenate([getattr(torch.nn.init, name)(torch.zeros(shape), **kw).numpy().ravel() for _ in range(n)])
+        assert abs(ours.mean() - theirs.mean()) < 0.03 * theirs.std() + 1e-3, name
+        assert ours.std() == pytest.approx(theirs.std(), rel=0.03), name
+        if "uniform" in name:  # the same bounds: both reach to within 0.5% of them
+            assert ours.min() >= theirs.min() - 0.005 * np.ptp(theirs) and ours.max() <= theirs.max() + 0.005 * np.ptp(theirs)
+            assert ours.min() <= theirs.min() + 0.005 * np.ptp(theirs) and ours.max() >= theirs.max() - 0.005 * np.ptp(theirs)
+
+
+def test_init_fills_in_place_returns_the_tensor_and_repeats_with_its_generator():
+    fc = nn.Linear(8, 4, generator=0)
+    w = fc.weight.data
+    assert nn.init.xavier_uniform_(fc.weight, generator=5) is fc.weight and fc.weight.data is w
+    first = w.copy()
+    nn.init.xavier_uniform_(fc.weight, generator=5)
+    np.testing.assert_array_equal(w, first)
+    assert nn.init.zeros_(fc.bias).numpy().sum() == 0 and nn.init.ones_(fc.bias).numpy().sum() == 4
+    assert np.all(nn.init.constant_(fc.bias, 0.25).numpy() == np.float32(0.25)) and fc.bias.dtype == np.float32
+    from tinygrad_sm.nn import init  # (PyTorch's spelling)
+    assert init is nn.init
+
+
+def test_init_between_forward_and_backward_is_caught_by_backward():
+    fc = nn.Linear(3, 2, generator=0)
+    loss = fc(ts.ones(4, 3, requires_grad=True)).sum()  # (dx needs the weight: the gate keeps it)
+    nn.init.kaiming_normal_(fc.weight)
+    with pytest.raises(RuntimeError, match=r"nn.init.kaiming_normal_ changed it in place"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: nn.init.kaiming_normal_(ts.zeros(5)), ValueError, r"at least 2 dimensions, got shape \(5,\)"),
+    (lambda: nn.init.kaiming_uniform_(ts.zeros(2, 3), mode="fan"), ValueError, "mode must be 'fan_in' or 'fan_out'"),
+    (lambda: nn.init.kaiming_normal_(ts.zeros(2, 3), nonlinearity="gelu"), ValueError, "unknown nonlinearity 'gelu'"),
+    (lambda: nn.init.normal_(ts.zeros(2), std=-1.0), ValueError, "std must be >= 0"),
+    (lambda: nn.init.uniform_(ts.zeros(2), a=1.0, b=0.0), ValueError, "a must be <= b"),
+    (lambda: nn.init.constant_(ts.zeros(2), float("nan")), ValueError, "val must be a finite number"),
+    (lambda: nn.init.zeros_(ts.tensor([1, 2])), TypeError, "expects a float tensor, got int64"),
+    (lambda: nn.init.zeros_(np.zeros(3)), TypeError, "fills a Tensor in place, got ndarray"),
+    (lambda: nn.init.ones_(ts.from_numpy(np.broadcast_to(np.zeros(1), (3,)))), ValueError, "read-only"),
+])
+def test_init_refuses_what_it_cannot_fill(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -5,7 +5,8 @@ save and restore them.
     loss = F.cross_entropy(model(x), y)
     loss.backward()
 
-`import tinygrad_sm.nn.functional as F` gives the functional ops and losses.
+`import tinygrad_sm.nn.functional as F` gives the functional ops and losses, `nn.init` the
+in-place initialisers (nn.init.kaiming_normal_(fc.weight), ...).
 """
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ import numpy as np
 
 from . import creation
 from . import dtypes as _dt
-from . import functional
+from . import functional, init
 from .tensor import Tensor, _dtype_and_device, note_write
 
-# `import tinygrad_sm.nn.functional as F`, the PyTorch spelling, finds the functional module.
+# `import tinygrad_sm.nn.functional as F` and `from tinygrad_sm.nn import init`, the PyTorch
+# spellings, find those modules.
 sys.modules[__name__ + ".functional"] = functional
+sys.modules[__name__ + ".init"] = init
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
-           "Sigmoid", "Tanh", "Flatten", "Sequential", "ModuleList", "MLP", "functional"]
+           "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential", "ModuleList", "MLP", "functional", "init"]
 
 
 class IncompatibleKeys(NamedTuple):

@@ -39,6 +39,7 @@ MODULES: list[tuple[str, tuple[str, ...]]] = [
     ("tinygrad_sm", ()),
     ("tinygrad_sm.nn", ()),
     ("tinygrad_sm.functional", ("tinygrad_sm.nn.functional",)),
+    ("tinygrad_sm.init", ("tinygrad_sm.nn.init",)),
     ("tinygrad_sm.optim", ()),
     ("tinygrad_sm.data", ()),
     ("tinygrad_sm.testing", ()),
