@@ -705,6 +705,13 @@ def test_init_fills_in_place_returns_the_tensor_and_repeats_with_its_generator()
     assert init is nn.init
 
 
+def test_init_leaves_a_tensor_without_elements_as_pytorch_does():
+    for shape in ((3, 0), (0, 3), (4, 0, 3)):
+        for name in ("kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"):
+            t = ts.zeros(*shape)
+            assert getattr(nn.init, name)(t) is t and t.shape == shape
+
+
 def test_init_between_forward_and_backward_is_caught_by_backward():
     fc = nn.Linear(3, 2, generator=0)
     loss = fc(ts.ones(4, 3, requires_grad=True)).sum()  # (dx needs the weight: the gate keeps it)

@@ -669,3 +669,27 @@ def test_assigning_requires_grad_is_checked_as_requires_grad_is():
     np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])
     w.requires_grad = np.bool_(False)
     assert w.requires_grad is False and not (w * 2.0).requires_grad
+
+
+def test_requires_grad_takes_a_bool_only():
+    t = ts.tensor([1.0])
+    for bad in ("False", None, 1):
+        with pytest.raises(TypeError, match="requires_grad must be True or False"):
+            t.requires_grad = bad
+        with pytest.raises(TypeError, match="requires_grad must be True or False"):
+            t.requires_grad_(bad)
+    assert t.requires_grad is False
+
+
+def test_a_tensor_pickled_when_requires_grad_was_a_plain_slot_still_loads():
+    import copyreg
+    import pickle
+    for flag in (False, True):  # (the state an older tinygrad_sm pickled: the slot under its old name)
+        old = {"data": np.array([1.0, 2.0]), "_grad": None, "requires_grad": flag, "_gate": None, "name": "w"}
+        t = copyreg.__newobj__(ts.Tensor)
+        t.__setstate__((None, old))
+        assert t.requires_grad is flag and t.name == "w" and t.grad is None
+        back = pickle.loads(pickle.dumps(t))
+        assert back.requires_grad is flag and np.array_equal(back.numpy(), [1.0, 2.0])
+    p = pickle.loads(pickle.dumps(ts.nn.Parameter(np.ones(2))))
+    assert type(p) is ts.nn.Parameter and p.requires_grad

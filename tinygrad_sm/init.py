@@ -70,6 +70,11 @@ def _fill(t: Tensor, values: Any, name: str) -> Tensor:
     return t
 
 
+def _empty(t: Any) -> bool:
+    """A tensor with no elements: the fan-based initialisers leave it as it is (as PyTorch does)."""
+    return isinstance(t, Tensor) and t.data.ndim >= 2 and t.data.size == 0
+
+
 def _number(value: Any, what: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
         raise ValueError(f"{name}: {what} must be a finite number, got {value!r}")
@@ -109,6 +114,8 @@ def ones_(t: Tensor) -> Tensor:
 
 def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Seed = None) -> Tensor:
     """Glorot: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    if _empty(t):
+        return t
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     a = _number(gain, "gain", "xavier_uniform_") * math.sqrt(6.0 / (fan_in + fan_out))
     return _fill(t, creation._gen(generator).uniform(-a, a, t.shape), "xavier_uniform_")
@@ -116,6 +123,8 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Seed = None) -> Ten
 
 def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Seed = None) -> Tensor:
     """Glorot: N(0, std**2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    if _empty(t):
+        return t
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     std = _number(gain, "gain", "xavier_normal_") * math.sqrt(2.0 / (fan_in + fan_out))
     return _fill(t, creation._gen(generator).normal(0.0, std, t.shape), "xavier_normal_")
@@ -125,6 +134,8 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlineari
                      generator: Seed = None) -> Tensor:
     """He: U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan), gain = calculate_gain(nonlinearity, a).
     (PyTorch's defaults; for ReLU nets pass nonlinearity="relu".)"""
+    if _empty(t):
+        return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode, "kaiming_uniform_"))
     bound = math.sqrt(3.0) * std
     return _fill(t, creation._gen(generator).uniform(-bound, bound, t.shape), "kaiming_uniform_")
@@ -133,5 +144,7 @@ def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlineari
 def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                     generator: Seed = None) -> Tensor:
     """He: N(0, std**2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    if _empty(t):
+        return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode, "kaiming_normal_"))
     return _fill(t, creation._gen(generator).normal(0.0, std, t.shape), "kaiming_normal_")

@@ -305,6 +305,8 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         """Set requires_grad in place (on leaves); returns self."""
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"requires_grad must be True or False, got {flag!r}")
         if flag and self.data.dtype.kind != "f":
             raise TypeError(f"only float tensors can require grad; this one is {self.data.dtype} "
                             "(integer tensors hold labels and never do)")
@@ -312,6 +314,13 @@ class Tensor:
             raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
         self._requires_grad = bool(flag)
         return self
+
+    def __setstate__(self, state: Any) -> None:
+        """Unpickled (or copied): the attributes back in their slots. A Tensor pickled while
+        requires_grad was a plain slot brings it under that name; it goes into _requires_grad."""
+        attrs, slots = state if isinstance(state, tuple) else (state, None)
+        for name, value in {**(attrs or {}), **(slots or {})}.items():
+            object.__setattr__(self, "_requires_grad" if name == "requires_grad" else name, value)
 
     def detach(self) -> "Tensor":
         """The same data (shared), cut from the graph: requires_grad=False, no grad_fn."""
