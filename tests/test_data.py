@@ -599,6 +599,22 @@ def test_loader_is_deterministic_per_seed_and_epoch():
     assert not np.array_equal(np.concatenate([y.data for _, y in c]), a.order(0))
 
 
+def test_a_loader_without_a_seed_follows_manual_seed_as_in_pytorch():
+    ds = counting_dataset(50)
+
+    def epochs():
+        loader = DataLoader(ds, batch_size=8, shuffle=True)
+        return [np.concatenate([y.data for _, y in loader]) for _ in range(2)]
+
+    ts.manual_seed(7)
+    first = epochs()
+    ts.manual_seed(7)
+    again = epochs()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])  # (each epoch still reshuffles)
+    assert not np.array_equal(epochs()[0], first[0])  # (the next loader draws another seed)
+
+
 def test_loader_drop_last_and_shapes():
     ds = counting_dataset(103)
     dl = DataLoader(ds, batch_size=10, shuffle=True, seed=0, drop_last=True, flatten=True)

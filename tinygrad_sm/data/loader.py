@@ -5,6 +5,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from .. import creation
 from ..tensor import Tensor
 from .datasets import ArrayDataset, Subset, as_labels
 
@@ -17,7 +18,8 @@ class DataLoader:
 
     With shuffle=True, epoch k visits the items in the order
     numpy.random.default_rng([seed, k]).permutation(len(dataset)): every epoch is reshuffled,
-    and the same seed gives the same batches run after run (seed=None draws one at random).
+    and the same seed gives the same batches run after run (seed=None draws one from
+    tinygrad_sm.manual_seed's generator, so that manual_seed(k) repeats the order, as in PyTorch).
     Each pass (`for x, y in loader`) is the next epoch; `set_epoch(k)` jumps to epoch k.
     flatten=True gives x of shape (B, 784) instead of (B, 28, 28). `len(loader)` is the number
     of batches. Without shuffling, batches of an in-memory dataset are read-only views of it.
@@ -42,8 +44,9 @@ class DataLoader:
                 raise ValueError(f"DataLoader: {name} must be True or False, got {flag!r}")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last, self.flatten = bool(shuffle), bool(drop_last), bool(flatten)
-        # one random seed per loader when none is given, so epochs still differ from each other
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
+        # without a seed, one from manual_seed's generator: a script that calls manual_seed first
+        # gets the same batches each run, and two loaders still shuffle differently
+        self.seed = int(seed) if seed is not None else int(creation._gen(None).integers(0, 1 << 63))
         self.epoch = 0
         if by_item is not None and not isinstance(by_item, bool):
             raise ValueError(f"DataLoader: by_item must be True, False or None, got {by_item!r}")
