@@ -29,6 +29,7 @@ def distinct(*shape):
 C43, C32, C34 = normal(4, 3), normal(3, 2), normal(3, 4)  # fixed constants that vary the gradient
 
 # name, tinygrad function, numpy reference, inputs
+COND = np.random.default_rng(99).random((3, 4)) > 0.5  # (where's condition: fixed, as a gate's constant)
 CASES = [
     ("add", lambda x, y: x + y, lambda x, y: x + y, [normal(3, 4), normal(4)]),
     ("add_scalar", lambda x: 2.5 + x, lambda x: 2.5 + x, [normal(3)]),
@@ -48,6 +49,8 @@ CASES = [
     ("abs", lambda x: x.abs(), np.abs, [away_from_zero(3, 4)]),
     ("maximum", lambda x, y: ts.maximum(x, y), np.maximum, [distinct(3, 4), distinct(3, 4) + 0.1]),
     ("minimum", lambda x, y: ts.minimum(x, y), np.minimum, [distinct(3, 4), distinct(4) + 0.1]),
+    ("where", lambda x, y: ts.where(ts.tensor(COND), x, y), lambda x, y: np.where(COND, x, y),
+     [normal(3, 4), normal(4)]),
     ("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), [away_from_zero(4, 5)]),
     ("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), [normal(4, 5) * 3]),
     ("tanh", lambda x: x.tanh(), np.tanh, [normal(4, 5)]),

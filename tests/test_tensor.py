@@ -693,3 +693,35 @@ def test_a_tensor_pickled_when_requires_grad_was_a_plain_slot_still_loads():
         assert back.requires_grad is flag and np.array_equal(back.numpy(), [1.0, 2.0])
     p = pickle.loads(pickle.dumps(ts.nn.Parameter(np.ones(2))))
     assert type(p) is ts.nn.Parameter and p.requires_grad
+
+
+def test_where_and_masked_fill_route_the_gradient_as_pytorch(torch):
+    rng = np.random.default_rng(0)
+    xa, ya = rng.normal(size=(2, 3)), rng.normal(size=(3,))
+    x, y = ts.tensor(xa, requires_grad=True), ts.tensor(ya, requires_grad=True)
+    tx, ty = torch.tensor(xa, requires_grad=True), torch.tensor(ya, requires_grad=True)
+    v = rng.normal(size=(2, 3))
+    for fn in (lambda w, a, b: w.where(a > 0, a, b), lambda w, a, b: w.where(a > 0, 2.5, b),
+               lambda w, a, b: a.masked_fill(a < 0, -1.0) * 2):
+        (fn(ts, x, y) * ts.tensor(v)).sum().backward()
+        (fn(torch, tx, ty) * torch.tensor(v)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-15)
+    inf = ts.tensor([np.inf, 1.0], requires_grad=True)
+    ts.where(ts.tensor([False, True]), inf, 0.0).sum().backward()  # (an inf not chosen spoils nothing)
+    np.testing.assert_array_equal(inf.grad.numpy(), [0.0, 1.0])
+    with pytest.raises(TypeError, match=r"where: the condition must be bool \(a comparison"):
+        ts.where(ts.tensor([1.0, 0.0]), x[0, :2], 0.0)
+    with pytest.raises(ValueError, match=r"where: the condition of shape \(4,\) and the inputs of shapes \(2, 3\)"):
+        ts.where(np.ones(4, bool), x, 0.0)
+
+
+def test_method_spellings_of_the_operators():
+    x = ts.tensor([1.0, -2.0], requires_grad=True)
+    y = x.add(x, alpha=2).sub(1.0, alpha=3).mul(2.0).div(4.0).neg()  # -((3x - 3) * 2 / 4)
+    np.testing.assert_allclose(y.numpy(), -(3 * np.array([1.0, -2.0]) - 3) / 2)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [-1.5, -1.5])
+    assert [t.numpy().tolist() for t in (x.eq(1.0), x.ne(1.0), x.lt(0), x.le(1), x.gt(0), x.ge(-2))] == [
+        [True, False], [False, True], [False, True], [True, True], [True, False], [True, True]]
+    assert x.contiguous() is x

@@ -60,6 +60,22 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     return G.Dropout.apply(x, p=p, generator=creation._gen(generator))
 
 
+def where(condition: ArrayLike, input: ArrayLike, other: ArrayLike) -> Tensor:  # noqa: A002
+    """input where condition holds, else other (torch.where(condition, input, other)); condition is
+    a bool Tensor or array and takes no gradient. The gradient is routed: input gets it where
+    condition holds, other elsewhere. A number beside a tensor takes its dtype."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be bool (a comparison, such as x > 0), got {cond.dtype}")
+    if isinstance(input, Tensor):
+        x, y = _operands(input, other)
+    elif isinstance(other, Tensor):
+        x, y = _operands(other, input, reflected=True)
+    else:
+        x, y = _operands(Tensor(input), other)
+    return G.Where.apply(x, y, cond=cond)
+
+
 def exp(x: Tensor) -> Tensor:
     """e**x elementwise; the gradient is e**x itself."""
     return G.Exp.apply(x)

@@ -387,6 +387,28 @@ class Tensor:
     def __rtruediv__(self, other: ArrayLike) -> "Tensor":
         return G.Div.apply(*_operands(self, other, reflected=True))
 
+    # PyTorch's method spellings of the operators
+    def add(self, other: ArrayLike, *, alpha: float = 1) -> "Tensor":
+        """self + alpha * other."""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other: ArrayLike, *, alpha: float = 1) -> "Tensor":
+        """self - alpha * other."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other: ArrayLike) -> "Tensor":
+        return self * other
+
+    def div(self, other: ArrayLike) -> "Tensor":
+        return self / other
+
+    def neg(self) -> "Tensor":
+        return -self
+
+    def contiguous(self) -> "Tensor":
+        """The tensor itself: results here are whole arrays (PyTorch code calls this before view)."""
+        return self
+
     # -- in place: x += y, x -= y, x *= y, x /= y ------------------------------------------------
     def _inplace(self, other: ArrayLike, ufunc: Any, out_of_place: Callable[["Tensor", Any], "Tensor"],
                  symbol: str) -> "Tensor":
@@ -497,6 +519,29 @@ class Tensor:
 
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return self._compare(other, np.not_equal)
+
+    def masked_fill(self, mask: ArrayLike, value: float) -> "Tensor":
+        """value where mask (bool) holds, self elsewhere; self's gradient passes where it is kept."""
+        from .functional import where  # (functional imports this module)
+        return where(mask, value, self)
+
+    def eq(self, other: Any) -> "Tensor":
+        return self == other
+
+    def ne(self, other: Any) -> "Tensor":
+        return self != other
+
+    def lt(self, other: ArrayLike) -> "Tensor":
+        return self < other
+
+    def le(self, other: ArrayLike) -> "Tensor":
+        return self <= other
+
+    def gt(self, other: ArrayLike) -> "Tensor":
+        return self > other
+
+    def ge(self, other: ArrayLike) -> "Tensor":
+        return self >= other
 
     # -- logic on bool (or integer) tensors: masks; not differentiable ----------------------------
     def _masks_only(self, other: ArrayLike, op: Any) -> None:

@@ -58,6 +58,8 @@ RULES: dict[str, str] = {
     "Cast": "cast: the gradient passes through, cast back to the input's dtype",
     "Maximum": "max routes: the whole upstream gradient goes to the larger input (half each on a tie)",
     "Minimum": "min routes: the whole upstream gradient goes to the smaller input (half each on a tie)",
+    "Where": "where routes by its condition: the first input gets the upstream gradient where the "
+             "condition holds, the second elsewhere",
     "ReLU": "ReLU gates: the upstream gradient passes where the input was > 0 and is blocked elsewhere",
     "Sigmoid": "sigmoid: the input gets g * s * (1 - s), from the output s",
     "Tanh": "tanh: the input gets g * (1 - t**2), from the output t",

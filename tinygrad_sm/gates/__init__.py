@@ -1,6 +1,6 @@
 """The gates: every differentiable op, each a small class with forward and backward side by side.
 
-    elementwise.py  add distributes, mul swaps, maximum routes, exp, log, pow, ...
+    elementwise.py  add distributes, mul swaps, maximum and where route, exp, log, pow, ...
     activations.py  ReLU gates, sigmoid, tanh, clip, dropout
     reduce.py       sum, mean, max/min (route to the winners), logsumexp
     movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
@@ -11,7 +11,7 @@
 from .activations import Clip, Dropout, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
 from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
-                          Pow, PowScalar, Sqrt, Sub)
+                          Pow, PowScalar, Sqrt, Sub, Where)
 from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
 from .linear import Linear
 from .matmul import MatMul
@@ -22,7 +22,7 @@ from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
 __all__ = [
     "Gate", "GateError", "Domain", "Values", "unbroadcast",
     "Add", "AddConst", "Sub", "Neg", "Mul", "MulConst", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
-    "Maximum", "Minimum", "ReLU", "Sigmoid", "Tanh", "Clip", "Dropout",
+    "Maximum", "Minimum", "Where", "ReLU", "Sigmoid", "Tanh", "Clip", "Dropout",
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
     "MatMul", "Linear", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",

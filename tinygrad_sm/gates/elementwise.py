@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Domain, Gate, Values
+from .base import Domain, Gate, GateError, Values
 
 
 class Add(Gate):
@@ -257,6 +257,31 @@ class Maximum(Gate):
         tie = 0.5 * (x == y)
         gx = g * ((x > y) + tie) if self.needs_grad[0] else None
         gy = g * ((y > x) + tie) if self.needs_grad[1] else None
+        return self.unbroadcast(gx, gy)
+
+
+class Where(Gate):
+    """z = x where cond, else y (cond: a bool array, a constant of the gate).  Where *routes* as
+    max does, by cond instead of by value: x gets g where cond holds, y gets g elsewhere (each
+    summed over the dimensions it was broadcast along)."""
+
+    domain = Domain("elementwise", (Values(), Values()), attrs={"cond": np.True_})
+
+    def __init__(self, cond: np.ndarray):
+        self.cond = cond
+
+    def forward(self, x, y):
+        try:
+            np.broadcast_shapes(np.shape(self.cond), x.shape, y.shape)
+        except ValueError:
+            raise GateError(f"where: the condition of shape {np.shape(self.cond)} and the inputs of shapes "
+                            f"{x.shape} and {y.shape} do not broadcast together") from None
+        return np.where(self.cond, x, y)
+
+    def backward(self, g):
+        zero = g.dtype.type(0)
+        gx = np.where(self.cond, g, zero) if self.needs_grad[0] else None
+        gy = np.where(self.cond, zero, g) if self.needs_grad[1] else None
         return self.unbroadcast(gx, gy)
 
 
