@@ -734,3 +734,56 @@ def test_init_between_forward_and_backward_is_caught_by_backward():
 def test_init_refuses_what_it_cannot_fill(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# -- nn.utils, F.one_hot, optim.lr_scheduler: PyTorch's spellings --------------------------------------
+@pytest.mark.parametrize("max_norm, norm_type", [(0.5, 2.0), (100.0, 2.0), (0.3, 1.0), (0.2, float("inf"))])
+def test_clip_grad_norm_scales_as_pytorchs(max_norm, norm_type, torch):
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (4,), (2, 3)]
+    values = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    ours = [ts.tensor(v, requires_grad=True) for v in values]
+    theirs = [torch.tensor(v, requires_grad=True) for v in values]
+    for p, t, v in zip(ours, theirs, values):
+        p.grad, t.grad = ts.tensor(v * 3), torch.tensor(v * 3)
+    frozen = ts.tensor([1.0], requires_grad=True)  # (no .grad: left alone)
+    total = nn.utils.clip_grad_norm_([*ours, frozen], max_norm, norm_type)
+    want = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
+    assert total.dtype == np.float32 and total.item() == pytest.approx(want.item(), rel=1e-6)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+    assert frozen.grad is None
+
+
+def test_clip_grad_value_and_the_errors_of_clipping(torch):
+    v = np.array([-3.0, 0.5, 2.0])
+    p, t = ts.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+    p.grad, t.grad = ts.tensor(v, dtype="float64"), torch.tensor(v)
+    nn.utils.clip_grad_value_(p, 1.0)
+    torch.nn.utils.clip_grad_value_(t, 1.0)
+    np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+    p.grad = ts.tensor([np.inf, 1.0, 0.0], dtype="float64")
+    with pytest.raises(RuntimeError, match="total norm of the gradients is inf"):
+        nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    with pytest.raises(ValueError, match="max_norm must be a number > 0"):
+        nn.utils.clip_grad_norm_([p], 0.0)
+    with pytest.raises(TypeError, match=r"expects tensors \(model.parameters\(\)\), got a ndarray"):
+        nn.utils.clip_grad_norm_([np.ones(2)], 1.0)
+    from tinygrad_sm.nn.utils import clip_grad_norm_  # (PyTorch's import path)
+    assert clip_grad_norm_ is nn.utils.clip_grad_norm_
+
+
+def test_one_hot_as_pytorchs_and_its_errors(torch):
+    y = np.array([[0, 3], [2, 1]])
+    np.testing.assert_array_equal(F.one_hot(ts.tensor(y)).numpy(), torch.nn.functional.one_hot(torch.tensor(y)).numpy())
+    np.testing.assert_array_equal(F.one_hot(ts.tensor(y), 6).numpy(),
+                                  torch.nn.functional.one_hot(torch.tensor(y), 6).numpy())
+    with pytest.raises(ValueError, match=r"label 3 is outside \[0, 3\) \(1 such\)"):
+        F.one_hot(ts.tensor(y), 3)
+    with pytest.raises(TypeError, match="expects integer class labels, got float32"):
+        F.one_hot(ts.tensor([0.0, 1.0]))
+
+
+def test_step_lr_is_found_under_optim_lr_scheduler():
+    from tinygrad_sm.optim.lr_scheduler import StepLR
+    assert StepLR is ts.optim.lr_scheduler.StepLR is ts.optim.StepLR

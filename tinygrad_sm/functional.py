@@ -76,6 +76,21 @@ def where(condition: ArrayLike, input: ArrayLike, other: ArrayLike) -> Tensor:  
     return G.Where.apply(x, y, cond=cond)
 
 
+def one_hot(target: ArrayLike, num_classes: int = -1) -> Tensor:
+    """int64 rows with a 1 at each label: out[..., k] = (target == k), as PyTorch's F.one_hot;
+    num_classes=-1 takes the largest label + 1."""
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expects integer class labels, got {t.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be an int >= 0 (or -1: the largest label + 1), got {num_classes!r}")
+    n = int(t.max(initial=-1)) + 1 if num_classes == -1 else int(num_classes)
+    bad = t[(t < 0) | (t >= n)]
+    if bad.size:
+        raise ValueError(f"one_hot: label {int(bad.flat[0])} is outside [0, {n}) ({bad.size} such)")
+    return Tensor._wrap((t[..., None] == np.arange(n)).astype(np.int64))
+
+
 def exp(x: Tensor) -> Tensor:
     """e**x elementwise; the gradient is e**x itself."""
     return G.Exp.apply(x)

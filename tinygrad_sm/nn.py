@@ -6,7 +6,7 @@ save and restore them.
     loss.backward()
 
 `import tinygrad_sm.nn.functional as F` gives the functional ops and losses, `nn.init` the
-in-place initialisers (nn.init.kaiming_normal_(fc.weight), ...).
+in-place initialisers (nn.init.kaiming_normal_(fc.weight), ...), `nn.utils` gradient clipping.
 """
 from __future__ import annotations
 
@@ -19,15 +19,18 @@ import numpy as np
 from . import creation
 from . import dtypes as _dt
 from . import functional, init
+from . import grad_clip as utils
 from .tensor import Tensor, _dtype_and_device, note_write
 
-# `import tinygrad_sm.nn.functional as F` and `from tinygrad_sm.nn import init`, the PyTorch
-# spellings, find those modules.
+# `import tinygrad_sm.nn.functional as F`, `from tinygrad_sm.nn import init` and
+# `nn.utils.clip_grad_norm_`, the PyTorch spellings, find those modules.
 sys.modules[__name__ + ".functional"] = functional
 sys.modules[__name__ + ".init"] = init
+sys.modules[__name__ + ".utils"] = utils
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
-           "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential", "ModuleList", "MLP", "functional", "init"]
+           "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential", "ModuleList", "MLP", "functional", "init",
+           "utils"]
 
 
 class IncompatibleKeys(NamedTuple):

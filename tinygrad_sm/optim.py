@@ -10,6 +10,8 @@ Each update runs in place through one fused kernel per parameter (tinygrad_sm.ke
 """
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -347,3 +349,10 @@ class StepLR:
 def _check_step_size(step_size: Any) -> None:
     if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
         raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
+
+
+# `optim.lr_scheduler.StepLR`, PyTorch's path to the schedule, finds it here too.
+lr_scheduler = types.ModuleType(__name__ + ".lr_scheduler", "Learning-rate schedules, as PyTorch's "
+                                "optim.lr_scheduler: StepLR.")
+lr_scheduler.StepLR = StepLR  # type: ignore[attr-defined]
+sys.modules[lr_scheduler.__name__] = lr_scheduler

@@ -40,6 +40,7 @@ MODULES: list[tuple[str, tuple[str, ...]]] = [
     ("tinygrad_sm.nn", ()),
     ("tinygrad_sm.functional", ("tinygrad_sm.nn.functional",)),
     ("tinygrad_sm.init", ("tinygrad_sm.nn.init",)),
+    ("tinygrad_sm.grad_clip", ("tinygrad_sm.nn.utils",)),
     ("tinygrad_sm.optim", ()),
     ("tinygrad_sm.data", ()),
     ("tinygrad_sm.testing", ()),
