@@ -787,3 +787,72 @@ def test_one_hot_as_pytorchs_and_its_errors(torch):
 def test_step_lr_is_found_under_optim_lr_scheduler():
     from tinygrad_sm.optim.lr_scheduler import StepLR
     assert StepLR is ts.optim.lr_scheduler.StepLR is ts.optim.StepLR
+
+
+# -- buffers -------------------------------------------------------------------------------------------
+class Scaled(nn.Module):
+    """A layer with state that is not a parameter: a running mean (saved) and a mask (not saved)."""
+
+    def __init__(self, lib, n):
+        super().__init__()
+        self.fc = lib.nn.Linear(n, n)
+        self.register_buffer("running_mean", lib.zeros(n))
+        self.register_buffer("count", lib.tensor(0))
+        self.register_buffer("mask", lib.ones(n), persistent=False)
+
+
+def test_buffers_are_state_dict_entries_not_parameters_as_in_pytorch(torch):
+    class TScaled(torch.nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.fc = torch.nn.Linear(n, n)
+            self.register_buffer("running_mean", torch.zeros(n))
+            self.register_buffer("count", torch.tensor(0))
+            self.register_buffer("mask", torch.ones(n), persistent=False)
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("step", ts.tensor(1))
+            self.inner = Scaled(ts, 3)
+
+    class TOuter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("step", torch.tensor(1))
+            self.inner = TScaled(3)
+
+    ours, theirs = Outer(), TOuter()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert ours.inner.running_mean.shape == (3,) and ours.inner.count.dtype == np.int64
+    state = ours.state_dict()
+    state["inner.running_mean"] = np.array([1.0, 2.0, 3.0])
+    state["inner.count"] = np.array(5)
+    fresh = Outer()
+    fresh.load_state_dict(state)
+    np.testing.assert_array_equal(fresh.inner.running_mean.numpy(), [1.0, 2.0, 3.0])
+    assert fresh.inner.count.item() == 5
+    fresh.double()
+    assert fresh.inner.running_mean.dtype == np.float64 and fresh.inner.count.dtype == np.int64
+    fresh.inner.running_mean = ts.ones(3)  # (a buffer takes another tensor)
+    assert "inner.running_mean" in dict(fresh.named_buffers())
+    del fresh.inner.mask
+    assert "mask" not in dict(fresh.inner.named_buffers())
+
+
+def test_register_buffer_refuses_what_pytorch_refuses():
+    m = Scaled(ts, 2)
+    with pytest.raises(KeyError, match="already has an attribute 'fc'"):
+        m.register_buffer("fc", ts.zeros(2))
+    with pytest.raises(KeyError, match="without '.'"):
+        m.register_buffer("a.b", ts.zeros(2))
+    with pytest.raises(TypeError, match="must be a Tensor or None, got a ndarray"):
+        m.register_buffer("stats", np.zeros(2))
+    with pytest.raises(TypeError, match="cannot assign a ndarray to the buffer 'running_mean'"):
+        m.running_mean = np.zeros(2)
+    m.register_buffer("later", None)  # (a place kept for a tensor to come, as in PyTorch)
+    assert "later" not in m.state_dict()
+    with pytest.raises(KeyError, match="missing keys: 'running_mean'"):
+        Scaled(ts, 2).load_state_dict({k: v for k, v in m.state_dict().items() if k != "running_mean"})

@@ -54,7 +54,8 @@ class Module:
     """Base class of layers and models: override `forward`; call the module to run it.
 
     Parameters and sub-modules assigned as attributes are registered, in assignment order,
-    under dotted names ("layers.0.weight") used by state_dict and named_parameters.
+    under dotted names ("layers.0.weight") used by state_dict and named_parameters. Tensors that
+    are state but not parameters (running statistics, a fixed mask) go in with register_buffer.
     """
 
     training: bool
@@ -62,6 +63,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     # -- registration ------------------------------------------------------------------------------
@@ -69,10 +72,12 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning attributes (setting {name!r})")
-        params, mods = self._parameters, self._modules
+        params, mods, bufs = self._parameters, self._modules, self.__dict__.get("_buffers", {})
         if isinstance(value, (Parameter, Module)):
             mine, other = (params, mods) if isinstance(value, Parameter) else (mods, params)
             other.pop(name, None)
+            bufs.pop(name, None)
+            self._non_persistent.discard(name)
             self.__dict__.pop(name, None)  # a plain value held before would hide it from __getattr__
             mine[name] = value  # (a name registered before keeps its place in the order)
         elif value is None and (name in params or name in mods):
@@ -86,6 +91,11 @@ class Module:
                             f"{type(self).__name__}: wrap it in nn.Parameter(...), or change the values in "
                             f"place (with ts.no_grad(): self.{name} -= ..., or self.{name}.data[...] = ...); "
                             "None takes the parameter out")
+        elif name in bufs:  # (a buffer takes another tensor, or None; as PyTorch)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign a {type(value).__name__} to the buffer {name!r} of "
+                                f"{type(self).__name__}: give a Tensor (ts.from_numpy(a)) or None")
+            bufs[name] = value
         elif name in mods:  # (as PyTorch: the layer would quietly leave the model)
             raise TypeError(f"cannot assign a {type(value).__name__} to the sub-module {name!r} of "
                             f"{type(self).__name__}: give a Module, or None to take the layer out")
@@ -95,7 +105,7 @@ class Module:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:  # only called when normal lookup fails
-        for table in ("_parameters", "_modules"):
+        for table in ("_parameters", "_modules", "_buffers"):
             d = self.__dict__.get(table)
             if d is not None and name in d:
                 return d[name]
@@ -106,8 +116,30 @@ class Module:
             del self._parameters[name]
         elif name in self._modules:
             del self._modules[name]
+        elif name in self.__dict__.get("_buffers", {}):
+            del self._buffers[name]
+            self._non_persistent.discard(name)
         else:
             object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, tensor: Optional[Tensor], persistent: bool = True) -> None:
+        """Keep `tensor` as state of this module that is not a parameter: no gradient, no
+        optimizer, but saved by state_dict (unless persistent=False), restored by
+        load_state_dict and cast by to()/float()/double() when it holds floats. Reachable as
+        self.<name>, as in PyTorch."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                                 f"register_buffer({name!r}, ...)")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules or (
+                name not in self._buffers and (name in self.__dict__ or hasattr(type(self), name))):
+            raise KeyError(f"register_buffer: {type(self).__name__} already has an attribute {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got a {type(tensor).__name__} "
+                            "(wrap an array with ts.from_numpy(a))")
+        self._buffers[name] = tensor
+        (self._non_persistent.discard if persistent else self._non_persistent.add)(name)
 
     # -- running ------------------------------------------------------------------------------------
     def forward(self, *args: Any) -> Any:
@@ -158,6 +190,19 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) pairs, each buffer once even if shared."""
+        seen: set[int] = set()
+        for mod_name, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
+            for name, b in m._buffers.items():
+                if b is not None and id(b) not in seen:
+                    seen.add(id(b))
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         """Set requires_grad on every parameter (False freezes them); returns this module."""
         for p in self.parameters():
@@ -201,6 +246,9 @@ class Module:
             p.data = p.data.astype(dt, copy=False)
             if p.grad is not None:
                 p.grad = Tensor._wrap(p.grad.data.astype(dt, copy=False))
+        for b in self.buffers():  # (float buffers only: a count stays an integer, as in PyTorch)
+            if b.dtype.kind == "f":
+                b.data = b.data.astype(dt, copy=False)
         return self
 
     def cpu(self) -> "Module":
@@ -224,19 +272,26 @@ class Module:
                 note_write(p.grad, "zero_grad(set_to_none=False)")
 
     # -- saving and restoring -------------------------------------------------------------------------
-    def _every_parameter_name(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) under every name it has: a layer used twice, twice."""
+    def _every_parameter_name(self, prefix: str = "", buffers: bool = False) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, parameter) under every name it has: a layer used twice, twice. With
+        buffers=True each module's persistent buffers follow its parameters (state_dict's order,
+        PyTorch's)."""
         for name, p in self._parameters.items():
             if p is not None:
                 yield (f"{prefix}.{name}" if prefix else name), p
+        if buffers:
+            for name, b in self._buffers.items():
+                if b is not None and name not in self._non_persistent:
+                    yield (f"{prefix}.{name}" if prefix else name), b
         for name, m in self._modules.items():
             if m is not None:
-                yield from m._every_parameter_name(f"{prefix}.{name}" if prefix else name)
+                yield from m._every_parameter_name(f"{prefix}.{name}" if prefix else name, buffers)
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter's values, by dotted name. A parameter shared between layers
-        is listed under each of its names, as in PyTorch (named_parameters lists it once)."""
-        return OrderedDict((name, p.data.copy()) for name, p in self._every_parameter_name())
+        """Copies of every parameter's and persistent buffer's values, by dotted name. One shared
+        between layers is listed under each of its names, as in PyTorch (named_parameters lists
+        it once)."""
+        return OrderedDict((name, p.data.copy()) for name, p in self._every_parameter_name(buffers=True))
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> "IncompatibleKeys":
         """Copy values into the parameters, in place (optimizers keep working on them).
@@ -250,7 +305,7 @@ class Module:
                             f"arrays (what state_dict() gives), got a {type(state).__name__}")
         if not isinstance(strict, (bool, np.bool_)):
             raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
-        own = dict(self._every_parameter_name())
+        own = dict(self._every_parameter_name(buffers=True))
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
@@ -270,7 +325,7 @@ class Module:
             if arr.shape != p.shape:
                 raise ValueError(f"load_state_dict for {type(self).__name__}: {name} has shape {arr.shape} "
                                  f"in the state dict but {p.shape} in the model")
-            if arr.dtype.kind not in "fiu":
+            if arr.dtype.kind not in "fiu" and not (arr.dtype.kind == "b" and p.dtype.kind == "b"):
                 raise TypeError(f"load_state_dict: {name} has dtype {arr.dtype}, expected numbers")
             with np.errstate(over="ignore"):  # (checked below: 1e39 into float32 is inf)
                 cast = arr.astype(p.dtype, copy=False)
