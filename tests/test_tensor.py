@@ -725,3 +725,24 @@ def test_method_spellings_of_the_operators():
     assert [t.numpy().tolist() for t in (x.eq(1.0), x.ne(1.0), x.lt(0), x.le(1), x.gt(0), x.ge(-2))] == [
         [True, False], [False, True], [False, True], [True, True], [True, False], [True, True]]
     assert x.contiguous() is x
+
+
+def test_creation_functions_take_pytorchs_signatures(torch):
+    assert ts.randint(10, (5,)).shape == tuple(torch.randint(10, (5,)).shape) == (5,)
+    assert ts.randint(3, 7, (2, 2), generator=0).numpy().min() >= 3
+    assert ts.randint(0, 4, size=(3,)).dtype == np.int64
+    with pytest.raises(TypeError, match=r"randint takes \(high, size\) or \(low, high, size\)"):
+        ts.randint(10)
+    x = ts.zeros(2, 3, dtype="float64")
+    assert ts.randn_like(x).dtype == np.float64 and ts.rand_like(x).shape == (2, 3)
+    assert ts.rand_like(ts.tensor([1, 2])).dtype == np.float32  # (an integer tensor: the default float)
+    assert sorted(ts.randperm(6, generator=1).numpy().tolist()) == list(range(6))
+    np.testing.assert_allclose(ts.linspace(-1, 1, 5).numpy(), torch.linspace(-1, 1, 5).numpy())
+    assert ts.tensor([1, 2], dtype=ts.long).dtype == np.int64 and ts.tensor([1], dtype=ts.float).dtype == np.float32
+    assert (ts.double, ts.int, ts.bool) == (np.float64, np.int32, np.bool_)
+    assert ts.is_tensor(ts.nn.Parameter(np.ones(1))) and not ts.is_tensor(np.ones(1))
+    with ts.inference_mode():
+        assert not (ts.ones(1, requires_grad=True) * 2).requires_grad
+    namespace: dict = {}
+    exec("from tinygrad_sm import *", namespace)
+    assert "float" not in namespace and "int" not in namespace  # (`import *` leaves the builtins alone)

@@ -8,8 +8,8 @@
 """
 from . import functional, gates
 from .creation import (
-    arange, eye, from_numpy, full, manual_seed, ones, ones_like, rand, randint, randn, tensor, zeros,
-    zeros_like,
+    arange, eye, from_numpy, full, linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn,
+    randn_like, randperm, tensor, zeros, zeros_like,
 )
 from .dtypes import bool_, float32, float64, int32, int64
 from .functional import (
@@ -23,12 +23,22 @@ from . import nn, optim  # noqa: E402  (after Tensor: they build on it)
 from .checkpoint import CheckpointError, load, save
 from .kernels import get_num_threads, set_num_threads, warmup
 
+inference_mode = no_grad  # (PyTorch's faster no_grad; here they are the same)
+
+# PyTorch's dtype names: ts.tensor(y, dtype=ts.long). (Not in __all__: `import *` keeps the builtins.)
+float, double, long, int, bool = float32, float64, int64, int32, bool_  # noqa: A001
+
+
+def is_tensor(obj: object) -> bool:
+    """Whether obj is a Tensor (a Parameter is one)."""
+    return isinstance(obj, Tensor)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Gate", "GateError", "Domain", "Values", "gates", "functional",
     "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand", "randint",
-    "arange", "eye", "manual_seed",
+    "arange", "eye", "manual_seed", "randn_like", "rand_like", "randperm", "linspace", "is_tensor", "inference_mode",
     "float32", "float64", "int32", "int64", "bool_",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "maximum", "minimum", "matmul", "cat", "concatenate",

@@ -102,10 +102,43 @@ def rand(*shape: Any, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
     return _make(_gen(generator).random(_shape_arg(shape), dtype=dt), requires_grad)
 
 
-def randint(low: int, high: int, shape: Any, generator: Seed = None) -> Tensor:
-    """Integers in [low, high) as int64 (e.g. random class labels)."""
-    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
+def randint(*args: Any, size: Any = None, generator: Seed = None) -> Tensor:
+    """Integers in [low, high) as int64 (e.g. random class labels), as PyTorch's:
+    randint(high, size), randint(low, high, size), or size=... as a keyword."""
+    if size is None and args:
+        args, size = args[:-1], args[-1]
+    if len(args) not in (1, 2) or size is None:
+        raise TypeError("randint takes (high, size) or (low, high, size), e.g. ts.randint(10, (5,))")
+    low, high = (0, args[0]) if len(args) == 1 else args
+    shape = (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
     return _make(_gen(generator).integers(low, high, size=shape, dtype=np.int64), False)
+
+
+def randn_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
+               generator: Seed = None) -> Tensor:
+    """Standard normal samples shaped like t (float: t's dtype, else the default float)."""
+    arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+    dt = _dt.to_dtype(dtype) if dtype is not None else arr.dtype if arr.dtype.kind == "f" else _dt.default_float
+    return _make(_gen(generator).standard_normal(arr.shape).astype(dt), requires_grad)
+
+
+def rand_like(t: ArrayLike, dtype: _dt.DTypeLike = None, requires_grad: bool = False,
+              generator: Seed = None) -> Tensor:
+    """Uniform [0, 1) samples shaped like t (float: t's dtype, else the default float)."""
+    arr = t.data if isinstance(t, Tensor) else np.asarray(t)
+    dt = _dt.to_dtype(dtype) if dtype is not None else arr.dtype if arr.dtype.kind == "f" else _dt.default_float
+    return _make(_gen(generator).random(arr.shape).astype(dt), requires_grad)
+
+
+def randperm(n: int, generator: Seed = None) -> Tensor:
+    """A random permutation of 0 .. n-1, int64."""
+    return _make(_gen(generator).permutation(int(n)).astype(np.int64), False)
+
+
+def linspace(start: float, end: float, steps: int, dtype: _dt.DTypeLike = None,
+             requires_grad: bool = False) -> Tensor:
+    """`steps` evenly spaced values from start to end, both included (float32 unless dtype)."""
+    return _make(np.linspace(start, end, int(steps)).astype(_float_dtype(dtype)), requires_grad)
 
 
 def arange(start: float, stop: Optional[float] = None, step: float = 1, dtype: _dt.DTypeLike = None,
