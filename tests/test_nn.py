@@ -765,8 +765,19 @@ def test_clip_grad_value_and_the_errors_of_clipping(torch):
     p.grad = ts.tensor([np.inf, 1.0, 0.0], dtype="float64")
     with pytest.raises(RuntimeError, match="total norm of the gradients is inf"):
         nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
-    with pytest.raises(ValueError, match="max_norm must be a number > 0"):
-        nn.utils.clip_grad_norm_([p], 0.0)
+    with pytest.raises(ValueError, match="max_norm must be a number >= 0"):
+        nn.utils.clip_grad_norm_([p], -1.0)
+    with pytest.raises(ValueError, match="norm_type must be a number > 0 or 'inf'"):
+        nn.utils.clip_grad_norm_([p], 1.0, norm_type=0)
+    q, tq = ts.tensor([3.0, 4.0], requires_grad=True), torch.tensor([3.0, 4.0], requires_grad=True)
+    q.grad, tq.grad = ts.tensor([3.0, 4.0]), torch.tensor([3.0, 4.0])
+    assert nn.utils.clip_grad_norm_(q, 1.0, "inf").item() == torch.nn.utils.clip_grad_norm_(tq, 1.0, "inf").item()
+    nn.utils.clip_grad_norm_(q, 0.0)  # (max_norm 0: every gradient zeroed, as in PyTorch)
+    assert np.all(q.grad.numpy() == 0)
+    mixed = [ts.tensor([1.0], requires_grad=True), ts.tensor([1.0], dtype="float64", requires_grad=True)]
+    mixed[0].grad, mixed[1].grad = ts.tensor([1.0]), ts.tensor([1.0], dtype="float64")
+    assert nn.utils.clip_grad_norm_(mixed, 5.0).dtype == np.float64  # (promoted, as PyTorch)
+    assert nn.utils.clip_grad_norm_([], 1.0).dtype == np.float32
     with pytest.raises(TypeError, match=r"expects tensors \(model.parameters\(\)\), got a ndarray"):
         nn.utils.clip_grad_norm_([np.ones(2)], 1.0)
     from tinygrad_sm.nn.utils import clip_grad_norm_  # (PyTorch's import path)
@@ -782,6 +793,9 @@ def test_one_hot_as_pytorchs_and_its_errors(torch):
         F.one_hot(ts.tensor(y), 3)
     with pytest.raises(TypeError, match="expects integer class labels, got float32"):
         F.one_hot(ts.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="no labels to count the classes from; give num_classes"):
+        F.one_hot(ts.tensor(np.zeros(0, np.int64)))
+    assert F.one_hot(ts.tensor(np.zeros(0, np.int64)), 3).shape == (0, 3)
 
 
 def test_step_lr_is_found_under_optim_lr_scheduler():
@@ -840,6 +854,23 @@ def test_buffers_are_state_dict_entries_not_parameters_as_in_pytorch(torch):
     assert "inner.running_mean" in dict(fresh.named_buffers())
     del fresh.inner.mask
     assert "mask" not in dict(fresh.inner.named_buffers())
+
+
+def test_a_buffer_may_hold_inf_and_a_module_pickled_before_buffers_loads():
+    import pickle
+    m = Scaled(ts, 2)
+    m.register_buffer("neg_mask", ts.tensor(np.array([0.0, -np.inf], np.float32)))
+    m.load_state_dict(m.state_dict())  # (a -inf mask is state, not a diverged weight)
+    with pytest.raises(ValueError, match="fc.weight contains NaN or inf"):
+        m.load_state_dict({**m.state_dict(), "fc.weight": np.full((2, 2), np.nan)})
+    old = nn.MLP([3, 2])
+    for table in ("_buffers", "_non_persistent"):  # (as a module pickled before buffers existed)
+        for mod in old.modules():
+            del mod.__dict__[table]
+    back = pickle.loads(pickle.dumps(old))
+    assert list(back.state_dict()) == ["0.weight", "0.bias"] and list(back.named_buffers()) == []
+    back.register_buffer("step", ts.tensor(0))
+    assert "step" in back.state_dict()
 
 
 def test_register_buffer_refuses_what_pytorch_refuses():

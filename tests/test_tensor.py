@@ -725,6 +725,33 @@ def test_method_spellings_of_the_operators():
     assert [t.numpy().tolist() for t in (x.eq(1.0), x.ne(1.0), x.lt(0), x.le(1), x.gt(0), x.ge(-2))] == [
         [True, False], [False, True], [False, True], [True, True], [True, False], [True, True]]
     assert x.contiguous() is x
+    with pytest.raises(ValueError):  # (a list is one operand, not a Python sequence to repeat)
+        ts.tensor([1.0]).add([1.0, 2.0, 3.0, 4.0], alpha=3).sub((1.0, 2.0), alpha=2)
+    np.testing.assert_array_equal(ts.tensor([1.0, 1.0]).add((1.0, 2.0), alpha=3).numpy(), [4.0, 7.0])
+
+
+def test_masked_fill_keeps_the_tensors_dtype_as_pytorch(torch):
+    m = np.array([True, False, True])
+    for data, value in (([1, 2, 3], 1.5), ([True, False, True], 0), ([1.0, 2.0, 3.0], ts.tensor(np.float64(7.0)))):
+        ours = ts.tensor(data).masked_fill(ts.tensor(m), value)
+        v = torch.tensor(value.item()) if isinstance(value, ts.Tensor) else value
+        theirs = torch.tensor(data).masked_fill(torch.tensor(m), v)
+        assert ours.dtype == theirs.numpy().dtype
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_where_catches_its_condition_changed_before_backward():
+    class Masked(ts.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mask", ts.tensor([True, False]))
+
+    m = Masked()
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    y = ts.where(m.mask, x, 0.0)
+    m.load_state_dict({"mask": np.array([False, True])})  # (in place, into the array where kept)
+    with pytest.raises(RuntimeError, match="the Where gate saved a tensor"):
+        y.sum().backward()
 
 
 def test_creation_functions_take_pytorchs_signatures(torch):

@@ -84,7 +84,9 @@ def one_hot(target: ArrayLike, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot: expects integer class labels, got {t.dtype}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be an int >= 0 (or -1: the largest label + 1), got {num_classes!r}")
-    n = int(t.max(initial=-1)) + 1 if num_classes == -1 else int(num_classes)
+    if num_classes == -1 and t.size == 0:
+        raise ValueError("one_hot: no labels to count the classes from; give num_classes")
+    n = int(t.max()) + 1 if num_classes == -1 else int(num_classes)
     bad = t[(t < 0) | (t >= n)]
     if bad.size:
         raise ValueError(f"one_hot: label {int(bad.flat[0])} is outside [0, {n}) ({bad.size} such)")

@@ -29,14 +29,19 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> Tensor:
     """Scale every gradient by min(1, max_norm / (total + 1e-6)), where total is the norm of all
     the gradients together (as if they were one vector; norm_type inf: the largest magnitude).
-    Returns total, a 0-d tensor in the gradients' dtype. A NaN or inf total is an error with
+    Returns total, a 0-d tensor in the gradients' (promoted) dtype. A NaN or inf total is an error with
     error_if_nonfinite=True; otherwise the gradients are scaled by NaN, as in PyTorch."""
-    for what, v in (("max_norm", max_norm), ("norm_type", norm_type)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not v > 0:
-            raise ValueError(f"clip_grad_norm_: {what} must be a number > 0, got {v!r}")
+    if norm_type == "inf":
+        norm_type = math.inf
+    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.integer, np.floating)) \
+            or not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be a number >= 0, got {max_norm!r}")
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.integer, np.floating)) \
+            or not norm_type > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be a number > 0 or 'inf', got {norm_type!r}")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
-        return Tensor._wrap(np.array(0.0))
+        return Tensor._wrap(np.array(0.0, np.float32))
     flat = [np.abs(g.data.astype(np.float64, copy=False)).ravel() for g in grads]
     if math.isinf(norm_type):
         total = max(float(f.max(initial=0.0)) for f in flat)
@@ -50,7 +55,7 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
         for g in grads:
             g.data *= g.data.dtype.type(coef)
             note_write(g, "clip_grad_norm_")
-    return Tensor._wrap(np.array(total, dtype=grads[0].data.dtype))
+    return Tensor._wrap(np.array(total, dtype=np.result_type(*(g.data.dtype for g in grads))))
 
 
 def clip_grad_value_(parameters: Params, clip_value: float) -> None:

@@ -67,6 +67,12 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled (or copied): a module pickled before buffers existed gets empty tables for them."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_buffers", OrderedDict())
+        self.__dict__.setdefault("_non_persistent", set())
+
     # -- registration ------------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
@@ -306,6 +312,7 @@ class Module:
         if not isinstance(strict, (bool, np.bool_)):
             raise TypeError(f"load_state_dict: strict must be True or False, got {strict!r}")
         own = dict(self._every_parameter_name(buffers=True))
+        params = {name for name, _ in self._every_parameter_name()}  # (a buffer may hold -inf: a mask)
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
@@ -329,7 +336,7 @@ class Module:
                 raise TypeError(f"load_state_dict: {name} has dtype {arr.dtype}, expected numbers")
             with np.errstate(over="ignore"):  # (checked below: 1e39 into float32 is inf)
                 cast = arr.astype(p.dtype, copy=False)
-            if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+            if name in params and cast.dtype.kind == "f" and not np.isfinite(cast).all():
                 overflow = np.isfinite(arr).all() if arr.dtype.kind == "f" else True
                 raise ValueError(f"load_state_dict: {name} contains NaN or inf"
                                  + (f" once cast to the parameter's {p.dtype}" if overflow else ""))

@@ -390,11 +390,11 @@ class Tensor:
     # PyTorch's method spellings of the operators
     def add(self, other: ArrayLike, *, alpha: float = 1) -> "Tensor":
         """self + alpha * other."""
-        return self + (other if alpha == 1 else other * alpha)
+        return self + (other if alpha == 1 else _lift(other, self) * alpha)
 
     def sub(self, other: ArrayLike, *, alpha: float = 1) -> "Tensor":
         """self - alpha * other."""
-        return self - (other if alpha == 1 else other * alpha)
+        return self - (other if alpha == 1 else _lift(other, self) * alpha)
 
     def mul(self, other: ArrayLike) -> "Tensor":
         return self * other
@@ -520,10 +520,15 @@ class Tensor:
     def __ne__(self, other: Any) -> "Tensor":  # type: ignore[override]
         return self._compare(other, np.not_equal)
 
-    def masked_fill(self, mask: ArrayLike, value: float) -> "Tensor":
-        """value where mask (bool) holds, self elsewhere; self's gradient passes where it is kept."""
+    def masked_fill(self, mask: ArrayLike, value: Any) -> "Tensor":
+        """value where mask (bool) holds, self elsewhere, in self's dtype (as PyTorch: 1.5 into an
+        integer tensor is 1); self's gradient passes where it is kept."""
         from .functional import where  # (functional imports this module)
-        return where(mask, value, self)
+        v = value if isinstance(value, Tensor) and value.dtype == self.dtype else Tensor._wrap(
+            np.asarray(value.data if isinstance(value, Tensor) else value).astype(self.dtype))
+        if v.data.ndim:
+            raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {v.shape}")
+        return where(mask, v, self)
 
     def eq(self, other: Any) -> "Tensor":
         return self == other

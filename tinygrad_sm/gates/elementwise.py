@@ -276,12 +276,14 @@ class Where(Gate):
         except ValueError:
             raise GateError(f"where: the condition of shape {np.shape(self.cond)} and the inputs of shapes "
                             f"{x.shape} and {y.shape} do not broadcast together") from None
+        self.save_for_backward(self.cond)  # (saved: a change to it before backward is caught)
         return np.where(self.cond, x, y)
 
     def backward(self, g):
+        (cond,) = self.saved
         zero = g.dtype.type(0)
-        gx = np.where(self.cond, g, zero) if self.needs_grad[0] else None
-        gy = np.where(self.cond, zero, g) if self.needs_grad[1] else None
+        gx = np.where(cond, g, zero) if self.needs_grad[0] else None
+        gy = np.where(cond, zero, g) if self.needs_grad[1] else None
         return self.unbroadcast(gx, gy)
 
 
