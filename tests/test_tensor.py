@@ -773,3 +773,33 @@ def test_creation_functions_take_pytorchs_signatures(torch):
     namespace: dict = {}
     exec("from tinygrad_sm import *", namespace)
     assert "float" not in namespace and "int" not in namespace  # (`import *` leaves the builtins alone)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(dim=1), dict(dim=(0, 2), keepdim=True), dict(dim=-1, unbiased=False),
+                                dict(dim=1, correction=0)])
+def test_var_and_std_and_their_gradients_are_pytorchs(kw, torch):
+    a = np.random.default_rng(0).normal(size=(3, 4, 5))
+    for name in ("var", "std"):
+        x, t = ts.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        v, tv = getattr(x, name)(**kw), getattr(t, name)(**kw)
+        v.sum().backward()
+        tv.sum().backward()
+        assert v.shape == tuple(tv.shape)
+        np.testing.assert_allclose(v.numpy(), tv.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_split_and_chunk_give_pytorchs_pieces_and_gradients(torch):
+    a = np.arange(24.0).reshape(2, 12)
+    for call in (lambda x: x.split(5, 1), lambda x: x.split([2, 3, 7], dim=1), lambda x: x.chunk(5, 1),
+                 lambda x: x.chunk(2, 0), lambda x: x.split(1, -1)):
+        x, t = ts.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        ours, theirs = call(x), call(t)
+        assert [p.shape for p in ours] == [tuple(p.shape) for p in theirs]
+        sum((p * (i + 1)).sum() for i, p in enumerate(ours)).backward()
+        sum((p * (i + 1)).sum() for i, p in enumerate(theirs)).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    with pytest.raises(ValueError, match=r"split: sizes \[2, 3\] do not add up to dim 1's 12"):
+        ts.tensor(a).split([2, 3], 1)
+    with pytest.raises(ValueError, match="chunks must be an int >= 1"):
+        ts.tensor(a).chunk(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import sys
 import weakref
 from operator import attrgetter
@@ -730,6 +731,47 @@ class Tensor:
         d = int(dim) if self.ndim else None  # (a 0-d tensor: its one element, index 0)
         indices = np.asarray(arg(self.data, axis=d, keepdims=keep and d is not None))
         return ValuesIndices(values, Tensor._wrap(indices.astype(np.int64, copy=False)))
+
+    def var(self, dim: AxisLike = None, keepdim: bool = False, *, correction: float = 1,
+            unbiased: Optional[bool] = None) -> "Tensor":
+        """Variance over dim (None: all), sum((x - mean)**2) / (n - correction), as PyTorch's:
+        correction=1 (unbiased) by default, unbiased=False is correction=0. Built from ops, so
+        its gradient is theirs."""
+        if unbiased is not None:
+            correction = 1 if unbiased else 0
+        axes = _reduce_axis(None, dim)
+        d = self - self.mean(axis=axes, keepdims=True)
+        n = self.data.size if axes is None else math.prod(
+            self.shape[a] for a in ((axes,) if isinstance(axes, (int, np.integer)) else axes))
+        return (d * d).sum(axis=axes, keepdims=bool(keepdim)) / max(n - correction, 0)
+
+    def std(self, dim: AxisLike = None, keepdim: bool = False, *, correction: float = 1,
+            unbiased: Optional[bool] = None) -> "Tensor":
+        """The square root of var(...), with the same arguments."""
+        return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+
+    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
+        """Pieces along dim, as PyTorch's: an int is each piece's size (the last may be smaller),
+        a list gives the sizes. Each piece is a slice of self (its gradient goes back there)."""
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+            size = int(split_size_or_sections)
+            if size < 1:
+                raise ValueError(f"split: the piece size must be >= 1, got {size}")
+            sizes = [min(size, n - start) for start in range(0, n, size)] or [0]
+        else:
+            sizes = [int(k) for k in split_size_or_sections]
+            if sum(sizes) != n or any(k < 0 for k in sizes):
+                raise ValueError(f"split: sizes {sizes} do not add up to dim {dim}'s {n}")
+        lead = (slice(None),) * (dim % self.ndim)
+        starts = np.cumsum([0, *sizes])
+        return tuple(self[(*lead, slice(int(a), int(b)))] for a, b in zip(starts[:-1], starts[1:]))
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple["Tensor", ...]:
+        """At most `chunks` pieces of equal size along dim (the last may be smaller), as PyTorch's."""
+        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise ValueError(f"chunk: chunks must be an int >= 1, got {chunks!r}")
+        return self.split(max(-(-self.shape[dim] // int(chunks)), 1), dim)
 
     def logsumexp(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
                   keepdim: Optional[bool] = None) -> "Tensor":
