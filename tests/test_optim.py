@@ -391,3 +391,28 @@ def test_step_lr_refuses_a_state_that_does_not_fit_and_keeps_its_own(state, matc
     with pytest.raises((ValueError, TypeError), match=match):
         sched.load_state_dict(state)
     assert vars(sched) == before
+
+
+def test_add_param_group_trains_the_new_group_with_its_options_as_pytorch(torch):
+    a0, b0 = np.array([1.0, -2.0]), np.array([0.5])
+    a, b = ts.tensor(a0, requires_grad=True), ts.tensor(b0, requires_grad=True)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    opt, topt = optim.SGD([a], lr=0.1, momentum=0.9), torch.optim.SGD([ta], lr=0.1, momentum=0.9)
+    for step in range(4):
+        if step == 2:  # (part way through: b joins with its own lr)
+            opt.add_param_group({"params": [b], "lr": 0.5})
+            topt.add_param_group({"params": [tb], "lr": 0.5})
+        for o, x, y in ((opt, a, b), (topt, ta, tb)):
+            o.zero_grad()
+            ((x * x).sum() + (y * y * 3).sum()).backward()
+            o.step()
+    np.testing.assert_allclose(a.numpy(), ta.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.numpy(), tb.detach().numpy(), rtol=1e-12)
+    assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="a parameter appears twice"):
+        opt.add_param_group({"params": [a]})
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.add_param_group({"params": [ts.tensor([1.0], requires_grad=True)], "lr": -1.0})
+    with pytest.raises(TypeError, match="a parameter group is a dict with 'params'"):
+        opt.add_param_group([ts.tensor([1.0], requires_grad=True)])
+    assert len(opt.param_groups) == 2  # (the refused groups left nothing behind)

@@ -39,24 +39,34 @@ class Optimizer:
             groups = [{"params": groups}]
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
-        seen: set[int] = set()
-        for g in groups:
-            ps = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])  # (as PyTorch)
-            for p in ps:  # (a leaf that does not require grad, frozen, is kept and skipped: no .grad)
-                if not isinstance(p, Tensor) or not p.is_leaf:
-                    what = (f"a non-leaf Tensor {p.shape} (computed from others)" if isinstance(p, Tensor)
-                            else f"a {type(p).__name__}")
-                    raise TypeError(f"{type(self).__name__} optimises leaf tensors (parameters), got {what}")
-                if id(p) in seen:
-                    raise ValueError(f"{type(self).__name__}: a parameter appears twice")
-                seen.add(id(p))
-            unknown = set(g) - set(defaults) - {"params"}
-            if unknown:
-                raise TypeError(f"{type(self).__name__}: unknown option(s) {sorted(unknown)}")
-            group = {**defaults, **g, "params": ps}
-            self._check_group(group)  # (the defaults too: each group holds them unless it overrides)
-            self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # keyed by the parameter's position
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add parameters with options of their own (the others from the defaults), as PyTorch's:
+        e.g. layers unfrozen part way through fine-tuning. A parameter may be in one group only;
+        the group is checked whole before it is added."""
+        name = type(self).__name__
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError(f"{name}: a parameter group is a dict with 'params' (and options), got {param_group!r}")
+        g = param_group
+        ps = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])  # (as PyTorch)
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        for p in ps:  # (a leaf that does not require grad, frozen, is kept and skipped: no .grad)
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                what = (f"a non-leaf Tensor {p.shape} (computed from others)" if isinstance(p, Tensor)
+                        else f"a {type(p).__name__}")
+                raise TypeError(f"{name} optimises leaf tensors (parameters), got {what}")
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter appears twice (in two groups, or twice in one)")
+            seen.add(id(p))
+        unknown = set(g) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"{name}: unknown option(s) {sorted(unknown)}")
+        group = {**self.defaults, **g, "params": ps}
+        self._check_group(group)  # (the defaults too: each group holds them unless it overrides)
+        self.param_groups.append(group)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         """Refuse hyperparameters the update rule cannot use (checked per group, so a group's own
