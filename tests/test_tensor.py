@@ -789,6 +789,15 @@ def test_var_and_std_and_their_gradients_are_pytorchs(kw, torch):
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-14)
 
 
+def test_var_takes_pytorchs_positional_order(torch):
+    a = np.random.default_rng(1).normal(size=(2, 3, 4))
+    for args in ((1, False), (1, True, True), (2,)):
+        np.testing.assert_allclose(ts.tensor(a).var(*args).numpy(), torch.tensor(a).var(*args).numpy(), rtol=1e-12)
+        assert ts.tensor(a).std(*args).shape == tuple(torch.tensor(a).std(*args).shape)
+    with pytest.raises(TypeError, match="unbiased comes second"):
+        ts.tensor(a).var(False)
+
+
 def test_split_and_chunk_give_pytorchs_pieces_and_gradients(torch):
     a = np.arange(24.0).reshape(2, 12)
     for call in (lambda x: x.split(5, 1), lambda x: x.split([2, 3, 7], dim=1), lambda x: x.chunk(5, 1),

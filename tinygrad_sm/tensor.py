@@ -732,23 +732,27 @@ class Tensor:
         indices = np.asarray(arg(self.data, axis=d, keepdims=keep and d is not None))
         return ValuesIndices(values, Tensor._wrap(indices.astype(np.int64, copy=False)))
 
-    def var(self, dim: AxisLike = None, keepdim: bool = False, *, correction: float = 1,
-            unbiased: Optional[bool] = None) -> "Tensor":
+    def var(self, dim: AxisLike = None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
+            correction: float = 1) -> "Tensor":
         """Variance over dim (None: all), sum((x - mean)**2) / (n - correction), as PyTorch's:
         correction=1 (unbiased) by default, unbiased=False is correction=0. Built from ops, so
         its gradient is theirs."""
         if unbiased is not None:
             correction = 1 if unbiased else 0
+        if isinstance(dim, (bool, np.bool_)):
+            raise TypeError("var/std: dim is an int or a tuple of ints; unbiased comes second, as in "
+                            "PyTorch: x.var(1, False)")
         axes = _reduce_axis(None, dim)
         d = self - self.mean(axis=axes, keepdims=True)
         n = self.data.size if axes is None else math.prod(
             self.shape[a] for a in ((axes,) if isinstance(axes, (int, np.integer)) else axes))
         return (d * d).sum(axis=axes, keepdims=bool(keepdim)) / max(n - correction, 0)
 
-    def std(self, dim: AxisLike = None, keepdim: bool = False, *, correction: float = 1,
-            unbiased: Optional[bool] = None) -> "Tensor":
-        """The square root of var(...), with the same arguments."""
-        return self.var(dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+    def std(self, dim: AxisLike = None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
+            correction: float = 1) -> "Tensor":
+        """The square root of var(...), with the same arguments (PyTorch's order: dim, unbiased,
+        keepdim). Where the values are all equal the gradient is NaN (PyTorch gives 0)."""
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
         """Pieces along dim, as PyTorch's: an int is each piece's size (the last may be smaller),
