@@ -182,15 +182,19 @@ class Module:
         for _, m in self.named_modules():
             yield m
 
+    def _named(self, table: str, prefix: str, recurse: bool) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) of one table (_parameters or _buffers), each tensor once."""
+        seen: set[int] = set()
+        for mod_name, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
+            for name, t in getattr(m, table).items():
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    yield (f"{mod_name}.{name}" if mod_name else name), t
+
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs, each parameter once even if shared; recurse=False:
         this module's own parameters only."""
-        seen: set[int] = set()
-        for mod_name, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
-            for name, p in m._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+        return self._named("_parameters", prefix, recurse)  # type: ignore[return-value]
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
@@ -198,12 +202,7 @@ class Module:
 
     def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
         """(dotted name, buffer) pairs, each buffer once even if shared."""
-        seen: set[int] = set()
-        for mod_name, m in (self.named_modules(prefix) if recurse else [(prefix, self)]):
-            for name, b in m._buffers.items():
-                if b is not None and id(b) not in seen:
-                    seen.add(id(b))
-                    yield (f"{mod_name}.{name}" if mod_name else name), b
+        return self._named("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
