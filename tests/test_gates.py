@@ -46,6 +46,7 @@ CASES = [
     ("exp", lambda x: x.exp(), np.exp, [normal(3, 3)]),
     ("log", lambda x: x.log(), np.log, [positive(3, 3)]),
     ("sqrt", lambda x: x.sqrt(), np.sqrt, [positive(4)]),
+    ("std_sqrt", lambda x: ts.gates.StdSqrt.apply(x), np.sqrt, [positive(4)]),
     ("abs", lambda x: x.abs(), np.abs, [away_from_zero(3, 4)]),
     ("maximum", lambda x, y: ts.maximum(x, y), np.maximum, [distinct(3, 4), distinct(3, 4) + 0.1]),
     ("minimum", lambda x, y: ts.minimum(x, y), np.minimum, [distinct(3, 4), distinct(4) + 0.1]),

@@ -416,3 +416,137 @@ def test_add_param_group_trains_the_new_group_with_its_options_as_pytorch(torch)
     with pytest.raises(TypeError, match="a parameter group is a dict with 'params'"):
         opt.add_param_group([ts.tensor([1.0], requires_grad=True)])
     assert len(opt.param_groups) == 2  # (the refused groups left nothing behind)
+
+
+# -- the schedules, against PyTorch's ----------------------------------------------------------------
+SCHEDULES = [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[2, 5, 5, 9], gamma=0.3)),  # (5 twice: gamma**2 there)
+    ("ExponentialLR", dict(gamma=0.8)),
+    ("CosineAnnealingLR", dict(T_max=4, eta_min=0.01)),  # (14 epochs: down, up, down, up)
+    ("CosineAnnealingLR", dict(T_max=3)),
+    ("LambdaLR", dict(lr_lambda=lambda e: 1.0 / (e + 1))),
+    ("LambdaLR", dict(lr_lambda=[lambda e: 0.9 ** e, lambda e: min(1.0, (e + 1) / 4)])),
+]
+
+
+@pytest.mark.parametrize("name, kw", SCHEDULES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SCHEDULES)])
+def test_every_schedule_gives_pytorchs_lrs_epoch_by_epoch_with_two_groups_and_a_hand_set_lr(name, kw, torch):
+    a, b = ts.tensor([1.0], requires_grad=True), ts.tensor([2.0], requires_grad=True)
+    ta, tb = torch.ones(1, requires_grad=True), torch.ones(1, requires_grad=True)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.3}], lr=1.0)
+    topt = torch.optim.SGD([{"params": [ta]}, {"params": [tb], "lr": 0.3}], lr=1.0)
+    sched = getattr(optim.lr_scheduler, name)(opt, **kw)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-13)
+    for epoch in range(14):
+        if epoch == 6:  # (an lr set by hand: the chained schedules carry on from it, as PyTorch's)
+            opt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] = 0.05
+        topt.step()
+        sched.step()
+        tsched.step()
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12), epoch
+    assert sched.last_epoch == tsched.last_epoch == 14
+
+
+@pytest.mark.parametrize("name, kw", SCHEDULES[:5], ids=[n for n, _ in SCHEDULES[:5]])
+def test_a_schedule_restored_from_its_state_goes_on_as_the_original(name, kw):
+    def make():
+        opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.5)
+        return opt, getattr(optim, name)(opt, **kw)
+    opt, sched = make()
+    for _ in range(5):
+        sched.step()
+    state = sched.state_dict()
+    assert {*kw, "last_epoch", "base_lrs"} <= set(state)
+    opt2, sched2 = make()
+    opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]  # (the optimizer's state brings its lr back)
+    sched2.load_state_dict(state)
+    for _ in range(9):
+        sched.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr()
+
+
+def test_a_group_added_after_the_schedule_began_is_scheduled_from_its_own_lr():
+    a, b = ts.tensor([1.0], requires_grad=True), ts.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([a], lr=1.0)
+    sched = optim.CosineAnnealingLR(opt, T_max=4)
+    sched.step()
+    opt.add_param_group({"params": [b], "lr": 0.2})
+    for _ in range(3):
+        sched.step()
+    assert sched.base_lrs == [1.0, 0.2]
+    # the new group follows the cosine from its own lr: cos-ratio steps from epoch 1 to 4
+    expected = 0.2 * (1 + np.cos(np.pi * 4 / 4)) / (1 + np.cos(np.pi * 1 / 4))
+    assert sched.get_last_lr() == pytest.approx([0.0, expected], abs=1e-15)
+    sched.load_state_dict({"last_epoch": 4, "base_lrs": [1.0]})  # (a state from before b joined)
+    assert sched.base_lrs == [1.0]
+    sched.step()
+    assert sched.base_lrs == [1.0, opt.param_groups[1]["lr"]]
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda o: optim.MultiStepLR(o, [3, 0]), "milestones must be ints >= 1"),
+    (lambda o: optim.MultiStepLR(o, 3), "milestones is a list of epochs"),
+    (lambda o: optim.MultiStepLR(o, [2.5]), "milestones must be ints"),
+    (lambda o: optim.ExponentialLR(o, gamma=-1), "ExponentialLR: gamma must be >= 0"),
+    (lambda o: optim.ExponentialLR(o, gamma=True), "gamma must be a number"),
+    (lambda o: optim.CosineAnnealingLR(o, T_max=0), "T_max must be an int >= 1"),
+    (lambda o: optim.CosineAnnealingLR(o, T_max=5, eta_min=float("inf")), "eta_min must be >= 0"),
+    (lambda o: optim.StepLR(o, step_size=2.0), "step_size must be an int >= 1"),
+    (lambda o: optim.LambdaLR(o, [lambda e: 1.0] * 2), r"a list of 1 \(one per parameter group\)"),
+    (lambda o: optim.LambdaLR(o, 0.5), "lr_lambda is a function of the epoch"),
+    (lambda o: optim.LambdaLR(o, lambda e: float("nan")), r"lr_lambda\(0\) gave nan"),
+    (lambda o: optim.StepLR(o.param_groups, 2), "schedules an optimizer's lr, got a list"),
+])
+def test_bad_schedule_settings_are_refused_by_name(make, match):
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises((TypeError, ValueError), match=match):
+        make(opt)
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_a_schedule_refuses_a_bad_state_whole():
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1)
+    sched = optim.MultiStepLR(opt, [2, 4], 0.5)
+    sched.step()
+    before = {k: (list(v) if isinstance(v, list) else v) for k, v in vars(sched).items()}
+    for state in ({"last_epoch": 3, "base_lrs": [0.1], "milestones": [0]},
+                  {"last_epoch": 3, "base_lrs": ["0.1"]},
+                  {"last_epoch": 3, "base_lrs": [0.1], "gamma": -2}):
+        with pytest.raises((TypeError, ValueError)):
+            sched.load_state_dict(state)
+        assert vars(sched) == before
+
+
+def test_the_schedules_are_found_under_optim_lr_scheduler_as_in_pytorch():
+    from tinygrad_sm.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, MultiStepLR
+    assert CosineAnnealingLR is optim.CosineAnnealingLR and issubclass(LambdaLR, LRScheduler)
+    assert issubclass(MultiStepLR, optim.LRScheduler) and "StepLR" in optim.lr_scheduler.__doc__
+
+
+# -- parameter groups: labels, sets --------------------------------------------------------------
+def test_a_group_may_carry_labels_that_survive_a_checkpoint_but_a_misspelt_option_is_refused(tmp_path):
+    a, b = ts.tensor([1.0], requires_grad=True), ts.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([{"params": [a], "name": "body"}, {"params": [b], "name": "head", "lr": 0.5}],
+                    lr=0.1, momentum=0.9)
+    assert [g["name"] for g in opt.param_groups] == ["body", "head"]
+    ts.save(opt.state_dict(), tmp_path / "opt.ckpt")
+    other = optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1, momentum=0.9)
+    other.load_state_dict(ts.load(tmp_path / "opt.ckpt"))
+    assert [g["name"] for g in other.param_groups] == ["body", "head"] and other.param_groups[1]["lr"] == 0.5
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['momentun'\]; 'momentun': did you mean 'momentum'\?"):
+        opt.add_param_group({"params": [ts.tensor([1.0], requires_grad=True)], "momentun": 0.9})
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['betas'\]"):  # (Adam's, given to SGD)
+        optim.SGD([{"params": [ts.tensor([1.0], requires_grad=True)], "betas": (0.9, 0.99)}], lr=0.1)
+    assert len(opt.param_groups) == 2
+
+
+def test_parameters_in_a_set_are_refused_for_their_order():
+    ps = {ts.tensor([1.0], requires_grad=True), ts.tensor([2.0], requires_grad=True)}
+    with pytest.raises(TypeError, match=r"no fixed order.*pass a list"):
+        optim.SGD(ps, lr=0.1)
+    opt = optim.SGD([ts.tensor([0.0], requires_grad=True)], lr=0.1)
+    with pytest.raises(TypeError, match=r"no fixed order"):
+        opt.add_param_group({"params": ps})

@@ -812,3 +812,32 @@ def test_split_and_chunk_give_pytorchs_pieces_and_gradients(torch):
         ts.tensor(a).split([2, 3], 1)
     with pytest.raises(ValueError, match="chunks must be an int >= 1"):
         ts.tensor(a).chunk(0)
+
+
+def test_std_of_equal_values_has_pytorchs_zero_gradient_and_var_std_refuse_integers(torch):
+    a = np.array([[2.0, 2.0, 2.0], [1.0, -1.0, 3.0]])  # (row 0 constant: std 0)
+    for kw in ({}, dict(dim=1), dict(dim=1, correction=0)):
+        x, t = ts.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        x.std(**kw).sum().backward()
+        t.std(**kw).sum().backward()
+        assert np.isfinite(x.grad.numpy()).all()
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
+    x = ts.tensor(np.ones(3, np.float32), requires_grad=True)
+    x.std().backward()
+    assert x.grad.dtype == np.float32 and not x.grad.numpy().any()
+    for name in ("var", "std"):
+        with pytest.raises(TypeError, match=r"floating-point tensors, this one is int64.*x\.float\(\)"):
+            getattr(ts.arange(5), name)()
+
+
+def test_chunk_of_an_empty_dim_and_split_by_non_int_sizes_are_pytorchs(torch):
+    for n, chunks in ((0, 3), (0, 1), (6, 4), (7, 3)):
+        ours, theirs = ts.zeros(n, 2).chunk(chunks), torch.zeros(n, 2).chunk(chunks)
+        assert [p.shape for p in ours] == [tuple(p.shape) for p in theirs]
+    with pytest.raises(TypeError, match="split: give a piece size"):
+        ts.zeros(5).split(2.5)
+    with pytest.raises(TypeError, match=r"split: the sizes must be ints, got \[2\.0, 3\.0\]"):
+        ts.zeros(5).split([2.0, 3.0])
+    with pytest.raises(TypeError, match="split: the sizes must be ints"):
+        ts.zeros(5).split([True, 4])
+    assert [p.shape for p in ts.zeros(5).split(np.int64(2))] == [(2,), (2,), (1,)]

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import creation
 from . import gates as G
+from ._checks import is_int, is_real
 from .creation import Seed
 from .tensor import ArrayLike, AxisLike, Tensor, _last_axis, _lift, _one_kind, _operands, _reduce_axis
 
@@ -38,7 +39,7 @@ def tanh(x: Tensor) -> Tensor:
 
 
 def _dropout_p(p: float) -> float:
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+    if not is_real(p) or not 0 <= p <= 1:
         raise ValueError(f"dropout: p is the probability of dropping an element, a number in [0, 1]; got {p!r}")
     return float(p)
 
@@ -82,7 +83,7 @@ def one_hot(target: ArrayLike, num_classes: int = -1) -> Tensor:
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects integer class labels, got {t.dtype}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
+    if not is_int(num_classes) or num_classes < -1:
         raise ValueError(f"one_hot: num_classes must be an int >= 0 (or -1: the largest label + 1), got {num_classes!r}")
     if num_classes == -1 and t.size == 0:
         raise ValueError("one_hot: no labels to count the classes from; give num_classes")

@@ -11,6 +11,7 @@ from typing import Iterable, Union
 
 import numpy as np
 
+from ._checks import is_real
 from .tensor import Tensor, note_write
 
 Params = Union[Tensor, Iterable[Tensor]]
@@ -33,11 +34,9 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
     error_if_nonfinite=True; otherwise the gradients are scaled by NaN, as in PyTorch."""
     if norm_type == "inf":
         norm_type = math.inf
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.integer, np.floating)) \
-            or not max_norm >= 0:
+    if not is_real(max_norm) or not max_norm >= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be a number >= 0, got {max_norm!r}")
-    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.integer, np.floating)) \
-            or not norm_type > 0:
+    if not is_real(norm_type) or not norm_type > 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be a number > 0 or 'inf', got {norm_type!r}")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
@@ -60,8 +59,7 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
 
 def clip_grad_value_(parameters: Params, clip_value: float) -> None:
     """Clip every gradient element into [-clip_value, clip_value], in place."""
-    if isinstance(clip_value, bool) or not isinstance(clip_value, (int, float, np.integer, np.floating)) \
-            or not clip_value >= 0:
+    if not is_real(clip_value) or not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be a number >= 0, got {clip_value!r}")
     for g in _grads(parameters, "clip_grad_value_"):
         np.clip(g.data, -clip_value, clip_value, out=g.data)

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import creation
+from ._checks import is_real
 from .creation import Seed
 from .tensor import Tensor, note_write
 
@@ -76,7 +77,7 @@ def _empty(t: Any) -> bool:
 
 
 def _number(value: Any, what: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+    if not is_real(value) or not math.isfinite(value):
         raise ValueError(f"{name}: {what} must be a finite number, got {value!r}")
     return float(value)
 

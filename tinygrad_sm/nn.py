@@ -20,6 +20,7 @@ from . import creation
 from . import dtypes as _dt
 from . import functional, init
 from . import grad_clip as utils
+from ._checks import is_int
 from .tensor import Tensor, _dtype_and_device, note_write
 
 # `import tinygrad_sm.nn.functional as F`, `from tinygrad_sm.nn import init` and
@@ -377,7 +378,7 @@ class Linear(Module):
                  std: float = 0.01, dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            if not is_int(v):
                 raise TypeError(f"Linear: {name} must be an int, got {v!r}")
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: sizes must be positive, got in_features={in_features}, "

@@ -1,4 +1,4 @@
-"""Optimizers with PyTorch's update rules, and a step-decay learning-rate schedule.
+"""Optimizers with PyTorch's update rules, and learning-rate schedules.
 
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     for x, y in loader:
@@ -10,18 +10,22 @@ Each update runs in place through one fused kernel per parameter (tinygrad_sm.ke
 """
 from __future__ import annotations
 
+import difflib
+import math
 import sys
 import types
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import kernels
+from ._checks import is_int, is_real
 from .tensor import Tensor, note_write
 
 Params = Union[Iterable[Tensor], Iterable[dict]]
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "StepLR"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR",
+           "CosineAnnealingLR", "LambdaLR"]
 
 
 class Optimizer:
@@ -32,6 +36,8 @@ class Optimizer:
         if isinstance(params, Tensor):  # (list() would iterate its rows)
             raise TypeError(f"{type(self).__name__} takes an iterable of tensors (or of parameter groups), "
                             f"got one Tensor; pass [t], or model.parameters()")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(_UNORDERED.format(type(self).__name__))
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
@@ -51,6 +57,8 @@ class Optimizer:
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise TypeError(f"{name}: a parameter group is a dict with 'params' (and options), got {param_group!r}")
         g = param_group
+        if isinstance(g["params"], (set, frozenset)):
+            raise TypeError(_UNORDERED.format(name))
         ps = [g["params"]] if isinstance(g["params"], Tensor) else list(g["params"])  # (as PyTorch)
         seen = {id(p) for group in self.param_groups for p in group["params"]}
         for p in ps:  # (a leaf that does not require grad, frozen, is kept and skipped: no .grad)
@@ -61,9 +69,12 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{name}: a parameter appears twice (in two groups, or twice in one)")
             seen.add(id(p))
-        unknown = set(g) - set(self.defaults) - {"params"}
+        unknown = sorted(k for k in g if _misspelt_option(k, g[k], self.defaults))
         if unknown:
-            raise TypeError(f"{name}: unknown option(s) {sorted(unknown)}")
+            close = {k: difflib.get_close_matches(str(k), list(self.defaults), n=1) for k in unknown}
+            hints = "".join(f"; {k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
+            raise TypeError(f"{name}: unknown option(s) {unknown}{hints} (a group may also carry labels "
+                            "of your own, such as 'name', that are not numbers)")
         group = {**self.defaults, **g, "params": ps}
         self._check_group(group)  # (the defaults too: each group holds them unless it overrides)
         self.param_groups.append(group)
@@ -191,7 +202,7 @@ class Optimizer:
                 if not any(v is o or (type(v) is type(o) and v == o) for o in off[k]):
                     raise ValueError(f"optimizer state has {k}={v!r}, which {name} does not implement")
                 continue
-            if k not in self.defaults:
+            if k not in self.defaults and _misspelt_option(k, v, self.defaults):
                 raise ValueError(f"optimizer state has option {k!r}, which {name} does not have "
                                  "(a state dict of another optimizer?)")
             group[k] = v
@@ -207,12 +218,28 @@ class Optimizer:
         return f"{type(self).__name__}({opts})"
 
 
-def _check(name: str, value: float, low: float = 0.0, high: Optional[float] = None) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+_UNORDERED = ("{}: parameters in a set have no fixed order, and the optimizer's state is kept by "
+              "position; pass a list (e.g. list(model.parameters()))")
+
+
+def _misspelt_option(key: Any, value: Any, options: Mapping[str, Any]) -> bool:
+    """A group key that is no option of the optimizer's but holds an option-like value (a number,
+    a bool, a tuple of numbers): a misspelling, refused. Other keys, e.g. 'name': 'head', are labels
+    of the user's, kept as PyTorch keeps them; 'initial_lr' is the lr PyTorch's schedules start from."""
+    if key in options or key in ("params", "initial_lr"):
+        return False
+    return isinstance(value, (bool, np.bool_, int, float, np.number)) or (
+        isinstance(value, tuple) and all(isinstance(x, (int, float, np.number)) for x in value))
+
+
+def _check(name: str, value: float, low: float = 0.0, high: Optional[float] = None) -> float:
+    """`value` as a float, once it is a finite number in [low, high) (TypeError or ValueError, naming it)."""
+    if not is_real(value):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not np.isfinite(value) or value < low or (high is not None and value >= high):
         bound = f"in [{low}, {high})" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
+    return float(value)
 
 
 class SGD(Optimizer):
@@ -306,63 +333,204 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
-class StepLR:
-    """Step decay: multiply every group's lr by gamma once every step_size epochs.
-    Call scheduler.step() once per epoch, after the optimizer's steps."""
+class LRScheduler:
+    """A learning-rate schedule, PyTorch's way: call step() once per epoch, after the optimizer's
+    steps; it sets every group's lr for the next epoch. Subclasses write `_next_lr(i, lr)`, group
+    i's new lr from its current one (so an lr set by hand carries on from there, as in PyTorch),
+    with last_epoch already advanced; base_lrs[i] is the group's lr when the schedule began. A
+    group added to the optimizer later is scheduled from its own lr then (PyTorch leaves it out)."""
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        _check_step_size(step_size)
-        _check("StepLR: gamma", gamma)
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+    _options: tuple[str, ...] = ()  # the schedule's settings, as state_dict() names them
+
+    def __init__(self, optimizer: Optimizer, **options: Any) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__} schedules an optimizer's lr, got a {type(optimizer).__name__}")
+        for k, v in self._checked(options).items():
+            setattr(self, k, v)
+        self.optimizer = optimizer
+        self.base_lrs: list[float] = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
 
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The settings in their stored form, or an error naming the bad one (nothing is set)."""
+        return options
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        raise NotImplementedError
+
     def step(self) -> None:
-        """Multiply each group's current lr by gamma at every step_size-th epoch, and leave it alone
-        otherwise (as PyTorch does): an lr set by hand, or restored with the optimizer's state,
-        carries on from there instead of being reset to base * gamma**k."""
+        """Advance one epoch and set each group's lr for it."""
         self.last_epoch += 1
-        if self.last_epoch % self.step_size == 0:
-            for g in self.optimizer.param_groups:
-                g["lr"] = g["lr"] * self.gamma
+        groups = self.optimizer.param_groups
+        self.base_lrs.extend(g["lr"] for g in groups[len(self.base_lrs):])  # (groups added since)
+        new = [self._next_lr(i, g["lr"]) for i, g in enumerate(groups)]  # (all first: a failure sets none)
+        for g, lr in zip(groups, new):
+            g["lr"] = lr
 
     def get_last_lr(self) -> list[float]:
+        """Each group's lr now."""
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step_size": self.step_size, "gamma": self.gamma, "last_epoch": self.last_epoch,
-                "base_lrs": list(self.base_lrs)}
+        """The settings, the epoch count and the base lrs (PyTorch's keys), for a checkpoint."""
+        return {**{k: _copy_setting(getattr(self, k)) for k in self._options},
+                "last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what state_dict() gave, step_size and gamma included (as PyTorch does; a state
-        without them keeps this scheduler's). Checked whole before anything changes."""
+        """Restore what state_dict() gave, settings included (as PyTorch does; a state without
+        them keeps this schedule's). Checked whole before anything changes."""
+        name = type(self).__name__
         if not isinstance(state, Mapping):
-            raise TypeError(f"StepLR.load_state_dict: expected a dict from state_dict(), got {type(state).__name__}")
+            raise TypeError(f"{name}.load_state_dict: expected a dict from state_dict(), got {type(state).__name__}")
         missing = [k for k in ("last_epoch", "base_lrs") if k not in state]
         if missing:
-            raise ValueError(f"StepLR.load_state_dict: the state has no {' or '.join(map(repr, missing))}; "
-                             "give it what StepLR.state_dict() returned")
+            raise ValueError(f"{name}.load_state_dict: the state has no {' or '.join(map(repr, missing))}; "
+                             f"give it what {name}.state_dict() returned")
         last, lrs = state["last_epoch"], state["base_lrs"]
-        if isinstance(last, bool) or not isinstance(last, (int, np.integer)) or last < 0:
-            raise ValueError(f"StepLR.load_state_dict: last_epoch must be an int >= 0, got {last!r}")
+        if not is_int(last) or last < 0:
+            raise ValueError(f"{name}.load_state_dict: last_epoch must be an int >= 0, got {last!r}")
         groups = len(self.optimizer.param_groups)
-        if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or len(lrs) != groups:
-            raise ValueError(f"StepLR.load_state_dict: base_lrs must hold one lr per parameter group "
+        if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not 1 <= len(lrs) <= groups \
+                or not all(is_real(x) for x in lrs):
+            raise ValueError(f"{name}.load_state_dict: base_lrs must hold one lr per parameter group "
                              f"({groups}), got {lrs!r}")
-        lrs = [float(x) for x in lrs]
-        step_size, gamma = state.get("step_size", self.step_size), state.get("gamma", self.gamma)
-        _check_step_size(step_size)
-        _check("StepLR: gamma", gamma)
-        self.step_size, self.gamma, self.last_epoch, self.base_lrs = int(step_size), float(gamma), int(last), lrs
+        options = self._checked({k: state.get(k, getattr(self, k)) for k in self._options})
+        for k, v in options.items():
+            setattr(self, k, v)
+        self.last_epoch, self.base_lrs = int(last), [float(x) for x in lrs]
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._options)
+        return f"{type(self).__name__}({opts}, last_epoch={self.last_epoch})"
 
 
-def _check_step_size(step_size: Any) -> None:
-    if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
-        raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
+class StepLR(LRScheduler):
+    """Step decay: lr *= gamma at every step_size-th epoch, and unchanged in between."""
+
+    _options = ("step_size", "gamma")
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {"step_size": _positive_int("StepLR: step_size", options["step_size"]),
+                "gamma": _gamma("StepLR", options["gamma"])}
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        return lr * self.gamma if self.last_epoch % self.step_size == 0 else lr
 
 
-# `optim.lr_scheduler.StepLR`, PyTorch's path to the schedule, finds it here too.
+class MultiStepLR(LRScheduler):
+    """lr *= gamma at each epoch named in milestones (once per time it is named, as PyTorch)."""
+
+    _options = ("milestones", "gamma")
+
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1) -> None:
+        super().__init__(optimizer, milestones=milestones, gamma=gamma)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        ms = options["milestones"]
+        if isinstance(ms, (str, bytes)) or not isinstance(ms, Iterable):
+            raise TypeError(f"MultiStepLR: milestones is a list of epochs, got {ms!r}")
+        ms = list(ms)
+        if not all(is_int(m) and m >= 1 for m in ms):
+            raise ValueError(f"MultiStepLR: milestones must be ints >= 1, got {ms!r}")
+        return {"milestones": sorted(int(m) for m in ms), "gamma": _gamma("MultiStepLR", options["gamma"])}
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        return lr * self.gamma ** self.milestones.count(self.last_epoch)
+
+
+class ExponentialLR(LRScheduler):
+    """lr *= gamma every epoch."""
+
+    _options = ("gamma",)
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        super().__init__(optimizer, gamma=gamma)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {"gamma": _gamma("ExponentialLR", options["gamma"])}
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        return lr * self.gamma
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Half a cosine from the base lr down to eta_min over T_max epochs, then back up, and so on:
+        lr(t) = eta_min + (base - eta_min) * (1 + cos(pi t / T_max)) / 2
+    Taken one epoch at a time from the current lr, as PyTorch does (so an lr set by hand is
+    annealed from where it is): lr' = eta_min + (lr - eta_min) * (1 + cos(pi t/T)) / (1 + cos(pi (t-1)/T)),
+    and at the turn after each minimum, where that ratio is 0/0, lr' = lr + (base - eta_min)(1 - cos(pi/T))/2."""
+
+    _options = ("T_max", "eta_min")
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {"T_max": _positive_int("CosineAnnealingLR: T_max", options["T_max"]),
+                "eta_min": _check("CosineAnnealingLR: eta_min", options["eta_min"])}
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        t, T, low = self.last_epoch, self.T_max, self.eta_min
+        if (t - 1 - T) % (2 * T) == 0:
+            return lr + (self.base_lrs[i] - low) * (1 - math.cos(math.pi / T)) / 2
+        return low + (lr - low) * (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+
+
+class LambdaLR(LRScheduler):
+    """lr = base_lr * lr_lambda(epoch): a function of the epoch count (one for every group, or a
+    list with one per group), e.g. a linear warm-up. The functions are not in state_dict()."""
+
+    def __init__(self, optimizer: Optimizer,
+                 lr_lambda: Union[Callable[[int], float], Sequence[Callable[[int], float]]]) -> None:
+        super().__init__(optimizer)
+        groups = len(optimizer.param_groups)
+        if callable(lr_lambda):
+            self.lr_lambdas: Optional[list[Callable[[int], float]]] = None
+            self._one = lr_lambda
+        else:
+            fns = list(lr_lambda) if isinstance(lr_lambda, Iterable) else [lr_lambda]
+            if len(fns) != groups or not all(callable(f) for f in fns):
+                raise TypeError(f"LambdaLR: lr_lambda is a function of the epoch, or a list of {groups} "
+                                f"(one per parameter group); got {lr_lambda!r}")
+            self.lr_lambdas = fns
+        self.last_epoch = -1
+        self.step()  # (epoch 0's lr is base * lr_lambda(0), as in PyTorch)
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        if self.lr_lambdas is None:
+            f = self._one
+        elif i < len(self.lr_lambdas):
+            f = self.lr_lambdas[i]
+        else:
+            raise ValueError(f"LambdaLR has {len(self.lr_lambdas)} lr_lambda(s), and the optimizer now has "
+                             f"{len(self.optimizer.param_groups)} parameter groups")
+        factor = f(self.last_epoch)
+        if not is_real(factor) or not math.isfinite(factor):
+            raise ValueError(f"LambdaLR: lr_lambda({self.last_epoch}) gave {factor!r}, not a finite number")
+        return self.base_lrs[i] * float(factor)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _gamma(name: str, value: Any) -> float:
+    return _check(f"{name}: gamma", value)
+
+
+def _copy_setting(v: Any) -> Any:
+    return list(v) if isinstance(v, list) else v
+
+
+# `optim.lr_scheduler.StepLR` and the rest, PyTorch's paths to the schedules, find them here too.
+SCHEDULERS = ("LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR")
 lr_scheduler = types.ModuleType(__name__ + ".lr_scheduler", "Learning-rate schedules, as PyTorch's "
-                                "optim.lr_scheduler: StepLR.")
-lr_scheduler.StepLR = StepLR  # type: ignore[attr-defined]
+                                "optim.lr_scheduler: " + ", ".join(SCHEDULERS) + ".")
+for _name in SCHEDULERS:
+    setattr(lr_scheduler, _name, globals()[_name])
 sys.modules[lr_scheduler.__name__] = lr_scheduler

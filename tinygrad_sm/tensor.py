@@ -21,6 +21,7 @@ from numpy.lib import array_utils as _array_utils
 
 from . import dtypes as _dt
 from . import gates as G
+from ._checks import is_int
 from .gates import base as _base
 from .gates.base import Gate, GateError, _new
 from .gates.activations import ReLU
@@ -724,7 +725,7 @@ class Tensor:
             return gate.apply(self, axis=axis, keepdims=keep)
         if axis is not None:
             raise TypeError("give axis or dim, not both")
-        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        if not is_int(dim):
             raise TypeError(f"{gate.__name__.lower()}(dim) takes one dim as an int, as in PyTorch, got {dim!r}; "
                             f"use a{gate.__name__.lower()}(dims) for several")
         values = gate.apply(self, axis=int(dim), keepdims=keep)
@@ -742,6 +743,9 @@ class Tensor:
         if isinstance(dim, (bool, np.bool_)):
             raise TypeError("var/std: dim is an int or a tuple of ints; unbiased comes second, as in "
                             "PyTorch: x.var(1, False)")
+        if self.dtype.kind != "f":
+            raise TypeError(f"var/std take floating-point tensors, this one is {self.dtype}; "
+                            "convert it first (x.float() or x.double())")
         axes = _reduce_axis(None, dim)
         d = self - self.mean(axis=axes, keepdims=True)
         n = self.data.size if axes is None else math.prod(
@@ -751,20 +755,25 @@ class Tensor:
     def std(self, dim: AxisLike = None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
             correction: float = 1) -> "Tensor":
         """The square root of var(...), with the same arguments (PyTorch's order: dim, unbiased,
-        keepdim). Where the values are all equal the gradient is NaN (PyTorch gives 0)."""
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        keepdim). Where the values are all equal the gradient is 0, as PyTorch's."""
+        return G.StdSqrt.apply(self.var(dim, unbiased, keepdim, correction=correction))
 
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple["Tensor", ...]:
         """Pieces along dim, as PyTorch's: an int is each piece's size (the last may be smaller),
         a list gives the sizes. Each piece is a slice of self (its gradient goes back there)."""
         n = self.shape[dim]
-        if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+        if is_int(split_size_or_sections):
             size = int(split_size_or_sections)
             if size < 1:
                 raise ValueError(f"split: the piece size must be >= 1, got {size}")
             sizes = [min(size, n - start) for start in range(0, n, size)] or [0]
         else:
-            sizes = [int(k) for k in split_size_or_sections]
+            if isinstance(split_size_or_sections, (str, bytes)) or not isinstance(split_size_or_sections, Iterable):
+                raise TypeError(f"split: give a piece size (an int) or a list of sizes, got {split_size_or_sections!r}")
+            sizes = list(split_size_or_sections)
+            if not all(is_int(k) for k in sizes):
+                raise TypeError(f"split: the sizes must be ints, got {sizes!r}")
+            sizes = [int(k) for k in sizes]
             if sum(sizes) != n or any(k < 0 for k in sizes):
                 raise ValueError(f"split: sizes {sizes} do not add up to dim {dim}'s {n}")
         lead = (slice(None),) * (dim % self.ndim)
@@ -773,9 +782,12 @@ class Tensor:
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple["Tensor", ...]:
         """At most `chunks` pieces of equal size along dim (the last may be smaller), as PyTorch's."""
-        if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        if not is_int(chunks) or chunks < 1:
             raise ValueError(f"chunk: chunks must be an int >= 1, got {chunks!r}")
-        return self.split(max(-(-self.shape[dim] // int(chunks)), 1), dim)
+        n = self.shape[dim]
+        if n == 0:  # (as PyTorch: `chunks` empty pieces)
+            return self.split([0] * int(chunks), dim)
+        return self.split(-(-n // int(chunks)), dim)
 
     def logsumexp(self, axis: AxisLike = None, keepdims: bool = False, *, dim: AxisLike = None,
                   keepdim: Optional[bool] = None) -> "Tensor":

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _files, checkpoint, data, nn, optim
 from . import functional as F
+from ._checks import is_real
 from .gates import GateError
 from .grad_mode import no_grad
 from .progress import ProgressBar
@@ -81,12 +82,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {v}")
         for name in ("lr", "momentum", "weight_decay", "reg", "lr_gamma"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            if not is_real(v):
                 raise ValueError(f"{name} must be a number, got {v!r}")
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v}")
         d = self.dropout
-        if isinstance(d, bool) or not isinstance(d, (int, float, np.integer, np.floating)) or not 0 <= d < 1:
+        if not is_real(d) or not 0 <= d < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {d!r}")
         if d and self.model in ONE_LAYER:
             raise ValueError(f"dropout drops hidden units, and the {self.model} model is one linear layer with "

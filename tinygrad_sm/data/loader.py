@@ -6,6 +6,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .. import creation
+from .._checks import is_int
 from ..tensor import Tensor
 from .datasets import ArrayDataset, Subset, as_labels
 
@@ -35,9 +36,9 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int = 64, shuffle: bool = False, seed: Optional[int] = None,
                  drop_last: bool = False, flatten: bool = False, by_item: Optional[bool] = None) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
         for name, flag in (("shuffle", shuffle), ("drop_last", drop_last), ("flatten", flatten)):
             if not isinstance(flag, (bool, np.bool_)):  # (bool("False") is True)
@@ -58,7 +59,7 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass epoch `epoch` (its order depends only on seed and epoch)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        if not is_int(epoch) or epoch < 0:
             raise ValueError(f"DataLoader.set_epoch: epoch must be an int >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 

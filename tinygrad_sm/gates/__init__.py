@@ -11,7 +11,7 @@
 from .activations import Clip, Dropout, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
 from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
-                          Pow, PowScalar, Sqrt, Sub, Where)
+                          Pow, PowScalar, Sqrt, StdSqrt, Sub, Where)
 from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
 from .linear import Linear
 from .matmul import MatMul
@@ -21,7 +21,7 @@ from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
 
 __all__ = [
     "Gate", "GateError", "Domain", "Values", "unbroadcast",
-    "Add", "AddConst", "Sub", "Neg", "Mul", "MulConst", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "Abs", "Cast",
+    "Add", "AddConst", "Sub", "Neg", "Mul", "MulConst", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "StdSqrt", "Abs", "Cast",
     "Maximum", "Minimum", "Where", "ReLU", "Sigmoid", "Tanh", "Clip", "Dropout",
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",

@@ -226,6 +226,23 @@ class Sqrt(Gate):
         return g / (2 * z)
 
 
+class StdSqrt(Gate):
+    """z = sqrt(v) for a variance v, the last step of std.  dz/dv = 1 / (2z) where z > 0, and 0
+    where z == 0: a slice of equal values has a zero gradient, as PyTorch's std gives."""
+
+    domain = Domain("elementwise", (Values(0.1, 5.0),))
+
+    def forward(self, v):
+        z = np.sqrt(v)
+        self.save_for_backward(z)
+        return z
+
+    def backward(self, g):
+        (z,) = self.saved
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(z == 0, 0, g / (2 * z)).astype(z.dtype, copy=False)
+
+
 class Abs(Gate):
     """z = |x|.  dz/dx = sign(x); convention: 0 at x == 0 (PyTorch's choice)."""
 
