@@ -21,6 +21,7 @@ from numpy.lib import array_utils as _array_utils
 
 from . import dtypes as _dt
 from . import gates as G
+from . import hooks as _hooks
 from ._checks import is_int
 from .gates import base as _base
 from .gates.base import Gate, GateError, _new
@@ -335,10 +336,29 @@ class Tensor:
     def retain_grad(self) -> "Tensor":
         """Keep .grad on this non-leaf tensor after backward() (leaves always keep theirs)."""
         if self._gate is not None:
-            self._gate.retained = weakref.ref(self)
+            self._watch().retain = weakref.ref(self)
         elif not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         return self
+
+    def register_hook(self, hook: Callable[["Tensor"], Optional[Any]]) -> _hooks.RemovableHandle:
+        """Call hook(grad) each time backward() computes this tensor's gradient, as PyTorch's:
+        grad is a read-only Tensor; a Tensor (or array) of the same shape and dtype returned from
+        the hook replaces the gradient (None leaves it). For a leaf, the hook sees the pass's whole
+        gradient before it goes into .grad. Returns a handle; handle.remove() takes the hook off.
+        Details in tinygrad_sm.hooks."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad: no gradient will "
+                               "reach it (set requires_grad=True on the leaf, or compute it outside no_grad())")
+        table = _hooks.leaf_hooks(self) if self._gate is None else self._watch().hooks
+        return _hooks.add_hook(table, hook)
+
+    def _watch(self) -> _hooks.OutputWatch:
+        """The gate's watch over this (its output) tensor, made on first use."""
+        gate = self._gate
+        if gate.watch is None:
+            gate.watch = _hooks.OutputWatch(self.shape, self.dtype)
+        return gate.watch
 
     def backward(self, grad: Optional[ArrayLike] = None, retain_graph: bool = False,
                  trace: bool = False, *, gradient: Optional[ArrayLike] = None) -> Any:
@@ -439,10 +459,11 @@ class Tensor:
                                  "op cannot change x's shape)")
             if r.dtype != self.dtype:
                 r = r.astype(self.dtype)
-            old, new = self._gate, r._gate
-            if old is not None and old.retained is not None and old.retained() is self:
-                old.retained, new.retained = None, weakref.ref(self)  # (retain_grad follows the tensor)
-            self.data, self._gate, self._requires_grad = r.data, new, True
+            old = self._gate
+            self.data, self._gate, self._requires_grad = r.data, r._gate, True
+            if old is not None and old.watch is not None and old.watch.retained() is self:
+                old.watch.retain = None  # (retain_grad follows the tensor; its hooks stay with the old
+                self._watch().retain = weakref.ref(self)  # value, as in PyTorch)
             return self
         o = other.data if isinstance(other, Tensor) else other
         if self.requires_grad and self._gate is None:
@@ -1155,6 +1176,27 @@ def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
     return _array_utils.byte_bounds(a)
 
 
+_LEAF_HOOKS = _hooks.LEAF_HOOKS  # (one dict, changed in place: a module global is the quickest to read)
+
+
+def _watched(watch: _hooks.OutputWatch, g: Any) -> Any:
+    """A gate's output gradient after the output tensor's hooks, kept as its .grad if it asked."""
+    if watch.hooks:
+        g = _hooks.run_hooks(watch.hooks, g, watch.shape, watch.dtype, Tensor._wrap)
+    kept = watch.retained()
+    if kept is not None:
+        _accumulate(kept, np.asarray(g))
+    return g
+
+
+def _leaf_self_grad(leaf: Tensor, seed: np.ndarray) -> None:
+    """backward() from a leaf: its gradient is the seed (after its hooks)."""
+    entry = _hooks.LEAF_HOOKS.get(id(leaf))
+    if entry is not None and entry[1]:
+        seed = _hooks.run_hooks(entry[1], seed, leaf.shape, leaf.dtype, Tensor._wrap)
+    _accumulate(leaf, seed)
+
+
 def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False, note: bool = True) -> None:
     """t.grad += g, creating t.grad on first use: g itself when `owned` (no one else holds it),
     else a copy (g may be the user's array, or reach other inputs too). An add into an existing
@@ -1178,19 +1220,23 @@ class _LeafGrads:
     unless a gate of this graph saved it as a value ((w * w.grad).sum() + ...): that leaf's sum
     waits for finish(), when the graph is done with every saved array."""
 
-    __slots__ = ("order", "noted", "held", "later")
+    __slots__ = ("order", "noted", "held", "later", "hooked")
 
     def __init__(self, order: list[Gate]) -> None:
         self.order = order
         self.noted: set[int] = set()
         self.held: Optional[set[int]] = None  # (found when first needed)
         self.later: dict[int, list[Any]] = {}  # id(leaf) -> [leaf, sum, whether the sum is ours]
+        self.hooked: dict[int, list[Any]] = {}  # the same for leaves with hooks: summed, hooked at finish()
 
     def add(self, leaf: Tensor, g: Any, owned: bool = False) -> None:
         """leaf.grad += g (g itself becomes a new .grad when `owned`: no one else holds it)."""
         if not leaf._requires_grad:  # (frozen after the forward: no .grad, as in PyTorch)
             return
         key = id(leaf)
+        if _LEAF_HOOKS and key in _LEAF_HOOKS and _LEAF_HOOKS[key][1]:
+            _sum_into(self.hooked, key, leaf, g)  # (its hooks see the pass's whole gradient, once)
+            return
         if leaf._grad is None:  # its first gradient: _accumulate's first case, written out (one call less)
             leaf._grad = Tensor._wrap(g if owned else np.array(g, dtype=leaf.data.dtype))
             self.noted.add(key)
@@ -1204,17 +1250,27 @@ class _LeafGrads:
             _accumulate(leaf, g)
             self.noted.add(key)
             return
-        entry = self.later.get(key)
-        if entry is None:
-            self.later[key] = [leaf, g, False]
-        elif entry[2]:
-            entry[1] += g
-        else:  # (the first was g itself, which others may hold: a new array from here on)
-            entry[1:] = [entry[1] + g, True]
+        _sum_into(self.later, key, leaf, g)
 
     def finish(self) -> None:
         for leaf, g, _ in self.later.values():
             _accumulate(leaf, g)
+        for key, (leaf, g, _) in self.hooked.items():
+            entry = _hooks.LEAF_HOOKS.get(key)
+            if entry is not None:
+                g = _hooks.run_hooks(entry[1], g, leaf.shape, leaf.dtype, Tensor._wrap)
+            _accumulate(leaf, g)  # (a copy when g is not ours: the hook's, or a gate's)
+
+
+def _sum_into(sums: dict[int, list[Any]], key: int, leaf: Tensor, g: Any) -> None:
+    """sums[key] = [leaf, the gradients so far added up, whether that sum is a new array of ours]."""
+    entry = sums.get(key)
+    if entry is None:
+        sums[key] = [leaf, g, False]
+    elif entry[2]:
+        entry[1] += g
+    else:  # (the first was g itself, which others may hold: a new array from here on)
+        entry[1:] = [entry[1] + g, True]
 
 
 def _calibrate_sole_refs() -> int:
@@ -1269,8 +1325,8 @@ def _seed_apart_from_grads(order: list[Gate], seed: np.ndarray) -> np.ndarray:
         for t in gate.parents:
             if isinstance(t, Tensor) and t._grad is not None and np.may_share_memory(t._grad.data, seed):
                 return _copy_seed(seed)
-        if gate.retained is not None:
-            kept = gate.retained()
+        if gate.watch is not None:
+            kept = gate.watch.retained()
             if kept is not None and kept._grad is not None and np.may_share_memory(kept._grad.data, seed):
                 return _copy_seed(seed)
     return seed
@@ -1287,7 +1343,7 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
     """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad. `own_seed`:
     the seed is a new array of backward()'s own, no .grad's memory."""
     if root._gate is None:  # a leaf: its gradient with respect to itself
-        _accumulate(root, seed)
+        _leaf_self_grad(root, seed)
         return
     order = topological_order(root._gate)
     check_graph(order)
@@ -1299,13 +1355,13 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
         if g is not None:
+            if gate.watch is not None:  # (hooks on the output tensor, retain_grad)
+                g = _watched(gate.watch, g)
             if type(g) is np.ndarray:
                 if gate.scalars and g.ndim == 0:
                     g = g[()]
             elif not gate.scalars:
                 g = np.asarray(g)
-            if gate.retained is not None and (kept := gate.retained()) is not None:
-                _accumulate(kept, np.asarray(g))
             in_grads = gate.backward(g)
         if not retain_graph:
             gate.saved = None

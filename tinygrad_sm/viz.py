@@ -36,7 +36,8 @@ import numpy as np
 
 from ._files import replacing, write_text
 from .gates.base import Gate, GateError
-from .tensor import _LeafGrads, Tensor, _accumulate, check_graph, _seed_apart_from_grads, topological_order
+from .tensor import (_LeafGrads, Tensor, _leaf_self_grad, _seed_apart_from_grads, _watched, check_graph,
+                     topological_order)
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -441,7 +442,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     if echo:
         print(trace.header(max_elements), file=out)
     if root._gate is None:  # a leaf: its gradient with respect to itself
-        _accumulate(root, seed)
+        _leaf_self_grad(root, seed)
         trace.leaf_grads.append((graph.label(root), seed))
         if echo:
             print(trace.footer(max_elements), file=out)
@@ -457,8 +458,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         g = grads.pop(id(gate), None)
         in_grads: Any = None
         if g is not None:
-            if gate.retained is not None and (kept := gate.retained()) is not None:
-                _accumulate(kept, g)
+            if gate.watch is not None:  # (hooks on the output tensor, retain_grad: as backward() does)
+                g = _watched(gate.watch, g)
             in_grads = gate.backward(g)
         if not retain_graph:
             gate.saved = None

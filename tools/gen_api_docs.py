@@ -47,6 +47,7 @@ MODULES: list[tuple[str, tuple[str, ...]]] = [
     ("tinygrad_sm.viz", ()),
     ("tinygrad_sm.explain", ()),
     ("tinygrad_sm.tensor", ()),       # the engine: Tensor, topological_order, run_backward
+    ("tinygrad_sm.hooks", ()),
     ("tinygrad_sm.train", ()),
     ("tinygrad_sm.checkpoint", ()),
     ("tinygrad_sm.progress", ()),

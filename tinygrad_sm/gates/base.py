@@ -151,7 +151,7 @@ class Gate:
     dtypes: tuple[np.dtype, ...] = ()
     saved: Optional[tuple[Any, ...]] = None
     released: bool = False
-    retained: Any = None  # weakref to an output tensor that asked for retain_grad()
+    watch: Any = None  # hooks.OutputWatch: the output tensor's gradient hooks and retain_grad()
     seq: int = -1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

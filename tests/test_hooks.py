@@ -1,0 +1,162 @@
+"""Tensor.register_hook: gradient hooks, as PyTorch's (tinygrad_sm/hooks.py)."""
+import gc
+
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import hooks
+
+
+def _program(lib, x0, record):
+    """y = x*x, hooked (scaled by 10) and retained; x is used twice, and hooked (recorded)."""
+    x = lib.tensor(x0, requires_grad=True)
+    x.register_hook(lambda g: record.append(("x", g.detach().numpy().copy())))
+    y = x * x
+    y.register_hook(lambda g: record.append(("y", g.detach().numpy().copy())))
+    y.register_hook(lambda g: g * 10)
+    y.register_hook(lambda g: record.append(("y after", g.detach().numpy().copy())))
+    y.retain_grad()
+    ((y * 2).sum() + (x * 3).sum()).backward()
+    return x, y
+
+
+def test_hooks_see_and_replace_gradients_as_pytorchs(torch):
+    x0 = np.array([1.0, -2.0, 3.0])
+    ours, theirs = [], []
+    x, y = _program(ts, x0, ours)
+    tx, ty = _program(torch, x0, theirs)
+    assert [k for k, _ in ours] == [k for k, _ in theirs] == ["y", "y after", "x"]
+    for (_, a), (_, b) in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())  # 40x + 3: the hooked gradient
+    np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())  # retain_grad keeps the hooked one
+
+
+def test_a_leaf_used_twice_is_hooked_once_with_its_whole_gradient():
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    x.register_hook(lambda g: calls.append(g.numpy().copy()))
+    (x * 3 + x * x).sum().backward()
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0], [5.0, 7.0])
+
+
+def test_a_hook_on_a_tensor_no_one_holds_still_runs():
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+
+    def layer(v):
+        h = v * 2
+        h.register_hook(lambda g: seen.append(g.numpy().copy()))
+        return h.exp()  # (h itself is gone when this returns)
+
+    out = layer(x).sum()
+    gc.collect()
+    out.backward()
+    np.testing.assert_allclose(seen[0], np.exp([2.0, 4.0]), rtol=1e-6)
+
+
+def test_remove_and_the_handle_as_a_context_manager_take_the_hook_off():
+    x = ts.tensor([1.0], requires_grad=True)
+    calls = []
+    h = x.register_hook(lambda g: calls.append(1))
+    with x.register_hook(lambda g: g * 0) as h0:
+        (x * 2).sum().backward()
+    assert x.grad.numpy().tolist() == [0.0] and calls == [1]
+    h0.remove()  # (a second remove does nothing)
+    h.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert x.grad.numpy().tolist() == [2.0] and calls == [1]
+
+
+def test_a_leaf_hook_runs_at_each_backward_and_grad_accumulates_the_hooked_gradients():
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g * 0.5)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # 2 * (2x * 0.5)
+    x.backward(ts.tensor([4.0, 4.0]))  # (backward from the leaf itself: hooked too)
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 6.0])
+
+
+def test_a_hook_gets_a_read_only_gradient_and_what_it_returns_is_copied_into_grad():
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    mine = np.array([7.0, 7.0], np.float32)
+
+    def writes(g):
+        g.data[0] = 99.0
+
+    h = x.register_hook(writes)
+    with pytest.raises(ValueError, match="read-only"):
+        (x * 2).sum().backward()
+    h.remove()
+    x.grad = None
+    x.register_hook(lambda g: mine)
+    (x * 2).sum().backward()
+    mine[:] = 0  # (the user's array: .grad is not it)
+    np.testing.assert_array_equal(x.grad.numpy(), [7.0, 7.0])
+
+
+@pytest.mark.parametrize("ret, match", [
+    (lambda g: g.sum(), r"hook <lambda> returned a gradient of shape \(\) for a tensor of shape \(2,\)"),
+    (lambda g: g.double(), "returned a float64 gradient for a float32 tensor"),
+])
+def test_a_hook_that_returns_the_wrong_shape_or_dtype_is_named(ret, match):
+    x = ts.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.register_hook(ret)
+    with pytest.raises(RuntimeError, match=match):
+        y.sum().backward()
+
+
+def test_register_hook_needs_a_tensor_that_gets_a_gradient_and_a_function():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ts.tensor([1.0]).register_hook(print)
+    with ts.no_grad():
+        y = ts.tensor([1.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.register_hook(print)
+    with pytest.raises(TypeError, match="a function of the gradient"):
+        ts.tensor([1.0], requires_grad=True).register_hook(3)
+
+
+def test_hooks_after_an_in_place_op_stay_with_the_old_value_and_retain_grad_follows_as_pytorch(torch):
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 3
+        seen = []
+        y.register_hook(lambda g: seen.append(g.detach().numpy().copy()))
+        y.retain_grad()
+        y *= x  # (y is now 3x * x)
+        y.sum().backward()
+        return seen, y.grad.numpy(), x.grad.numpy()
+    (s, yg, xg), (ts_, tyg, txg) = run(ts), run(torch)
+    np.testing.assert_array_equal(s[0], ts_[0])
+    np.testing.assert_array_equal(yg, tyg)
+    np.testing.assert_array_equal(xg, txg)
+
+
+def test_hooks_in_a_graph_of_scalars_and_in_the_trace():
+    a = ts.tensor(2.0, requires_grad=True)
+    b = a * 3 + 1
+    b.register_hook(lambda g: g * 2)
+    (b * b).backward()
+    assert a.grad.item() == 2 * 7 * 2 * 3
+    a.grad = None
+    c = (a * 3 + 1)
+    c.register_hook(lambda g: g * 2)
+    (c * c).backward(trace=True)
+    assert a.grad.item() == 84.0
+
+
+def test_a_leaf_hook_entry_goes_with_its_leaf():
+    x = ts.tensor([1.0], requires_grad=True)
+    x.register_hook(lambda g: None)
+    key = id(x)
+    assert key in hooks.LEAF_HOOKS
+    del x
+    gc.collect()
+    assert key not in hooks.LEAF_HOOKS
