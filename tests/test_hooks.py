@@ -160,3 +160,43 @@ def test_a_leaf_hook_entry_goes_with_its_leaf():
     del x
     gc.collect()
     assert key not in hooks.LEAF_HOOKS
+
+
+# -- module forward hooks ----------------------------------------------------------------------------
+def test_forward_hooks_see_and_replace_inputs_and_outputs_as_pytorchs(torch):
+    w0 = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    x0 = np.random.default_rng(1).normal(size=(2, 4)).astype(np.float32)
+    results = []
+    for lib in (ts, torch):
+        lin = lib.nn.Linear(4, 3, bias=False)
+        with lib.no_grad():
+            lin.weight[...] = lib.tensor(w0)
+        seen = []
+        pre = lin.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+        lin.register_forward_hook(lambda m, args, out: seen.append((type(m).__name__, out.detach().numpy().copy())))
+        lin.register_forward_hook(lambda m, args, out: out + 1)
+        a = lin(lib.tensor(x0)).detach().numpy()
+        pre.remove()
+        b = lin(lib.tensor(x0)).detach().numpy()
+        results.append((a, b, seen))
+    (a, b, seen), (ta, tb, tseen) = results
+    np.testing.assert_allclose(a, ta, rtol=1e-6, atol=1e-6)  # (float32: sums in another order)
+    np.testing.assert_allclose(b, tb, rtol=1e-6, atol=1e-6)
+    assert [n for n, _ in seen] == [n for n, _ in tseen] == ["Linear", "Linear"]
+    np.testing.assert_allclose(seen[0][1], tseen[0][1], rtol=1e-6, atol=1e-6)
+
+
+def test_forward_hooks_collect_every_layers_activations_and_come_off():
+    model = ts.nn.MLP([4, 5, 3])
+    acts = {}
+    handles = [m.register_forward_hook(lambda m, args, out, name=name: acts.__setitem__(name, out.shape))
+               for name, m in model.named_modules() if name]
+    model(ts.ones(2, 4))
+    assert acts and all(shape[0] == 2 for shape in acts.values())
+    for h in handles:
+        h.remove()
+    acts.clear()
+    model(ts.ones(2, 4))
+    assert acts == {}
+    with pytest.raises(TypeError, match="a function"):
+        model.register_forward_hook("not a function")

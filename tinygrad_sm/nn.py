@@ -20,7 +20,9 @@ from . import creation
 from . import dtypes as _dt
 from . import functional, init
 from . import grad_clip as utils
+from . import hooks as _hooks
 from ._checks import is_int
+from .hooks import RemovableHandle
 from .tensor import Tensor, _dtype_and_device, note_write
 
 # `import tinygrad_sm.nn.functional as F`, `from tinygrad_sm.nn import init` and
@@ -152,8 +154,39 @@ class Module:
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    # (made on the first registration; None in a module that has none, which costs __call__ one test)
+    _forward_pre_hooks: Optional[dict[int, Callable[..., Any]]] = None
+    _forward_hooks: Optional[dict[int, Callable[..., Any]]] = None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        if self._forward_pre_hooks is None and self._forward_hooks is None:
+            return self.forward(*args, **kwargs)
+        for hook in list((self._forward_pre_hooks or {}).values()):
+            new = hook(self, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+        out = self.forward(*args, **kwargs)
+        for hook in list((self._forward_hooks or {}).values()):
+            new = hook(self, args, out)
+            if new is not None:
+                out = new
+        return out
+
+    def register_forward_pre_hook(self, hook: Callable[["Module", tuple], Any]) -> RemovableHandle:
+        """Call hook(module, args) before each forward, as PyTorch's: what it returns (a tuple,
+        or one value) replaces the positional arguments; None leaves them. Returns a handle whose
+        remove() takes the hook off."""
+        if self._forward_pre_hooks is None:
+            object.__setattr__(self, "_forward_pre_hooks", {})
+        return _hooks.add_hook(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook: Callable[["Module", tuple, Any], Any]) -> RemovableHandle:
+        """Call hook(module, args, output) after each forward, as PyTorch's: what it returns
+        replaces the output; None leaves it. E.g. keep each layer's activations for a plot.
+        Returns a handle whose remove() takes the hook off."""
+        if self._forward_hooks is None:
+            object.__setattr__(self, "_forward_hooks", {})
+        return _hooks.add_hook(self._forward_hooks, hook)
 
     # -- walking the tree ---------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
