@@ -5,6 +5,8 @@ import pytest
 import tinygrad_sm as ts
 from tinygrad_sm.testing import gradcheck
 
+from .helpers import conv2d_ref, pool_ref
+
 R = np.random.default_rng(1234)
 
 
@@ -124,6 +126,13 @@ CASES += [
     ("hinge", lambda s: ts.functional.multiclass_hinge_loss(s, Y, margin=1.125),
      lambda s: (np.maximum(0, s - s[np.arange(3), Y][:, None] + 1.125).sum(1) - 1.125).mean(),
      [R.integers(-8, 8, (3, 4)) * 0.25]),
+    ("conv2d", lambda x, w, b: ts.gates.Conv2d.apply(x, w, b, stride=2, padding=1),
+     lambda x, w, b: conv2d_ref(x, w, b, stride=(2, 2), padding=(1, 1), dilation=(1, 1)),
+     [normal(2, 3, 5, 6), normal(4, 3, 3, 2), normal(4)]),
+    ("max_pool2d", lambda x: ts.gates.MaxPool2d.apply(x, kernel_size=2),
+     lambda x: pool_ref(x, (2, 2)), [distinct(2, 3, 4, 6)]),
+    ("avg_pool2d", lambda x: ts.gates.AvgPool2d.apply(x, kernel_size=3, stride=1, padding=1),
+     lambda x: pool_ref(x, (3, 3), (1, 1), (1, 1), how=np.mean), [normal(1, 2, 4, 5)]),
     ("bce_with_logits", lambda z, t: ts.functional.binary_cross_entropy_with_logits(z, t),
      lambda z, t: np.mean(np.log1p(np.exp(-z)) + (1 - t) * z), [normal(3, 4), R.uniform(0, 1, (3, 4))]),
     ("bce", lambda p, t: ts.functional.binary_cross_entropy(p, t),

@@ -13,6 +13,8 @@ from tinygrad_sm import Gate, Tensor, gates as G
 from tinygrad_sm.gates.base import unbroadcast
 from tinygrad_sm.testing import gate_inputs, gradcheck
 
+from .helpers import conv2d_ref, pool_ref
+
 GATES = sorted((g for g in Gate.registry if g.__module__.startswith("tinygrad_sm.gates")
                 and not g.__name__.startswith("_")), key=lambda g: g.__name__)
 IDS = [g.__name__ for g in GATES]
@@ -54,6 +56,9 @@ REFERENCES = {
     "Exp": lambda a: np.e ** a,
     "Log": lambda a: np.log(a),
     "Sqrt": lambda a: a ** 0.5,
+    "Conv2d": conv2d_ref,
+    "MaxPool2d": lambda a, **kw: pool_ref(a, how=np.max, fill=-np.inf, **kw),
+    "AvgPool2d": lambda a, **kw: pool_ref(a, how=np.mean, **kw),
     "StdSqrt": lambda a: a ** 0.5,
     "Abs": lambda a: np.where(a < 0, -a, a),
     "Maximum": lambda a, b: np.where(a > b, a, b),
@@ -103,6 +108,12 @@ TORCH = {
     "Exp": lambda torch, a: torch.exp(a),
     "Log": lambda torch, a: torch.log(a),
     "Sqrt": lambda torch, a: torch.sqrt(a),
+    "Conv2d": lambda torch, x, w, *b, stride, padding, dilation: torch.nn.functional.conv2d(
+        x, w, *b, stride=stride, padding=padding, dilation=dilation),
+    "MaxPool2d": lambda torch, a, kernel_size, stride=None, padding=0, dilation=1: torch.nn.functional.max_pool2d(
+        a, kernel_size, stride, padding, dilation),
+    "AvgPool2d": lambda torch, a, kernel_size, stride=None, padding=0: torch.nn.functional.avg_pool2d(
+        a, kernel_size, stride, padding),
     "StdSqrt": lambda torch, a: torch.sqrt(a),
     "Abs": lambda torch, a: torch.abs(a),
     "Maximum": lambda torch, a, b: torch.maximum(a, b),

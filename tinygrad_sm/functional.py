@@ -262,3 +262,161 @@ def l2_penalty(parameters: Sequence[Tensor], weight: float) -> Tensor:
     for p in params[1:]:
         total = total + (p * p).sum()
     return total * weight
+
+
+# -- convolution and pooling ----------------------------------------------------------------------------
+def _batched(op: str, x: Tensor) -> tuple[Tensor, bool]:
+    """(x as (N, C, H, W), whether it was one image (C, H, W) given without the batch axis)."""
+    if x.ndim == 3:
+        return x.reshape((1,) + x.shape), True
+    if x.ndim != 4:
+        raise ValueError(f"{op}: input must have shape (N, C, H, W) or (C, H, W), got {x.shape}")
+    return x, False
+
+
+def _same_padding(weight_shape: tuple[int, ...], stride: object, dilation: object) -> tuple[int, int]:
+    """padding='same' (stride 1): half of each dilated kernel's extent, which must be even."""
+    s, d = G.conv.pair(stride, "stride", "conv2d", 1), G.conv.pair(dilation, "dilation", "conv2d", 1)
+    if s != (1, 1):
+        raise ValueError(f"conv2d: padding='same' needs stride 1, got stride={stride!r}")
+    extent = [d[i] * (weight_shape[2 + i] - 1) for i in (0, 1)]
+    if any(e % 2 for e in extent):
+        raise ValueError(f"conv2d: padding='same' with kernel {weight_shape[2:]} (dilation {d}) would pad one "
+                         "side more than the other, which this conv2d does not do; pad the input with "
+                         "an odd kernel, or give padding as numbers")
+    return extent[0] // 2, extent[1] // 2
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: object = 1,  # noqa: A002
+           padding: object = 0, dilation: object = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (PyTorch's cross-correlation): input (N, C, H, W) or (C, H, W), weight
+    (O, C, kh, kw), bias (O,). stride, padding, dilation: an int or a pair; padding may be 'valid'
+    (0) or 'same' (stride 1). One gate: im2col windows times the weight matrix (see gates.Conv2d)."""
+    if groups != 1:
+        raise ValueError(f"conv2d: groups={groups!r} is not supported here (only groups=1)")
+    x, one = _batched("conv2d", _t(input))
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"conv2d: padding must be a number, a pair, 'valid' or 'same', got {padding!r}")
+        padding = 0 if padding == "valid" else _same_padding(weight.shape, stride, dilation)
+    if x.data.dtype.kind != weight.data.dtype.kind:
+        x, weight = _one_kind([x, weight])  # integer pixels take the weight's dtype, as linear does
+    y = G.Conv2d.apply(x, weight, *([] if bias is None else [bias]), stride=stride, padding=padding,
+                       dilation=dilation)
+    return y.reshape(y.shape[1:]) if one else y
+
+
+def max_pool2d(input: Tensor, kernel_size: object, stride: object = None, padding: object = 0,  # noqa: A002
+               dilation: object = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """The largest value of each kernel_size window (stride defaults to kernel_size); padding
+    counts as -inf. The gradient goes to each window's winner (the first, if several tie)."""
+    if ceil_mode or return_indices:
+        raise ValueError("max_pool2d: ceil_mode and return_indices are not supported here")
+    x, one = _batched("max_pool2d", _t(input))
+    y = G.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    return y.reshape(y.shape[1:]) if one else y
+
+
+def avg_pool2d(input: Tensor, kernel_size: object, stride: object = None, padding: object = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: Optional[int] = None) -> Tensor:
+    """The mean of each kernel_size window (stride defaults to kernel_size); padding counts as
+    zeros in the mean (PyTorch's default, count_include_pad=True)."""
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        raise ValueError("avg_pool2d: ceil_mode, count_include_pad=False and divisor_override are not "
+                         "supported here")
+    x, one = _batched("avg_pool2d", _t(input))
+    y = G.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    return y.reshape(y.shape[1:]) if one else y
+
+
+# -- normalisation and embedding: built from ops, so their gradients are the ops' ---------------------
+def _normalized(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """((x - mean) / sqrt(var + eps), mean, var) over `axes`, var the biased (1/n) variance."""
+    mean = x.mean(axis=axes, keepdims=True)
+    d = x - mean
+    var = (d * d).mean(axis=axes, keepdims=True)
+    return d / (var + eps).sqrt(), mean, var
+
+
+def _eps(op: str, eps: float) -> float:
+    if not is_real(eps) or not eps > 0 or not np.isfinite(eps):
+        raise ValueError(f"{op}: eps must be a number > 0, got {eps!r}")
+    return float(eps)
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Optional[Tensor] = None,  # noqa: A002
+               bias: Optional[Tensor] = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the last len(normalized_shape) dims of each sample: (x - mean) / sqrt(var +
+    eps) (var biased), then * weight + bias, both of shape normalized_shape, as PyTorch's."""
+    x = _t(input)
+    shape = (int(normalized_shape),) if is_int(normalized_shape) else tuple(int(n) for n in normalized_shape)
+    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the input, "
+                         f"whose shape is {x.shape}")
+    y, _, _ = _normalized(x, tuple(range(x.ndim - len(shape), x.ndim)), _eps("layer_norm", eps))
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optional[Tensor],  # noqa: A002
+               weight: Optional[Tensor] = None, bias: Optional[Tensor] = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1) over the batch and any spatial dims, as PyTorch's.
+    training=True: with this batch's mean and biased variance, and the running statistics (if
+    given) move toward the batch's, running = (1 - momentum) * running + momentum * batch (the
+    unbiased variance), in place; training=False: with the running statistics."""
+    x = _t(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must have shape (N, C, ...), got {x.shape}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {x.shape}, got {t.shape}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    per_channel = (1, c) + (1,) * (x.ndim - 2)
+    eps = _eps("batch_norm", eps)
+    if training:
+        n = x.data.size // max(c, 1)
+        if n <= 1:
+            raise ValueError(f"batch_norm: training needs more than 1 value per channel, input of shape {x.shape} "
+                             "has 1 (a batch of one: use model.eval(), or a larger batch)")
+        y, mean, var = _normalized(x, axes, eps)
+        if running_mean is not None and running_var is not None:
+            m = x.data.dtype.type(momentum)
+            running_mean.data *= 1 - m
+            running_mean.data += m * mean.data.reshape(c).astype(running_mean.dtype)
+            running_var.data *= 1 - m
+            running_var.data += (m * var.data.reshape(c) * (n / (n - 1))).astype(running_var.dtype)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: training=False normalises with the running statistics; give "
+                             "running_mean and running_var (or training=True)")
+        y = (x - running_mean.reshape(per_channel)) / (running_var.reshape(per_channel) + eps).sqrt()
+    if weight is not None:
+        y = y * weight.reshape(per_channel)
+    return y + bias.reshape(per_channel) if bias is not None else y
+
+
+def embedding(input: ArrayLike, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:  # noqa: A002
+    """Rows of weight (num_embeddings, dim) picked by the integer indices in input: the result
+    has shape input.shape + (dim,). Each row's gradient is the sum over the places it was
+    picked; the row padding_idx gets none, as in PyTorch."""
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: the indices must be integers, got {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise IndexError(f"embedding: index {int(bad)} is out of range for {n} embeddings")
+    out = weight[idx]
+    if padding_idx is not None:
+        pad = padding_idx % n if -n <= padding_idx < n else None
+        if pad is None:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
+        hit = idx == pad
+        if hit.any():  # (those rows read, but send no gradient back)
+            out = where(hit[..., None], out.detach(), out)
+    return out

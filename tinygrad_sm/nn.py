@@ -32,8 +32,8 @@ sys.modules[__name__ + ".init"] = init
 sys.modules[__name__ + ".utils"] = utils
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
-           "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential", "ModuleList", "MLP", "functional", "init",
-           "utils"]
+           "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential", "ModuleList", "MLP", "Conv2d", "MaxPool2d",
+           "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "functional", "init", "utils"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -670,3 +670,8 @@ class MLP(Sequential):
                     layers.append(Dropout(p))
         super().__init__(*layers)
         self.sizes = list(sizes)
+
+
+# Convolution, pooling, normalisation and embedding layers (they build on Module, above).
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Embedding, LayerNorm,  # noqa: E402
+                     MaxPool2d)

@@ -569,8 +569,46 @@ def _linear(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]
     return arrays, {"relu": relu}
 
 
+def _side(draw: Any, k: int, padding: int, dilation: int) -> int:
+    """An input side that leaves at least one output position."""
+    st, _ = _hypothesis()
+    least = max(1, dilation * (k - 1) + 1 - 2 * padding)
+    return draw(st.integers(least, least + 3))
+
+
+def _conv2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    hw = tuple(_side(draw, k[i], padding[i], dilation[i]) for i in (0, 1))
+    arrays = [draw(_values((n, c) + hw, _v(d, 0), dt)), draw(_values((o, c) + k, _v(d, 1), dt))]
+    if draw(st.booleans()):
+        arrays.append(draw(_values((o,), _v(d, 2), dt)))
+    return arrays, {"stride": stride, "padding": padding, "dilation": dilation}
+
+
+def _pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    attrs: dict[str, Any] = {"kernel_size": k, "padding": (draw(st.integers(0, k[0] // 2)),
+                                                           draw(st.integers(0, k[1] // 2)))}
+    if draw(st.booleans()):
+        attrs["stride"] = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (1, 1)
+    if "dilation" in inspect.signature(gate.__init__).parameters and attrs["padding"] == (0, 0):
+        # (dilated windows over padding can hold padding only: -inf for max, as in PyTorch)
+        dilation = attrs["dilation"] = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    hw = tuple(_side(draw, k[i], attrs["padding"][i], dilation[i]) for i in (0, 1))
+    return [draw(_values((n, c) + hw, _v(d, 0), dt))], attrs
+
+
 _KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
     "elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul, "reshape": _reshape,
     "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
     "softmax": _softmax, "classification": _classification, "linear": _linear,
+    "conv2d": _conv2d, "pool2d": _pool2d,
 }

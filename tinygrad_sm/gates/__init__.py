@@ -5,11 +5,13 @@
     reduce.py       sum, mean, max/min (route to the winners), logsumexp
     movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
     matmul.py       matrix product (the matrix form of mul swaps)
+    conv.py         2-D convolution (a matmul on unrolled windows), max and average pooling
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
     losses.py       multiclass SVM hinge, binary cross-entropy (on probabilities or logits)
 """
 from .activations import Clip, Dropout, ReLU, Sigmoid, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
+from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
                           Pow, PowScalar, Sqrt, StdSqrt, Sub, Where)
 from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
@@ -25,6 +27,6 @@ __all__ = [
     "Maximum", "Minimum", "Where", "ReLU", "Sigmoid", "Tanh", "Clip", "Dropout",
     "Sum", "Mean", "Max", "Min", "LogSumExp",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
-    "MatMul", "Linear", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
+    "MatMul", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
     "BinaryCrossEntropy",
 ]

@@ -88,8 +88,9 @@ class Domain:
     "reshape", "permute", "expand", "getitem", "concat", "stack", "softmax" (an axis drawn),
     "classification" (logits and targets; `targets` is "class" or "any" to allow probabilities
     too; the gate's __init__ is given `reduction=` drawn from mean/sum/none, and
-    `label_smoothing=` if it takes one), or "linear" (x, w and maybe b of a linear layer, and
-    `relu=` drawn).
+    `label_smoothing=` if it takes one), "linear" (x, w and maybe b of a linear layer, and
+    `relu=` drawn), "conv2d" (x, w and maybe b, with stride, padding and dilation drawn) or
+    "pool2d" (x, with kernel_size, stride, padding, and dilation if the gate takes one, drawn).
     values: one Values per input (the last one serves the inputs after it, except for
     "elementwise", where it sets the number of inputs).
     attrs: fixed constructor arguments; check: options for gradcheck (eps, atol, rtol).

@@ -1,0 +1,202 @@
+"""Convolution, pooling, normalisation and embedding layers, against PyTorch's (tinygrad_sm/layers.py,
+gates/conv.py). The gates' own gradient checks are in test_properties and test_gates."""
+import numpy as np
+import pytest
+
+import tinygrad_sm as ts
+from tinygrad_sm import nn
+from tinygrad_sm import functional as F
+
+R = np.random.default_rng(7)
+
+
+def _both(torch, *arrays):
+    """Each array as a float64 leaf of ours and of PyTorch's."""
+    return ([ts.tensor(a, requires_grad=True) for a in arrays],
+            [torch.tensor(a, requires_grad=True) for a in arrays])
+
+
+def _same_grads(ours, theirs, rtol=1e-10):
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2), dict(padding=1), dict(padding=(2, 0), stride=(1, 2)),
+                                dict(dilation=2, padding=2), dict(padding="same"), dict(padding="same", dilation=2),
+                                dict(padding="valid")])
+def test_conv2d_and_its_three_gradients_are_pytorchs(kw, torch):
+    x, w, b = R.standard_normal((2, 3, 9, 8)), R.standard_normal((4, 3, 3, 3)), R.standard_normal(4)
+    (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
+    y, ty = F.conv2d(ox, ow, ob, **kw), torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    _same_grads((ox, ow, ob), (tx, tw, tb))
+
+
+def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torch):
+    w = ts.tensor(R.standard_normal((2, 1, 3, 3)).astype(np.float32))
+    img = R.integers(0, 256, (1, 5, 5)).astype(np.uint8)
+    y = F.conv2d(ts.tensor(img), w)
+    assert y.shape == (2, 3, 3) and y.dtype == np.float32
+    ty = torch.nn.functional.conv2d(torch.tensor(img, dtype=torch.float32), torch.tensor(w.numpy()))
+    np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: F.conv2d(ts.zeros(1, 2, 5, 5), ts.zeros(3, 4, 3, 3)), r"input of shape \(1, 2, 5, 5\) has 2 channels, "
+                                                                   r"weight of shape \(3, 4, 3, 3\) expects 4"),
+    (lambda: F.conv2d(ts.zeros(1, 1, 2, 2), ts.zeros(1, 1, 3, 3)), r"2x2.*smaller than the kernel's 3x3"),
+    (lambda: F.conv2d(ts.zeros(5, 5), ts.zeros(1, 1, 3, 3)), r"\(N, C, H, W\) or \(C, H, W\), got \(5, 5\)"),
+    (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 3, 3), stride=0), "stride must be an int >= 1"),
+    (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 2, 2), padding="same"), "one side more than the other"),
+    (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 3, 3), groups=2), "only groups=1"),
+    (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 3, 3), ts.zeros(2)), r"bias must have shape \(1,\)"),
+    (lambda: F.conv2d(ts.zeros(1, 1, 5, 5, dtype="float64"), ts.zeros(1, 1, 3, 3)), "input is float64 but the weight"),
+    (lambda: nn.Conv2d(3, 4, 3)(ts.zeros(1, 2, 5, 5)), r"Conv2d\(3, 4\): input of shape \(1, 2, 5, 5\) needs 3 channels"),
+    (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, padding=2), "more than half the kernel"),
+    (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, ceil_mode=True), "not supported"),
+])
+def test_bad_convolutions_and_pools_are_named_with_their_shapes(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=(2, 3), stride=(1, 2)), dict(kernel_size=2, stride=1, dilation=2)])
+def test_max_pool2d_routes_like_pytorchs_even_through_the_ties_relu_leaves(kw, torch):
+    x = np.maximum(R.standard_normal((2, 3, 7, 8)), 0)  # (zeros everywhere ReLU cut: tied windows)
+    (ox,), (tx,) = _both(torch, x)
+    y, ty = F.max_pool2d(ox, **kw), torch.nn.functional.max_pool2d(tx, **kw)
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))  # (where windows overlap, the two add their shares in another order)
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0))])
+def test_avg_pool2d_and_its_gradient_are_pytorchs(kw, torch):
+    (ox,), (tx,) = _both(torch, R.standard_normal((2, 2, 7, 6)))
+    y, ty = F.avg_pool2d(ox, **kw), torch.nn.functional.avg_pool2d(tx, **kw)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+    y.sum().backward()
+    ty.sum().backward()
+    _same_grads([ox], [tx])
+
+
+def _cnn(lib, dtype):
+    n = lib.nn
+    return n.Sequential(n.Conv2d(1, 4, 5, dtype=dtype), n.BatchNorm2d(4, dtype=dtype), n.ReLU(), n.MaxPool2d(2),
+                        n.Conv2d(4, 6, 3, padding=1, dtype=dtype), n.ReLU(), n.AvgPool2d(2), n.Flatten(),
+                        n.Linear(6 * 2 * 2, 10, dtype=dtype))
+
+
+def test_a_small_cnn_trains_step_for_step_as_pytorchs(torch):
+    model, tmodel = _cnn(ts, "float64"), _cnn(torch, torch.float64)
+    tmodel.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    assert list(model.state_dict()) == list(tmodel.state_dict())  # (same names, same order)
+    opt = ts.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.05, momentum=0.9)
+    for step in range(4):
+        x, y = R.standard_normal((8, 1, 14, 14)), R.integers(0, 10, 8)
+        for o, m, X, Y, ce in ((opt, model, ts.tensor(x), y, ts.cross_entropy),
+                               (topt, tmodel, torch.tensor(x), torch.tensor(y), torch.nn.functional.cross_entropy)):
+            o.zero_grad()
+            ce(m(X), Y).backward()
+            o.step()
+    for (k, v), tv in zip(model.state_dict().items(), tmodel.state_dict().values()):
+        np.testing.assert_allclose(v, tv.numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+    model.eval()
+    tmodel.eval()
+    x = R.standard_normal((3, 1, 14, 14))
+    np.testing.assert_allclose(model(ts.tensor(x)).numpy(), tmodel(torch.tensor(x)).detach().numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("layer, shape", [("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5)), ("BatchNorm2d", (4, 3, 2, 5))])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_trains_and_evaluates_as_pytorchs(layer, shape, momentum, torch):
+    ours = getattr(nn, layer)(3, momentum=momentum, dtype="float64")
+    theirs = getattr(torch.nn, layer)(3, momentum=momentum, dtype=torch.float64)
+    with ts.no_grad():
+        ours.weight.data[:] = [0.5, 1.5, -1.0]
+        ours.bias.data[:] = [0.1, 0.0, -0.2]
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    for step in range(3):
+        (x,), (tx,) = _both(torch, R.standard_normal(shape) * 2 + 1)
+        y, ty = ours(x), theirs(tx)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        g = R.standard_normal(shape)
+        y.backward(g)
+        ty.backward(torch.tensor(g))
+        _same_grads([x, ours.weight, ours.bias], [tx, theirs.weight, theirs.bias], rtol=1e-9)
+    for k, v in ours.state_dict().items():
+        np.testing.assert_allclose(v, theirs.state_dict()[k].numpy(), rtol=1e-12, err_msg=k)
+    ours.eval()
+    theirs.eval()
+    x = R.standard_normal(shape)
+    np.testing.assert_allclose(ours(ts.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+    assert int(ours.num_batches_tracked.item()) == 3
+
+
+def test_batch_norm_refuses_a_batch_of_one_while_training_and_the_wrong_channels():
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn(ts.zeros(1, 3))
+    bn.eval()
+    assert bn(ts.zeros(1, 3)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3\): input must be 2-d or 3-d with 3 channels in dim 1"):
+        bn(ts.zeros(4, 2))
+    with pytest.raises(ValueError, match="momentum must be"):
+        nn.BatchNorm2d(3, momentum=2)
+
+
+@pytest.mark.parametrize("shape, normalized", [((4, 6), 6), ((2, 3, 4), (3, 4))])
+def test_layer_norm_and_its_gradients_are_pytorchs(shape, normalized, torch):
+    ours = nn.LayerNorm(normalized, dtype="float64")
+    theirs = torch.nn.LayerNorm(normalized, dtype=torch.float64)
+    with ts.no_grad():
+        ours.weight.data[...] = R.standard_normal(ours.weight.shape)
+        ours.bias.data[...] = R.standard_normal(ours.bias.shape)
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    (x,), (tx,) = _both(torch, R.standard_normal(shape))
+    y, ty = ours(x), theirs(tx)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = R.standard_normal(shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    _same_grads([x, ours.weight, ours.bias], [tx, theirs.weight, theirs.bias], rtol=1e-9)
+    with pytest.raises(ValueError, match=r"normalized_shape \(5,\) must be the last dims"):
+        F.layer_norm(ts.zeros(2, 4), (5,))
+
+
+def test_embedding_gathers_rows_and_sums_repeated_gradients_except_padding_as_pytorch(torch):
+    ours = nn.Embedding(6, 3, padding_idx=1, dtype="float64")
+    theirs = torch.nn.Embedding(6, 3, padding_idx=1, dtype=torch.float64)
+    assert not ours.weight.numpy()[1].any()
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    idx = np.array([[0, 1, 4], [4, 4, 1]])
+    y, ty = ours(idx), theirs(torch.tensor(idx))
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
+    assert not ours.weight.grad.numpy()[1].any() and ours.weight.grad.numpy()[4].any()
+    with pytest.raises(IndexError, match="index 6 is out of range for 6 embeddings"):
+        ours(np.array([6]))
+    with pytest.raises(TypeError, match="indices must be integers"):
+        ours(np.array([1.0]))
+
+
+def test_layers_print_and_save_like_the_rest(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, bias=False), nn.BatchNorm2d(2), nn.Embedding(4, 2))
+    text = repr(model)
+    assert "Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2), bias=False)" in text and "BatchNorm2d(2" in text
+    ts.save(model, tmp_path / "m.ckpt")
+    other = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, bias=False), nn.BatchNorm2d(2), nn.Embedding(4, 2))
+    other.load_state_dict(ts.load(tmp_path / "m.ckpt"))
+    for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=k)

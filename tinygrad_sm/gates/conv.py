@@ -1,0 +1,212 @@
+"""2-D convolution and pooling over (N, C, H, W) inputs, as PyTorch's conv2d, max_pool2d and
+avg_pool2d. All three work on windows: NumPy's sliding_window_view gives every (kh, kw) window
+of the padded input at every output position as a view, without a copy.
+
+    out_size = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .base import Domain, Gate, GateError, Values
+
+Pair = tuple[int, int]
+
+
+def pair(v: Any, name: str, op: str, low: int) -> Pair:
+    """An int or a pair of ints (height, width), each >= low, as a pair."""
+    vs = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(vs) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and a >= low
+                               for a in vs):
+        raise GateError(f"{op}: {name} must be an int >= {low} or a pair of them, got {v!r}")
+    return int(vs[0]), int(vs[1])
+
+
+def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _check_4d(op: str, x: np.ndarray) -> None:
+    if x.ndim != 4:
+        raise GateError(f"{op}: input must have shape (N, C, H, W), got {x.shape} "
+                        "(one image: x.unsqueeze(0) or x[None])")
+
+
+def _padded(x: np.ndarray, p: Pair, fill: float = 0.0) -> np.ndarray:
+    if p == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=fill)
+
+
+def windows(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """View (N, C, Ho, Wo, kh, kw) of a padded input: window (i, j) holds
+    xp[:, :, i*s0 + p*d0, j*s1 + q*d1] for p < kh, q < kw."""
+    span = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    v = sliding_window_view(xp, span, axis=(2, 3))
+    return v[:, :, :s[0] * (out[0] - 1) + 1:s[0], :s[1] * (out[1] - 1) + 1:s[1], ::d[0], ::d[1]]
+
+
+def add_windows(gw: np.ndarray, padded_shape: tuple[int, ...], s: Pair, d: Pair) -> np.ndarray:
+    """The inverse of windows() for gradients: a zero array of the padded input's shape with every
+    window's gradient (N, C, Ho, Wo, kh, kw) added back where the window came from (overlapping
+    windows add up). One strided add per kernel offset."""
+    out = np.zeros(padded_shape, dtype=gw.dtype)
+    ho, wo, kh, kw = gw.shape[2:]
+    for p in range(kh):
+        for q in range(kw):
+            r, c = p * d[0], q * d[1]
+            out[:, :, r:r + s[0] * (ho - 1) + 1:s[0], c:c + s[1] * (wo - 1) + 1:s[1]] += gw[:, :, :, :, p, q]
+    return out
+
+
+def _cropped(xp: np.ndarray, p: Pair) -> np.ndarray:
+    h, w = xp.shape[2:]
+    return xp[:, :, p[0]:h - p[0], p[1]:w - p[1]]
+
+
+class _Windowed(Gate):
+    """Shared by the three gates: the geometry, checked and kept."""
+
+    op = ""
+
+    def _geometry(self, x: np.ndarray, k: Pair) -> Pair:
+        _check_4d(self.op, x)
+        h, w = x.shape[2:]
+        out = (out_size(h, k[0], self.stride[0], self.padding[0], self.dilation[0]),
+               out_size(w, k[1], self.stride[1], self.padding[1], self.dilation[1]))
+        if out[0] < 1 or out[1] < 1:
+            raise GateError(f"{self.op}: the input's {h}x{w} (padding {self.padding}) is smaller than the "
+                            f"kernel's {k[0]}x{k[1]} (dilation {self.dilation}); the output would be empty")
+        return out
+
+
+class Conv2d(_Windowed):
+    """y[n, o, i, j] = b[o] + sum over c, p, q of w[o, c, p, q] * xp[n, c, i*s + p*d, j*s + q*d]
+    (xp: x padded with zeros). x is (N, C, H, W), w is (O, C, kh, kw), b is (O,) or left out.
+
+    A convolution is a matmul on windows: each window of x unrolled into a row (im2col) gives
+    X (N*Ho*Wo, C*kh*kw), and y = X @ W.T + b with W = w as (O, C*kh*kw). So backward is
+    matmul's, mul swaps: dW = G.T @ X, dX = G @ W, whose rows go back to the windows they came
+    from (adding where windows overlap); db sums G over everything but the channel."""
+
+    domain = Domain("conv2d", (Values(), Values(), Values()))
+    op = "conv2d"
+
+    def __init__(self, stride: Any = 1, padding: Any = 0, dilation: Any = 1):
+        self.stride, self.padding = pair(stride, "stride", "conv2d", 1), pair(padding, "padding", "conv2d", 0)
+        self.dilation = pair(dilation, "dilation", "conv2d", 1)
+
+    def _columns(self, x: np.ndarray, k: Pair, out: Pair) -> np.ndarray:
+        """im2col: (N*Ho*Wo, C*kh*kw), a new array."""
+        win = windows(_padded(x, self.padding), k, self.stride, self.dilation, out)  # (N, C, Ho, Wo, kh, kw)
+        return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * k[0] * k[1])
+
+    def forward(self, x, w, b=None):
+        if w.ndim != 4:
+            raise GateError(f"conv2d: weight must have shape (out_channels, in_channels, kh, kw), got {w.shape}")
+        _check_4d("conv2d", x)
+        if x.shape[1] != w.shape[1]:
+            raise GateError(f"conv2d: input of shape {x.shape} has {x.shape[1]} channels, weight of shape "
+                            f"{w.shape} expects {w.shape[1]}")
+        if b is not None and b.shape != (w.shape[0],):
+            raise GateError(f"conv2d: bias must have shape ({w.shape[0]},) for weight of shape {w.shape}, got {b.shape}")
+        for name, a in (("input", x), ("bias", b)):
+            if a is not None and a.dtype != w.dtype:
+                raise GateError(f"conv2d: {name} is {a.dtype} but the weight is {w.dtype}; convert one of them")
+        k = w.shape[2:]
+        out = self._geometry(x, k)
+        y = self._columns(x, k, out) @ w.reshape(w.shape[0], -1).T  # (N*Ho*Wo, O)
+        if b is not None:
+            y += b
+        need = self.needs_grad
+        if need:
+            self.save_for_backward(x if need[1] else None, w if need[0] else None)
+        n = x.shape[0]
+        return np.ascontiguousarray(y.reshape(n, out[0], out[1], -1).transpose(0, 3, 1, 2))
+
+    def backward(self, g):
+        x, w = self.saved
+        need = tuple(self.needs_grad) + (False,) * (3 - len(self.needs_grad))
+        xshape, wshape = self.shapes[0], self.shapes[1]
+        k, out, o = wshape[2:], g.shape[2:], wshape[0]
+        gm = g.transpose(0, 2, 3, 1).reshape(-1, o)  # (N*Ho*Wo, O), rows as im2col's
+        gx = gw = gb = None
+        if need[1]:
+            gw = (gm.T @ self._columns(x, k, out)).reshape(wshape)
+        if need[0]:
+            gcols = gm @ w.reshape(o, -1)  # (N*Ho*Wo, C*kh*kw)
+            n, c = xshape[:2]
+            gwin = gcols.reshape(n, out[0], out[1], c, k[0], k[1]).transpose(0, 3, 1, 2, 4, 5)
+            hp, wp = xshape[2] + 2 * self.padding[0], xshape[3] + 2 * self.padding[1]
+            gx = _cropped(add_windows(gwin, (n, c, hp, wp), self.stride, self.dilation), self.padding)
+        if need[2]:
+            gb = g.sum(axis=(0, 2, 3))
+        return self.unbroadcast(gx, gw, gb)[:len(self.needs_grad)]
+
+
+class MaxPool2d(_Windowed):
+    """y[n, c, i, j] = the largest x in window (i, j) (padding counts as -inf).
+    max routes: the whole gradient of a window goes to its winner, the first largest in the
+    window's row-major order when several tie (as PyTorch picks one); overlapping windows add up."""
+
+    domain = Domain("pool2d", (Values(grid=0.25, unique=True),))  # no ties
+    op = "max_pool2d"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1):
+        self.kernel = pair(kernel_size, "kernel_size", self.op, 1)
+        self.stride = self.kernel if stride is None else pair(stride, "stride", self.op, 1)
+        self.padding, self.dilation = pair(padding, "padding", self.op, 0), pair(dilation, "dilation", self.op, 1)
+        if self.padding[0] * 2 > self.kernel[0] or self.padding[1] * 2 > self.kernel[1]:
+            raise GateError(f"{self.op}: padding {self.padding} is more than half the kernel {self.kernel}")
+
+    def forward(self, x):
+        out = self._geometry(x, self.kernel)
+        win = windows(_padded(x, self.padding, -np.inf), self.kernel, self.stride, self.dilation, out)
+        flat = win.reshape(win.shape[:4] + (-1,))  # (a copy: windows overlap in memory)
+        arg = flat.argmax(axis=-1)
+        if self.needs_grad:
+            self.save_for_backward(arg)
+        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+
+    def backward(self, g):
+        (arg,) = self.saved
+        n, c, h, w = self.shapes[0]
+        kh, kw = self.kernel
+        gwin = np.zeros(g.shape + (kh * kw,), dtype=g.dtype)
+        np.put_along_axis(gwin, arg[..., None], g[..., None], axis=-1)
+        hp, wp = h + 2 * self.padding[0], w + 2 * self.padding[1]
+        gx = add_windows(gwin.reshape(g.shape + (kh, kw)), (n, c, hp, wp), self.stride, self.dilation)
+        return _cropped(gx, self.padding)
+
+
+class AvgPool2d(_Windowed):
+    """y[n, c, i, j] = the mean of window (i, j), padding counted as zeros (PyTorch's
+    count_include_pad=True). Each element of a window gets g / (kh * kw) (add distributes, then
+    the division scales); overlapping windows add up."""
+
+    domain = Domain("pool2d")
+    op = "avg_pool2d"
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+        self.kernel = pair(kernel_size, "kernel_size", self.op, 1)
+        self.stride = self.kernel if stride is None else pair(stride, "stride", self.op, 1)
+        self.padding, self.dilation = pair(padding, "padding", self.op, 0), (1, 1)
+        if self.padding[0] * 2 > self.kernel[0] or self.padding[1] * 2 > self.kernel[1]:
+            raise GateError(f"{self.op}: padding {self.padding} is more than half the kernel {self.kernel}")
+
+    def forward(self, x):
+        out = self._geometry(x, self.kernel)
+        win = windows(_padded(x, self.padding), self.kernel, self.stride, self.dilation, out)
+        return win.mean(axis=(-2, -1), dtype=x.dtype)
+
+    def backward(self, g):
+        n, c, h, w = self.shapes[0]
+        kh, kw = self.kernel
+        share = (g / g.dtype.type(kh * kw))[..., None, None]
+        gwin = np.broadcast_to(share, g.shape + (kh, kw))
+        hp, wp = h + 2 * self.padding[0], w + 2 * self.padding[1]
+        return _cropped(add_windows(gwin, (n, c, hp, wp), self.stride, self.dilation), self.padding)
+

@@ -1,0 +1,226 @@
+"""Convolution, pooling, normalisation and embedding layers, as PyTorch's (nn.Conv2d, ...).
+nn re-exports them; the Module machinery and the dense layers live in nn.py.
+
+    model = nn.Sequential(nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),   # 28 -> 24 -> 12
+                          nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),  # 12 -> 8 -> 4
+                          nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from . import creation
+from . import dtypes as _dt
+from . import functional
+from ._checks import is_int, is_real
+from .gates.conv import pair
+from .nn import INITS, Module, Parameter
+from .tensor import Tensor
+
+__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
+
+IntOrPair = Union[int, tuple[int, int]]
+
+
+def _positive(layer: str, **sizes: Any) -> None:
+    for name, v in sizes.items():
+        if not is_int(v) or v < 1:
+            raise ValueError(f"{layer}: {name} must be an int >= 1, got {v!r}")
+
+
+class Conv2d(Module):
+    """y = conv2d(x, weight, bias, stride, padding, dilation): x (N, C_in, H, W) or (C_in, H, W),
+    weight (C_out, C_in, kh, kw), bias (C_out,). init as Linear's, with fan_in = C_in * kh * kw
+    ("kaiming", He's normal, by default; "uniform" is PyTorch's scale); the bias starts at zero."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: Union[IntOrPair, str] = 0, dilation: IntOrPair = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", init: str = "kaiming", std: float = 0.01,
+                 dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
+        super().__init__()
+        _positive("Conv2d", in_channels=in_channels, out_channels=out_channels)
+        if groups != 1 or padding_mode != "zeros":
+            raise ValueError("Conv2d: only groups=1 and padding_mode='zeros' are supported here")
+        if init not in INITS:
+            raise ValueError(f"Conv2d: init must be one of {INITS}, got {init!r}")
+        k = pair(kernel_size, "kernel_size", "Conv2d", 1)
+        self.stride, self.dilation = pair(stride, "stride", "Conv2d", 1), pair(dilation, "dilation", "Conv2d", 1)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", "Conv2d", 0)
+        if isinstance(padding, str) and padding not in ("valid", "same"):
+            raise ValueError(f"Conv2d: padding must be a number, a pair, 'valid' or 'same', got {padding!r}")
+        self.in_channels, self.out_channels, self.kernel_size, self.init = in_channels, out_channels, k, init
+        fan_in, fan_out = in_channels * k[0] * k[1], out_channels * k[0] * k[1]
+        shape = (out_channels, in_channels) + k
+        rng = creation._gen(generator)
+        if init == "normal":
+            w = rng.normal(0.0, std, shape)
+        elif init == "kaiming":
+            w = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
+        else:
+            a = math.sqrt(6.0 / (fan_in + fan_out)) if init == "xavier" else 1 / math.sqrt(fan_in)
+            w = rng.uniform(-a, a, shape)
+        self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
+        self.bias = Parameter(np.zeros(out_channels, _dt.to_dtype(dtype))) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[-3] if x.ndim >= 3 else None
+        if c != self.in_channels:
+            raise ValueError(f"Conv2d({self.in_channels}, {self.out_channels}): input of shape {x.shape} needs "
+                             f"{self.in_channels} channels in dim -3, as (N, C, H, W) or (C, H, W)")
+        return functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class MaxPool2d(Module):
+    """F.max_pool2d as a layer: the largest value of each window (stride defaults to kernel_size)."""
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
+                 dilation: IntOrPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__()
+        if return_indices or ceil_mode:
+            raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported here")
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        pair(kernel_size, "kernel_size", "MaxPool2d", 1)  # (checked now, not at the first batch)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, "
+                f"padding={self.padding}, dilation={self.dilation}")
+
+
+class AvgPool2d(Module):
+    """F.avg_pool2d as a layer: the mean of each window (padding counts as zeros)."""
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        pair(kernel_size, "kernel_size", "AvgPool2d", 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+
+
+class _BatchNorm(Module):
+    """Per-channel normalisation over the batch (and spatial dims), as PyTorch's BatchNorm: while
+    training, with the batch's statistics, moving running_mean / running_var toward them (momentum;
+    None: the plain average of every batch so far); after model.eval(), with the running ones."""
+
+    dims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: _dt.DTypeLike = "float32") -> None:
+        super().__init__()
+        name = type(self).__name__
+        _positive(name, num_features=num_features)
+        if momentum is not None and (not is_real(momentum) or not 0 <= momentum <= 1):
+            raise ValueError(f"{name}: momentum must be a number in [0, 1] or None, got {momentum!r}")
+        dt = _dt.to_dtype(dtype)
+        self.num_features, self.eps, self.momentum = num_features, functional._eps(name, eps), momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features, dt)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dt)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dt)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dt)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, np.int64)))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self.dims or x.shape[1] != self.num_features:
+            want = " or ".join(f"{d}-d" for d in self.dims)
+            raise ValueError(f"{type(self).__name__}({self.num_features}): input must be {want} with "
+                             f"{self.num_features} channels in dim 1, got shape {x.shape}")
+        w, b, eps = self.weight, self.bias, self.eps
+        if not self.training and self.running_mean is not None:
+            return functional.batch_norm(x, self.running_mean, self.running_var, w, b, False, 0.0, eps)
+        if not self.training:  # (no running statistics kept: the batch's, as PyTorch)
+            return functional.batch_norm(x, None, None, w, b, True, 0.0, eps)
+        momentum = self.momentum
+        if self.num_batches_tracked is not None:
+            self.num_batches_tracked.data += 1
+            if momentum is None:  # (a cumulative average: batch k weighs 1/k)
+                momentum = 1.0 / int(self.num_batches_tracked.data)
+        return functional.batch_norm(x, self.running_mean, self.running_var, w, b, True, momentum, eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """_BatchNorm over (N, C) or (N, C, L) inputs."""
+
+    dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """_BatchNorm over (N, C, H, W) inputs: one mean and variance per channel."""
+
+    dims = (4,)
+
+
+class LayerNorm(Module):
+    """F.layer_norm over the last dims (normalized_shape) of each sample, with a learnt weight
+    (ones) and bias (zeros) of that shape unless elementwise_affine=False (bias=False: no bias)."""
+
+    def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True, dtype: _dt.DTypeLike = "float32") -> None:
+        super().__init__()
+        shape = (normalized_shape,) if is_int(normalized_shape) else tuple(normalized_shape)
+        _positive("LayerNorm", **{f"normalized_shape[{i}]": n for i, n in enumerate(shape)})
+        if not shape:
+            raise ValueError("LayerNorm: normalized_shape must name at least one dim")
+        self.normalized_shape, self.eps = tuple(int(n) for n in shape), functional._eps("LayerNorm", eps)
+        self.elementwise_affine = elementwise_affine
+        dt = _dt.to_dtype(dtype)
+        self.weight = Parameter(np.ones(self.normalized_shape, dt)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dt)) if elementwise_affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class Embedding(Module):
+    """A table of num_embeddings vectors of size embedding_dim, looked up by integer index:
+    Embedding(n, d)(idx) has shape idx.shape + (d,). Rows start N(0, 1), as PyTorch's; the row
+    padding_idx starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: Optional[int] = None,
+                 dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
+        super().__init__()
+        _positive("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        if padding_idx is not None and (not is_int(padding_idx) or not -num_embeddings <= padding_idx < num_embeddings):
+            raise ValueError(f"Embedding: padding_idx must be an int in [-{num_embeddings}, {num_embeddings}), "
+                             f"got {padding_idx!r}")
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = None if padding_idx is None else int(padding_idx) % num_embeddings
+        w = creation._gen(generator).standard_normal((num_embeddings, embedding_dim))
+        if self.padding_idx is not None:
+            w[self.padding_idx] = 0
+        self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
+
+    def forward(self, idx: Any) -> Tensor:
+        return functional.embedding(idx, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
