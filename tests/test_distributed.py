@@ -95,6 +95,14 @@ def test_two_ranks_end_where_one_process_with_the_whole_batch_ends(tmp_path):
     assert worst > 1e-3
 
 
+def test_start_gives_every_rank_rank_0s_buffers_and_refuses_ranks_with_other_buffers(tmp_path):
+    p, _ = mpirun(2, HERE, "buffers", str(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    said = np.load(tmp_path / "buffers.npz")
+    assert said["agree"] and said["moved"]  # (rank 1's own running_mean was replaced by rank 0's)
+    assert "different models" in str(said["mismatch"]) and "running_var" in str(said["mismatch"])
+
+
 def test_a_rank_that_raises_aborts_the_whole_job_with_its_error():
     p, seconds = mpirun(2, HERE, "raise")
     assert p.returncode != 0
@@ -291,6 +299,30 @@ def _main(mode, out=None):
             if comm.rank == 0:
                 np.savez(os.path.join(out, f"{name}.npz"), ranks_agree=agree, allreduce_calls=h.allreduce_calls,
                          grad_bytes=h.grad_bytes, **state)
+    elif mode == "buffers":
+        from tinygrad_sm import nn
+
+        def model():
+            m = nn.Sequential(nn.Linear(3, 4, generator=comm.rank), nn.BatchNorm1d(4))
+            m[1].running_mean.data += comm.rank  # (rank 1's differs)
+            return m
+
+        m = model()
+        before = m.state_dict()["1.running_mean"].copy()
+        distributed.MPIHooks().start(m)
+        digest = b"".join(v.tobytes() for v in m.state_dict().values())
+        agree = len(set(comm.allgather(digest))) == 1
+        moved = comm.allgather(bool(np.any(before != m.state_dict()["1.running_mean"])))[1]
+        odd = model()
+        if comm.rank == 1:
+            odd[1].running_var = None  # (a buffer taken out on one rank only)
+        try:
+            distributed.MPIHooks().start(odd)
+            mismatch = "no error"
+        except ValueError as e:
+            mismatch = str(e)
+        if comm.rank == 0:
+            np.savez(os.path.join(out, "buffers.npz"), agree=agree, moved=moved, mismatch=mismatch)
     elif mode == "raise":
         class Failing(distributed.MPIHooks):
             def after_backward(self, model, n_local, n_global):

@@ -109,16 +109,25 @@ class MPIHooks(Hooks):
                              "every rank must get the same options")
 
     def start(self, model: nn.Module) -> None:
-        """Rank 0's parameters go to every rank (they start equal even if the ranks built them differently)."""
+        """Rank 0's parameters and buffers (BatchNorm's running statistics, ...) go to every rank:
+        they start equal even if the ranks built them differently. (Buffers are not kept equal
+        after that: each rank's running statistics follow its own shards; rank 0's are saved.)"""
         self._params = list(model.parameters())
         dtypes = {p.data.dtype for p in self._params}
         if len(dtypes) != 1:
             raise TypeError(f"distributed training needs parameters of one dtype, got {sorted(map(str, dtypes))}")
         total = sum(p.data.size for p in self._params)
-        shapes = self.comm.allgather((total, str(next(iter(dtypes)))))
-        if len(set(shapes)) != 1:
-            raise ValueError(f"the ranks built different models: (parameters, dtype) per rank = {shapes}; "
+        buffers = [(name, b) for name, b in model.named_buffers() if b is not None]
+        layout = (total, str(next(iter(dtypes))), tuple((n, b.shape, str(b.dtype)) for n, b in buffers))
+        said = self.comm.allgather(layout)
+        if len(set(said)) != 1:
+            raise ValueError(f"the ranks built different models: (parameters, dtype, buffers) per rank = {said}; "
                              "every rank must get the same train options")
+        for name, b in buffers:
+            if not (b.data.flags.c_contiguous and b.data.flags.writeable):
+                b.data = np.ascontiguousarray(b.data).copy()
+            self.comm.Bcast(b.data, root=0)
+            note_write(b, f"the broadcast of rank 0's buffer {name}")
         self._buf = np.empty(total, dtype=next(iter(dtypes)))
         self.grad_bytes = self._buf.nbytes
         self._pack(p.data for p in self._params)
