@@ -1088,3 +1088,62 @@ def test_a_refused_set_backend_says_which_kernels_run():
                 TINYGRAD_SM_BACKEND="")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["numpy", "[[0.5,", "0.5]]"] and "RuntimeWarning" not in r.stderr
+
+
+# -- windows of images: im2col, col2im, max pooling ------------------------------------------------------
+@st.composite
+def image_geometry(draw, pool=False):
+    """(x shape, k, s, p, d, out) with at least one output position (pool: padding <= k/2)."""
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    p = tuple(draw(st.integers(0, ki // 2 if pool else 2)) for ki in k)
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    hw = tuple(draw(st.integers(max(1, d[i] * (k[i] - 1) + 1 - 2 * p[i]), 9)) for i in (0, 1))
+    out = tuple((hw[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in (0, 1))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) + hw
+    return shape, k, s, p, d, out
+
+
+@MODES
+@given(data=st.data(), geo=image_geometry(), dtype=st.sampled_from(FLOATS))
+def test_im2col_and_col2im_kernels_match_the_reference(mode, data, geo, dtype):
+    shape, *g = geo
+    with compiled(mode):
+        x = data.draw(arrays(shape, dtype, -2, 2))
+        cols = nk.im2col(x, *g)
+        np.testing.assert_array_equal(cols, ref.im2col(x, *g))  # (copies: exact)
+        gc = data.draw(arrays(cols.shape, dtype, -2, 2))
+        ours, theirs = nk.col2im(gc, shape, *g), ref.col2im(gc.astype(np.float64), shape, *g)
+        # (sums of at most k0*k1 terms, added in another order)
+        close_products(ours, theirs, dtype, ref.col2im(np.abs(gc).astype(np.float64), shape, *g), 9)
+
+
+@MODES
+@given(data=st.data(), geo=image_geometry(pool=True), dtype=st.sampled_from(FLOATS), ties=st.booleans())
+def test_max_pool_kernels_match_the_reference_ties_and_nan_included(mode, data, geo, dtype, ties):
+    shape, *g = geo
+    with compiled(mode):
+        x = data.draw(arrays(shape, dtype, -2, 2))
+        if ties:  # (a coarse grid: windows with several equal winners, and NaN now and then)
+            x = np.round(x)
+            x[data.draw(hnp.arrays(np.bool_, shape))] = np.nan
+        y, arg = nk.max_pool2d(x, *g)
+        want_y, want_arg = ref.max_pool2d(x, *g)
+        np.testing.assert_array_equal(y, want_y)
+        np.testing.assert_array_equal(arg, want_arg)
+        gy = data.draw(arrays(y.shape, dtype, -2, 2))
+        close_products(nk.max_pool2d_backward(gy, arg, shape),
+                       ref.max_pool2d_backward(gy.astype(np.float64), arg, shape), dtype,
+                       ref.max_pool2d_backward(np.abs(gy).astype(np.float64), arg, shape), 9)
+
+
+def test_max_pool_picks_the_first_winner_and_a_nan_and_skips_padding():
+    x = np.array([[[[1.0, 3.0, 3.0], [3.0, np.nan, 2.0], [np.nan, 0.0, -np.inf]]]])
+    for impl in (nk, ref):
+        y, arg = impl.max_pool2d(x, (2, 2), (1, 1), (0, 0), (1, 1), (2, 2))
+        np.testing.assert_array_equal(arg[0, 0], [[4, 4], [4, 4]])  # (the NaN wins every window it is in)
+        y, arg = impl.max_pool2d(x, (2, 2), (2, 2), (1, 1), (1, 1), (2, 2))
+        np.testing.assert_array_equal(arg[0, 0], [[0, 1], [6, 4]])  # (a tie of 3s: the first)
+        np.testing.assert_array_equal(y[0, 0], [[1.0, 3.0], [np.nan, np.nan]])
+        y, arg = impl.max_pool2d(np.full((1, 1, 1, 1), -np.inf), (2, 2), (1, 1), (1, 1), (1, 1), (2, 2))
+        np.testing.assert_array_equal(arg[0, 0], [[0, 0], [0, 0]])  # (-inf is still an element, padding is not)

@@ -1,6 +1,7 @@
 """2-D convolution and pooling over (N, C, H, W) inputs, as PyTorch's conv2d, max_pool2d and
-avg_pool2d. All three work on windows: NumPy's sliding_window_view gives every (kh, kw) window
-of the padded input at every output position as a view, without a copy.
+avg_pool2d. All three work on windows of the input: im2col (a row per window) and col2im (its
+way back) for the convolution, and max pooling, are kernels (tinygrad_sm.kernels: Numba, with
+the NumPy reference beside them); average pooling uses NumPy's sliding windows directly.
 
     out_size = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import kernels
+from ..kernels.reference import add_windows, crop2d, pad2d, windows
 from .base import Domain, Gate, GateError, Values
 
 Pair = tuple[int, int]
@@ -35,38 +37,6 @@ def _check_4d(op: str, x: np.ndarray) -> None:
                         "(one image: x.unsqueeze(0) or x[None])")
 
 
-def _padded(x: np.ndarray, p: Pair, fill: float = 0.0) -> np.ndarray:
-    if p == (0, 0):
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=fill)
-
-
-def windows(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndarray:
-    """View (N, C, Ho, Wo, kh, kw) of a padded input: window (i, j) holds
-    xp[:, :, i*s0 + p*d0, j*s1 + q*d1] for p < kh, q < kw."""
-    span = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
-    v = sliding_window_view(xp, span, axis=(2, 3))
-    return v[:, :, :s[0] * (out[0] - 1) + 1:s[0], :s[1] * (out[1] - 1) + 1:s[1], ::d[0], ::d[1]]
-
-
-def add_windows(gw: np.ndarray, padded_shape: tuple[int, ...], s: Pair, d: Pair) -> np.ndarray:
-    """The inverse of windows() for gradients: a zero array of the padded input's shape with every
-    window's gradient (N, C, Ho, Wo, kh, kw) added back where the window came from (overlapping
-    windows add up). One strided add per kernel offset."""
-    out = np.zeros(padded_shape, dtype=gw.dtype)
-    ho, wo, kh, kw = gw.shape[2:]
-    for p in range(kh):
-        for q in range(kw):
-            r, c = p * d[0], q * d[1]
-            out[:, :, r:r + s[0] * (ho - 1) + 1:s[0], c:c + s[1] * (wo - 1) + 1:s[1]] += gw[:, :, :, :, p, q]
-    return out
-
-
-def _cropped(xp: np.ndarray, p: Pair) -> np.ndarray:
-    h, w = xp.shape[2:]
-    return xp[:, :, p[0]:h - p[0], p[1]:w - p[1]]
-
-
 class _Windowed(Gate):
     """Shared by the three gates: the geometry, checked and kept."""
 
@@ -87,10 +57,10 @@ class Conv2d(_Windowed):
     """y[n, o, i, j] = b[o] + sum over c, p, q of w[o, c, p, q] * xp[n, c, i*s + p*d, j*s + q*d]
     (xp: x padded with zeros). x is (N, C, H, W), w is (O, C, kh, kw), b is (O,) or left out.
 
-    A convolution is a matmul on windows: each window of x unrolled into a row (im2col) gives
-    X (N*Ho*Wo, C*kh*kw), and y = X @ W.T + b with W = w as (O, C*kh*kw). So backward is
-    matmul's, mul swaps: dW = G.T @ X, dX = G @ W, whose rows go back to the windows they came
-    from (adding where windows overlap); db sums G over everything but the channel."""
+    A convolution is a matmul on windows: each window of x unrolled into a column (im2col) gives
+    X (C*kh*kw, N*Ho*Wo), and y = W @ X + b with W = w as (O, C*kh*kw). So backward is matmul's,
+    mul swaps: dW = G @ X.T, dX = W.T @ G, whose columns go back to the windows they came from
+    (adding where windows overlap); db sums G over everything but the channel."""
 
     domain = Domain("conv2d", (Values(), Values(), Values()))
     op = "conv2d"
@@ -99,10 +69,8 @@ class Conv2d(_Windowed):
         self.stride, self.padding = pair(stride, "stride", "conv2d", 1), pair(padding, "padding", "conv2d", 0)
         self.dilation = pair(dilation, "dilation", "conv2d", 1)
 
-    def _columns(self, x: np.ndarray, k: Pair, out: Pair) -> np.ndarray:
-        """im2col: (N*Ho*Wo, C*kh*kw), a new array."""
-        win = windows(_padded(x, self.padding), k, self.stride, self.dilation, out)  # (N, C, Ho, Wo, kh, kw)
-        return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, x.shape[1] * k[0] * k[1])
+    def _geo(self, k: Pair, out: Pair) -> tuple[Pair, Pair, Pair, Pair, Pair]:
+        return tuple(k), self.stride, self.padding, self.dilation, tuple(out)
 
     def forward(self, x, w, b=None):
         if w.ndim != 4:
@@ -118,32 +86,28 @@ class Conv2d(_Windowed):
                 raise GateError(f"conv2d: {name} is {a.dtype} but the weight is {w.dtype}; convert one of them")
         k = w.shape[2:]
         out = self._geometry(x, k)
-        y = self._columns(x, k, out) @ w.reshape(w.shape[0], -1).T  # (N*Ho*Wo, O)
+        o = w.shape[0]
+        y = w.reshape(o, -1) @ kernels.im2col(x, *self._geo(k, out))  # (O, N*Ho*Wo)
         if b is not None:
-            y += b
+            y += b[:, None]
         need = self.needs_grad
         if need:
             self.save_for_backward(x if need[1] else None, w if need[0] else None)
-        n = x.shape[0]
-        return np.ascontiguousarray(y.reshape(n, out[0], out[1], -1).transpose(0, 3, 1, 2))
+        return np.ascontiguousarray(y.reshape(o, x.shape[0], out[0], out[1]).transpose(1, 0, 2, 3))
 
     def backward(self, g):
         x, w = self.saved
         need = tuple(self.needs_grad) + (False,) * (3 - len(self.needs_grad))
         xshape, wshape = self.shapes[0], self.shapes[1]
         k, out, o = wshape[2:], g.shape[2:], wshape[0]
-        gm = g.transpose(0, 2, 3, 1).reshape(-1, o)  # (N*Ho*Wo, O), rows as im2col's
+        gm = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(o, -1)  # (O, N*Ho*Wo), as y was
         gx = gw = gb = None
-        if need[1]:
-            gw = (gm.T @ self._columns(x, k, out)).reshape(wshape)
+        if need[1]:  # (the windows again, from x: keeping them would hold kh*kw copies of x)
+            gw = (gm @ kernels.im2col(x, *self._geo(k, out)).T).reshape(wshape)
         if need[0]:
-            gcols = gm @ w.reshape(o, -1)  # (N*Ho*Wo, C*kh*kw)
-            n, c = xshape[:2]
-            gwin = gcols.reshape(n, out[0], out[1], c, k[0], k[1]).transpose(0, 3, 1, 2, 4, 5)
-            hp, wp = xshape[2] + 2 * self.padding[0], xshape[3] + 2 * self.padding[1]
-            gx = _cropped(add_windows(gwin, (n, c, hp, wp), self.stride, self.dilation), self.padding)
+            gx = kernels.col2im(w.reshape(o, -1).T @ gm, xshape, *self._geo(k, out))
         if need[2]:
-            gb = g.sum(axis=(0, 2, 3))
+            gb = gm.sum(axis=1)
         return self.unbroadcast(gx, gw, gb)[:len(self.needs_grad)]
 
 
@@ -164,22 +128,14 @@ class MaxPool2d(_Windowed):
 
     def forward(self, x):
         out = self._geometry(x, self.kernel)
-        win = windows(_padded(x, self.padding, -np.inf), self.kernel, self.stride, self.dilation, out)
-        flat = win.reshape(win.shape[:4] + (-1,))  # (a copy: windows overlap in memory)
-        arg = flat.argmax(axis=-1)
+        y, arg = kernels.max_pool2d(x, self.kernel, self.stride, self.padding, self.dilation, out)
         if self.needs_grad:
             self.save_for_backward(arg)
-        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        return y
 
     def backward(self, g):
         (arg,) = self.saved
-        n, c, h, w = self.shapes[0]
-        kh, kw = self.kernel
-        gwin = np.zeros(g.shape + (kh * kw,), dtype=g.dtype)
-        np.put_along_axis(gwin, arg[..., None], g[..., None], axis=-1)
-        hp, wp = h + 2 * self.padding[0], w + 2 * self.padding[1]
-        gx = add_windows(gwin.reshape(g.shape + (kh, kw)), (n, c, hp, wp), self.stride, self.dilation)
-        return _cropped(gx, self.padding)
+        return kernels.max_pool2d_backward(g, arg, self.shapes[0])
 
 
 class AvgPool2d(_Windowed):
@@ -199,7 +155,7 @@ class AvgPool2d(_Windowed):
 
     def forward(self, x):
         out = self._geometry(x, self.kernel)
-        win = windows(_padded(x, self.padding), self.kernel, self.stride, self.dilation, out)
+        win = windows(pad2d(x, self.padding), self.kernel, self.stride, self.dilation, out)
         return win.mean(axis=(-2, -1), dtype=x.dtype)
 
     def backward(self, g):
@@ -208,5 +164,5 @@ class AvgPool2d(_Windowed):
         share = (g / g.dtype.type(kh * kw))[..., None, None]
         gwin = np.broadcast_to(share, g.shape + (kh, kw))
         hp, wp = h + 2 * self.padding[0], w + 2 * self.padding[1]
-        return _cropped(add_windows(gwin, (n, c, hp, wp), self.stride, self.dilation), self.padding)
+        return crop2d(add_windows(gwin, (n, c, hp, wp), self.stride, self.dilation), self.padding)
 

@@ -26,6 +26,7 @@ __all__ = [
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "softmax_cross_entropy",
     "relu", "relu_backward", "linear_forward", "linear_backward", "sgd_step_", "adam_step_",
+    "im2col", "col2im", "max_pool2d", "max_pool2d_backward",
 ]
 
 BACKENDS = ("numba", "numpy")
@@ -275,3 +276,28 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
     _check_like("adam_step_", p, g=g, m=m, v=v)
     _impl.adam_step_(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                      weight_decay=weight_decay, decoupled=decoupled)
+
+
+# -- windows of images (geometry: kernel, stride, padding, dilation and the output size, each a
+# (rows, columns) pair; see reference.py) ---------------------------------------------------------------
+Pair = tuple[int, int]
+
+
+def im2col(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """Every window of x (N, C, H, W) as a column of (C*kh*kw, N*Ho*Wo); padding reads as 0."""
+    return _impl.im2col(x, k, s, p, d, out)
+
+
+def col2im(cols: np.ndarray, xshape: tuple[int, ...], k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """im2col backwards: the columns' gradients added back into an (N, C, H, W) array of xshape."""
+    return _impl.col2im(cols, xshape, k, s, p, d, out)
+
+
+def max_pool2d(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(each window's largest value, its flat index in the (H, W) image, -1 if none)."""
+    return _impl.max_pool2d(x, k, s, p, d, out)
+
+
+def max_pool2d_backward(g: np.ndarray, arg: np.ndarray, xshape: tuple[int, ...]) -> np.ndarray:
+    """Each window's gradient added to its winner."""
+    return _impl.max_pool2d_backward(g, arg, xshape)

@@ -764,6 +764,142 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
            float(beta2), float(eps), float(step_size), bc2_sqrt)
 
 
+# -- windows of images: im2col, col2im, max pooling (geometry as in reference.py) ---------------------
+def _im2col_body(x, cols, k0, k1, s0, s1, p0, p1, d0, d1, ho, wo):
+    nb, nc, h, w = x.shape
+    for ca in prange(nc * k0):  # (each (c, a) fills rows of its own)
+        c, a = ca // k0, ca % k0
+        for b in range(k1):
+            row = cols[ca * k1 + b]
+            for n in range(nb):
+                for i in range(ho):
+                    r = i * s0 + a * d0 - p0
+                    base = (n * ho + i) * wo
+                    if 0 <= r < h:
+                        xr = x[n, c, r]
+                        for j in range(wo):
+                            q = j * s1 + b * d1 - p1
+                            row[base + j] = xr[q] if 0 <= q < w else 0
+                    else:
+                        for j in range(wo):
+                            row[base + j] = 0
+
+
+def _col2im_body(cols, gx, k0, k1, s0, s1, p0, p1, d0, d1, ho, wo):
+    nb, nc, h, w = gx.shape
+    for c in prange(nc):  # (each channel adds into its own planes: no two threads meet)
+        for a in range(k0):
+            for b in range(k1):
+                row = cols[(c * k0 + a) * k1 + b]
+                for n in range(nb):
+                    for i in range(ho):
+                        r = i * s0 + a * d0 - p0
+                        if 0 <= r < h:
+                            gr = gx[n, c, r]
+                            base = (n * ho + i) * wo
+                            for j in range(wo):
+                                q = j * s1 + b * d1 - p1
+                                if 0 <= q < w:
+                                    gr[q] += row[base + j]
+
+
+def _max_pool_body(x, y, arg, k0, k1, s0, s1, p0, p1, d0, d1, a_lo, a_hi, b_lo, b_hi):
+    """a_lo[i] <= a < a_hi[i]: the kernel rows of window row i inside the image (b_*: columns)."""
+    nb, nc, h, w = x.shape
+    ho, wo = y.shape[2], y.shape[3]
+    for m in prange(nb * nc):
+        xm, ym, am = x[m // nc, m % nc], y[m // nc, m % nc], arg[m // nc, m % nc]  # (one image plane)
+        for i in range(ho):
+            r0, al, ah = i * s0 - p0, a_lo[i], a_hi[i]
+            for j in range(wo):
+                q0, bl, bh = j * s1 - p1, b_lo[j], b_hi[j]
+                if al >= ah or bl >= bh:  # (a window over padding only)
+                    ym[i, j] = -np.inf
+                    am[i, j] = -1
+                    continue
+                best, at = xm[r0 + al * d0, q0 + bl * d1], (r0 + al * d0) * w + q0 + bl * d1
+                for a in range(al, ah):
+                    r = r0 + a * d0
+                    for b in range(bl, bh):
+                        v = xm[r, q0 + b * d1]
+                        # larger, or the first NaN (which then stays); selects, not branches: on
+                        # data, which one wins is a coin toss, and mispredicted branches cost more
+                        take = (best == best) & (not v <= best)
+                        best = v if take else best
+                        at = r * w + q0 + b * d1 if take else at
+                ym[i, j] = best
+                am[i, j] = at
+
+
+def _inside(size: int, k: int, s: int, p: int, d: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each output position o: the kernel offsets lo <= a < hi that land inside 0..size-1."""
+    start = np.arange(n_out) * s - p
+    lo = np.where(start >= 0, 0, (-start + d - 1) // d)
+    hi = np.minimum(k, (size - 1 - start) // d + 1)
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _max_pool_backward_body(g, arg, gx):
+    nb, nc, ho, wo = g.shape
+    w = gx.shape[3]
+    for m in prange(nb * nc):
+        n, c = m // nc, m % nc
+        for i in range(ho):
+            for j in range(wo):
+                at = arg[n, c, i, j]
+                if at >= 0:
+                    gx[n, c, at // w, at % w] += g[n, c, i, j]
+
+
+_IM2COL = _both(_im2col_body)
+_COL2IM = _both(_col2im_body)
+_MAX_POOL = _both(_max_pool_body)
+_MAX_POOL_BACKWARD = _both(_max_pool_backward_body)
+
+
+def _images(*arrays: np.ndarray) -> bool:
+    """C-contiguous float arrays of one dtype: the window kernels' inputs."""
+    for a in arrays:
+        if a.dtype not in _FLOAT_DTYPES or a.dtype != arrays[0].dtype or not a.flags.c_contiguous:
+            return False
+    return True
+
+
+def im2col(x: np.ndarray, k, s, p, d, out) -> np.ndarray:
+    if not _images(x):
+        return reference.im2col(x, k, s, p, d, out)
+    cols = np.empty((x.shape[1] * k[0] * k[1], x.shape[0] * out[0] * out[1]), dtype=x.dtype)
+    _launch(_IM2COL, cols.size, x.shape[0])[0](x, cols, *k, *s, *p, *d, *out)
+    return cols
+
+
+def col2im(cols: np.ndarray, xshape, k, s, p, d, out) -> np.ndarray:
+    if not _images(cols):
+        return reference.col2im(cols, xshape, k, s, p, d, out)
+    gx = np.zeros(xshape, dtype=cols.dtype)
+    _launch(_COL2IM, cols.size, xshape[0])[0](cols, gx, *k, *s, *p, *d, *out)
+    return gx
+
+
+def max_pool2d(x: np.ndarray, k, s, p, d, out) -> tuple[np.ndarray, np.ndarray]:
+    if not _images(x):
+        return reference.max_pool2d(x, k, s, p, d, out)
+    y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+    arg = np.empty(y.shape, dtype=np.int64)
+    rows = _inside(x.shape[2], k[0], s[0], p[0], d[0], out[0])
+    cols = _inside(x.shape[3], k[1], s[1], p[1], d[1], out[1])
+    _launch(_MAX_POOL, x.size, x.shape[0] * x.shape[1])[0](x, y, arg, *k, *s, *p, *d, *rows, *cols)
+    return y, arg
+
+
+def max_pool2d_backward(g: np.ndarray, arg: np.ndarray, xshape) -> np.ndarray:
+    if not _images(g) or not arg.flags.c_contiguous:
+        return reference.max_pool2d_backward(g, arg, xshape)
+    gx = np.zeros(xshape, dtype=g.dtype)
+    _launch(_MAX_POOL_BACKWARD, g.size, g.shape[0] * g.shape[1])[0](g, arg, gx)
+    return gx
+
+
 # -- compiling ahead of time, and threads ---------------------------------------------------------------
 def warmup() -> None:
     """Compile (or load from the disk cache) every kernel, serial and parallel, float32 and float64."""
@@ -789,6 +925,11 @@ def warmup() -> None:
                 sgd_step_(q, g, m, lr=0.1, momentum=0.9)
                 sgd_step_(q, g, None, lr=0.1)  # (float32: its own kernel)
                 adam_step_(q, g, m, v, step=1, lr=0.1)
+                img = np.ones((1, 2, 3, 3), dt)
+                geo = ((2, 2), (1, 1), (1, 1), (1, 1), (4, 4))
+                col2im(im2col(img, *geo), img.shape, *geo)
+                y, arg = max_pool2d(img, *geo)
+                max_pool2d_backward(y, arg, img.shape)
     finally:
         PARALLEL_MIN, PARALLEL_MIN_ELEMENTWISE, SPINNING_OPENMP = saved
 

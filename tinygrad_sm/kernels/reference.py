@@ -210,3 +210,88 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
     v += (1 - beta2) * g * g  # (in this order, as PyTorch's addcmul: g * g alone overflows float32 sooner)
     bc1, bc2 = 1 - beta1 ** step, 1 - beta2 ** step
     p -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)
+
+
+# -- windows of images: convolution (im2col, col2im) and max pooling -----------------------------------
+# Geometry for all of them: kernel k, stride s, padding p, dilation d, each a pair (rows, columns),
+# and out = (Ho, Wo), the output's size. Window (i, j) covers input rows i*s0 + a*d0 - p0 (a < k0)
+# and columns j*s1 + b*d1 - p1 (b < k1); positions outside the input are padding.
+Pair = tuple[int, int]
+
+
+def windows(xp: np.ndarray, k: Pair, s: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """A view (N, C, Ho, Wo, k0, k1) of every window of an already padded (N, C, Hp, Wp) array."""
+    span = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    v = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3))
+    return v[:, :, :s[0] * (out[0] - 1) + 1:s[0], :s[1] * (out[1] - 1) + 1:s[1], ::d[0], ::d[1]]
+
+
+def add_windows(gw: np.ndarray, padded_shape: tuple[int, ...], s: Pair, d: Pair) -> np.ndarray:
+    """windows() backwards: window gradients (N, C, Ho, Wo, k0, k1) added into a zero array of the
+    padded input's shape where each came from (overlapping windows add up); one strided add per
+    kernel offset."""
+    out = np.zeros(padded_shape, dtype=gw.dtype)
+    ho, wo, kh, kw = gw.shape[2:]
+    for a in range(kh):
+        for b in range(kw):
+            r, c = a * d[0], b * d[1]
+            out[:, :, r:r + s[0] * (ho - 1) + 1:s[0], c:c + s[1] * (wo - 1) + 1:s[1]] += gw[:, :, :, :, a, b]
+    return out
+
+
+def pad2d(x: np.ndarray, p: Pair, fill: float = 0.0) -> np.ndarray:
+    if p == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])), constant_values=fill)
+
+
+def crop2d(xp: np.ndarray, p: Pair) -> np.ndarray:
+    return xp[:, :, p[0]:xp.shape[2] - p[0], p[1]:xp.shape[3] - p[1]]
+
+
+def im2col(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """Every window of x (N, C, H, W) unrolled into a column: (C*k0*k1, N*Ho*Wo), rows in (c, a, b)
+    order, columns in (n, i, j) order; padding reads as 0. (Windows as columns: the convolution
+    is then W (O, C*k0*k1) @ cols, whose rows are the output channels.)"""
+    win = windows(pad2d(x, p), k, s, d, out)  # (N, C, Ho, Wo, k0, k1)
+    return win.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * k[0] * k[1], -1)
+
+
+def col2im(cols: np.ndarray, xshape: tuple[int, ...], k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> np.ndarray:
+    """im2col backwards: each column's gradient added back into (N, C, H, W) where the window came
+    from (overlapping windows add up; what falls in the padding is dropped)."""
+    n, c, h, w = xshape
+    gwin = cols.reshape(c, k[0], k[1], n, out[0], out[1]).transpose(3, 0, 4, 5, 1, 2)
+    return crop2d(add_windows(gwin, (n, c, h + 2 * p[0], w + 2 * p[1]), s, d), p)
+
+
+def max_pool2d(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(y, arg): each window's largest value, and where it is, as a flat index into its (H, W)
+    image (-1 for a window that covers only padding, whose y is -inf). The winner is the first
+    largest in the window's row-major order; NaN wins over any number (as np.argmax, PyTorch)."""
+    n, c, h, w = x.shape
+    xp = pad2d(x, p, -np.inf)
+    best = np.full((n, c) + tuple(out), -np.inf, dtype=x.dtype)
+    arg = np.full((n, c) + tuple(out), -1, dtype=np.int64)
+    rows0, cols0 = np.arange(out[0]) * s[0] - p[0], np.arange(out[1]) * s[1] - p[1]
+    for a in range(k[0]):  # one vectorised pass per kernel offset, in the window's row-major order
+        rows = rows0 + a * d[0]
+        for b in range(k[1]):
+            cols = cols0 + b * d[1]
+            v = xp[:, :, a * d[0]:a * d[0] + s[0] * (out[0] - 1) + 1:s[0],
+                   b * d[1]:b * d[1] + s[1] * (out[1] - 1) + 1:s[1]]
+            inside = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
+            take = inside & ((arg < 0) | (v > best) | (np.isnan(v) & ~np.isnan(best)))
+            best = np.where(take, v, best)
+            arg = np.where(take, rows[:, None] * w + cols[None, :], arg)
+    return best, arg
+
+
+def max_pool2d_backward(g: np.ndarray, arg: np.ndarray, xshape: tuple[int, ...]) -> np.ndarray:
+    """max routes: each window's g added to its winner (arg from max_pool2d)."""
+    n, c, h, w = xshape
+    gx = np.zeros((n * c, h * w), dtype=g.dtype)
+    a2, g2 = arg.reshape(n * c, -1), g.reshape(n * c, -1)
+    hit = a2 >= 0
+    np.add.at(gx, (np.nonzero(hit)[0], a2[hit]), g2[hit])
+    return gx.reshape(xshape)
