@@ -192,7 +192,8 @@ def test_forward_hooks_collect_every_layers_activations_and_come_off():
     handles = [m.register_forward_hook(lambda m, args, out, name=name: acts.__setitem__(name, out.shape))
                for name, m in model.named_modules() if name]
     model(ts.ones(2, 4))
-    assert acts and all(shape[0] == 2 for shape in acts.values())
+    assert set(acts) == {name for name, _ in model.named_modules() if name}  # (every layer's fired)
+    assert all(shape[0] == 2 for shape in acts.values())
     for h in handles:
         h.remove()
     acts.clear()
@@ -200,3 +201,26 @@ def test_forward_hooks_collect_every_layers_activations_and_come_off():
     assert acts == {}
     with pytest.raises(TypeError, match="a function"):
         model.register_forward_hook("not a function")
+
+
+def test_an_in_place_change_of_the_gradient_in_a_hook_is_the_new_gradient_as_in_pytorch(torch):
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 3
+        y.register_hook(lambda g: g.mul_(10) if lib is torch else g.__imul__(10))  # (`g *= 10`)
+        x.register_hook(lambda g: g.add_(1) if lib is torch else g.__iadd__(1))
+        (y * y).sum().backward()
+        return x.grad.numpy()
+    np.testing.assert_array_equal(run(ts), run(torch))
+
+
+def test_the_trace_reports_the_gradients_the_hooks_left():
+    from tinygrad_sm import viz
+    x = ts.tensor([1.0, 1.0], requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    trace = viz.trace_backward((x * 3).sum(), echo=False)
+    np.testing.assert_array_equal(trace.leaf_grads[0][1], [30.0, 30.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [30.0, 30.0])
+    x.grad = None
+    trace = viz.trace_backward(x, ts.tensor([1.0, 2.0]), echo=False)  # (backward from the leaf itself)
+    np.testing.assert_array_equal(trace.leaf_grads[0][1], [10.0, 20.0])

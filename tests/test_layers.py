@@ -82,8 +82,9 @@ def test_avg_pool2d_and_its_gradient_are_pytorchs(kw, torch):
     (ox,), (tx,) = _both(torch, R.standard_normal((2, 2, 7, 6)))
     y, ty = F.avg_pool2d(ox, **kw), torch.nn.functional.avg_pool2d(tx, **kw)
     np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
-    y.sum().backward()
-    ty.sum().backward()
+    g = R.standard_normal(y.shape)  # (not all ones: a gradient sent to the wrong place shows)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
     _same_grads([ox], [tx])
 
 
@@ -195,8 +196,78 @@ def test_layers_print_and_save_like_the_rest(tmp_path):
     model = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, bias=False), nn.BatchNorm2d(2), nn.Embedding(4, 2))
     text = repr(model)
     assert "Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2), bias=False)" in text and "BatchNorm2d(2" in text
+    model[1](model[0](ts.randn(3, 1, 7, 7)))  # (the running statistics move off their defaults)
+    assert int(model[1].num_batches_tracked.item()) == 1 and model[1].running_mean.numpy().any()
     ts.save(model, tmp_path / "m.ckpt")
     other = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, bias=False), nn.BatchNorm2d(2), nn.Embedding(4, 2))
     other.load_state_dict(ts.load(tmp_path / "m.ckpt"))
     for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
         np.testing.assert_array_equal(a, b, err_msg=k)
+
+
+def test_an_empty_batch_goes_through_convolution_and_pooling_as_in_pytorch(torch):
+    for call in (lambda lib, x: lib.nn.functional.conv2d(x, lib.ones(3, 2, 3, 3, dtype=x.dtype)),
+                 lambda lib, x: lib.nn.functional.max_pool2d(x, 2),
+                 lambda lib, x: lib.nn.functional.avg_pool2d(x, 2, 1, 1)):
+        x = ts.zeros(0, 2, 5, 5, requires_grad=True)
+        y = call(ts, x)
+        assert y.shape == tuple(call(torch, torch.zeros(0, 2, 5, 5)).shape)
+        y.sum().backward()
+        assert x.grad.shape == (0, 2, 5, 5)
+
+
+def test_max_pool_takes_integer_images_with_padding(torch):
+    x = np.arange(50).reshape(1, 2, 5, 5)
+    np.testing.assert_array_equal(F.max_pool2d(ts.tensor(x), 2, padding=1).numpy(),
+                                  torch.nn.functional.max_pool2d(torch.tensor(x), 2, padding=1).numpy())
+
+
+def test_normalisation_refuses_integers_and_mixed_dtypes_and_wrong_shapes():
+    with pytest.raises(TypeError, match="batch_norm takes floating-point input, got int64"):
+        nn.BatchNorm1d(3)(ts.tensor(np.arange(12).reshape(4, 3)))
+    with pytest.raises(TypeError, match=r"input is float64 but the layer's .* float32; convert the input"):
+        nn.BatchNorm1d(3)(ts.zeros(4, 3, dtype="float64"))
+    with pytest.raises(TypeError, match="input is float64"):
+        nn.LayerNorm(3)(ts.zeros(4, 3, dtype="float64"))
+    with pytest.raises(ValueError, match=r"weight must have the normalized shape \(3,\), got \(1,\)"):
+        F.layer_norm(ts.zeros(2, 3), (3,), weight=ts.ones(1))
+    with pytest.raises(TypeError, match="weight must be a Tensor, got a ndarray"):
+        F.conv2d(ts.zeros(1, 1, 4, 4), np.ones((1, 1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+        nn.MaxPool2d(2, stride=0)
+    with pytest.raises(ValueError, match="padding"):
+        nn.AvgPool2d(2, padding=3)
+
+
+def test_a_refused_batch_is_not_counted_and_says_its_size():
+    bn = nn.BatchNorm1d(3, momentum=None)
+    with pytest.raises(ValueError, match="has 0"):
+        bn(ts.zeros(0, 3))
+    with pytest.raises(ValueError, match="has 1"):
+        bn(ts.zeros(1, 3))
+    assert int(bn.num_batches_tracked.item()) == 0
+
+
+def test_running_statistics_written_under_a_graph_that_saved_them_make_its_backward_refuse():
+    bn = nn.BatchNorm1d(2, dtype="float64")
+    x = ts.tensor(np.ones(2), requires_grad=True)
+    y = (x * bn.running_var).sum()
+    bn(ts.tensor([[0.0, 0.0], [10.0, 10.0]], dtype="float64"))  # (training: the running statistics move)
+    with pytest.raises(RuntimeError, match="running statistics"):
+        y.backward()
+
+
+def test_float32_layers_agree_with_pytorchs_to_float32_rounding(torch):
+    model, tmodel = _cnn(ts, "float32"), _cnn(torch, torch.float32)
+    tmodel.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    x = R.standard_normal((5, 1, 14, 14)).astype(np.float32)
+    ox, tx = ts.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y, ty = model(ox), tmodel(tx)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-4, atol=1e-5)
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for (name, p), tp in zip(model.named_parameters(), tmodel.parameters()):
+        assert p.grad.dtype == np.float32
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)

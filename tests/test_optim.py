@@ -449,19 +449,28 @@ def test_every_schedule_gives_pytorchs_lrs_epoch_by_epoch_with_two_groups_and_a_
     assert sched.last_epoch == tsched.last_epoch == 14
 
 
-@pytest.mark.parametrize("name, kw", SCHEDULES[:5], ids=[n for n, _ in SCHEDULES[:5]])
-def test_a_schedule_restored_from_its_state_goes_on_as_the_original(name, kw):
-    def make():
+OTHER_SETTINGS = {"StepLR": dict(step_size=7, gamma=0.9), "MultiStepLR": dict(milestones=[1], gamma=0.9),
+                  "ExponentialLR": dict(gamma=0.5), "CosineAnnealingLR": dict(T_max=9, eta_min=0.2),
+                  "LambdaLR": dict(lr_lambda=lambda e: 1.0 / (e + 1))}
+
+
+@pytest.mark.parametrize("name, kw", SCHEDULES[:6], ids=[n for n, _ in SCHEDULES[:6]])
+def test_a_schedule_restored_through_a_checkpoint_goes_on_as_the_original(name, kw, tmp_path):
+    def make(settings):
         opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.5)
-        return opt, getattr(optim, name)(opt, **kw)
-    opt, sched = make()
+        return opt, getattr(optim, name)(opt, **settings)
+    opt, sched = make(kw)
     for _ in range(5):
         sched.step()
     state = sched.state_dict()
-    assert {*kw, "last_epoch", "base_lrs"} <= set(state)
-    opt2, sched2 = make()
-    opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]  # (the optimizer's state brings its lr back)
-    sched2.load_state_dict(state)
+    assert set(state) == {*sched._options, "last_epoch", "base_lrs"} and {k for k in kw if k != "lr_lambda"} <= set(state)
+    ts.save({"sched": state, "opt": opt.state_dict()}, tmp_path / "run.ckpt")
+    opt2, sched2 = make(OTHER_SETTINGS[name])  # (built with other settings: the state's win, as in PyTorch)
+    saved = ts.load(tmp_path / "run.ckpt")
+    opt2.load_state_dict(saved["opt"])  # (the optimizer's state brings the lr back)
+    sched2.load_state_dict(saved["sched"])
+    if name == "LambdaLR":  # (its function is not in the state: it is the one it was built with)
+        sched2.lr_lambdas, sched2._one = sched.lr_lambdas, sched._one
     for _ in range(9):
         sched.step()
         sched2.step()
@@ -550,3 +559,14 @@ def test_parameters_in_a_set_are_refused_for_their_order():
     opt = optim.SGD([ts.tensor([0.0], requires_grad=True)], lr=0.1)
     with pytest.raises(TypeError, match=r"no fixed order"):
         opt.add_param_group({"params": ps})
+
+
+def test_schedules_print_their_settings_and_lambda_lr_takes_a_0_d_array():
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=1.0)
+    assert repr(optim.LambdaLR(opt, lambda e: np.float64(0.5) * np.ones(())))  == "LambdaLR(last_epoch=0)"
+    assert opt.param_groups[0]["lr"] == 0.5
+    assert repr(optim.StepLR(opt, 3)) == "StepLR(step_size=3, gamma=0.1, last_epoch=0)"
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['beta'\]"):
+        optim.SGD([{"params": [ts.tensor([1.0], requires_grad=True)], "beta": [0.9, 0.9]}], lr=0.1)
+    with pytest.raises(TypeError, match="not numbers or flags"):
+        optim.SGD([{"params": [ts.tensor([1.0], requires_grad=True)], "frozen": False}], lr=0.1)

@@ -9,7 +9,7 @@ from . import creation
 from . import gates as G
 from ._checks import is_int, is_real
 from .creation import Seed
-from .tensor import ArrayLike, AxisLike, Tensor, _last_axis, _lift, _one_kind, _operands, _reduce_axis
+from .tensor import ArrayLike, AxisLike, Tensor, _last_axis, _lift, _one_kind, _operands, _reduce_axis, note_write
 
 
 def _t(x: ArrayLike) -> Tensor:
@@ -294,6 +294,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
     (0) or 'same' (stride 1). One gate: im2col windows times the weight matrix (see gates.Conv2d)."""
     if groups != 1:
         raise ValueError(f"conv2d: groups={groups!r} is not supported here (only groups=1)")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"conv2d: {name} must be a Tensor, got a {type(t).__name__} (ts.tensor(a) makes one)")
     x, one = _batched("conv2d", _t(input))
     if isinstance(padding, str):
         if padding not in ("valid", "same"):
@@ -339,6 +342,16 @@ def _normalized(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, T
     return d / (var + eps).sqrt(), mean, var
 
 
+def _float_like(op: str, x: Tensor, *others: Optional[Tensor]) -> None:
+    """Normalisation takes floats, of the dtype of its parameters and statistics (as PyTorch)."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op} takes floating-point input, got {x.dtype}; convert it first (x.float())")
+    for t in others:
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"{op}: the input is {x.dtype} but the layer's parameters or statistics are "
+                            f"{t.dtype}; convert the input with .to('{t.dtype}') or the layer with .to('{x.dtype}')")
+
+
 def _eps(op: str, eps: float) -> float:
     if not is_real(eps) or not eps > 0 or not np.isfinite(eps):
         raise ValueError(f"{op}: eps must be a number > 0, got {eps!r}")
@@ -354,6 +367,10 @@ def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Optional[
     if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
         raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dims of the input, "
                          f"whose shape is {x.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != shape:
+            raise ValueError(f"layer_norm: {name} must have the normalized shape {shape}, got {t.shape}")
+    _float_like("layer_norm", x, weight, bias)
     y, _, _ = _normalized(x, tuple(range(x.ndim - len(shape), x.ndim)), _eps("layer_norm", eps))
     if weight is not None:
         y = y * weight
@@ -375,21 +392,21 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
                     ("bias", bias)):
         if t is not None and t.shape != (c,):
             raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {x.shape}, got {t.shape}")
+    _float_like("batch_norm", x, running_mean, running_var, weight, bias)
     axes = (0,) + tuple(range(2, x.ndim))
     per_channel = (1, c) + (1,) * (x.ndim - 2)
     eps = _eps("batch_norm", eps)
     if training:
-        n = x.data.size // max(c, 1)
-        if n <= 1:
-            raise ValueError(f"batch_norm: training needs more than 1 value per channel, input of shape {x.shape} "
-                             "has 1 (a batch of one: use model.eval(), or a larger batch)")
+        n = _values_per_channel("batch_norm", x)
         y, mean, var = _normalized(x, axes, eps)
         if running_mean is not None and running_var is not None:
             m = x.data.dtype.type(momentum)
             running_mean.data *= 1 - m
-            running_mean.data += m * mean.data.reshape(c).astype(running_mean.dtype)
+            running_mean.data += m * mean.data.reshape(c)
             running_var.data *= 1 - m
-            running_var.data += (m * var.data.reshape(c) * (n / (n - 1))).astype(running_var.dtype)
+            running_var.data += m * var.data.reshape(c) * x.data.dtype.type(n / (n - 1))
+            for t in (running_mean, running_var):  # (a graph that saved them must not use the new values)
+                note_write(t, "batch_norm's running statistics")
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: training=False normalises with the running statistics; give "
@@ -398,6 +415,15 @@ def batch_norm(input: Tensor, running_mean: Optional[Tensor], running_var: Optio
     if weight is not None:
         y = y * weight.reshape(per_channel)
     return y + bias.reshape(per_channel) if bias is not None else y
+
+
+def _values_per_channel(op: str, x: Tensor) -> int:
+    """N * H * W ...: how many values each channel's batch statistics are over (more than 1)."""
+    n = x.data.size // max(x.shape[1], 1)
+    if n <= 1:
+        raise ValueError(f"{op}: training needs more than 1 value per channel, input of shape {x.shape} "
+                         f"has {n} (a batch of one: use model.eval(), or a larger batch)")
+    return n
 
 
 def embedding(input: ArrayLike, weight: Tensor, padding_idx: Optional[int] = None) -> Tensor:  # noqa: A002

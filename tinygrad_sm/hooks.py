@@ -8,9 +8,14 @@ as PyTorch's Tensor.register_hook.
 A non-leaf tensor's hooks hang on the gate that made it, and run when that gate's output
 gradient is complete (every consumer's share summed), before the gate's backward sees it; they
 run even if the tensor itself is gone by then. A leaf's hooks run once per backward() with the
-leaf's whole gradient from that pass, before it is added into .grad. Each hook gets a read-only
-Tensor; what it returns (a Tensor or array of the same shape and dtype) replaces the gradient
-for the hooks after it and for everything downstream. retain_grad() keeps the hooked gradient.
+leaf's whole gradient from that pass, before it is added into .grad. Each hook gets a Tensor
+whose array is read-only; what it returns (a Tensor or array of the same shape and dtype)
+replaces the gradient for the hooks after it and for everything downstream, as does `g *= 2`
+inside it (which gives the tensor a new array). retain_grad() keeps the hooked gradient.
+
+A hook that raises stops backward() where it is: gradients already added into .grad stay, and
+the graph's saved arrays are released, as after any error in a backward pass (PyTorch's is
+partial too). Fix the hook and run the forward pass again.
 """
 from __future__ import annotations
 
@@ -91,9 +96,12 @@ def run_hooks(hooks: dict[int, Hook], g: Any, shape: tuple[int, ...], dtype: np.
         a = np.asarray(g)
         view = a.view()
         view.flags.writeable = False  # (g may be the seed the caller passed, or reach other inputs)
-        out = hook(wrap(view))
+        given = wrap(view)
+        out = hook(given)
         if out is None:
-            continue
+            if given.data is view:
+                continue
+            out = given.data  # (`g *= 2` in the hook gave the tensor a new array: that is the gradient now)
         new = np.asarray(getattr(out, "data", out))
         name = getattr(hook, "__name__", type(hook).__name__)
         if new.shape != shape:

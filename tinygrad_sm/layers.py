@@ -16,6 +16,8 @@ from . import creation
 from . import dtypes as _dt
 from . import functional
 from ._checks import is_int, is_real
+from .gates.conv import AvgPool2d as AvgPoolGate
+from .gates.conv import MaxPool2d as MaxPoolGate
 from .gates.conv import pair
 from .nn import INITS, Module, Parameter
 from .tensor import Tensor
@@ -90,14 +92,14 @@ class MaxPool2d(Module):
         if return_indices or ceil_mode:
             raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported here")
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
-        pair(kernel_size, "kernel_size", "MaxPool2d", 1)  # (checked now, not at the first batch)
+        MaxPoolGate(kernel_size, stride, padding, dilation)  # (checked now, not at the first batch)
 
     def forward(self, x: Tensor) -> Tensor:
         return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, "
-                f"padding={self.padding}, dilation={self.dilation}")
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}"
 
 
 class AvgPool2d(Module):
@@ -106,13 +108,14 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        pair(kernel_size, "kernel_size", "AvgPool2d", 1)
+        AvgPoolGate(kernel_size, stride, padding)  # (checked now)
 
     def forward(self, x: Tensor) -> Tensor:
         return functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
 
 
 class _BatchNorm(Module):
@@ -151,6 +154,7 @@ class _BatchNorm(Module):
             return functional.batch_norm(x, self.running_mean, self.running_var, w, b, False, 0.0, eps)
         if not self.training:  # (no running statistics kept: the batch's, as PyTorch)
             return functional.batch_norm(x, None, None, w, b, True, 0.0, eps)
+        functional._values_per_channel(type(self).__name__, x)  # (refused before anything is counted)
         momentum = self.momentum
         if self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1

@@ -598,13 +598,18 @@ class Sequential(Module):
         i = 0
         while i < len(mods):
             m = mods[i]
-            if type(m) is Linear and i + 1 < len(mods) and type(mods[i + 1]) is ReLU:
+            if type(m) is Linear and i + 1 < len(mods) and type(mods[i + 1]) is ReLU and not (
+                    _hooked(m) or _hooked(mods[i + 1])):  # (a hooked layer runs alone: its hooks see its own output)
                 x = m(x, activation="relu")
                 i += 2
             else:
                 x = m(x)
                 i += 1
         return x
+
+
+def _hooked(m: Module) -> bool:
+    return bool(m._forward_hooks or m._forward_pre_hooks)
 
 
 class ModuleList(Module):

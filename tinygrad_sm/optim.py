@@ -74,7 +74,7 @@ class Optimizer:
             close = {k: difflib.get_close_matches(str(k), list(self.defaults), n=1) for k in unknown}
             hints = "".join(f"; {k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
             raise TypeError(f"{name}: unknown option(s) {unknown}{hints} (a group may also carry labels "
-                            "of your own, such as 'name', that are not numbers)")
+                            "of your own, such as 'name': 'head', that are not numbers or flags)")
         group = {**self.defaults, **g, "params": ps}
         self._check_group(group)  # (the defaults too: each group holds them unless it overrides)
         self.param_groups.append(group)
@@ -224,12 +224,13 @@ _UNORDERED = ("{}: parameters in a set have no fixed order, and the optimizer's 
 
 def _misspelt_option(key: Any, value: Any, options: Mapping[str, Any]) -> bool:
     """A group key that is no option of the optimizer's but holds an option-like value (a number,
-    a bool, a tuple of numbers): a misspelling, refused. Other keys, e.g. 'name': 'head', are labels
-    of the user's, kept as PyTorch keeps them; 'initial_lr' is the lr PyTorch's schedules start from."""
+    a bool, a tuple or list of numbers): a misspelling, refused. Other keys, e.g. 'name': 'head',
+    are labels of the user's, kept as PyTorch keeps them; 'initial_lr' is the lr PyTorch's
+    schedules start from."""
     if key in options or key in ("params", "initial_lr"):
         return False
     return isinstance(value, (bool, np.bool_, int, float, np.number)) or (
-        isinstance(value, tuple) and all(isinstance(x, (int, float, np.number)) for x in value))
+        isinstance(value, (tuple, list)) and bool(value) and all(isinstance(x, (int, float, np.number)) for x in value))
 
 
 def _check(name: str, value: float, low: float = 0.0, high: Optional[float] = None) -> float:
@@ -400,8 +401,8 @@ class LRScheduler:
         self.last_epoch, self.base_lrs = int(last), [float(x) for x in lrs]
 
     def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._options)
-        return f"{type(self).__name__}({opts}, last_epoch={self.last_epoch})"
+        opts = [f"{k}={getattr(self, k)!r}" for k in self._options] + [f"last_epoch={self.last_epoch}"]
+        return f"{type(self).__name__}({', '.join(opts)})"
 
 
 class StepLR(LRScheduler):
@@ -508,6 +509,8 @@ class LambdaLR(LRScheduler):
             raise ValueError(f"LambdaLR has {len(self.lr_lambdas)} lr_lambda(s), and the optimizer now has "
                              f"{len(self.optimizer.param_groups)} parameter groups")
         factor = f(self.last_epoch)
+        if isinstance(factor, np.ndarray) and factor.ndim == 0:  # (a 0-d array, as NumPy maths gives)
+            factor = factor[()]
         if not is_real(factor) or not math.isfinite(factor):
             raise ValueError(f"LambdaLR: lr_lambda({self.last_epoch}) gave {factor!r}, not a finite number")
         return self.base_lrs[i] * float(factor)

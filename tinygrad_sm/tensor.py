@@ -1189,12 +1189,13 @@ def _watched(watch: _hooks.OutputWatch, g: Any) -> Any:
     return g
 
 
-def _leaf_self_grad(leaf: Tensor, seed: np.ndarray) -> None:
-    """backward() from a leaf: its gradient is the seed (after its hooks)."""
+def _leaf_self_grad(leaf: Tensor, seed: np.ndarray) -> np.ndarray:
+    """backward() from a leaf: its gradient is the seed (after its hooks), which it returns."""
     entry = _hooks.LEAF_HOOKS.get(id(leaf))
     if entry is not None and entry[1]:
         seed = _hooks.run_hooks(entry[1], seed, leaf.shape, leaf.dtype, Tensor._wrap)
     _accumulate(leaf, seed)
+    return seed
 
 
 def _accumulate(t: Tensor, g: np.ndarray, owned: bool = False, note: bool = True) -> None:
@@ -1252,14 +1253,18 @@ class _LeafGrads:
             return
         _sum_into(self.later, key, leaf, g)
 
-    def finish(self) -> None:
+    def finish(self) -> dict[int, Any]:
+        """Add what waited; returns the hooked leaves' gradients as their hooks left them (by id)."""
         for leaf, g, _ in self.later.values():
             _accumulate(leaf, g)
+        hooked = {}
         for key, (leaf, g, _) in self.hooked.items():
             entry = _hooks.LEAF_HOOKS.get(key)
             if entry is not None:
                 g = _hooks.run_hooks(entry[1], g, leaf.shape, leaf.dtype, Tensor._wrap)
             _accumulate(leaf, g)  # (a copy when g is not ours: the hook's, or a gate's)
+            hooked[key] = g
+        return hooked
 
 
 def _sum_into(sums: dict[int, list[Any]], key: int, leaf: Tensor, g: Any) -> None:

@@ -442,8 +442,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     if echo:
         print(trace.header(max_elements), file=out)
     if root._gate is None:  # a leaf: its gradient with respect to itself
-        _leaf_self_grad(root, seed)
-        trace.leaf_grads.append((graph.label(root), seed))
+        trace.leaf_grads.append((graph.label(root), np.asarray(_leaf_self_grad(root, seed))))
         if echo:
             print(trace.footer(max_elements), file=out)
         return trace
@@ -493,7 +492,8 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
         trace.records.append(rec)
         if echo:
             print(rec.text(root_label, max_elements), file=out)
-    leaves.finish()
+    for key, g in leaves.finish().items():  # (what a leaf's hooks made of its sum)
+        leaf_sum[key] = np.array(g)
     trace.leaf_grads = [(graph.label(t), leaf_sum[id(t)]) for t in graph.leaves if id(t) in leaf_sum]
     if echo:
         print(trace.footer(max_elements), file=out)

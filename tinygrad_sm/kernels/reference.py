@@ -270,8 +270,9 @@ def max_pool2d(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> 
     image (-1 for a window that covers only padding, whose y is -inf). The winner is the first
     largest in the window's row-major order; NaN wins over any number (as np.argmax, PyTorch)."""
     n, c, h, w = x.shape
-    xp = pad2d(x, p, -np.inf)
-    best = np.full((n, c) + tuple(out), -np.inf, dtype=x.dtype)
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # (integer images pool too)
+    xp = pad2d(x, p, low)
+    best = np.full((n, c) + tuple(out), low, dtype=x.dtype)
     arg = np.full((n, c) + tuple(out), -1, dtype=np.int64)
     rows0, cols0 = np.arange(out[0]) * s[0] - p[0], np.arange(out[1]) * s[1] - p[1]
     for a in range(k[0]):  # one vectorised pass per kernel offset, in the window's row-major order
