@@ -26,6 +26,7 @@ SCRIPTS = {
     "ce_anatomy": "ce_anatomy.py",
     "matmul": "bench_matmul.py",
     "mlp": "bench_mlp.py",
+    "cnn": "bench_cnn.py",
     "memory": "bench_memory.py",
     "distributed": "bench_distributed.py",  # its own options; an official run also --writes RESULTS_distributed.md
 }

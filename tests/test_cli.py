@@ -57,6 +57,25 @@ def test_resume_continues_exactly(tmp_path, capsys):
     assert [h["test_accuracy"] for h in a["history"]] == [h["test_accuracy"] for h in b["history"]]
 
 
+def test_the_cnn_learns_the_digits_resumes_exactly_and_evaluates(tmp_path, capsys):
+    args = ["--model", "cnn", "--hidden", "4,8", "--batch-size", "128", "--lr", "0.05", "--seed", "1"]
+    assert run_cli("train", *args, "--epochs", "2", "--dropout", "0.1", "--out", str(tmp_path / "a"),
+                   capsys=capsys)[0] == 0
+    assert run_cli("train", *args, "--epochs", "1", "--dropout", "0.1", "--out", str(tmp_path / "b"),
+                   capsys=capsys)[0] == 0
+    code, stdout, _ = run_cli("train", "--epochs", "2", "--resume", str(tmp_path / "b" / "checkpoint.npz"),
+                              capsys=capsys)
+    assert code == 0 and "cnn 784-4-8-10" in stdout
+    a, b = ts.load(tmp_path / "a" / "checkpoint.npz"), ts.load(tmp_path / "b" / "checkpoint.npz")
+    assert list(a["model"]) == ["1.weight", "1.bias", "4.weight", "4.bias", "9.weight", "9.bias"]
+    assert a["model"]["1.weight"].shape == (4, 1, 5, 5) and a["model"]["9.weight"].shape == (10, 8 * 7 * 7)
+    for k in a["model"]:
+        np.testing.assert_array_equal(a["model"][k], b["model"][k])
+    assert a["history"][-1]["test_accuracy"] > 0.85  # (two epochs of 4000 digits; chance is 0.1)
+    code, stdout, _ = run_cli("eval", "--checkpoint", str(tmp_path / "a" / "checkpoint.npz"), capsys=capsys)
+    assert code == 0 and f"{100 * a['history'][-1]['test_accuracy']:.2f}%" in stdout
+
+
 def test_dropout_trains_differently_repeats_with_its_seed_and_resumes_exactly(tmp_path, capsys):
     args = ["--model", "mlp", "--hidden", "32", "--batch-size", "256", "--lr", "0.05", "--seed", "3"]
     for name, extra, epochs in (("plain", [], 2), ("a", ["--dropout", "0.3"], 2), ("again", ["--dropout", "0.3"], 2),
@@ -123,6 +142,8 @@ def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     (["--dropout", "1"], "dropout must be a number in [0, 1), got 1.0"),
     (["--dropout", "nan"], "dropout must be a number in [0, 1)"),
     (["--model", "softmax", "--dropout", "0.2"], "dropout drops hidden units, and the softmax model is one"),
+    (["--model", "cnn", "--hidden", ","], "needs at least one convolution block's channels"),
+    (["--model", "cnn", "--hidden", "2,2,2,2,2,2"], "6 blocks halve a 28-pixel image to nothing"),
 ])
 def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
     code, _, err = run_cli("train", *args, "--out", str(tmp_path / "new"), capsys=capsys)

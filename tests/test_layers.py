@@ -35,6 +35,19 @@ def test_conv2d_and_its_three_gradients_are_pytorchs(kw, torch):
     _same_grads((ox, ow, ob), (tx, tw, tb))
 
 
+@pytest.mark.parametrize("column_bytes", [1, 3000])
+def test_conv2d_a_block_of_images_at_a_time_gives_the_same_as_pytorch(column_bytes, torch, monkeypatch):
+    monkeypatch.setattr(ts.gates.conv, "COLUMN_BYTES", column_bytes)  # (1: one image a block; 3000: 2 or 3)
+    x, w, b = R.standard_normal((7, 2, 6, 5)), R.standard_normal((3, 2, 3, 3)), R.standard_normal(3)
+    (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
+    y, ty = F.conv2d(ox, ow, ob, padding=1), torch.nn.functional.conv2d(tx, tw, tb, padding=1)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    _same_grads((ox, ow, ob), (tx, tw, tb))
+
+
 def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torch):
     w = ts.tensor(R.standard_normal((2, 1, 3, 3)).astype(np.float32))
     img = R.integers(0, 256, (1, 5, 5)).astype(np.uint8)
@@ -271,3 +284,13 @@ def test_float32_layers_agree_with_pytorchs_to_float32_rounding(torch):
     for (name, p), tp in zip(model.named_parameters(), tmodel.parameters()):
         assert p.grad.dtype == np.float32
         np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_unflatten_splits_a_dim_as_pytorchs(torch):
+    for dim, size, shape in ((1, (1, 4, 4), (3, 16)), (-1, (2, -1), (2, 3, 8)), (0, (2, 3), (6, 5))):
+        ours, theirs = nn.Unflatten(dim, size)(ts.zeros(*shape)), torch.nn.Unflatten(dim, size)(torch.zeros(shape))
+        assert ours.shape == tuple(theirs.shape)
+    with pytest.raises(ValueError, match=r"dim 1 of the input \(3, 10\) has 10 elements, which do not make \(1, 4, 4\)"):
+        nn.Unflatten(1, (1, 4, 4))(ts.zeros(3, 10))
+    with pytest.raises(ValueError, match="unflattened_size must be positive ints"):
+        nn.Unflatten(1, (0, 4))

@@ -25,10 +25,11 @@ EPILOG = "Datasets: mnist-sample (5,000 real MNIST digits shipped in the package
 def _train_parser(sub: argparse._SubParsersAction) -> None:
     d = T.TrainConfig()
     p = sub.add_parser("train", help="train a model and write its checkpoint, metrics and curves",
-                       description="Train softmax regression, an MLP or a linear SVM.", epilog=EPILOG)
+                       description="Train softmax regression, an MLP, a linear SVM or a small CNN.", epilog=EPILOG)
     p.add_argument("--model", choices=T.MODELS, default=d.model,
                    help="softmax: 784-10; mlp: 784-256-10; deep-mlp: 784-512-256-128-64-10; svm: linear, "
-                        "hinge loss (default: %(default)s)")
+                        "hinge loss; cnn: two blocks of 5x5 convolution, ReLU and 2x2 max pooling (16 and "
+                        "32 channels), then a linear layer (default: %(default)s)")
     p.add_argument("--dataset", default=d.dataset, help="mnist-sample | mnist | fashion-mnist (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="directory holding the dataset files")
     p.add_argument("--normalize", action="store_true", help="standardise pixels with the dataset's standard mean and std (docs/data.md)")
@@ -42,10 +43,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="optimizer weight decay (default: %(default)s)")
     p.add_argument("--reg", type=float, default=None,
                    help="L2 penalty reg * sum(W**2) added to the loss (default: 1e-4 for svm, else 0)")
-    p.add_argument("--hidden", default=None, help="hidden sizes for mlp/deep-mlp, e.g. 512,128")
+    p.add_argument("--hidden", default=None,
+                   help="hidden sizes for mlp/deep-mlp, e.g. 512,128; for cnn, each block's channels, e.g. 8,16")
     p.add_argument("--dropout", type=float, default=d.dropout,
-                   help="mlp/deep-mlp: drop each hidden unit with this probability while training "
-                        "(default: %(default)s)")
+                   help="mlp/deep-mlp: drop each hidden unit with this probability while training; cnn: "
+                        "each input of the last linear layer (default: %(default)s)")
     p.add_argument("--lr-step", type=int, default=0, help="multiply lr by --lr-gamma every N epochs (0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")

@@ -10,6 +10,7 @@ in-place initialisers (nn.init.kaiming_normal_(fc.weight), ...), `nn.utils` grad
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence, Union
@@ -32,7 +33,7 @@ sys.modules[__name__ + ".init"] = init
 sys.modules[__name__ + ".utils"] = utils
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
-           "Sigmoid", "Tanh", "Dropout", "Flatten", "Sequential", "ModuleList", "MLP", "Conv2d", "MaxPool2d",
+           "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "MLP", "Conv2d", "MaxPool2d",
            "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "functional", "init", "utils"]
 
 
@@ -538,6 +539,31 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension dim into unflattened_size, as PyTorch's: Unflatten(1, (1, 28, 28)) turns
+    rows of 784 pixels into (N, 1, 28, 28) images."""
+
+    def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
+        super().__init__()
+        size = tuple(unflattened_size)
+        if not size or not all(is_int(n) and (n >= 1 or n == -1) for n in size) or size.count(-1) > 1:
+            raise ValueError(f"Unflatten: unflattened_size must be positive ints (one may be -1), got {unflattened_size!r}")
+        self.dim, self.unflattened_size = dim, size
+
+    def forward(self, x: Tensor) -> Tensor:
+        d = self.dim % x.ndim if -x.ndim <= self.dim < x.ndim else None
+        if d is None:
+            raise ValueError(f"Unflatten: dim {self.dim} is out of range for an input of shape {x.shape}")
+        known = math.prod(n for n in self.unflattened_size if n != -1)
+        if (x.shape[d] % known if -1 in self.unflattened_size else x.shape[d] != known):
+            raise ValueError(f"Unflatten: dim {self.dim} of the input {x.shape} has {x.shape[d]} elements, "
+                             f"which do not make {self.unflattened_size}")
+        return x.reshape(x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Sequential(Module):

@@ -21,21 +21,27 @@ import numpy as np
 
 from . import _files, checkpoint, data, nn, optim
 from . import functional as F
-from ._checks import is_real
+from ._checks import is_int, is_real
 from .gates import GateError
 from .grad_mode import no_grad
 from .progress import ProgressBar
 from .tensor import Tensor
 from .viz import save_figure
 
-MODELS = ("softmax", "mlp", "deep-mlp", "svm")
+MODELS = ("softmax", "mlp", "deep-mlp", "svm", "cnn")
 """The models `tinygrad-sm train --model` knows."""
 OPTIMIZERS = ("sgd", "adam")
 """The optimizers `--optimizer` knows."""
 ONE_LAYER = ("softmax", "svm")
 """The models that are one linear layer (no hidden layers)."""
-HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64]}
-"""Each model's default hidden layer sizes (`--hidden` overrides them for the MLPs)."""
+HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64], "cnn": [16, 32]}
+"""Each model's default hidden layer sizes (`--hidden` overrides them for the MLPs), or for the
+cnn the channels of its convolution blocks."""
+CNN_KERNEL = 5
+"""The cnn's blocks: a CNN_KERNEL x CNN_KERNEL convolution (padded to keep the image's size),
+ReLU, and 2x2 max pooling, which halves it."""
+IMAGE_SIDE = 28
+"""Every dataset's images are 28x28 (the IDX reader checks it)."""
 
 
 class RankFailed(RuntimeError):
@@ -76,7 +82,7 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
-            if not _is_int(v):
+            if not is_int(v):
                 raise ValueError(f"{name} must be an integer, got {v!r}")
             if v < 1:
                 raise ValueError(f"{name} must be >= 1, got {v}")
@@ -95,18 +101,21 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.hidden is not None and (not isinstance(self.hidden, (list, tuple))
-                                        or not all(map(_is_int, self.hidden))):
+                                        or not all(map(is_int, self.hidden))):
             raise ValueError(f"hidden sizes must be a list of integers, got {self.hidden!r}")
         if self.hidden is not None and any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
-        if self.hidden is not None and not self.hidden and self.model in ("mlp", "deep-mlp"):
-            raise ValueError(f"the {self.model} model needs at least one hidden size (or use --model softmax)")
+        if self.hidden is not None and not self.hidden and self.model in ("mlp", "deep-mlp", "cnn"):
+            what = "convolution block's channels" if self.model == "cnn" else "hidden size"
+            raise ValueError(f"the {self.model} model needs at least one {what} (or use --model softmax)")
+        if self.model == "cnn" and self.hidden and IMAGE_SIDE >> len(self.hidden) == 0:
+            raise ValueError(_too_many_blocks(len(self.hidden), IMAGE_SIDE))
         if self.hidden and self.model in ONE_LAYER:
-            raise ValueError(f"hidden sizes (--hidden) are for the mlp and deep-mlp models; the {self.model} "
+            raise ValueError(f"hidden sizes (--hidden) are for the mlp, deep-mlp and cnn models; the {self.model} "
                              "model is one linear layer and has none (use --model mlp for hidden layers)")
         for name in ("seed", "lr_step"):
             v = getattr(self, name)
-            if not _is_int(v) or v < 0:
+            if not is_int(v) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
         data.check_name(self.dataset)
 
@@ -124,17 +133,42 @@ class TrainConfig:
         return cls(**kw)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
 def build_model(model: str, sizes: list[int], seed: int, dropout: float = 0.0) -> nn.Module:
     """Softmax regression and the SVM are one Linear layer (small normal init, as in the seeds);
-    the MLPs use He init for their ReLU layers, and Dropout(dropout) after each when it is > 0."""
+    the MLPs use He init for their ReLU layers, and Dropout(dropout) after each when it is > 0.
+    The cnn reads each row of sizes[0] pixels as a square image, runs a block (CNN_KERNEL
+    convolution, ReLU, 2x2 max pooling) per channel count in sizes[1:-1], then a Linear layer
+    (after Dropout(dropout) when it is > 0)."""
     gen = np.random.default_rng(seed)
     if model in ("softmax", "svm"):
         return nn.Sequential(nn.Linear(sizes[0], sizes[-1], init="normal", std=0.01, generator=gen))
+    if model == "cnn":
+        return _cnn(sizes, gen, dropout)
     return nn.MLP(sizes, init="kaiming", generator=gen, dropout=dropout)
+
+
+def _cnn(sizes: list[int], gen: np.random.Generator, dropout: float) -> nn.Sequential:
+    side = math.isqrt(sizes[0])
+    if side * side != sizes[0]:
+        raise ValueError(f"the cnn model reads each sample as a square image; {sizes[0]} pixels are not one")
+    layers: list[nn.Module] = [nn.Unflatten(1, (1, side, side))]
+    channels = 1
+    for c in sizes[1:-1]:
+        if side < 2:
+            raise ValueError(_too_many_blocks(len(sizes) - 2, math.isqrt(sizes[0])))
+        layers += [nn.Conv2d(channels, c, CNN_KERNEL, padding=CNN_KERNEL // 2, generator=gen), nn.ReLU(),
+                   nn.MaxPool2d(2)]
+        channels, side = c, side // 2
+    layers.append(nn.Flatten())
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(channels * side * side, sizes[-1], generator=gen))
+    return nn.Sequential(*layers)
+
+
+def _too_many_blocks(blocks: int, side: int) -> str:
+    return (f"the cnn model's {blocks} blocks halve a {side}-pixel image to nothing; give fewer channel "
+            "counts (--hidden)")
 
 
 def seed_dropout(model: nn.Module, seed: int, epoch: int, rank: int = 0) -> None:
@@ -355,7 +389,7 @@ def load_run(path: str, need: tuple[str, ...] = ()) -> tuple[dict[str, Any], Tra
     except (AttributeError, TypeError, ValueError) as e:
         raise checkpoint.CheckpointError(f"{path}: the training run's config is damaged ({e})") from None
     sizes = state["sizes"]
-    if not isinstance(sizes, list) or len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(is_int(n) and n >= 1 for n in sizes):
         raise checkpoint.CheckpointError(f"{path}: the run's layer sizes are damaged (got {sizes!r})")
     for part in ("model", *need):
         if part in ("model", "optimizer") and not isinstance(state[part], dict):
