@@ -41,6 +41,14 @@ def _log_softmax_ref(x, axis):
     return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
 
 
+def _torch_prod(a, axis, keepdims):
+    """PyTorch's prod takes one dim: several are reduced one after the other (the last first)."""
+    axes = range(a.ndim) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+    for d in sorted((d % max(a.ndim, 1) for d in axes), reverse=True):
+        a = a.prod(dim=d, keepdim=keepdims) if a.ndim else a
+    return a
+
+
 # Independent NumPy references: the formula, written the plain way.
 REFERENCES = {
     "Add": lambda a, b: a + b,
@@ -56,6 +64,10 @@ REFERENCES = {
     "Exp": lambda a: np.e ** a,
     "Log": lambda a: np.log(a),
     "Sqrt": lambda a: a ** 0.5,
+    "Prod": lambda a, axis, keepdims: np.multiply.reduce(a, axis=axis, keepdims=keepdims),
+    "CumSum": lambda a, axis: np.add.accumulate(a, axis=axis),
+    "Gather": lambda a, dim, index: np.array([a[tuple(index[pos] if k == dim % a.ndim else i for k, i in enumerate(pos))]
+                                              for pos in np.ndindex(index.shape)]).reshape(index.shape),
     "Conv2d": conv2d_ref,
     "MaxPool2d": lambda a, **kw: pool_ref(a, how=np.max, fill=-np.inf, **kw),
     "AvgPool2d": lambda a, **kw: pool_ref(a, how=np.mean, **kw),
@@ -108,6 +120,9 @@ TORCH = {
     "Exp": lambda torch, a: torch.exp(a),
     "Log": lambda torch, a: torch.log(a),
     "Sqrt": lambda torch, a: torch.sqrt(a),
+    "Prod": lambda torch, a, axis, keepdims: _torch_prod(a, axis, keepdims),
+    "CumSum": lambda torch, a, axis: torch.cumsum(a, dim=axis),
+    "Gather": lambda torch, a, dim, index: torch.gather(a, dim, torch.as_tensor(index)),
     "Conv2d": lambda torch, x, w, *b, stride, padding, dilation: torch.nn.functional.conv2d(
         x, w, *b, stride=stride, padding=padding, dilation=dilation),
     "MaxPool2d": lambda torch, a, kernel_size, stride=None, padding=0, dilation=1: torch.nn.functional.max_pool2d(

@@ -841,3 +841,56 @@ def test_chunk_of_an_empty_dim_and_split_by_non_int_sizes_are_pytorchs(torch):
     with pytest.raises(TypeError, match="split: the sizes must be ints"):
         ts.zeros(5).split([True, 4])
     assert [p.shape for p in ts.zeros(5).split(np.int64(2))] == [(2,), (2,), (1,)]
+
+
+def test_prod_cumsum_gather_repeat_and_their_gradients_are_pytorchs(torch):
+    a = np.random.default_rng(3).normal(size=(3, 4, 2))
+    a[1, 2, 0] = 0.0  # (one zero: its gradient is the product of the others, theirs 0 in that slice)
+    a[2, :2, 1] = 0.0  # (two zeros in one slice: every gradient of that slice is 0)
+    idx = np.array([[[0, 1], [3, 3], [2, 0]], [[1, 1], [0, 2], [3, 1]]])
+    calls = [lambda x, lib: x.prod(), lambda x, lib: x.prod(1), lambda x, lib: x.prod(-1, keepdim=True),
+             lambda x, lib: x.cumsum(1), lambda x, lib: x.cumsum(-1),
+             lambda x, lib: x.gather(1, idx if lib is ts else torch.tensor(idx)),
+             lambda x, lib: x.repeat(2, 1, 3), lambda x, lib: x.repeat(2, 1, 1, 2)]
+    for call in calls:
+        x, t = ts.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        y, ty = call(x, ts), call(t, torch)
+        assert y.shape == tuple(ty.shape)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-15)
+        g = np.random.default_rng(4).normal(size=y.shape)
+        y.backward(g)
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_sort_topk_argsort_give_pytorchs_values_indices_and_gradients(torch):
+    a = np.array([[3.0, 1.0, 2.0, 5.0], [0.5, -1.0, 4.0, 2.5]])
+    for call in (lambda x: x.sort(), lambda x: x.sort(0, descending=True), lambda x: x.topk(2),
+                 lambda x: x.topk(1, dim=0, largest=False), lambda x: x.sort(dim=1, descending=True)):
+        x, t = ts.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        (v, i), (tv, ti) = call(x), call(t)
+        np.testing.assert_array_equal(v.numpy(), tv.detach().numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        assert i.dtype == np.int64 and not i.requires_grad
+        g = np.arange(v.data.size, dtype=np.float64).reshape(v.shape) + 1
+        v.backward(g)
+        tv.backward(torch.tensor(g))
+        np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    ties = ts.tensor([2.0, 1.0, 2.0, 1.0])
+    assert ties.argsort().numpy().tolist() == [1, 3, 0, 2]  # (stable: equal values keep their order)
+    assert ties.argsort(descending=True).numpy().tolist() == [0, 2, 1, 3]
+    assert ties.sort(descending=True).values.numpy().tolist() == [2.0, 2.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("call, err, match", [
+    (lambda x: x.gather(1, np.array([[4]])), ValueError, "index 4 is out of range for dim 1 of size 4"),
+    (lambda x: x.gather(1, np.array([0, 1])), ValueError, "index must be integers with the input's 2 dimensions"),
+    (lambda x: x.gather(0, np.zeros((1, 5), np.int64)), ValueError, "larger than the input"),
+    (lambda x: x.gather(1, np.array([[0.5]])), ValueError, "must be integers"),
+    (lambda x: x.cumsum(2), np.exceptions.AxisError, "cumsum: axis 2 is out of bounds"),
+    (lambda x: x.repeat(2), ValueError, "a count >= 0 for each of the tensor's 2 dimensions"),
+    (lambda x: x.topk(5), ValueError, r"k must be an int in \[0, 4\]"),
+])
+def test_bad_gathers_cumsums_repeats_and_topks_are_named(call, err, match):
+    with pytest.raises(err, match=match):
+        call(ts.zeros(3, 4))

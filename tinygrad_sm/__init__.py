@@ -13,8 +13,8 @@ from .creation import (
 )
 from .dtypes import bool_, float32, float64, int32, int64
 from .functional import (
-    cat, concatenate, cross_entropy, exp, log, log_softmax, logsumexp, matmul, maximum, minimum,
-    nll_loss, relu, sigmoid, softmax, sqrt, stack, tanh, where,
+    argsort, cat, concatenate, cross_entropy, cumsum, exp, gather, log, log_softmax, logsumexp, matmul, maximum,
+    minimum, nll_loss, prod, relu, sigmoid, softmax, sort, sqrt, stack, tanh, topk, where,
 )
 from .gates import Domain, Gate, GateError, Values
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -43,5 +43,6 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "maximum", "minimum", "matmul", "cat", "concatenate",
     "stack", "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss", "where",
+    "prod", "cumsum", "gather", "sort", "argsort", "topk",
     "nn", "optim", "save", "load", "CheckpointError", "warmup", "set_num_threads", "get_num_threads",
 ]

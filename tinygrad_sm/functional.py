@@ -1,7 +1,7 @@
 """Functional forms of the ops: `tinygrad_sm.softmax(x)`, `F.cross_entropy(logits, y)`, ..."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -139,6 +139,36 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: Optional[int] = None
     if not tensors:
         raise ValueError("stack needs at least one tensor")
     return G.Stack.apply(*_one_kind(_all_tensors(tensors)), axis=axis if dim is None else dim)
+
+
+def prod(input: Tensor, dim: AxisLike = None, keepdim: bool = False) -> Tensor:  # noqa: A002
+    """torch.prod's spelling of input.prod(dim, keepdim)."""
+    return _t(input).prod(dim, keepdim)
+
+
+def cumsum(input: Tensor, dim: int) -> Tensor:  # noqa: A002
+    """torch.cumsum's spelling of input.cumsum(dim)."""
+    return _t(input).cumsum(dim)
+
+
+def gather(input: Tensor, dim: int, index: ArrayLike) -> Tensor:  # noqa: A002
+    """torch.gather's spelling of input.gather(dim, index)."""
+    return _t(input).gather(dim, index)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:  # noqa: A002
+    """torch.sort's spelling of input.sort(dim, descending): (values, indices)."""
+    return _t(input).sort(dim, descending, stable)
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:  # noqa: A002
+    """torch.argsort's spelling of input.argsort(dim, descending)."""
+    return _t(input).argsort(dim, descending, stable)
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+    """torch.topk's spelling of input.topk(k, dim, largest): (values, indices)."""
+    return _t(input).topk(k, dim, largest, sorted)
 
 
 def softmax(x: Tensor, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:

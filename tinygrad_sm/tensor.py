@@ -754,6 +754,75 @@ class Tensor:
         indices = np.asarray(arg(self.data, axis=d, keepdims=keep and d is not None))
         return ValuesIndices(values, Tensor._wrap(indices.astype(np.int64, copy=False)))
 
+    def prod(self, dim: AxisLike = None, keepdim: bool = False) -> "Tensor":
+        """The product over dim (None: all; an int, or a tuple of them), as PyTorch's prod. The
+        gradient of each element is the product of the others, exact where some are 0."""
+        return G.Prod.apply(self, axis=_reduce_axis(None, dim), keepdims=bool(keepdim))
+
+    def cumsum(self, dim: int) -> "Tensor":
+        """Running sums along dim, as PyTorch's: out[i] = x[0] + ... + x[i]."""
+        if not is_int(dim):
+            raise TypeError(f"cumsum(dim) takes one dim as an int, got {dim!r}")
+        normalize_axis(dim, self.ndim, op="cumsum")  # (a clear error for a dim out of range)
+        if self.ndim == 0:  # (one element: its own running sum)
+            return self.reshape(())
+        return G.CumSum.apply(self, axis=int(dim))
+
+    def gather(self, dim: int, index: ArrayLike) -> "Tensor":
+        """out[i][j][k] = self[i][index[i][j][k]][k] for dim=1 (and so on), as PyTorch's gather:
+        index holds integers, has this tensor's number of dimensions, and is no larger along the
+        others. The gradient goes back to the picked elements (summed where one is picked twice)."""
+        idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+        if not is_int(dim):
+            raise TypeError(f"gather(dim, index) takes one dim as an int, got {dim!r}")
+        normalize_axis(dim, self.ndim, op="gather")
+        return G.Gather.apply(self, dim=int(dim), index=idx)
+
+    def repeat(self, *sizes: Any) -> "Tensor":
+        """Tile: repeat(2, 3) stacks 2 copies along dim 0 and 3 along dim 1, as PyTorch's repeat
+        (not NumPy's repeat, which is repeat_interleave). Built from reshape and expand, so the
+        gradient of each element sums its copies'."""
+        reps = _shape_arg(sizes)
+        if len(reps) < self.ndim or not all(is_int(r) and r >= 0 for r in reps):
+            raise ValueError(f"repeat: give a count >= 0 for each of the tensor's {self.ndim} dimensions (or "
+                             f"more, which add leading ones), got {reps}")
+        shape = (1,) * (len(reps) - self.ndim) + self.shape
+        spread = self.reshape(tuple(d for n in shape for d in (1, n)))  # (1, n0, 1, n1, ...)
+        tiled = spread.expand(tuple(d for r, n in zip(reps, shape) for d in (r, n)))
+        return tiled.reshape(tuple(r * n for r, n in zip(reps, shape)))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> "Tensor":
+        """The indices that sort dim (int64; no gradient). Sorting is always stable here: equal
+        values keep their order (descending too)."""
+        if not is_int(dim):
+            raise TypeError(f"argsort(dim) takes one dim as an int, got {dim!r}")
+        if self.ndim == 0:
+            return Tensor._wrap(np.zeros((), np.int64))
+        d = normalize_axis(dim, self.ndim, op="argsort")[0]
+        data = self.data
+        if descending:  # (stable from the largest down: sort the reversed axis, then map back)
+            flipped = np.flip(data, d)
+            order = np.flip(np.argsort(flipped, axis=d, kind="stable"), d)
+            return Tensor._wrap((data.shape[d] - 1 - order).astype(np.int64, copy=False))
+        return Tensor._wrap(np.argsort(data, axis=d, kind="stable").astype(np.int64, copy=False))
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> ValuesIndices:
+        """(values, indices) sorted along dim, as PyTorch's sort; the values' gradient goes back
+        to where each came from (a gather)."""
+        idx = self.argsort(dim, descending)
+        return ValuesIndices(self.gather(dim, idx) if self.ndim else self * 1, idx)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:  # noqa: A002
+        """(values, indices) of the k largest (or smallest) along dim, largest first, as PyTorch's."""
+        d = normalize_axis(dim, max(self.ndim, 1), op="topk")[0]
+        n = self.shape[d] if self.ndim else 1
+        if not is_int(k) or not 0 <= k <= n:
+            raise ValueError(f"topk: k must be an int in [0, {n}] for dim {dim} of shape {self.shape}, got {k!r}")
+        idx = self.argsort(dim, descending=largest)
+        if self.ndim:
+            idx = Tensor._wrap(np.take(idx.data, np.arange(k), axis=d))
+        return ValuesIndices(self.gather(dim, idx) if self.ndim else self * 1, idx)
+
     def var(self, dim: AxisLike = None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
             correction: float = 1) -> "Tensor":
         """Variance over dim (None: all), sum((x - mean)**2) / (n - correction), as PyTorch's:

@@ -606,9 +606,20 @@ def _pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]
     return [draw(_values((n, c) + hw, _v(d, 0), dt))], attrs
 
 
+def _gather(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, hnp = _hypothesis()
+    s = draw(shapes(min_dims=1))
+    dim = draw(st.integers(-len(s), len(s) - 1))
+    # index: no larger than x along the other dims, any length along dim; repeats allowed (their
+    # gradients must add up)
+    ishape = tuple(draw(st.integers(1, 4)) if i == dim % len(s) else draw(st.integers(1, n)) for i, n in enumerate(s))
+    index = draw(hnp.arrays(np.int64, ishape, elements=st.integers(0, s[dim] - 1)))
+    return [draw(_values(s, _v(d, 0), dt))], {"dim": dim, "index": index}
+
+
 _KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
     "elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul, "reshape": _reshape,
     "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
     "softmax": _softmax, "classification": _classification, "linear": _linear,
-    "conv2d": _conv2d, "pool2d": _pool2d,
+    "conv2d": _conv2d, "pool2d": _pool2d, "gather": _gather,
 }

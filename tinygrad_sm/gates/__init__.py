@@ -2,8 +2,8 @@
 
     elementwise.py  add distributes, mul swaps, maximum and where route, exp, log, pow, ...
     activations.py  ReLU gates, sigmoid, tanh, clip, dropout
-    reduce.py       sum, mean, max/min (route to the winners), logsumexp
-    movement.py     reshape, permute, expand, cat, stack, indexing (scatter-add back)
+    reduce.py       sum, mean, prod, max/min (route to the winners), logsumexp, cumsum
+    movement.py     reshape, permute, expand, cat, stack, indexing and gather (scatter-add back)
     matmul.py       matrix product (the matrix form of mul swaps)
     conv.py         2-D convolution (a matmul on unrolled windows), max and average pooling
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
@@ -17,16 +17,16 @@ from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Mini
 from .losses import BCEWithLogits, BinaryCrossEntropy, MultiClassHinge
 from .linear import Linear
 from .matmul import MatMul
-from .movement import Concat, Expand, GetItem, Permute, Reshape, Stack
-from .reduce import LogSumExp, Max, Mean, Min, Sum
+from .movement import Concat, Expand, Gather, GetItem, Permute, Reshape, Stack
+from .reduce import CumSum, LogSumExp, Max, Mean, Min, Prod, Sum
 from .softmax import CrossEntropy, LogSoftmax, NLLLoss, Softmax
 
 __all__ = [
     "Gate", "GateError", "Domain", "Values", "unbroadcast",
     "Add", "AddConst", "Sub", "Neg", "Mul", "MulConst", "Div", "Pow", "PowScalar", "Exp", "Log", "Sqrt", "StdSqrt", "Abs", "Cast",
     "Maximum", "Minimum", "Where", "ReLU", "Sigmoid", "Tanh", "Clip", "Dropout",
-    "Sum", "Mean", "Max", "Min", "LogSumExp",
-    "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem",
+    "Sum", "Mean", "Prod", "Max", "Min", "LogSumExp", "CumSum",
+    "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem", "Gather",
     "MatMul", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
     "BinaryCrossEntropy",
 ]

@@ -133,3 +133,42 @@ class GetItem(Gate):
         else:
             gx[self.index] = g  # basic slices never repeat an element
         return gx
+
+
+def gather_index(index: np.ndarray, dim: int) -> tuple[np.ndarray, ...]:
+    """The full index of x.gather(dim, index): index itself along dim, and along every other
+    axis d the positions 0..index.shape[d]-1 (broadcast: no array of x's size is made)."""
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+class Gather(Gate):
+    """z[..., i, ...] = x[..., index[..., i, ...], ...] along dim (PyTorch's gather: index has
+    x's number of dimensions, and is no larger than x along the others).  dz/dx scatters g back
+    to the picked places, adding where one is picked twice (np.add.at)."""
+
+    domain = Domain("gather")
+
+    def __init__(self, dim: int, index: np.ndarray):
+        self.dim, self.index = dim, index
+
+    def forward(self, x):
+        idx = np.asarray(self.index)
+        if idx.ndim != x.ndim or idx.dtype.kind not in "iu":
+            raise GateError(f"gather: index must be integers with the input's {x.ndim} dimensions, "
+                            f"got {idx.dtype} of shape {idx.shape}")
+        d = self.dim % max(x.ndim, 1)
+        if any(idx.shape[a] > x.shape[a] for a in range(x.ndim) if a != d):
+            raise GateError(f"gather: index of shape {idx.shape} is larger than the input {x.shape} "
+                            f"along a dimension other than dim {self.dim}")
+        if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
+            raise GateError(f"gather: index {int(idx.max() if idx.max() >= x.shape[d] else idx.min())} is "
+                            f"out of range for dim {self.dim} of size {x.shape[d]}")
+        self.full = gather_index(idx, d)
+        return x[self.full]
+
+    def backward(self, g):
+        gx = np.zeros(self.shapes[0], dtype=g.dtype)
+        np.add.at(gx, self.full, g)
+        return gx

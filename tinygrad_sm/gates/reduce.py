@@ -139,3 +139,46 @@ class LogSumExp(_Reduce):
     def backward(self, g):
         x, z = self.saved
         return self.kept(g) * np.exp(x - z)
+
+
+class Prod(_Reduce):
+    """z = product of x over axis.  dz/dx_i = the product of the others: with the running
+    products from the left (before i) and from the right (after i), exactly left_i * right_i,
+    also where some x are 0 (dividing z by x_i would give 0/0 there)."""
+
+    domain = Domain("reduce", (Values(-1.5, 1.5),))
+
+    def forward(self, x):
+        self.forward_axes(x)
+        if self.needs_grad:
+            self.save_for_backward(x)
+        return np.prod(x, axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, g):
+        (x,) = self.saved
+        axes = tuple(range(x.ndim)) if self.axis is None else self.axis
+        ends = tuple(range(x.ndim - len(axes), x.ndim))
+        moved = np.moveaxis(x, axes, ends)  # the reduced axes last, then merged: one product a row
+        lead = moved.shape[:x.ndim - len(axes)]
+        rows = moved.reshape(lead + (int(np.prod(moved.shape[len(lead):], dtype=np.int64)),))
+        one = np.ones(lead + (1,), x.dtype)
+        left = np.cumprod(np.concatenate([one, rows[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([one, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = (left * right).reshape(moved.shape)
+        return np.moveaxis(others, ends, axes) * self.kept(g)
+
+
+class CumSum(Gate):
+    """z_i = x_0 + ... + x_i along axis.  x_j feeds every z_i with i >= j, so its gradient is the
+    sum of g_i over i >= j: the running sum of g taken from the other end."""
+
+    domain = Domain("softmax")  # (an axis drawn, as softmax's)
+
+    def __init__(self, axis: int = -1):
+        self.axis = axis
+
+    def forward(self, x):
+        return np.cumsum(x, axis=self.axis, dtype=x.dtype)
+
+    def backward(self, g):
+        return np.flip(np.cumsum(np.flip(g, self.axis), axis=self.axis), self.axis)
