@@ -35,9 +35,11 @@ def test_conv2d_and_its_three_gradients_are_pytorchs(kw, torch):
     _same_grads((ox, ow, ob), (tx, tw, tb))
 
 
-@pytest.mark.parametrize("column_bytes", [1, 3000])
-def test_conv2d_a_block_of_images_at_a_time_gives_the_same_as_pytorch(column_bytes, torch, monkeypatch):
-    monkeypatch.setattr(ts.gates.conv, "COLUMN_BYTES", column_bytes)  # (1: one image a block; 3000: 2 or 3)
+@pytest.mark.parametrize("images, blocks", [(1, 7), (2, 4), (3, 3)])
+def test_conv2d_a_block_of_images_at_a_time_gives_the_same_as_pytorch(images, blocks, torch, monkeypatch):
+    per_image = 2 * 3 * 3 * 6 * 5 * 8  # (C * kh * kw * Ho * Wo float64 columns of one image, with padding 1)
+    monkeypatch.setattr(ts.gates.conv, "COLUMN_BYTES", images * per_image + 1)
+    assert len(ts.gates.Conv2d._blocks((7, 2, 6, 5), (3, 3), (6, 5), 8)) == blocks  # (a short last block too)
     x, w, b = R.standard_normal((7, 2, 6, 5)), R.standard_normal((3, 2, 3, 3)), R.standard_normal(3)
     (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
     y, ty = F.conv2d(ox, ow, ob, padding=1), torch.nn.functional.conv2d(tx, tw, tb, padding=1)
@@ -288,8 +290,13 @@ def test_float32_layers_agree_with_pytorchs_to_float32_rounding(torch):
 
 def test_unflatten_splits_a_dim_as_pytorchs(torch):
     for dim, size, shape in ((1, (1, 4, 4), (3, 16)), (-1, (2, -1), (2, 3, 8)), (0, (2, 3), (6, 5))):
-        ours, theirs = nn.Unflatten(dim, size)(ts.zeros(*shape)), torch.nn.Unflatten(dim, size)(torch.zeros(shape))
-        assert ours.shape == tuple(theirs.shape)
+        a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        ours, theirs = nn.Unflatten(dim, size)(ts.tensor(a)), torch.nn.Unflatten(dim, size)(torch.tensor(a))
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())  # (the same elements in the same places)
+    with pytest.raises(TypeError, match="unflattened_size is a tuple"):
+        nn.Unflatten(1, 4)
+    with pytest.raises(TypeError, match="dim must be an int"):
+        nn.Unflatten(1.5, (2, 2))
     with pytest.raises(ValueError, match=r"dim 1 of the input \(3, 10\) has 10 elements, which do not make \(1, 4, 4\)"):
         nn.Unflatten(1, (1, 4, 4))(ts.zeros(3, 10))
     with pytest.raises(ValueError, match="unflattened_size must be positive ints"):

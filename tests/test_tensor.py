@@ -887,6 +887,8 @@ def test_sort_topk_argsort_give_pytorchs_values_indices_and_gradients(torch):
     (lambda x: x.gather(1, np.array([0, 1])), ValueError, "index must be integers with the input's 2 dimensions"),
     (lambda x: x.gather(0, np.zeros((1, 5), np.int64)), ValueError, "larger than the input"),
     (lambda x: x.gather(1, np.array([[0.5]])), ValueError, "must be integers"),
+    (lambda x: x.gather(1, np.array([[-1]])), ValueError, "index -1 is out of range for dim 1 of size 4"),
+    (lambda x: x.sum().sort(dim=3), np.exceptions.AxisError, "argsort: axis 3 is out of bounds"),
     (lambda x: x.cumsum(2), np.exceptions.AxisError, "cumsum: axis 2 is out of bounds"),
     (lambda x: x.repeat(2), ValueError, "a count >= 0 for each of the tensor's 2 dimensions"),
     (lambda x: x.topk(5), ValueError, r"k must be an int in \[0, 4\]"),
@@ -894,3 +896,26 @@ def test_sort_topk_argsort_give_pytorchs_values_indices_and_gradients(torch):
 def test_bad_gathers_cumsums_repeats_and_topks_are_named(call, err, match):
     with pytest.raises(err, match=match):
         call(ts.zeros(3, 4))
+
+
+def test_the_new_ops_on_empty_0_d_integer_and_nan_tensors_are_pytorchs(torch):
+    x, t = ts.zeros(3, 0, requires_grad=True), torch.zeros(3, 0, requires_grad=True)
+    y, ty = x.prod(1), t.prod(1)
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())  # (the product of nothing is 1)
+    y.sum().backward()
+    assert x.grad.shape == (3, 0)
+    for a in (np.array([True, False, True, True]), np.array([2 ** 31 - 1, 1], np.int32), np.array([200, 100], np.uint8)):
+        ours, theirs = ts.tensor(a).cumsum(0), torch.tensor(a).cumsum(0)
+        assert ours.dtype == np.int64 and ours.numpy().tolist() == theirs.numpy().tolist()
+    assert ts.tensor(True).cumsum(0).dtype == np.int64
+    s = ts.tensor(5.0, requires_grad=True)
+    np.testing.assert_array_equal(s.gather(0, np.array(0)).numpy(), torch.tensor(5.0).gather(0, torch.tensor(0)).numpy())
+    assert ts.tensor(True).sort().values.dtype == np.bool_
+    a = np.array([[3.0, np.nan, 1.0, 3.0, -np.inf], [0.5, 1.0, 2.0, 2.0, np.inf]])  # (NaN sorts last, ties stable)
+    for call in (lambda x: x.sort(stable=True), lambda x: x.sort(descending=True, stable=True),
+                 lambda x: x.topk(5, largest=False), lambda x: x.argsort(dim=0, stable=True)):
+        ours, theirs = call(ts.tensor(a)), call(torch.tensor(a))
+        for o, t in zip(*((ours, theirs) if isinstance(ours, tuple) else ((ours,), (theirs,)))):
+            np.testing.assert_array_equal(o.numpy(), t.numpy())
+    v, i = ts.tensor(a).topk(0)
+    assert v.shape == i.shape == (2, 0) == tuple(torch.tensor(a).topk(0).values.shape)

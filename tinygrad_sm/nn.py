@@ -547,6 +547,10 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
+        if not is_int(dim):
+            raise TypeError(f"Unflatten: dim must be an int, got {dim!r}")
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"Unflatten: unflattened_size is a tuple of sizes, e.g. (1, 28, 28), got {unflattened_size!r}")
         size = tuple(unflattened_size)
         if not size or not all(is_int(n) and (n >= 1 or n == -1) for n in size) or size.count(-1) > 1:
             raise ValueError(f"Unflatten: unflattened_size must be positive ints (one may be -1), got {unflattened_size!r}")

@@ -764,8 +764,8 @@ class Tensor:
         if not is_int(dim):
             raise TypeError(f"cumsum(dim) takes one dim as an int, got {dim!r}")
         normalize_axis(dim, self.ndim, op="cumsum")  # (a clear error for a dim out of range)
-        if self.ndim == 0:  # (one element: its own running sum)
-            return self.reshape(())
+        if self.ndim == 0:  # (one element: its own running sum, in cumsum's dtype)
+            return G.CumSum.apply(self.reshape(1), axis=0).reshape(())
         return G.CumSum.apply(self, axis=int(dim))
 
     def gather(self, dim: int, index: ArrayLike) -> "Tensor":
@@ -776,6 +776,10 @@ class Tensor:
         if not is_int(dim):
             raise TypeError(f"gather(dim, index) takes one dim as an int, got {dim!r}")
         normalize_axis(dim, self.ndim, op="gather")
+        if self.ndim == 0:  # (as PyTorch: a 0-d index into the one element)
+            if np.ndim(idx) != 0:
+                raise ValueError(f"gather: a 0-d tensor takes a 0-d index, got shape {np.shape(idx)}")
+            return G.Gather.apply(self.reshape(1), dim=0, index=np.reshape(idx, 1)).reshape(())
         return G.Gather.apply(self, dim=int(dim), index=idx)
 
     def repeat(self, *sizes: Any) -> "Tensor":
@@ -796,9 +800,10 @@ class Tensor:
         values keep their order (descending too)."""
         if not is_int(dim):
             raise TypeError(f"argsort(dim) takes one dim as an int, got {dim!r}")
+        d = normalize_axis(dim, self.ndim, op="argsort")
         if self.ndim == 0:
             return Tensor._wrap(np.zeros((), np.int64))
-        d = normalize_axis(dim, self.ndim, op="argsort")[0]
+        d = d[0]
         data = self.data
         if descending:  # (stable from the largest down: sort the reversed axis, then map back)
             flipped = np.flip(data, d)
@@ -810,7 +815,7 @@ class Tensor:
         """(values, indices) sorted along dim, as PyTorch's sort; the values' gradient goes back
         to where each came from (a gather)."""
         idx = self.argsort(dim, descending)
-        return ValuesIndices(self.gather(dim, idx) if self.ndim else self * 1, idx)
+        return ValuesIndices(self.gather(dim, idx) if self.ndim else self.reshape(()), idx)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:  # noqa: A002
         """(values, indices) of the k largest (or smallest) along dim, largest first, as PyTorch's."""
@@ -821,7 +826,9 @@ class Tensor:
         idx = self.argsort(dim, descending=largest)
         if self.ndim:
             idx = Tensor._wrap(np.take(idx.data, np.arange(k), axis=d))
-        return ValuesIndices(self.gather(dim, idx) if self.ndim else self * 1, idx)
+        elif k == 0:  # (as PyTorch: none of the one element)
+            return ValuesIndices(self.reshape(1)[:0], Tensor._wrap(np.zeros(0, np.int64)))
+        return ValuesIndices(self.gather(dim, idx) if self.ndim else self.reshape(()), idx)
 
     def var(self, dim: AxisLike = None, unbiased: Optional[bool] = None, keepdim: bool = False, *,
             correction: float = 1) -> "Tensor":

@@ -79,11 +79,11 @@ class Conv2d(_Windowed):
         return tuple(k), self.stride, self.padding, self.dilation, tuple(out)
 
     @staticmethod
-    def _blocks(xshape: tuple[int, ...], k: Pair, out: Pair) -> list[tuple[int, int]]:
+    def _blocks(xshape: tuple[int, ...], k: Pair, out: Pair, itemsize: int) -> list[tuple[int, int]]:
         """Images a block at a time, [i, j), so that a block's unrolled windows (COLUMN_BYTES or
         less) are still in cache when the product reads them. A whole batch's are kh*kw times the
         input: at batch 256 the cnn's second layer's would be 80 MB."""
-        per_image = xshape[1] * k[0] * k[1] * out[0] * out[1] * 4
+        per_image = xshape[1] * k[0] * k[1] * out[0] * out[1] * itemsize
         step = max(1, COLUMN_BYTES // max(per_image, 1))
         return [(i, min(i + step, xshape[0])) for i in range(0, xshape[0], step)]
 
@@ -104,7 +104,7 @@ class Conv2d(_Windowed):
         o, wm = w.shape[0], w.reshape(w.shape[0], -1)
         x = np.ascontiguousarray(x)  # (a block of images is then a view)
         y = np.empty((x.shape[0], o) + tuple(out), dtype=np.result_type(x, w))
-        for i, j in self._blocks(x.shape, k, out):
+        for i, j in self._blocks(x.shape, k, out, y.itemsize):
             yb = wm @ kernels.im2col(x[i:j], *self._geo(k, out))  # (O, images*Ho*Wo)
             if b is not None:
                 yb += b[:, None]
@@ -121,7 +121,7 @@ class Conv2d(_Windowed):
         k, out, o = wshape[2:], g.shape[2:], wshape[0]
         gw = np.zeros((o, math.prod(wshape[1:])), dtype=g.dtype) if need[1] else None
         gx = np.empty(xshape, dtype=g.dtype) if need[0] else None
-        for i, j in self._blocks(xshape, k, out):  # (the windows again, from x: kept, they would hold
+        for i, j in self._blocks(xshape, k, out, g.itemsize):  # (the windows again, from x: kept, they would hold
             gm = np.ascontiguousarray(g[i:j].transpose(1, 0, 2, 3)).reshape(o, -1)  # kh*kw copies of x)
             if need[1]:
                 gw += gm @ kernels.im2col(x[i:j], *self._geo(k, out)).T

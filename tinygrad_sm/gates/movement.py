@@ -151,7 +151,7 @@ class Gather(Gate):
     domain = Domain("gather")
 
     def __init__(self, dim: int, index: np.ndarray):
-        self.dim, self.index = dim, index
+        self.dim, self.index = dim, np.array(index, copy=True)  # (the caller may change theirs before backward)
 
     def forward(self, x):
         idx = np.asarray(self.index)
@@ -162,7 +162,7 @@ class Gather(Gate):
         if any(idx.shape[a] > x.shape[a] for a in range(x.ndim) if a != d):
             raise GateError(f"gather: index of shape {idx.shape} is larger than the input {x.shape} "
                             f"along a dimension other than dim {self.dim}")
-        if idx.size and (idx.min() < -x.shape[d] or idx.max() >= x.shape[d]):
+        if idx.size and (idx.min() < 0 or idx.max() >= x.shape[d]):  # (negative ones too, as PyTorch)
             raise GateError(f"gather: index {int(idx.max() if idx.max() >= x.shape[d] else idx.min())} is "
                             f"out of range for dim {self.dim} of size {x.shape[d]}")
         self.full = gather_index(idx, d)

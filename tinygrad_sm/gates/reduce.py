@@ -161,9 +161,9 @@ class Prod(_Reduce):
         moved = np.moveaxis(x, axes, ends)  # the reduced axes last, then merged: one product a row
         lead = moved.shape[:x.ndim - len(axes)]
         rows = moved.reshape(lead + (int(np.prod(moved.shape[len(lead):], dtype=np.int64)),))
-        one = np.ones(lead + (1,), x.dtype)
-        left = np.cumprod(np.concatenate([one, rows[..., :-1]], axis=-1), axis=-1)
-        right = np.cumprod(np.concatenate([one, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        one = np.ones(lead + (1,), x.dtype)  # (products of nothing; a row of no elements stays empty)
+        left = np.cumprod(np.concatenate([one, rows], axis=-1), axis=-1)[..., :-1]
+        right = np.cumprod(np.concatenate([one, rows[..., ::-1]], axis=-1), axis=-1)[..., :-1][..., ::-1]
         others = (left * right).reshape(moved.shape)
         return np.moveaxis(others, ends, axes) * self.kept(g)
 
@@ -177,8 +177,8 @@ class CumSum(Gate):
     def __init__(self, axis: int = -1):
         self.axis = axis
 
-    def forward(self, x):
-        return np.cumsum(x, axis=self.axis, dtype=x.dtype)
+    def forward(self, x):  # (integers and bools add up in int64, as PyTorch's)
+        return np.cumsum(x, axis=self.axis, dtype=x.dtype if x.dtype.kind in "fc" else np.int64)
 
     def backward(self, g):
         return np.flip(np.cumsum(np.flip(g, self.axis), axis=self.axis), self.axis)

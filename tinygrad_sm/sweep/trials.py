@@ -83,7 +83,7 @@ class SweepSpec:
         varied = set(self.varied())
         for name in HIDDEN_ONLY:
             if name in self.space and all(v.get("model", "mlp") in T.ONE_LAYER for v in combos):
-                raise SweepError(f"--{name} sets the hidden layers of mlp and deep-mlp; every trial here is a "
+                raise SweepError(f"--{name} sets the hidden layers of mlp, deep-mlp and cnn; every trial here is a "
                                  "one-layer model (softmax, svm), so it would only repeat the same trial")
         trials, seen = [], set()
         for values in combos:
