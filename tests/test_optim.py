@@ -570,3 +570,55 @@ def test_schedules_print_their_settings_and_lambda_lr_takes_a_0_d_array():
         optim.SGD([{"params": [ts.tensor([1.0], requires_grad=True)], "beta": [0.9, 0.9]}], lr=0.1)
     with pytest.raises(TypeError, match="not numbers or flags"):
         optim.SGD([{"params": [ts.tensor([1.0], requires_grad=True)], "frozen": False}], lr=0.1)
+
+
+@pytest.mark.parametrize("kw", [dict(patience=2, factor=0.5), dict(mode="max", patience=1, cooldown=2, factor=0.3),
+                                dict(patience=0, threshold=0.1, threshold_mode="abs", min_lr=[0.02, 0.1]),
+                                dict(patience=1, threshold=0.05, min_lr=0.05, eps=0.02)])
+def test_reduce_lr_on_plateau_cuts_when_pytorchs_does(kw, torch):
+    metrics = [1.0, 0.9, 0.9, 0.95, 0.91, 0.89, 0.899, 0.5, float("nan"), 0.6, 0.6, 0.6, 0.7, 0.4, 0.4, 0.4]
+    a, b = ts.tensor([1.0], requires_grad=True), ts.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.4}], lr=1.0)
+    topt = torch.optim.SGD([{"params": [torch.ones(1, requires_grad=True)]},
+                            {"params": [torch.ones(1, requires_grad=True)], "lr": 0.4}], lr=1.0)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    for m in metrics:
+        topt.step()
+        sched.step(m)
+        tsched.step(m)
+        assert [g["lr"] for g in opt.param_groups] == pytest.approx([g["lr"] for g in topt.param_groups], rel=1e-12)
+        assert (sched.num_bad_epochs, sched.cooldown_counter) == (tsched.num_bad_epochs, tsched.cooldown_counter)
+    assert opt.param_groups[0]["lr"] < 1.0  # (it did cut)
+    other = optim.ReduceLROnPlateau(optim.SGD([{"params": [a]}, {"params": [b]}], lr=1.0))
+    other.load_state_dict(sched.state_dict())
+    assert (other.best, other.num_bad_epochs, other.patience, other.factor) == (
+        sched.best, sched.num_bad_epochs, sched.patience, sched.factor)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda o: optim.ReduceLROnPlateau(o, factor=1.0), "factor must be below 1"),
+    (lambda o: optim.ReduceLROnPlateau(o, mode="lowest"), "mode is 'min' or 'max'"),
+    (lambda o: optim.ReduceLROnPlateau(o, patience=-1), "patience must be an int >= 0"),
+    (lambda o: optim.ReduceLROnPlateau(o, min_lr=[0.1, 0.2]), "min_lr has 2 values for 1 parameter groups"),
+    (lambda o: optim.ReduceLROnPlateau(o).step(), r"step\(metric\) needs the metric"),
+    (lambda o: optim.ReduceLROnPlateau(o).load_state_dict({"best": "x", "last_epoch": 1, "base_lrs": [0.1]}),
+     "best must be a number"),
+])
+def test_reduce_lr_on_plateau_refuses_bad_settings(make, match):
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises((TypeError, ValueError), match=match):
+        make(opt)
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_reduce_lr_on_plateau_takes_a_loss_tensor_and_survives_a_checkpoint(tmp_path):
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=1.0)
+    sched = optim.ReduceLROnPlateau(opt, patience=0, min_lr=[0.2])
+    sched.step(ts.tensor(1.0))
+    sched.step(ts.tensor([2.0]))  # (worse: cut to 0.1, floored at 0.2)
+    assert opt.param_groups[0]["lr"] == 0.2 and sched.best == 1.0
+    ts.save(sched.state_dict(), tmp_path / "s.ckpt")
+    other = optim.ReduceLROnPlateau(optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=1.0))
+    other.load_state_dict(ts.load(tmp_path / "s.ckpt"))
+    assert (other.min_lr, other.patience, other.last_epoch, other.best) == ([0.2], 0, 2, 1.0)

@@ -25,7 +25,7 @@ from .tensor import Tensor, note_write
 Params = Union[Iterable[Tensor], Iterable[dict]]
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "LambdaLR"]
+           "CosineAnnealingLR", "LambdaLR", "ReduceLROnPlateau"]
 
 
 class Optimizer:
@@ -516,6 +516,95 @@ class LambdaLR(LRScheduler):
         return self.base_lrs[i] * float(factor)
 
 
+class ReduceLROnPlateau(LRScheduler):
+    """Cut the lr when a metric stops improving, as PyTorch's: call step(metric) once per epoch
+    (e.g. with the validation loss). After more than `patience` epochs in a row without an
+    improvement, every group's lr is multiplied by factor (not below min_lr; a cut smaller than
+    eps is skipped), and `cooldown` epochs pass before bad epochs count again. An improvement
+    beats the best so far by threshold: relatively (best * (1 -+ threshold)) or absolutely
+    (best -+ threshold) as threshold_mode says, - for mode "min", + for "max". A NaN is no
+    improvement."""
+
+    _options = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: Union[float, Sequence[float]] = 0.0, eps: float = 1e-8) -> None:
+        super().__init__(optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold,
+                         threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps)
+        if isinstance(self.min_lr, list) and len(self.min_lr) != len(optimizer.param_groups):
+            raise ValueError(f"ReduceLROnPlateau: min_lr has {len(self.min_lr)} values for "
+                             f"{len(optimizer.param_groups)} parameter groups")
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = 0
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        name = "ReduceLROnPlateau"
+        if options["mode"] not in ("min", "max") or options["threshold_mode"] not in ("rel", "abs"):
+            raise ValueError(f"{name}: mode is 'min' or 'max' and threshold_mode 'rel' or 'abs', got "
+                             f"{options['mode']!r} and {options['threshold_mode']!r}")
+        factor = _check(f"{name}: factor", options["factor"])
+        if factor >= 1:
+            raise ValueError(f"{name}: factor must be below 1 (it multiplies the lr), got {factor}")
+        for k in ("patience", "cooldown"):
+            if not is_int(options[k]) or options[k] < 0:
+                raise ValueError(f"{name}: {k} must be an int >= 0, got {options[k]!r}")
+        lows = options["min_lr"]
+        low = ([_check(f"{name}: min_lr", v) for v in lows] if isinstance(lows, (list, tuple))
+               else _check(f"{name}: min_lr", lows))
+        return {"mode": options["mode"], "factor": factor, "patience": int(options["patience"]),
+                "threshold": _check(f"{name}: threshold", options["threshold"]),
+                "threshold_mode": options["threshold_mode"], "cooldown": int(options["cooldown"]),
+                "min_lr": low, "eps": _check(f"{name}: eps", options["eps"])}
+
+    def _better(self, value: float) -> bool:
+        t, best = self.threshold, self.best
+        if self.mode == "min":
+            return value < (best * (1 - t) if self.threshold_mode == "rel" else best - t)
+        return value > (best * (1 + t) if self.threshold_mode == "rel" else best + t)
+
+    def step(self, metrics: Any = None) -> None:  # type: ignore[override]
+        """One epoch's metric (a number, or a one-element Tensor/array such as the loss)."""
+        if metrics is None:
+            raise TypeError("ReduceLROnPlateau.step(metric) needs the metric it watches (e.g. the validation loss)")
+        value = float(metrics.item() if hasattr(metrics, "item") else metrics)
+        self.last_epoch += 1
+        if self._better(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:  # (bad epochs in a cooldown do not count)
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            groups = self.optimizer.param_groups
+            if isinstance(self.min_lr, list) and len(self.min_lr) != len(groups):
+                raise ValueError(f"ReduceLROnPlateau: min_lr has {len(self.min_lr)} values, and the optimizer now "
+                                 f"has {len(groups)} parameter groups")
+            for i, g in enumerate(groups):
+                low = self.min_lr[i] if isinstance(self.min_lr, list) else self.min_lr
+                new = max(g["lr"] * self.factor, low)
+                if g["lr"] - new > self.eps:
+                    g["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best": self.best, "num_bad_epochs": self.num_bad_epochs,
+                "cooldown_counter": self.cooldown_counter}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        counts = {k: state.get(k, getattr(self, k)) if isinstance(state, Mapping) else None
+                  for k in ("num_bad_epochs", "cooldown_counter")}
+        best = state.get("best", self.best) if isinstance(state, Mapping) else None
+        if isinstance(state, Mapping) and (not all(is_int(v) and v >= 0 for v in counts.values())
+                                           or not is_real(best) or math.isnan(best)):
+            raise ValueError(f"ReduceLROnPlateau.load_state_dict: best must be a number and num_bad_epochs, "
+                             f"cooldown_counter ints >= 0, got {best!r}, {counts}")
+        super().load_state_dict(state)  # (checks the rest, and the type, before anything is set)
+        self.best = float(best)
+        self.num_bad_epochs, self.cooldown_counter = int(counts["num_bad_epochs"]), int(counts["cooldown_counter"])
+
+
 def _positive_int(name: str, value: Any) -> int:
     if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -531,7 +620,8 @@ def _copy_setting(v: Any) -> Any:
 
 
 # `optim.lr_scheduler.StepLR` and the rest, PyTorch's paths to the schedules, find them here too.
-SCHEDULERS = ("LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR")
+SCHEDULERS = ("LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
+              "ReduceLROnPlateau")
 lr_scheduler = types.ModuleType(__name__ + ".lr_scheduler", "Learning-rate schedules, as PyTorch's "
                                 "optim.lr_scheduler: " + ", ".join(SCHEDULERS) + ".")
 for _name in SCHEDULERS:
