@@ -1,0 +1,87 @@
+"""A small CNN on MNIST digits, written as a PyTorch user would: Conv2d, BatchNorm2d, MaxPool2d,
+Dropout, a cosine learning-rate schedule, and hooks that watch the network while it trains.
+
+    python examples/cnn_mnist.py [--quick] [--dataset mnist-sample|mnist|fashion-mnist] [--epochs N]
+
+The hooks are the point for a student: a forward hook on each ReLU records how many of its units
+were active (a dead layer shows up as 0%), and a gradient hook on the first convolution's weight
+records the gradient's norm at every step (exploding or vanishing gradients show up there first).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+import tinygrad_sm as ts
+import tinygrad_sm.nn.functional as F
+from tinygrad_sm import nn, optim
+from tinygrad_sm.data import DataLoader, get_dataset
+
+
+def make_model() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),   # 28 -> 14
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),  # 14 -> 7
+        nn.Flatten(), nn.Dropout(0.2), nn.Linear(16 * 7 * 7, 10))
+
+
+def accuracy(model: nn.Module, loader: DataLoader) -> float:
+    model.eval()  # (BatchNorm uses its running statistics, Dropout keeps everything)
+    correct = total = 0
+    with ts.no_grad():
+        for x, y in loader:
+            correct += int((model(x.reshape(-1, 1, 28, 28)).argmax(axis=1) == y).numpy().sum())
+            total += len(y)
+    model.train()
+    return correct / total
+
+
+def main(dataset: str = "mnist-sample", epochs: int = 3, batch_size: int = 64, lr: float = 0.05) -> dict:
+    train = DataLoader(get_dataset(dataset, train=True), batch_size, shuffle=True, seed=0)
+    test = DataLoader(get_dataset(dataset, train=False), 1000)
+
+    ts.manual_seed(0)
+    model = make_model()
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    print(model)
+
+    active: dict[str, list[float]] = {}  # ReLU name -> fraction of units > 0, per step
+    grad_norms: list[float] = []  # the first convolution's weight gradient, per step
+    for name, layer in model.named_modules():
+        if isinstance(layer, nn.ReLU):
+            layer.register_forward_hook(
+                lambda m, args, out, name=name: active.setdefault(name, []).append(float((out.numpy() > 0).mean())))
+    model[0].weight.register_hook(lambda g: grad_norms.append(float(np.linalg.norm(g.numpy()))))
+
+    for epoch in range(epochs):
+        t0, total = time.perf_counter(), 0.0
+        for x, y in train:
+            loss = F.cross_entropy(model(x.reshape(-1, 1, 28, 28)), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(y)
+        sched.step()
+        print(f"epoch {epoch + 1}: train loss {total / len(train.dataset):.4f}, test accuracy "
+              f"{100 * accuracy(model, test):.2f}%, next lr {sched.get_last_lr()[0]:.4f} "
+              f"({time.perf_counter() - t0:.1f} s)")
+    acc = accuracy(model, test)
+    for name, fractions in active.items():
+        print(f"ReLU {name}: {100 * np.mean(fractions[-20:]):.0f}% of units active (last 20 steps)")
+    print(f"conv 0 weight gradient norm: first step {grad_norms[0]:.3f}, last {grad_norms[-1]:.3f}")
+    print(f"final test accuracy {100 * acc:.2f}%")
+    return {"accuracy": acc, "active": active, "grad_norms": grad_norms}
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="one epoch (also TINYGRAD_SM_QUICK=1)")
+    p.add_argument("--dataset", default="mnist-sample")
+    p.add_argument("--epochs", type=int, default=3)
+    a = p.parse_args()
+    quick = a.quick or os.environ.get("TINYGRAD_SM_QUICK") == "1"
+    main(a.dataset, epochs=1 if quick else a.epochs)
