@@ -220,7 +220,17 @@ def test_layers_print_and_save_like_the_rest(tmp_path):
         np.testing.assert_array_equal(a, b, err_msg=k)
 
 
-def test_an_empty_batch_goes_through_convolution_and_pooling_as_in_pytorch(torch):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_an_empty_batch_goes_through_convolution_and_pooling_as_in_pytorch(backend, torch):
+    before = ts.kernels.get_backend()
+    ts.kernels.set_backend(backend)  # (the NumPy reference kernels too)
+    try:
+        _empty_batches(torch)
+    finally:
+        ts.kernels.set_backend(before)
+
+
+def _empty_batches(torch):
     for call in (lambda lib, x: lib.nn.functional.conv2d(x, lib.ones(3, 2, 3, 3, dtype=x.dtype)),
                  lambda lib, x: lib.nn.functional.max_pool2d(x, 2),
                  lambda lib, x: lib.nn.functional.avg_pool2d(x, 2, 1, 1)):

@@ -254,7 +254,7 @@ def im2col(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> np.n
     order, columns in (n, i, j) order; padding reads as 0. (Windows as columns: the convolution
     is then W (O, C*k0*k1) @ cols, whose rows are the output channels.)"""
     win = windows(pad2d(x, p), k, s, d, out)  # (N, C, Ho, Wo, k0, k1)
-    return win.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * k[0] * k[1], -1)
+    return win.transpose(1, 4, 5, 0, 2, 3).reshape(x.shape[1] * k[0] * k[1], x.shape[0] * out[0] * out[1])
 
 
 def col2im(cols: np.ndarray, xshape: tuple[int, ...], k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> np.ndarray:
@@ -292,7 +292,7 @@ def max_pool2d_backward(g: np.ndarray, arg: np.ndarray, xshape: tuple[int, ...])
     """max routes: each window's g added to its winner (arg from max_pool2d)."""
     n, c, h, w = xshape
     gx = np.zeros((n * c, h * w), dtype=g.dtype)
-    a2, g2 = arg.reshape(n * c, -1), g.reshape(n * c, -1)
+    a2, g2 = arg.reshape(n * c, arg[0, 0].size if n * c else 0), g.reshape(n * c, g[0, 0].size if n * c else 0)
     hit = a2 >= 0
     np.add.at(gx, (np.nonzero(hit)[0], a2[hit]), g2[hit])
     return gx.reshape(xshape)
