@@ -7,7 +7,6 @@ nn re-exports them; the Module machinery and the dense layers live in nn.py.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -19,7 +18,7 @@ from ._checks import is_int, is_real
 from .gates.conv import AvgPool2d as AvgPoolGate
 from .gates.conv import MaxPool2d as MaxPoolGate
 from .gates.conv import pair
-from .nn import INITS, Module, Parameter
+from .nn import INITS, Module, Parameter, _initial_weight
 from .tensor import Tensor
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
@@ -55,15 +54,7 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: padding must be a number, a pair, 'valid' or 'same', got {padding!r}")
         self.in_channels, self.out_channels, self.kernel_size, self.init = in_channels, out_channels, k, init
         fan_in, fan_out = in_channels * k[0] * k[1], out_channels * k[0] * k[1]
-        shape = (out_channels, in_channels) + k
-        rng = creation._gen(generator)
-        if init == "normal":
-            w = rng.normal(0.0, std, shape)
-        elif init == "kaiming":
-            w = rng.normal(0.0, math.sqrt(2.0 / fan_in), shape)
-        else:
-            a = math.sqrt(6.0 / (fan_in + fan_out)) if init == "xavier" else 1 / math.sqrt(fan_in)
-            w = rng.uniform(-a, a, shape)
+        w = _initial_weight(init, (out_channels, in_channels) + k, fan_in, fan_out, std, generator)
         self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
         self.bias = Parameter(np.zeros(out_channels, _dt.to_dtype(dtype))) if bias else None
 

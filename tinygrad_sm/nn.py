@@ -397,6 +397,18 @@ class Module:
 INITS = ("normal", "kaiming", "xavier", "uniform")
 
 
+def _initial_weight(init: str, shape: tuple[int, ...], fan_in: int, fan_out: int, std: float,
+                   generator: creation.Seed) -> np.ndarray:
+    """A weight drawn as `init` says (one of INITS; see Linear), in float64."""
+    rng = creation._gen(generator)
+    if init == "normal":
+        return rng.normal(0.0, std, shape)
+    if init == "kaiming":
+        return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+    a = np.sqrt(6.0 / (fan_in + fan_out)) if init == "xavier" else 1 / np.sqrt(fan_in)
+    return rng.uniform(-a, a, shape)
+
+
 class Linear(Module):
     """y = x @ weight.T + bias, weight of shape (out_features, in_features) as in PyTorch.
 
@@ -420,15 +432,7 @@ class Linear(Module):
         if init not in INITS:
             raise ValueError(f"Linear: init must be one of {INITS}, got {init!r}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        rng = creation._gen(generator)
-        shape = (out_features, in_features)
-        if init == "normal":
-            w = rng.normal(0.0, std, shape)
-        elif init == "kaiming":
-            w = rng.normal(0.0, np.sqrt(2.0 / in_features), shape)
-        else:
-            a = np.sqrt(6.0 / (in_features + out_features)) if init == "xavier" else 1 / np.sqrt(in_features)
-            w = rng.uniform(-a, a, shape)
+        w = _initial_weight(init, (out_features, in_features), in_features, out_features, std, generator)
         self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
         self.bias = Parameter(np.zeros(out_features, _dt.to_dtype(dtype))) if bias else None
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
+from .._checks import is_int
 from ..kernels.reference import add_windows, crop2d, pad2d, windows
 from .base import Domain, Gate, GateError, Values
 
@@ -27,8 +28,7 @@ than one block for the whole batch, and left batch 64 as it was; 2 MiB blocks sl
 def pair(v: Any, name: str, op: str, low: int) -> Pair:
     """An int or a pair of ints (height, width), each >= low, as a pair."""
     vs = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if len(vs) != 2 or not all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) and a >= low
-                               for a in vs):
+    if len(vs) != 2 or not all(is_int(a) and a >= low for a in vs):
         raise GateError(f"{op}: {name} must be an int >= {low} or a pair of them, got {v!r}")
     return int(vs[0]), int(vs[1])
 
@@ -121,8 +121,10 @@ class Conv2d(_Windowed):
         k, out, o = wshape[2:], g.shape[2:], wshape[0]
         gw = np.zeros((o, math.prod(wshape[1:])), dtype=g.dtype) if need[1] else None
         gx = np.empty(xshape, dtype=g.dtype) if need[0] else None
-        for i, j in self._blocks(xshape, k, out, g.itemsize):  # (the windows again, from x: kept, they would hold
-            gm = np.ascontiguousarray(g[i:j].transpose(1, 0, 2, 3)).reshape(o, -1)  # kh*kw copies of x)
+        # The windows are unrolled again, from x: kept from the forward pass, they would hold kh*kw
+        # copies of x until now.
+        for i, j in self._blocks(xshape, k, out, g.itemsize):
+            gm = np.ascontiguousarray(g[i:j].transpose(1, 0, 2, 3)).reshape(o, -1)  # (O, images*Ho*Wo), as yb
             if need[1]:
                 gw += gm @ kernels.im2col(x[i:j], *self._geo(k, out)).T
             if need[0]:
