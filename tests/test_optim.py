@@ -622,3 +622,61 @@ def test_reduce_lr_on_plateau_takes_a_loss_tensor_and_survives_a_checkpoint(tmp_
     other = optim.ReduceLROnPlateau(optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=1.0))
     other.load_state_dict(ts.load(tmp_path / "s.ckpt"))
     assert (other.min_lr, other.patience, other.last_epoch, other.best) == ([0.2], 0, 2, 1.0)
+
+
+@pytest.mark.parametrize("opt_name, kw", [
+    ("SGD", dict(max_lr=[0.5, 0.2], total_steps=23)),
+    ("SGD", dict(max_lr=0.3, epochs=4, steps_per_epoch=5, anneal_strategy="linear", pct_start=0.25)),
+    ("SGD", dict(max_lr=0.3, total_steps=17, three_phase=True, div_factor=10.0, final_div_factor=100.0)),
+    ("Adam", dict(max_lr=0.01, total_steps=12, base_momentum=0.8, max_momentum=0.9)),
+    ("SGD", dict(max_lr=0.3, total_steps=9, cycle_momentum=False)),
+])
+def test_one_cycle_gives_pytorchs_lr_and_momentum_every_step(opt_name, kw, torch):
+    ours = [ts.tensor([1.0], requires_grad=True), ts.tensor([1.0], requires_grad=True)]
+    theirs = [torch.ones(1, requires_grad=True), torch.ones(1, requires_grad=True)]
+    extra = dict(momentum=0.9) if opt_name == "SGD" else {}
+    opt = getattr(optim, opt_name)([{"params": [ours[0]]}, {"params": [ours[1]]}], lr=0.1, **extra)
+    topt = getattr(torch.optim, opt_name)([{"params": [theirs[0]]}, {"params": [theirs[1]]}], lr=0.1, **extra)
+    sched, tsched = optim.OneCycleLR(opt, **kw), torch.optim.lr_scheduler.OneCycleLR(topt, **kw)
+    key = "betas" if opt_name == "Adam" else "momentum"
+
+    def state(o):  # (lr, momentum) of each group, flat
+        return [v for g in o.param_groups for v in (g["lr"], g[key][0] if key == "betas" else g[key])]
+    assert state(opt) == pytest.approx(state(topt), rel=1e-12)
+    while tsched.last_epoch < tsched.total_steps:
+        topt.step()
+        sched.step()
+        tsched.step()
+        assert state(opt) == pytest.approx(state(topt), rel=1e-12), sched.last_epoch
+    with pytest.raises(ValueError):
+        tsched.step()
+    with pytest.raises(ValueError, match="past its total_steps"):
+        sched.step()
+
+
+def test_one_cycle_refuses_what_it_cannot_schedule():
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="give total_steps, or epochs and steps_per_epoch"):
+        optim.OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="max_lr has 2 values for 1 parameter groups"):
+        optim.OneCycleLR(opt, max_lr=[0.1, 0.2], total_steps=5)
+    with pytest.raises(ValueError, match="anneal_strategy is 'cos' or 'linear'"):
+        optim.OneCycleLR(opt, max_lr=0.1, total_steps=5, anneal_strategy="step")
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.0
+
+
+def test_one_cycle_restored_from_its_state_goes_on_as_the_original():
+    def make(**kw):
+        opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1, momentum=0.9)
+        return opt, optim.OneCycleLR(opt, **kw)
+    opt, sched = make(max_lr=0.4, total_steps=20, three_phase=True)
+    for _ in range(7):
+        sched.step()
+    opt2, sched2 = make(max_lr=0.1, total_steps=50)
+    sched2.load_state_dict(sched.state_dict())
+    assert (sched2.total_steps, sched2.max_lrs, sched2.three_phase, sched2.last_epoch) == (20, [0.4], True, 7)
+    for _ in range(13):
+        sched.step()
+        sched2.step()
+        assert (opt2.param_groups[0]["lr"], opt2.param_groups[0]["momentum"]) == (
+            opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"])

@@ -25,7 +25,7 @@ from .tensor import Tensor, note_write
 Params = Union[Iterable[Tensor], Iterable[dict]]
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "LambdaLR", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau"]
 
 
 class Optimizer:
@@ -516,6 +516,107 @@ class LambdaLR(LRScheduler):
         return self.base_lrs[i] * float(factor)
 
 
+class OneCycleLR(LRScheduler):
+    """The one-cycle policy, as PyTorch's: step() after every batch (not every epoch). The lr
+    rises from max_lr / div_factor to max_lr over the first pct_start of total_steps, then falls
+    to max_lr / div_factor / final_div_factor (three_phase: back to the start first, then down);
+    "cos" or "linear" in between. With cycle_momentum, the momentum (SGD) or beta1 (Adam) moves
+    the other way, between max_momentum and base_momentum. total_steps, or epochs *
+    steps_per_epoch; a step past the end is an error. Each phase is a pure function of the
+    step count, so the schedule does not carry on from an lr set by hand."""
+
+    _options = ("total_steps", "max_lrs", "pct_start", "anneal_strategy", "div_factor", "final_div_factor",
+                "three_phase", "cycle_momentum", "base_momentum", "max_momentum")
+
+    def __init__(self, optimizer: Optimizer, max_lr: Union[float, Sequence[float]], total_steps: Optional[int] = None,
+                 epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False) -> None:
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = _positive_int("OneCycleLR: epochs", epochs) * _positive_int("OneCycleLR: steps_per_epoch",
+                                                                                      steps_per_epoch)
+        n = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * n
+        super().__init__(optimizer, total_steps=total_steps, max_lrs=max_lrs, pct_start=pct_start,
+                         anneal_strategy=anneal_strategy, div_factor=div_factor, final_div_factor=final_div_factor,
+                         three_phase=three_phase, cycle_momentum=cycle_momentum, base_momentum=base_momentum,
+                         max_momentum=max_momentum)
+        if len(self.max_lrs) != n:
+            raise ValueError(f"OneCycleLR: max_lr has {len(self.max_lrs)} values for {n} parameter groups")
+        if cycle_momentum and not all("momentum" in g or "betas" in g for g in optimizer.param_groups):
+            raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with momentum (SGD) or betas (Adam)")
+        self.last_epoch = -1
+        self.step()  # (step 0: the lowest lr, the highest momentum)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        name = "OneCycleLR"
+        pct = _check(f"{name}: pct_start", options["pct_start"], 0.0, 1.0 + 1e-12)
+        if options["anneal_strategy"] not in ("cos", "linear"):
+            raise ValueError(f"{name}: anneal_strategy is 'cos' or 'linear', got {options['anneal_strategy']!r}")
+        for k in ("three_phase", "cycle_momentum"):
+            if not isinstance(options[k], (bool, np.bool_)):
+                raise TypeError(f"{name}: {k} must be True or False, got {options[k]!r}")
+        for k in ("div_factor", "final_div_factor"):
+            if _check(f"{name}: {k}", options[k]) <= 0:
+                raise ValueError(f"{name}: {k} must be > 0, got {options[k]}")
+        return {"total_steps": _positive_int(f"{name}: total_steps", options["total_steps"]),
+                "max_lrs": [_check(f"{name}: max_lr", v) for v in options["max_lrs"]], "pct_start": pct,
+                "anneal_strategy": options["anneal_strategy"], "div_factor": float(options["div_factor"]),
+                "final_div_factor": float(options["final_div_factor"]), "three_phase": bool(options["three_phase"]),
+                "cycle_momentum": bool(options["cycle_momentum"]),
+                "base_momentum": _check(f"{name}: base_momentum", options["base_momentum"]),
+                "max_momentum": _check(f"{name}: max_momentum", options["max_momentum"])}
+
+    def _phases(self, i: int) -> list[tuple[float, float, float, float, float]]:
+        """(last step of the phase, lr from, lr to, momentum from, momentum to), in order."""
+        T, top = self.total_steps, self.max_lrs[i]
+        low = top / self.div_factor
+        least = low / self.final_div_factor
+        m_lo, m_hi = self.base_momentum, self.max_momentum
+        up = float(self.pct_start * T) - 1
+        if self.three_phase:
+            return [(up, low, top, m_hi, m_lo), (2 * up, top, low, m_lo, m_hi), (T - 1, low, least, m_hi, m_hi)]
+        return [(up, low, top, m_hi, m_lo), (T - 1, top, least, m_lo, m_hi)]
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _at(self, i: int) -> tuple[float, float]:
+        """Group i's (lr, momentum) at step last_epoch."""
+        t, begin = self.last_epoch, 0.0
+        phases = self._phases(i)
+        for k, (end, lr0, lr1, m0, m1) in enumerate(phases):
+            if t <= end or k == len(phases) - 1:
+                pct = (t - begin) / (end - begin)
+                return self._anneal(lr0, lr1, pct), self._anneal(m0, m1, pct)
+            begin = end
+        raise AssertionError("unreachable")
+
+    def step(self) -> None:
+        """Advance one batch and set every group's lr (and momentum) for the next."""
+        if self.last_epoch + 1 > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {self.last_epoch + 1} times, past its total_steps "
+                             f"({self.total_steps}); give a larger total_steps (or epochs * steps_per_epoch)")
+        self.last_epoch += 1
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.max_lrs):
+            raise ValueError(f"OneCycleLR: max_lr has {len(self.max_lrs)} values, and the optimizer now has "
+                             f"{len(groups)} parameter groups")
+        for i, g in enumerate(groups):
+            lr, m = self._at(i)
+            g["lr"] = lr
+            if self.cycle_momentum:
+                if "betas" in g:
+                    g["betas"] = (m, g["betas"][1])
+                else:
+                    g["momentum"] = m
+
+
 class ReduceLROnPlateau(LRScheduler):
     """Cut the lr when a metric stops improving, as PyTorch's: call step(metric) once per epoch
     (e.g. with the validation loss). After more than `patience` epochs in a row without an
@@ -621,7 +722,7 @@ def _copy_setting(v: Any) -> Any:
 
 # `optim.lr_scheduler.StepLR` and the rest, PyTorch's paths to the schedules, find them here too.
 SCHEDULERS = ("LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
-              "ReduceLROnPlateau")
+              "OneCycleLR", "ReduceLROnPlateau")
 lr_scheduler = types.ModuleType(__name__ + ".lr_scheduler", "Learning-rate schedules, as PyTorch's "
                                 "optim.lr_scheduler: " + ", ".join(SCHEDULERS) + ".")
 for _name in SCHEDULERS:
