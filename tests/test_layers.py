@@ -21,18 +21,23 @@ def _same_grads(ours, theirs, rtol=1e-10):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=rtol, atol=1e-12)
 
 
+def _same_step(y, ty, ours, theirs, rtol=1e-10):
+    """The outputs agree; then, after a backward of the same random upstream gradient, so do the
+    gradients of the leaves `ours` and `theirs`."""
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(ty.new_tensor(g))
+    _same_grads(ours, theirs, rtol)
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2), dict(padding=1), dict(padding=(2, 0), stride=(1, 2)),
                                 dict(dilation=2, padding=2), dict(padding="same"), dict(padding="same", dilation=2),
                                 dict(padding="valid")])
 def test_conv2d_and_its_three_gradients_are_pytorchs(kw, torch):
     x, w, b = R.standard_normal((2, 3, 9, 8)), R.standard_normal((4, 3, 3, 3)), R.standard_normal(4)
     (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
-    y, ty = F.conv2d(ox, ow, ob, **kw), torch.nn.functional.conv2d(tx, tw, tb, **kw)
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    g = R.standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    _same_grads((ox, ow, ob), (tx, tw, tb))
+    _same_step(F.conv2d(ox, ow, ob, **kw), torch.nn.functional.conv2d(tx, tw, tb, **kw), (ox, ow, ob), (tx, tw, tb))
 
 
 @pytest.mark.parametrize("images, blocks", [(1, 7), (2, 4), (3, 3)])
@@ -42,12 +47,8 @@ def test_conv2d_a_block_of_images_at_a_time_gives_the_same_as_pytorch(images, bl
     assert len(ts.gates.Conv2d._blocks((7, 2, 6, 5), (3, 3), (6, 5), 8)) == blocks  # (a short last block too)
     x, w, b = R.standard_normal((7, 2, 6, 5)), R.standard_normal((3, 2, 3, 3)), R.standard_normal(3)
     (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
-    y, ty = F.conv2d(ox, ow, ob, padding=1), torch.nn.functional.conv2d(tx, tw, tb, padding=1)
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    g = R.standard_normal(y.shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    _same_grads((ox, ow, ob), (tx, tw, tb))
+    _same_step(F.conv2d(ox, ow, ob, padding=1), torch.nn.functional.conv2d(tx, tw, tb, padding=1), (ox, ow, ob),
+               (tx, tw, tb))
 
 
 def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torch):
@@ -142,12 +143,7 @@ def test_batch_norm_trains_and_evaluates_as_pytorchs(layer, shape, momentum, tor
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     for step in range(3):
         (x,), (tx,) = _both(torch, R.standard_normal(shape) * 2 + 1)
-        y, ty = ours(x), theirs(tx)
-        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-        g = R.standard_normal(shape)
-        y.backward(g)
-        ty.backward(torch.tensor(g))
-        _same_grads([x, ours.weight, ours.bias], [tx, theirs.weight, theirs.bias], rtol=1e-9)
+        _same_step(ours(x), theirs(tx), [x, ours.weight, ours.bias], [tx, theirs.weight, theirs.bias], rtol=1e-9)
     for k, v in ours.state_dict().items():
         np.testing.assert_allclose(v, theirs.state_dict()[k].numpy(), rtol=1e-12, err_msg=k)
     ours.eval()
@@ -178,12 +174,7 @@ def test_layer_norm_and_its_gradients_are_pytorchs(shape, normalized, torch):
         ours.bias.data[...] = R.standard_normal(ours.bias.shape)
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     (x,), (tx,) = _both(torch, R.standard_normal(shape))
-    y, ty = ours(x), theirs(tx)
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    g = R.standard_normal(shape)
-    y.backward(g)
-    ty.backward(torch.tensor(g))
-    _same_grads([x, ours.weight, ours.bias], [tx, theirs.weight, theirs.bias], rtol=1e-9)
+    _same_step(ours(x), theirs(tx), [x, ours.weight, ours.bias], [tx, theirs.weight, theirs.bias], rtol=1e-9)
     with pytest.raises(ValueError, match=r"normalized_shape \(5,\) must be the last dims"):
         F.layer_norm(ts.zeros(2, 4), (5,))
 
