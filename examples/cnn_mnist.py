@@ -49,14 +49,19 @@ def main(dataset: str = "mnist-sample", epochs: int = 3, batch_size: int = 64, l
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     print(model)
 
-    active: dict[str, list[float]] = {}  # ReLU name -> fraction of units > 0, per step
+    active: dict[str, list[float]] = {}  # ReLU name -> fraction of units > 0, per training step
     grad_norms: list[float] = []  # the first convolution's weight gradient, per step
+
+    def record(m: nn.Module, args: tuple, out: ts.Tensor, name: str) -> None:
+        if m.training:  # (the hooks fire in accuracy()'s eval passes too: those are not steps)
+            active.setdefault(name, []).append(float((out.numpy() > 0).mean()))
+
     for name, layer in model.named_modules():
         if isinstance(layer, nn.ReLU):
-            layer.register_forward_hook(
-                lambda m, args, out, name=name: active.setdefault(name, []).append(float((out.numpy() > 0).mean())))
+            layer.register_forward_hook(lambda m, args, out, name=name: record(m, args, out, name))
     model[0].weight.register_hook(lambda g: grad_norms.append(float(np.linalg.norm(g.numpy()))))
 
+    acc = 0.0
     for epoch in range(epochs):
         t0, total = time.perf_counter(), 0.0
         for x, y in train:
@@ -66,10 +71,9 @@ def main(dataset: str = "mnist-sample", epochs: int = 3, batch_size: int = 64, l
             opt.step()
             total += loss.item() * len(y)
         sched.step()
+        acc = accuracy(model, test)
         print(f"epoch {epoch + 1}: train loss {total / len(train.dataset):.4f}, test accuracy "
-              f"{100 * accuracy(model, test):.2f}%, next lr {sched.get_last_lr()[0]:.4f} "
-              f"({time.perf_counter() - t0:.1f} s)")
-    acc = accuracy(model, test)
+              f"{100 * acc:.2f}%, next lr {sched.get_last_lr()[0]:.4f} ({time.perf_counter() - t0:.1f} s)")
     for name, fractions in active.items():
         print(f"ReLU {name}: {100 * np.mean(fractions[-20:]):.0f}% of units active (last 20 steps)")
     print(f"conv 0 weight gradient norm: first step {grad_norms[0]:.3f}, last {grad_norms[-1]:.3f}")

@@ -590,10 +590,14 @@ def test_reduce_lr_on_plateau_cuts_when_pytorchs_does(kw, torch):
         assert [g["lr"] for g in opt.param_groups] == pytest.approx([g["lr"] for g in topt.param_groups], rel=1e-12)
         assert (sched.num_bad_epochs, sched.cooldown_counter) == (tsched.num_bad_epochs, tsched.cooldown_counter)
     assert opt.param_groups[0]["lr"] < 1.0  # (it did cut)
-    other = optim.ReduceLROnPlateau(optim.SGD([{"params": [a]}, {"params": [b]}], lr=1.0))
+    other = optim.ReduceLROnPlateau(optim.SGD([{"params": [a]}, {"params": [b]}], lr=1.0), mode="max", cooldown=5)
+    other.optimizer.load_state_dict(opt.state_dict())
     other.load_state_dict(sched.state_dict())
-    assert (other.best, other.num_bad_epochs, other.patience, other.factor) == (
-        sched.best, sched.num_bad_epochs, sched.patience, sched.factor)
+    assert other.state_dict() == sched.state_dict()  # (every setting and counter, not the defaults it was built with)
+    for m in (0.3, 0.3, 0.3, 0.2, 0.3, 0.3):  # (and it goes on as the original)
+        sched.step(m)
+        other.step(m)
+        assert [g["lr"] for g in other.optimizer.param_groups] == [g["lr"] for g in opt.param_groups]
 
 
 @pytest.mark.parametrize("make, match", [
@@ -602,14 +606,31 @@ def test_reduce_lr_on_plateau_cuts_when_pytorchs_does(kw, torch):
     (lambda o: optim.ReduceLROnPlateau(o, patience=-1), "patience must be an int >= 0"),
     (lambda o: optim.ReduceLROnPlateau(o, min_lr=[0.1, 0.2]), "min_lr has 2 values for 1 parameter groups"),
     (lambda o: optim.ReduceLROnPlateau(o).step(), r"step\(metric\) needs the metric"),
-    (lambda o: optim.ReduceLROnPlateau(o).load_state_dict({"best": "x", "last_epoch": 1, "base_lrs": [0.1]}),
-     "best must be a number"),
 ])
 def test_reduce_lr_on_plateau_refuses_bad_settings(make, match):
     opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1)
     with pytest.raises((TypeError, ValueError), match=match):
         make(opt)
     assert opt.param_groups[0]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("name, change, match", [
+    ("ReduceLROnPlateau", {"best": "x"}, "best must be a number"),
+    ("ReduceLROnPlateau", {"min_lr": [0.1, 0.2, 0.3]}, "min_lr has 3 values for 1 parameter groups"),
+    ("ReduceLROnPlateau", {"mode": "lowest"}, "mode is 'min' or 'max'"),
+    ("OneCycleLR", {"max_lrs": [0.1, 0.2]}, "max_lr has 2 values for 1 parameter groups"),
+    ("OneCycleLR", {"anneal_strategy": "step"}, "anneal_strategy is 'cos' or 'linear'"),
+    ("OneCycleLR", {"pct_start": 1.5}, "pct_start must be"),
+])
+def test_a_refused_state_leaves_the_schedule_as_it_was(name, change, match):
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1, momentum=0.9)
+    sched = (optim.ReduceLROnPlateau(opt, patience=0) if name == "ReduceLROnPlateau"
+             else optim.OneCycleLR(opt, max_lr=0.5, total_steps=10))
+    sched.step(1.0) if name == "ReduceLROnPlateau" else sched.step()
+    before = sched.state_dict()
+    with pytest.raises((TypeError, ValueError), match=match):
+        sched.load_state_dict({**before, **change})
+    assert sched.state_dict() == before
 
 
 def test_reduce_lr_on_plateau_takes_a_loss_tensor_and_survives_a_checkpoint(tmp_path):
@@ -665,7 +686,7 @@ def test_one_cycle_refuses_what_it_cannot_schedule():
     assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.0
 
 
-def test_one_cycle_restored_from_its_state_goes_on_as_the_original():
+def test_one_cycle_restored_from_its_state_goes_on_as_the_original(tmp_path):
     def make(**kw):
         opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1, momentum=0.9)
         return opt, optim.OneCycleLR(opt, **kw)
@@ -673,10 +694,20 @@ def test_one_cycle_restored_from_its_state_goes_on_as_the_original():
     for _ in range(7):
         sched.step()
     opt2, sched2 = make(max_lr=0.1, total_steps=50)
-    sched2.load_state_dict(sched.state_dict())
+    ts.save(sched.state_dict(), tmp_path / "s.ckpt")  # (the way a checkpoint carries it)
+    sched2.load_state_dict(ts.load(tmp_path / "s.ckpt"))
     assert (sched2.total_steps, sched2.max_lrs, sched2.three_phase, sched2.last_epoch) == (20, [0.4], True, 7)
     for _ in range(13):
         sched.step()
         sched2.step()
         assert (opt2.param_groups[0]["lr"], opt2.param_groups[0]["momentum"]) == (
             opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"])
+
+
+def test_one_cycle_with_a_rise_of_no_steps_goes_straight_to_max_lr():
+    opt = optim.SGD([ts.tensor([1.0], requires_grad=True)], lr=0.1, momentum=0.9)
+    sched = optim.OneCycleLR(opt, max_lr=1.0, total_steps=10, pct_start=0.1)  # (PyTorch: ZeroDivisionError)
+    assert opt.param_groups[0]["lr"] == 1.0 and opt.param_groups[0]["momentum"] == 0.85
+    for _ in range(9):  # (to the last step, 9: the lowest lr)
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1.0 / 25 / 1e4)

@@ -396,9 +396,13 @@ class LRScheduler:
             raise ValueError(f"{name}.load_state_dict: base_lrs must hold one lr per parameter group "
                              f"({groups}), got {lrs!r}")
         options = self._checked({k: state.get(k, getattr(self, k)) for k in self._options})
+        self._fits(options, groups)
         for k, v in options.items():
             setattr(self, k, v)
         self.last_epoch, self.base_lrs = int(last), [float(x) for x in lrs]
+
+    def _fits(self, options: dict[str, Any], groups: int) -> None:
+        """Refuse settings that do not fit the optimizer's `groups` parameter groups (a per-group list)."""
 
     def __repr__(self) -> str:
         opts = [f"{k}={getattr(self, k)!r}" for k in self._options] + [f"last_epoch={self.last_epoch}"]
@@ -544,8 +548,7 @@ class OneCycleLR(LRScheduler):
                          anneal_strategy=anneal_strategy, div_factor=div_factor, final_div_factor=final_div_factor,
                          three_phase=three_phase, cycle_momentum=cycle_momentum, base_momentum=base_momentum,
                          max_momentum=max_momentum)
-        if len(self.max_lrs) != n:
-            raise ValueError(f"OneCycleLR: max_lr has {len(self.max_lrs)} values for {n} parameter groups")
+        self._fits({"max_lrs": self.max_lrs}, n)
         if cycle_momentum and not all("momentum" in g or "betas" in g for g in optimizer.param_groups):
             raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with momentum (SGD) or betas (Adam)")
         self.last_epoch = -1
@@ -570,6 +573,10 @@ class OneCycleLR(LRScheduler):
                 "base_momentum": _check(f"{name}: base_momentum", options["base_momentum"]),
                 "max_momentum": _check(f"{name}: max_momentum", options["max_momentum"])}
 
+    def _fits(self, options: dict[str, Any], groups: int) -> None:
+        if len(options["max_lrs"]) != groups:
+            raise ValueError(f"OneCycleLR: max_lr has {len(options['max_lrs'])} values for {groups} parameter groups")
+
     def _phases(self, i: int) -> list[tuple[float, float, float, float, float]]:
         """(last step of the phase, lr from, lr to, momentum from, momentum to), in order."""
         T, top = self.total_steps, self.max_lrs[i]
@@ -592,7 +599,9 @@ class OneCycleLR(LRScheduler):
         phases = self._phases(i)
         for k, (end, lr0, lr1, m0, m1) in enumerate(phases):
             if t <= end or k == len(phases) - 1:
-                pct = (t - begin) / (end - begin)
+                # (a phase of no steps, e.g. pct_start * total_steps == 1, is over at once: PyTorch
+                # divides by its zero length)
+                pct = (t - begin) / (end - begin) if end != begin else 1.0
                 return self._anneal(lr0, lr1, pct), self._anneal(m0, m1, pct)
             begin = end
         raise AssertionError("unreachable")
@@ -633,9 +642,7 @@ class ReduceLROnPlateau(LRScheduler):
                  min_lr: Union[float, Sequence[float]] = 0.0, eps: float = 1e-8) -> None:
         super().__init__(optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold,
                          threshold_mode=threshold_mode, cooldown=cooldown, min_lr=min_lr, eps=eps)
-        if isinstance(self.min_lr, list) and len(self.min_lr) != len(optimizer.param_groups):
-            raise ValueError(f"ReduceLROnPlateau: min_lr has {len(self.min_lr)} values for "
-                             f"{len(optimizer.param_groups)} parameter groups")
+        self._fits({"min_lr": self.min_lr}, len(optimizer.param_groups))
         self.best = math.inf if self.mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = 0
 
@@ -657,6 +664,11 @@ class ReduceLROnPlateau(LRScheduler):
                 "threshold": _check(f"{name}: threshold", options["threshold"]),
                 "threshold_mode": options["threshold_mode"], "cooldown": int(options["cooldown"]),
                 "min_lr": low, "eps": _check(f"{name}: eps", options["eps"])}
+
+    def _fits(self, options: dict[str, Any], groups: int) -> None:
+        if isinstance(options["min_lr"], list) and len(options["min_lr"]) != groups:
+            raise ValueError(f"ReduceLROnPlateau: min_lr has {len(options['min_lr'])} values for {groups} "
+                             "parameter groups")
 
     def _better(self, value: float) -> bool:
         t, best = self.threshold, self.best
