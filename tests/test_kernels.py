@@ -528,6 +528,26 @@ def test_relu_backward_matches_the_reference(mode, data, dtype, size):
         np.testing.assert_array_equal(nk.relu_backward(y, g), ref.relu_backward(y, g))
 
 
+@MODES
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), size=st.sampled_from([7, 5000]))
+def test_erfc_matches_the_reference(mode, data, dtype, size):
+    """Both evaluate erfc in float64 with the C library's erfc and round once: equal to the bit."""
+    with compiled(mode):
+        x = data.draw(arrays(size, dtype, -7, 7))
+        np.testing.assert_array_equal(nk.erfc(x), ref.erfc(x))
+
+
+def test_erfc_values_edges_and_shapes():
+    x = np.array([0.0, -0.0, 0.5, -2.0, 5.0, 30.0, -np.inf, np.inf, np.nan])
+    want = [1.0, 1.0, 0.4795001221869535, 1.9953222650189528, 1.5374597944280349e-12, 0.0, 2.0, 0.0, np.nan]
+    for impl in (nk, ref):
+        np.testing.assert_allclose(impl.erfc(x), want, rtol=2e-16, atol=0)  # (erfc(5): no cancellation)
+        y = impl.erfc(x[:6].astype(np.float32).reshape(2, 3).T)  # (not contiguous: the reference's way)
+        assert y.dtype == np.float32 and y.shape == (3, 2)
+        np.testing.assert_array_equal(y, np.float32(np.array(want[:6]).reshape(2, 3).T))
+        assert impl.erfc(np.zeros((0, 3))).shape == (0, 3)
+
+
 def test_relu_and_its_backward_take_array_subclasses_and_numpy_scalars(tmp_path):
     """The scalar shortcut (for Gate.scalars) is taken for NumPy scalars only: a memmap or a
     masked array is an array, and goes through the array kernels."""

@@ -3,6 +3,8 @@
 A gate added to tinygrad_sm/gates/ is picked up here automatically; without a `domain` and a
 NumPy reference below, the suite fails.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -77,6 +79,11 @@ REFERENCES = {
     "Minimum": lambda a, b: np.where(a < b, a, b),
     "Where": lambda a, b, cond: a * cond + b * (1 - cond),
     "ReLU": lambda a: a * (a > 0),
+    "LeakyReLU": lambda a, negative_slope: np.maximum(a, 0) + negative_slope * np.minimum(a, 0),
+    "ELU": lambda a, alpha: np.where(a > 0, a, alpha * (np.exp(a) - 1)),
+    "GELU": lambda a: a * 0.5 * (1 + np.vectorize(math.erf)(a / np.sqrt(2))),
+    "SiLU": lambda a: a / (1 + np.exp(-a)),
+    "Softplus": lambda a, beta, threshold: np.where(a * beta > threshold, a, np.log(1 + np.exp(beta * a)) / beta),
     "Sigmoid": lambda a: 1 / (1 + np.exp(-a)),
     "Tanh": lambda a: (np.exp(2 * a) - 1) / (np.exp(2 * a) + 1),
     "Clip": lambda a, lo, hi: np.where(a < lo, lo, np.where(a > hi, hi, a)),
@@ -103,6 +110,7 @@ REFERENCES = {
     "MultiClassHinge": lambda s, t, reduction, margin: _red(
         (np.maximum(0, s - s[np.arange(len(t)), t][:, None] + margin)).sum(1) - margin, reduction),
     "BinaryCrossEntropy": lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)),
+    "Huber": lambda x, t, delta: np.where(np.abs(x - t) < delta, (x - t) ** 2 / 2, delta * np.abs(x - t) - delta ** 2 / 2),
     "BCEWithLogits": lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 / (1 + np.exp(z)))),
 }
 
@@ -135,6 +143,11 @@ TORCH = {
     "Minimum": lambda torch, a, b: torch.minimum(a, b),
     "Where": lambda torch, a, b, cond: torch.where(torch.as_tensor(cond), a, b),
     "ReLU": lambda torch, a: torch.relu(a),
+    "LeakyReLU": lambda torch, a, negative_slope: torch.nn.functional.leaky_relu(a, negative_slope),
+    "ELU": lambda torch, a, alpha: torch.nn.functional.elu(a, alpha),
+    "GELU": lambda torch, a: torch.nn.functional.gelu(a),
+    "SiLU": lambda torch, a: torch.nn.functional.silu(a),
+    "Softplus": lambda torch, a, beta, threshold: torch.nn.functional.softplus(a, beta, threshold),
     "Sigmoid": lambda torch, a: torch.sigmoid(a),
     "Tanh": lambda torch, a: torch.tanh(a),
     "Clip": lambda torch, a, lo, hi: torch.clamp(a, lo, hi),
@@ -165,6 +178,8 @@ TORCH = {
         *torch.broadcast_tensors(p, t), reduction="none"),
     "BCEWithLogits": lambda torch, z, t: torch.nn.functional.binary_cross_entropy_with_logits(
         *torch.broadcast_tensors(z, t), reduction="none"),
+    "Huber": lambda torch, x, t, delta: torch.nn.functional.huber_loss(
+        *torch.broadcast_tensors(x, t), reduction="none", delta=delta),
 }
 
 

@@ -9,6 +9,7 @@ from . import creation
 from . import gates as G
 from ._checks import is_int, is_real
 from .creation import Seed
+from .gates.softmax import _check_class_targets
 from .tensor import ArrayLike, AxisLike, Tensor, _last_axis, _lift, _one_kind, _operands, _reduce_axis, note_write
 
 
@@ -36,6 +37,56 @@ def sigmoid(x: Tensor) -> Tensor:
 def tanh(x: Tensor) -> Tensor:
     """tanh(x) elementwise; the gradient is 1 - tanh(x)**2."""
     return G.Tanh.apply(x)
+
+
+def finite_numbers(op: str, **numbers: Any) -> None:
+    """Options that must be finite real numbers (a slope, a margin, a threshold)."""
+    for name, v in numbers.items():
+        if not is_real(v) or not np.isfinite(v):
+            raise ValueError(f"{op}: {name} must be a finite number, got {v!r}")
+
+
+def _smooth_input(op: str, x: ArrayLike, **numbers: Any) -> Tensor:
+    """The input of a ReLU relative as a float tensor, after its numeric options are checked."""
+    finite_numbers(op, **numbers)
+    x = _t(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op} takes floating-point input, got {x.dtype}; convert it first (x.float())")
+    return x
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope * x; the gradient leaks through the negative side scaled
+    by the slope. inplace=True is accepted for PyTorch code (a new tensor all the same)."""
+    x = _smooth_input("leaky_relu", x, negative_slope=negative_slope)
+    return G.LeakyReLU.apply(x, negative_slope=float(negative_slope))
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (e**x - 1); the gradient is 1, or alpha * e**x."""
+    return G.ELU.apply(_smooth_input("elu", x, alpha=alpha), alpha=float(alpha))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF (exact, through erf), or its tanh approximation
+    with approximate="tanh"; as PyTorch's F.gelu."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return G.GELU.apply(_smooth_input("gelu", x), approximate=approximate)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (swish); the gradient is s (1 + x (1 - s)), s = sigmoid(x)."""
+    return G.SiLU.apply(_smooth_input("silu", x))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e**(beta x)) / beta, and x itself where beta x > threshold; the gradient is
+    sigmoid(beta x) (1 above the threshold)."""
+    x = _smooth_input("softplus", x, beta=beta, threshold=threshold)
+    if beta == 0:
+        raise ValueError("softplus: beta must not be 0 (it divides)")
+    return G.Softplus.apply(x, beta=float(beta), threshold=float(threshold))
 
 
 def _dropout_p(p: float) -> float:
@@ -280,6 +331,79 @@ def multiclass_hinge_loss(scores: Tensor, target: ArrayLike, margin: float = 1.0
     max(0, s_j - s_y + margin), averaged over the batch (unlike PyTorch's multi_margin_loss,
     it is not divided by the number of classes)."""
     return G.MultiClassHinge.apply(scores, _target(target), reduction=reduction, margin=margin)
+
+
+def l1_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean absolute error: mean(|input - target|); the gradient is sign(input - target) / N
+    (0 where they are equal, abs's convention)."""
+    t = _operands(input, target)[1]  # (integer targets take the input's float dtype)
+    _same_shape("l1_loss", input, t)
+    return _reduced((input - t).abs(), reduction, "l1_loss")
+
+
+def _huber_input(op: str, input: Tensor, target: ArrayLike, reduction: str, name: str,  # noqa: A002
+                 value: float) -> Tensor:
+    finite_numbers(op, **{name: value})
+    if value < 0:
+        raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    t = _operands(input, target)[1]
+    _same_shape(op, input, t)
+    return t
+
+
+def huber_loss(input: Tensor, target: ArrayLike, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+    """d**2 / 2 where |d| < delta, else delta (|d| - delta / 2), d = input - target (one gate):
+    squared error near the target, absolute error (times delta) far from it. The gradient is d
+    clipped to [-delta, delta]."""
+    t = _huber_input("huber_loss", input, target, reduction, "delta", delta)
+    if delta == 0:
+        raise ValueError("huber_loss: delta must be > 0")
+    return _reduced(G.Huber.apply(input, t, delta=float(delta)), reduction, "huber_loss")
+
+
+def smooth_l1_loss(input: Tensor, target: ArrayLike, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
+    """huber_loss(delta=beta) / beta: d**2 / (2 beta) where |d| < beta, else |d| - beta / 2, whose
+    gradient is d / beta clipped to [-1, 1]; beta = 0 is l1_loss (as PyTorch's)."""
+    t = _huber_input("smooth_l1_loss", input, target, reduction, "beta", beta)
+    if beta == 0:
+        return l1_loss(input, t, reduction)
+    return _reduced(G.Huber.apply(input, t, delta=float(beta)) / float(beta), reduction, "smooth_l1_loss")
+
+
+def multi_margin_loss(input: Tensor, target: ArrayLike, p: int = 1, margin: float = 1.0,  # noqa: A002
+                      weight: Optional[ArrayLike] = None, reduction: str = "mean") -> Tensor:
+    """PyTorch's multiclass hinge loss: for each sample, the sum over wrong classes j of
+    max(0, margin - x[y] + x[j])**p (times weight[y]), divided by the number of classes C.
+    With p=1 and no weight it is multiclass_hinge_loss / C (the same gate); p=2 squares each
+    violated margin. input is (N, C) or (C,); target holds class indices."""
+    if p not in (1, 2) or isinstance(p, bool):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
+    finite_numbers("multi_margin_loss", margin=margin)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"multi_margin_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    x, y = _t(input), _target(target)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"multi_margin_loss: input must have shape (N, C) or (C,), got {x.shape}")
+    c = x.shape[-1]
+    w = None if weight is None else np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+    if w is not None and w.shape != (c,):
+        raise ValueError(f"multi_margin_loss: weight must have one entry per class, shape ({c},); got {w.shape}")
+    if p == 1 and w is None:
+        return G.MultiClassHinge.apply(x, y, reduction=reduction, margin=float(margin)) / c
+    _check_class_targets("multi_margin_loss", y.data, x.shape[:-1], c, "input")
+    labels = y.data.reshape(-1)
+    rows = x if x.ndim == 2 else x.reshape(1, c)
+    wrong = np.ones(rows.shape, dtype=rows.dtype)  # (the true class is not compared with itself)
+    wrong[np.arange(len(labels)), labels] = 0
+    m = (rows - rows.gather(1, labels[:, None]) + float(margin)).relu() * wrong  # relu'(0) = 0: as PyTorch's z > 0
+    if p == 2:
+        m = m * m
+    if w is not None:
+        m = m * w.astype(rows.dtype)[labels][:, None]
+    per_sample = m.sum(1) / c
+    return _reduced(per_sample if x.ndim == 2 else per_sample.reshape(()), reduction, "multi_margin_loss")
 
 
 def l2_penalty(parameters: Sequence[Tensor], weight: float) -> Tensor:

@@ -32,8 +32,9 @@ sys.modules[__name__ + ".functional"] = functional
 sys.modules[__name__ + ".init"] = init
 sys.modules[__name__ + ".utils"] = utils
 
-__all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "ReLU",
-           "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "MLP", "Conv2d", "MaxPool2d",
+__all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "NLLLoss",
+           "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "MultiMarginLoss", "ReLU", "LeakyReLU",
+           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "MLP", "Conv2d", "MaxPool2d",
            "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "functional", "init", "utils"]
 
 
@@ -488,18 +489,106 @@ class CrossEntropyLoss(Module):
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
 
 
-class MSELoss(Module):
-    """F.mse_loss as a module: MSELoss(reduction="mean")(prediction, target)."""
+class _Loss(Module):
+    """A loss as a module: the reduction ("mean", "sum" or "none") is checked when it is made."""
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """F.mse_loss as a module: MSELoss(reduction="mean")(prediction, target)."""
 
     def forward(self, prediction: Tensor, target: Any) -> Tensor:
         return functional.mse_loss(prediction, target, reduction=self.reduction)
 
+
+class NLLLoss(_Loss):
+    """F.nll_loss as a module: NLLLoss()(log_probs, target); after LogSoftmax it is cross-entropy."""
+
+    def forward(self, log_probs: Tensor, target: Any) -> Tensor:
+        return functional.nll_loss(log_probs, target, reduction=self.reduction)
+
+
+class BCELoss(_Loss):
+    """F.binary_cross_entropy as a module: BCELoss()(probabilities, target)."""
+
+    def forward(self, probabilities: Tensor, target: Any) -> Tensor:
+        return functional.binary_cross_entropy(probabilities, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """F.binary_cross_entropy_with_logits as a module: BCEWithLogitsLoss()(logits, target)."""
+
+    def forward(self, logits: Tensor, target: Any) -> Tensor:
+        return functional.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """F.l1_loss as a module: mean absolute error."""
+
+    def forward(self, prediction: Tensor, target: Any) -> Tensor:
+        return functional.l1_loss(prediction, target, reduction=self.reduction)
+
+
+class HuberLoss(_Loss):
+    """F.huber_loss as a module: HuberLoss(reduction="mean", delta=1.0)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        functional.finite_numbers("HuberLoss", delta=delta)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be > 0, got {delta!r}")
+        self.delta = delta
+
+    def forward(self, prediction: Tensor, target: Any) -> Tensor:
+        return functional.huber_loss(prediction, target, reduction=self.reduction, delta=self.delta)
+
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+        return f"reduction={self.reduction!r}, delta={self.delta}"
+
+
+class SmoothL1Loss(_Loss):
+    """F.smooth_l1_loss as a module: SmoothL1Loss(reduction="mean", beta=1.0)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        functional.finite_numbers("SmoothL1Loss", beta=beta)
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must be >= 0, got {beta!r}")
+        self.beta = beta
+
+    def forward(self, prediction: Tensor, target: Any) -> Tensor:
+        return functional.smooth_l1_loss(prediction, target, reduction=self.reduction, beta=self.beta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, beta={self.beta}"
+
+
+class MultiMarginLoss(_Loss):
+    """F.multi_margin_loss as a module: PyTorch's multiclass SVM loss (divided by the number of
+    classes; tinygrad_sm's multiclass_hinge_loss, the CS231n form, is not)."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Optional[Any] = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        if p not in (1, 2) or isinstance(p, bool):
+            raise ValueError(f"MultiMarginLoss: p must be 1 or 2, got {p!r}")
+        functional.finite_numbers("MultiMarginLoss", margin=margin)
+        self.p, self.margin = p, margin
+        self.register_buffer("weight", weight if weight is None or isinstance(weight, Tensor) else Tensor(weight))
+
+    def forward(self, scores: Tensor, target: Any) -> Tensor:
+        return functional.multi_margin_loss(scores, target, p=self.p, margin=self.margin, weight=self.weight,
+                                            reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, margin={self.margin}, reduction={self.reduction!r}"
 
 
 class ReLU(Module):
@@ -529,6 +618,104 @@ class Tanh(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return functional.tanh(x)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope * x (F.leaky_relu)."""
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+        super().__init__()
+        functional.finite_numbers("LeakyReLU", negative_slope=negative_slope)
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class ELU(Module):
+    """x where x > 0, else alpha * (e**x - 1) (F.elu)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        functional.finite_numbers("ELU", alpha=alpha)
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class GELU(Module):
+    """x * Phi(x), Phi the standard normal CDF; approximate="tanh" for the tanh form (F.gelu)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x), also called swish (F.silu)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.silu(x)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Softplus(Module):
+    """log(1 + e**(beta x)) / beta, linear above the threshold (F.softplus)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        functional.finite_numbers("Softplus", beta=beta, threshold=threshold)
+        if beta == 0:
+            raise ValueError("Softplus: beta must not be 0 (it divides)")
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(Module):
+    """Softmax along dim (F.softmax): Softmax(dim=1) turns rows of logits into probabilities."""
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.softmax(x, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """Log-softmax along dim (F.log_softmax); with NLLLoss it gives cross-entropy."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.log_softmax(x, dim=self.dim)
 
 
 class Flatten(Module):

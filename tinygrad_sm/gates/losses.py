@@ -1,5 +1,5 @@
 """Loss gates that are clearer (and exact at their kinks) as one fused node: the multiclass SVM
-hinge loss of the CS231n notes, and binary cross-entropy on logits."""
+hinge loss of the CS231n notes, binary cross-entropy on logits, and the Huber loss."""
 from __future__ import annotations
 
 import numpy as np
@@ -91,3 +91,27 @@ class BinaryCrossEntropy(Gate):
         gp = g * (p - t) / np.maximum(p * (1 - p), 1e-12) if self.needs_grad[0] else None
         gt = g * (log_q - log_p) if self.needs_grad[1] else None
         return self.unbroadcast(gp, gt)
+
+
+class Huber(Gate):
+    """L = d**2 / 2 where |d| < delta, else delta (|d| - delta / 2), elementwise, d = x - t:
+    quadratic near the target, linear (so outliers pull no harder than delta) beyond it.
+    Gradient: dL/dx = d clipped to [-delta, delta], and dL/dt = -dL/dx. The two pieces meet with
+    the same value and slope at |d| = delta, so there is no kink to choose a convention for."""
+
+    # Grids a quarter apart keep |d| an odd multiple of 0.25, never delta = 1 itself.
+    domain = Domain("elementwise", (Values(grid=0.5), Values(grid=0.5, offset=0.25)), attrs={"delta": 1.0})
+
+    def __init__(self, delta: float = 1.0):
+        self.delta = delta
+
+    def forward(self, x, t):
+        d = x - t
+        self.save_for_backward(d)
+        a = np.abs(d)
+        return np.where(a < self.delta, d * d * 0.5, (a - self.delta * 0.5) * self.delta)
+
+    def backward(self, g):
+        (d,) = self.saved
+        gd = g * np.clip(d, -self.delta, self.delta)
+        return self.unbroadcast(gd if self.needs_grad[0] else None, -gd if self.needs_grad[1] else None)
