@@ -1157,6 +1157,25 @@ def test_max_pool_kernels_match_the_reference_ties_and_nan_included(mode, data, 
                        ref.max_pool2d_backward(np.abs(gy).astype(np.float64), arg, shape), 9)
 
 
+@MODES
+@given(data=st.data(), dtype=st.sampled_from(FLOATS), ties=st.booleans(),
+       shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9)))
+def test_the_2x2_stride_2_max_pool_kernel_matches_the_reference(mode, data, dtype, ties, shape):
+    """The unrolled kernel for the common case (odd sizes: the last row or column is left out)."""
+    g = ((2, 2), (2, 2), (0, 0), (1, 1), (shape[2] // 2, shape[3] // 2))
+    with compiled(mode):
+        x = data.draw(arrays(shape, dtype, -2, 2))
+        if ties:
+            x = np.round(x)
+            x[data.draw(hnp.arrays(np.bool_, shape))] = np.nan
+        y, arg = nk.max_pool2d(x, *g)
+        want_y, want_arg = ref.max_pool2d(x, *g)
+        np.testing.assert_array_equal(y, want_y)
+        np.testing.assert_array_equal(arg, want_arg)
+        gy = data.draw(arrays(y.shape, dtype, -2, 2))  # (windows apart: each element gets one g or 0)
+        np.testing.assert_array_equal(nk.max_pool2d_backward(gy, arg, shape), ref.max_pool2d_backward(gy, arg, shape))
+
+
 def test_max_pool_picks_the_first_winner_and_a_nan_and_skips_padding():
     x = np.array([[[[1.0, 3.0, 3.0], [3.0, np.nan, 2.0], [np.nan, 0.0, -np.inf]]]])
     for impl in (nk, ref):

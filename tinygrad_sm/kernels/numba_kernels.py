@@ -785,27 +785,28 @@ def adam_step_(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, *, st
 # -- windows of images: im2col, col2im, max pooling (geometry as in reference.py) ---------------------
 def _im2col_body(x, cols, k0, k1, s0, s1, p0, p1, d0, d1, ho, wo):
     nb, nc, h, w = x.shape
-    for ca in prange(nc * k0):  # (each (c, a) fills rows of its own)
-        c, a = ca // k0, ca % k0
-        for b in range(k1):
-            row = cols[ca * k1 + b]
-            for n in range(nb):
-                for i in range(ho):
-                    r = i * s0 + a * d0 - p0
-                    base = (n * ho + i) * wo
-                    if 0 <= r < h:
-                        xr = x[n, c, r]
-                        for j in range(wo):
-                            q = j * s1 + b * d1 - p1
-                            row[base + j] = xr[q] if 0 <= q < w else 0
-                    else:
-                        for j in range(wo):
-                            row[base + j] = 0
+    for cab in prange(nc * k0 * k1):  # (each row its own task: a 1-channel input has only k0*k1)
+        c, a, b = cab // (k0 * k1), (cab // k1) % k0, cab % k1
+        row = cols[cab]
+        for n in range(nb):
+            for i in range(ho):
+                r = i * s0 + a * d0 - p0
+                base = (n * ho + i) * wo
+                if 0 <= r < h:
+                    xr = x[n, c, r]
+                    for j in range(wo):
+                        q = j * s1 + b * d1 - p1
+                        row[base + j] = xr[q] if 0 <= q < w else 0
+                else:
+                    for j in range(wo):
+                        row[base + j] = 0
 
 
 def _col2im_body(cols, gx, k0, k1, s0, s1, p0, p1, d0, d1, ho, wo):
     nb, nc, h, w = gx.shape
     for c in prange(nc):  # (each channel adds into its own planes: no two threads meet)
+        for n in range(nb):
+            gx[n, c] = 0  # (here, not by np.zeros: the planes are then in cache for the adds)
         for a in range(k0):
             for b in range(k1):
                 row = cols[(c * k0 + a) * k1 + b]
@@ -857,21 +858,49 @@ def _inside(size: int, k: int, s: int, p: int, d: int, n_out: int) -> tuple[np.n
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
+def _max_pool_2x2_body(x, y, arg):
+    """max_pool2d's most common case, 2x2 windows with stride 2 (no padding or dilation), unrolled:
+    the same winners as _max_pool_body (the first largest in row-major order, NaN wins), about four
+    times quicker."""
+    nb, nc, h, w = x.shape
+    ho, wo = y.shape[2], y.shape[3]
+    for m in prange(nb * nc):
+        xm, ym, am = x[m // nc, m % nc], y[m // nc, m % nc], arg[m // nc, m % nc]
+        for i in range(ho):
+            top, bottom = xm[2 * i], xm[2 * i + 1]
+            for j in range(wo):
+                best, at = top[2 * j], 0
+                v = top[2 * j + 1]
+                take = (best == best) & (not v <= best)
+                best, at = (v, 1) if take else (best, at)
+                v = bottom[2 * j]
+                take = (best == best) & (not v <= best)
+                best, at = (v, w) if take else (best, at)
+                v = bottom[2 * j + 1]
+                take = (best == best) & (not v <= best)
+                best, at = (v, w + 1) if take else (best, at)
+                ym[i, j] = best
+                am[i, j] = 2 * i * w + 2 * j + at
+
+
 def _max_pool_backward_body(g, arg, gx):
     nb, nc, ho, wo = g.shape
     w = gx.shape[3]
     for m in prange(nb * nc):
         n, c = m // nc, m % nc
+        plane = gx[n, c]
+        plane[:] = 0  # (here, not by np.zeros: the plane is then in cache for the adds)
         for i in range(ho):
             for j in range(wo):
                 at = arg[n, c, i, j]
                 if at >= 0:
-                    gx[n, c, at // w, at % w] += g[n, c, i, j]
+                    plane[at // w, at % w] += g[n, c, i, j]
 
 
 _IM2COL = _both(_im2col_body)
 _COL2IM = _both(_col2im_body)
 _MAX_POOL = _both(_max_pool_body)
+_MAX_POOL_2X2 = _both(_max_pool_2x2_body)
 _MAX_POOL_BACKWARD = _both(_max_pool_backward_body)
 
 
@@ -894,7 +923,7 @@ def im2col(x: np.ndarray, k, s, p, d, out) -> np.ndarray:
 def col2im(cols: np.ndarray, xshape, k, s, p, d, out) -> np.ndarray:
     if not _images(cols):
         return reference.col2im(cols, xshape, k, s, p, d, out)
-    gx = np.zeros(xshape, dtype=cols.dtype)
+    gx = np.empty(xshape, dtype=cols.dtype)
     _launch(_COL2IM, cols.size, xshape[0])[0](cols, gx, *k, *s, *p, *d, *out)
     return gx
 
@@ -904,6 +933,9 @@ def max_pool2d(x: np.ndarray, k, s, p, d, out) -> tuple[np.ndarray, np.ndarray]:
         return reference.max_pool2d(x, k, s, p, d, out)
     y = np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
     arg = np.empty(y.shape, dtype=np.int64)
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2) and tuple(p) == (0, 0) and tuple(d) == (1, 1):
+        _launch(_MAX_POOL_2X2, x.size, x.shape[0] * x.shape[1])[0](x, y, arg)
+        return y, arg
     rows = _inside(x.shape[2], k[0], s[0], p[0], d[0], out[0])
     cols = _inside(x.shape[3], k[1], s[1], p[1], d[1], out[1])
     _launch(_MAX_POOL, x.size, x.shape[0] * x.shape[1])[0](x, y, arg, *k, *s, *p, *d, *rows, *cols)
@@ -913,7 +945,7 @@ def max_pool2d(x: np.ndarray, k, s, p, d, out) -> tuple[np.ndarray, np.ndarray]:
 def max_pool2d_backward(g: np.ndarray, arg: np.ndarray, xshape) -> np.ndarray:
     if not _images(g) or not arg.flags.c_contiguous:
         return reference.max_pool2d_backward(g, arg, xshape)
-    gx = np.zeros(xshape, dtype=g.dtype)
+    gx = np.empty(xshape, dtype=g.dtype)
     _launch(_MAX_POOL_BACKWARD, g.size, g.shape[0] * g.shape[1])[0](g, arg, gx)
     return gx
 
@@ -948,6 +980,7 @@ def warmup() -> None:
                 geo = ((2, 2), (1, 1), (1, 1), (1, 1), (4, 4))
                 col2im(im2col(img, *geo), img.shape, *geo)
                 y, arg = max_pool2d(img, *geo)
+                max_pool2d(img, (2, 2), (2, 2), (0, 0), (1, 1), (1, 1))
                 max_pool2d_backward(y, arg, img.shape)
     finally:
         PARALLEL_MIN, PARALLEL_MIN_ELEMENTWISE, SPINNING_OPENMP = saved
