@@ -1,4 +1,5 @@
 """The main job end to end: `tinygrad-sm train` / `eval` on the embedded sample, resume, divergence."""
+import io
 import json
 import os
 import subprocess
@@ -55,6 +56,40 @@ def test_resume_continues_exactly(tmp_path, capsys):
     for k in a["model"]:
         np.testing.assert_array_equal(a["model"][k], b["model"][k])
     assert [h["test_accuracy"] for h in a["history"]] == [h["test_accuracy"] for h in b["history"]]
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_a_schedule_over_the_run_follows_its_formula_and_resumes_exactly(schedule, tmp_path, capsys):
+    """cosine and onecycle are shaped by the run's length, fixed when it starts: a run stopped
+    after one of its three epochs and resumed ends where the uninterrupted run does; a resume
+    past the schedule's end is refused."""
+    args = ["--model", "softmax", "--batch-size", "500", "--lr", "0.1", "--lr-schedule", schedule, "--no-progress"]
+    code, stdout, _ = run_cli("train", *args, "--epochs", "3", "--out", str(tmp_path / "a"), capsys=capsys)
+    assert code == 0 and f"({schedule} over 3 epochs)" in stdout
+    stopped = T.TrainConfig(model="softmax", batch_size=500, lr=0.1, lr_schedule=schedule, epochs=1,
+                            schedule_epochs=3)  # (what a run of 3 epochs, interrupted after 1, holds)
+    T.fit(stopped, out=str(tmp_path / "b"), progress=False, stream=io.StringIO())
+    resumed = str(tmp_path / "b" / "checkpoint.npz")
+    code, stdout, _ = run_cli("train", "--resume", resumed, "--epochs", "3", "--no-progress", capsys=capsys)
+    assert code == 0 and "epochs 2..3" in stdout
+    a, b = ts.load(tmp_path / "a" / "checkpoint.npz"), ts.load(resumed)
+    for k in a["model"]:
+        np.testing.assert_array_equal(a["model"][k], b["model"][k])
+    lrs = [h["lr"] for h in a["history"]]
+    assert lrs == [h["lr"] for h in b["history"]]
+    if schedule == "cosine":  # once an epoch: 0.1 (1 + cos(pi t / 3)) / 2
+        assert lrs == pytest.approx([0.1 * (1 + np.cos(np.pi * t / 3)) / 2 for t in range(3)], rel=1e-12)
+    else:  # once a batch, 8 a epoch (4000 samples): the lr at steps 0, 8 and 16 of 24
+        opt = ts.optim.SGD([ts.zeros(1, requires_grad=True)], lr=0.1)
+        ref = ts.optim.OneCycleLR(opt, max_lr=0.1, total_steps=24, cycle_momentum=False)
+        want = []
+        for step in range(24):
+            if step % 8 == 0:
+                want.append(opt.param_groups[0]["lr"])
+            ref.step()
+        assert lrs == pytest.approx(want, rel=1e-12) and lrs[0] == pytest.approx(0.1 / 25)
+    code, _, err = run_cli("train", "--resume", resumed, "--epochs", "5", capsys=capsys)
+    assert code == 2 and f"its {schedule} schedule spans 3 epochs" in err and "give --epochs 3 or less" in err
 
 
 def test_the_cnn_learns_the_digits_resumes_exactly_and_evaluates(tmp_path, capsys):
@@ -144,6 +179,8 @@ def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     (["--model", "softmax", "--dropout", "0.2"], "dropout drops hidden units, and the softmax model is one"),
     (["--model", "cnn", "--hidden", ","], "needs at least one convolution block's channels"),
     (["--model", "cnn", "--hidden", "2,2,2,2,2,2"], "6 blocks halve a 28-pixel image to nothing"),
+    (["--lr-schedule", "step"], "the step schedule needs lr_step (--lr-step N"),
+    (["--lr-schedule", "cosine", "--lr-step", "2"], "lr_step (--lr-step) is for the step schedule, not cosine"),
 ])
 def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
     code, _, err = run_cli("train", *args, "--out", str(tmp_path / "new"), capsys=capsys)

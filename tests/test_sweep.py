@@ -298,6 +298,8 @@ def _has_matplotlib():
     (["--seed", "-1"], "--seed must be an integer >= 0"),
     (["--train-seed", "-3"], "seed must be an integer >= 0"),
     (["--normalize", "maybe"], "normalize: expected true or false"),
+    (["--lr-schedule", "warm"], "lr_schedule: unknown value 'warm'; choose from constant, step, cosine, onecycle"),
+    (["--lr-schedule", "step", "cosine"], "the step schedule needs lr_step"),
 ])
 def test_bad_options_stop_before_any_trial_runs(tmp_path, capsys, monkeypatch, args, match):
     monkeypatch.setattr(sweep_run, "run_trial", lambda t, job: pytest.fail("a trial ran"))

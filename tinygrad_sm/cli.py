@@ -48,6 +48,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, default=d.dropout,
                    help="mlp/deep-mlp: drop each hidden unit with this probability while training; cnn: "
                         "each input of the last linear layer (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=T.SCHEDULES, default=None,
+                   help="constant; step (--lr-step N: lr times --lr-gamma every N epochs); cosine (down to 0 over "
+                        "the run); onecycle (up to --lr over 30%% of the steps, then down) (default: step with "
+                        "--lr-step, else constant)")
     p.add_argument("--lr-step", type=int, default=0, help="multiply lr by --lr-gamma every N epochs (0: never)")
     p.add_argument("--lr-gamma", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
@@ -139,7 +143,8 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
     cfg = T.TrainConfig(model=a.model, dataset=a.dataset, epochs=epochs, batch_size=a.batch_size, lr=a.lr,
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
-                        hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma, seed=a.seed,
+                        hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma,
+                        lr_schedule=a.lr_schedule, seed=a.seed,
                         data_root=_absolute(a.data_root), normalize=a.normalize, dropout=a.dropout)
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
         given = _given(a.parser, a.argv) if hasattr(a, "argv") else set()

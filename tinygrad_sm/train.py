@@ -31,6 +31,12 @@ from .viz import save_figure
 MODELS = ("softmax", "mlp", "deep-mlp", "svm", "cnn")
 """The models `tinygrad-sm train --model` knows."""
 OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+"""--lr-schedule: constant; step (StepLR: lr times lr_gamma every lr_step epochs); cosine
+(CosineAnnealingLR: half a cosine from lr to 0 over the run, an epoch at a time); onecycle
+(OneCycleLR: up from lr/25 to lr over the first 30% of the steps, then down to lr/25e4, a batch at
+a time; the momentum is left alone)."""
+SPANNING = ("cosine", "onecycle")  # (schedules whose shape is set by the run's length)
 """The optimizers `--optimizer` knows."""
 ONE_LAYER = ("softmax", "svm")
 """The models that are one linear layer (no hidden layers)."""
@@ -68,6 +74,8 @@ class TrainConfig:
     hidden: Optional[list[int]] = None     # hidden sizes; None: the model's default
     lr_step: int = 0                       # StepLR every lr_step epochs (0: constant lr)
     lr_gamma: float = 0.1
+    lr_schedule: Optional[str] = None      # one of SCHEDULES; None: "step" if lr_step else "constant"
+    schedule_epochs: Optional[int] = None  # cosine/onecycle: the epochs the schedule spans (set at the start)
     seed: int = 0
     data_root: Optional[str] = None
     normalize: bool = False                # standardise pixels with the training set's mean/std
@@ -117,7 +125,27 @@ class TrainConfig:
             v = getattr(self, name)
             if not is_int(v) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        self._check_schedule()
         data.check_name(self.dataset)
+
+    def schedule(self) -> str:
+        """The lr schedule's name (one of SCHEDULES)."""
+        return self.lr_schedule or ("step" if self.lr_step else "constant")
+
+    def _check_schedule(self) -> None:
+        if self.lr_schedule is not None and self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        kind = self.schedule()
+        if kind == "step" and not self.lr_step:
+            raise ValueError("the step schedule needs lr_step (--lr-step N: lr times lr_gamma every N epochs)")
+        if kind != "step" and self.lr_step:
+            raise ValueError(f"lr_step (--lr-step) is for the step schedule, not {kind}")
+        n = self.schedule_epochs
+        if n is not None and (not is_int(n) or n < 1):
+            raise ValueError(f"schedule_epochs must be an integer >= 1, got {n!r}")
+        if n is not None and kind in SPANNING and n < self.epochs:
+            raise ValueError(f"the {kind} schedule spans {n} epochs and would end before epoch {self.epochs}; "
+                             f"schedule_epochs must be >= epochs")
 
     def sizes(self, n_in: int = 784, n_out: int = 10) -> list[int]:
         hidden = HIDDEN[self.model] if self.hidden is None or self.model in ONE_LAYER else self.hidden
@@ -190,6 +218,19 @@ def loss_fn(cfg: TrainConfig, model: nn.Module) -> Callable[[Tensor, Tensor], Te
         return base + F.l2_penalty(weights, cfg.reg) if cfg.reg else base
 
     return loss
+
+
+def make_schedule(cfg: TrainConfig, opt: optim.Optimizer, steps_per_epoch: int) -> Optional[optim.LRScheduler]:
+    """The run's lr schedule on `opt` (None: a constant lr). fit() steps it after each epoch, or
+    after each batch for onecycle; cosine and onecycle span cfg.schedule_epochs (else cfg.epochs)."""
+    kind, span = cfg.schedule(), cfg.schedule_epochs or cfg.epochs
+    if kind == "step":
+        return optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    if kind == "cosine":
+        return optim.CosineAnnealingLR(opt, T_max=span)
+    if kind == "onecycle":
+        return optim.OneCycleLR(opt, max_lr=cfg.lr, total_steps=span * steps_per_epoch, cycle_momentum=False)
+    return None
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
@@ -416,9 +457,16 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
     state = None
     if resume is not None:
         state, run_cfg = load_run(resume, ("optimizer", "epoch"))
+        span = run_cfg.schedule_epochs
+        if run_cfg.schedule() in SPANNING and span is not None and cfg.epochs > span:
+            raise ValueError(f"{resume}: its {run_cfg.schedule()} schedule spans {span} epochs, set when the run "
+                             f"started, so it cannot go on to epoch {cfg.epochs}; give --epochs {span} or less "
+                             "(or start a new run)")
         run_cfg.epochs = cfg.epochs
         run_cfg.data_root = cfg.data_root or run_cfg.data_root  # (where the data is, not how to train)
         cfg = run_cfg
+    if cfg.schedule() in SPANNING and cfg.schedule_epochs is None:
+        cfg = dataclasses.replace(cfg, schedule_epochs=cfg.epochs)  # (fixed from here on, resumes included)
     cfg.check()
     if out is not None:
         if os.path.exists(out) and not os.path.isdir(out):
@@ -431,7 +479,7 @@ def _prepare(cfg: TrainConfig, out: Optional[str], resume: Optional[str], progre
     sizes = cfg.sizes(train.x.shape[1], n_classes)
     model = build_model(cfg.model, sizes, cfg.seed, cfg.dropout)
     opt = make_optimizer(cfg, model)
-    sched = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma) if cfg.lr_step else None
+    sched = make_schedule(cfg, opt, -(-len(train.y) // cfg.batch_size))
     start_epoch, history = 0, []
     if state is not None:
         load_state(resume, "model", model, state["model"])
@@ -478,6 +526,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
           + (f" weight_decay={cfg.weight_decay:g}" if cfg.weight_decay else "")
           + (f" reg={cfg.reg:g}" if cfg.reg else "")
           + (f" dropout={cfg.dropout:g}" if cfg.dropout else "")
+          + _schedule_words(cfg)
           + f", batch {cfg.batch_size}, "
           + (f"epochs {start_epoch + 1}..{cfg.epochs}" if start_epoch < cfg.epochs else
              f"no epoch left to train (the checkpoint holds all {cfg.epochs})")
@@ -488,6 +537,7 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     saved: Optional[int] = None  # the last epoch of this run written to out/checkpoint.npz
     n = len(train.y)
     steps_per_epoch = -(-n // cfg.batch_size)
+    per_batch = isinstance(sched, optim.OneCycleLR)  # (the others step once an epoch)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             te = time.perf_counter()
@@ -497,20 +547,22 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
             bar = ProgressBar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress)
             seen = correct = 0
             loss_sum = 0.0
+            lr = opt.param_groups[0]["lr"]  # the rate of the epoch's first step
             for b in range(steps_per_epoch):
                 batch = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 idx = hooks.shard(batch)
                 step = epoch * steps_per_epoch + b + 1
                 value, right = _step(model, loss, opt, hooks, train.x[idx], train.y[idx], len(batch),
                                      lambda v: _diverged(step, epoch + 1, b + 1, v, model))
+                if per_batch:
+                    sched.step()
                 seen += len(idx)
                 loss_sum += value * len(idx)
                 correct += right
                 bar.update(1, loss=loss_sum / seen if seen else float("nan"))  # (a shard may be empty)
             bar.close()
             seen, loss_sum, correct = hooks.epoch_totals(seen, loss_sum, correct)
-            lr = opt.param_groups[0]["lr"]  # the rate this epoch trained with
-            if sched is not None:
+            if sched is not None and not per_batch:
                 sched.step()
             ev = _evaluate_after_epoch(model, held, loss,
                                        lambda v: _diverged(step, epoch + 1, steps_per_epoch, v, model))
@@ -550,6 +602,15 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
     return Run(cfg, model, opt, history, seconds, status)
 
 
+def _schedule_words(cfg: TrainConfig) -> str:
+    kind = cfg.schedule()
+    if kind == "step":
+        return f" (x{cfg.lr_gamma:g} every {cfg.lr_step} epochs)"
+    if kind in SPANNING:
+        return f" ({kind} over {cfg.schedule_epochs or cfg.epochs} epochs)"
+    return ""
+
+
 def _holds(out: str, resume: Optional[str]) -> bool:
     """out/checkpoint.npz is the checkpoint this run went on from."""
     try:
@@ -568,7 +629,7 @@ def _drop_other_checkpoint(out: str, resume: Optional[str]) -> None:
             os.remove(os.path.join(out, "checkpoint.npz"))  # reported matters more)
 
 
-def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt: optim.Optimizer, sched: Optional[optim.StepLR],
+def save_run(out: str, cfg: TrainConfig, sizes: list[int], model: nn.Module, opt: optim.Optimizer, sched: Optional[optim.LRScheduler],
              epoch: int, history: list[dict[str, Any]]) -> str:
     """Write out/checkpoint.npz: config, layer sizes, epoch, model, optimizer (and schedule) state,
     history — everything `--resume` and `tinygrad-sm eval` need. Returns its path."""

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = T.TrainConfig()
     helps = {"model": f"{' | '.join(T.MODELS)} (default {d.model})", "dataset": f"default {d.dataset}",
              "optimizer": f"{' | '.join(T.OPTIMIZERS)} (default {d.optimizer})",
+             "lr_schedule": f"{' | '.join(T.SCHEDULES)} (default: step with --lr-step, else constant)",
              "hidden": "hidden sizes, alternatives separated by spaces: 64 128,64",
              "seed": "training seed of the trials (default: --seed)",
              "reg": "L2 penalty reg * sum(W**2) (default 0; 1e-4 for svm)",

@@ -15,12 +15,12 @@ FLOATS = ("lr", "reg", "weight_decay", "momentum", "lr_gamma", "dropout")
 """Options whose values are floats."""
 INTS = ("epochs", "batch_size", "hidden", "lr_step", "seed")  # hidden: a list of ints
 """Options whose values are integers (hidden: a list of them, one per hidden layer)."""
-STRINGS = ("model", "optimizer", "dataset")
-"""Options whose values are names (model, optimizer, dataset)."""
+STRINGS = ("model", "optimizer", "dataset", "lr_schedule")
+"""Options whose values are names (model, optimizer, dataset, lr schedule)."""
 BOOLS = ("normalize",)
 """Options that are true or false."""
 OPTIONS = ("model", "dataset", "normalize", "optimizer", "lr", "reg", "weight_decay", "momentum", "hidden",
-           "dropout", "batch_size", "epochs", "lr_step", "lr_gamma", "seed")
+           "dropout", "batch_size", "epochs", "lr_schedule", "lr_step", "lr_gamma", "seed")
 """Every train option a sweep can search, in the order trials are drawn and printed."""
 LOG_SCALE = ("lr", "reg", "weight_decay")  # ranges of these are log-uniform unless told otherwise
 """Options whose ranges are log-uniform unless the range says log = false."""
@@ -131,7 +131,8 @@ def _convert(name: str, v: Any) -> Any:
         raise SweepError(f"{name}: expected {kind}, got {v!r}") from None
     if not isinstance(v, str):
         raise SweepError(f"{name}: expected a name, got {v!r}")
-    allowed = {"model": T.MODELS, "optimizer": T.OPTIMIZERS, "dataset": tuple(T.data.DATASETS)}.get(name)
+    allowed = {"model": T.MODELS, "optimizer": T.OPTIMIZERS, "dataset": tuple(T.data.DATASETS),
+               "lr_schedule": T.SCHEDULES}.get(name)
     if allowed is not None and v not in allowed:
         raise SweepError(f"{name}: unknown value {v!r}; choose from {', '.join(allowed)}")
     return v
