@@ -31,13 +31,14 @@ from .viz import save_figure
 MODELS = ("softmax", "mlp", "deep-mlp", "svm", "cnn")
 """The models `tinygrad-sm train --model` knows."""
 OPTIMIZERS = ("sgd", "adam")
+"""The optimizers `--optimizer` knows."""
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 """--lr-schedule: constant; step (StepLR: lr times lr_gamma every lr_step epochs); cosine
 (CosineAnnealingLR: half a cosine from lr to 0 over the run, an epoch at a time); onecycle
 (OneCycleLR: up from lr/25 to lr over the first 30% of the steps, then down to lr/25e4, a batch at
 a time; the momentum is left alone)."""
-SPANNING = ("cosine", "onecycle")  # (schedules whose shape is set by the run's length)
-"""The optimizers `--optimizer` knows."""
+SPANNING = ("cosine", "onecycle")
+"""The schedules shaped by the run's length (TrainConfig.schedule_epochs, fixed when it starts)."""
 ONE_LAYER = ("softmax", "svm")
 """The models that are one linear layer (no hidden layers)."""
 HIDDEN = {"softmax": [], "svm": [], "mlp": [256], "deep-mlp": [512, 256, 128, 64], "cnn": [16, 32]}
