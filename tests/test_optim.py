@@ -13,6 +13,11 @@ CONFIGS = [
     ("Adam", dict(lr=0.01)),
     ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
     ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.05, momentum=0.8, centered=True)),
+    ("RMSprop", dict(lr=0.005, momentum=0.5)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.02, initial_accumulator_value=0.3, eps=1e-6)),
 ]
 
 
@@ -199,6 +204,12 @@ def test_a_lone_tensor_is_a_clear_error_and_a_group_may_hold_one():
     (lambda p: optim.SGD(p, lr="0.1"), "lr must be a number"),
     (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), 2, gamma=float("nan")), "gamma must be"),
     (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), 2, gamma=-0.5), "gamma must be"),
+    (lambda p: optim.RMSprop(p, alpha=1.5), r"alpha must be in \[0, 1\]"),
+    (lambda p: optim.RMSprop(p, centered=1), "centered must be True or False"),
+    (lambda p: optim.RMSprop(p, momentum=-0.1), "momentum must be"),
+    (lambda p: optim.Adagrad(p, lr_decay=-1), "lr_decay must be"),
+    (lambda p: optim.Adagrad(p, initial_accumulator_value=float("inf")), "initial_accumulator_value must be"),
+    (lambda p: optim.Adagrad(p, eps="tiny"), "eps must be a number"),
 ])
 def test_bad_options_are_rejected(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -328,20 +339,24 @@ def test_loaded_options_are_checked_as_the_constructor_checks_them():
     assert opt.param_groups[0]["lr"] == 0.1
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_pytorch_state_dicts_load_and_a_flag_we_do_not_implement_is_refused(name, torch):
-    tp = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
-    kw = dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.1)
+    tp = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    kw = dict(lr=0.1, momentum=0.9) if name in ("SGD", "RMSprop") else dict(lr=0.1)
     topt = getattr(torch.optim, name)([tp], **kw)
-    tp.grad = torch.ones(2, dtype=torch.float64)
+    tp.grad = torch.tensor([1.0, 0.5], dtype=torch.float64)
     topt.step()
     sd = topt.state_dict()
     sd = {"state": {str(k): {n: (v.numpy() if hasattr(v, "numpy") else v) for n, v in s.items()}
                     for k, s in sd["state"].items()},
           "param_groups": sd["param_groups"]}
-    w = ts.Tensor(np.ones(2), requires_grad=True)
+    w = ts.Tensor(tp.detach().numpy().copy(), requires_grad=True)
     opt = getattr(optim, name)([w], **kw)
     opt.load_state_dict(sd)  # (foreach=None, maximize=False, ...: the defaults, accepted)
+    for o, g in ((topt, tp), (opt, w)):  # the next step goes on from PyTorch's state as PyTorch's does
+        g.grad = torch.tensor([-0.3, 2.0], dtype=torch.float64) if o is topt else ts.Tensor(np.array([-0.3, 2.0]))
+        o.step()
+    np.testing.assert_allclose(w.data, tp.detach().numpy(), rtol=1e-13)
     sd["param_groups"][0]["maximize"] = True
     with pytest.raises(ValueError, match=f"maximize=True, which {name} does not implement"):
         getattr(optim, name)([w], **kw).load_state_dict(sd)

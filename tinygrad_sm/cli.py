@@ -37,7 +37,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the total number of epochs (default: {d.epochs}; with --resume, the run's own)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD's momentum (the other optimizers run without; default: %(default)s)")
     p.add_argument("--optimizer", choices=T.OPTIMIZERS, default=d.optimizer, help="default: %(default)s")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay,
                    help="optimizer weight decay (default: %(default)s)")

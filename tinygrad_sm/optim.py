@@ -24,7 +24,7 @@ from .tensor import Tensor, note_write
 
 Params = Union[Iterable[Tensor], Iterable[dict]]
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR",
            "CosineAnnealingLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau"]
 
 
@@ -332,6 +332,93 @@ class AdamW(Adam):
     def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e), PyTorch's rule: each parameter's step is divided by a running
+    root mean square of its gradients, so steep and flat directions move at similar speeds.
+        g = g + weight_decay * p
+        v = alpha v + (1 - alpha) g**2                 (centered: also m = alpha m + (1 - alpha) g)
+        d = g / (sqrt(v) + eps)                        (centered: sqrt(v - m**2))
+        buf = momentum * buf + d; p -= lr * buf        (without momentum: p -= lr * d)
+    Plain NumPy in place (no fused kernel)."""
+
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        alpha = _check("alpha", group["alpha"])
+        if alpha > 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        _check("eps", group["eps"])
+        _check("weight_decay", group["weight_decay"])
+        _check("momentum", group["momentum"])
+        if not isinstance(group["centered"], (bool, np.bool_)):
+            raise TypeError(f"centered must be True or False, got {group['centered']!r}")
+
+    def _torch_off(self) -> dict[str, tuple[Any, ...]]:
+        return {"capturable": (False,)}
+
+    def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        x, g = p.data, p.grad.data
+        alpha, wd, mom = group["alpha"], group["weight_decay"], group["momentum"]
+        if wd:
+            g = g + wd * x
+        v = state.setdefault("square_avg", np.zeros_like(x))
+        v *= alpha
+        v += (1 - alpha) * (g * g)
+        if group["centered"]:
+            m = state.setdefault("grad_avg", np.zeros_like(x))
+            m *= alpha
+            m += (1 - alpha) * g
+            avg = np.sqrt(v - m * m)
+        else:
+            avg = np.sqrt(v)
+        avg += group["eps"]
+        d = g / avg
+        if mom > 0:
+            buf = state.setdefault("momentum_buffer", np.zeros_like(x))
+            buf *= mom
+            buf += d
+            d = buf
+        x -= group["lr"] * d
+        state["step"] = state.get("step", 0) + 1
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan and Singer), PyTorch's rule: each parameter's step is divided by the
+    root of the sum of all its squared gradients so far, so often-updated directions slow down.
+        g = g + weight_decay * p
+        s = s + g**2                                   (s starts at initial_accumulator_value)
+        p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps)
+    Plain NumPy in place (no fused kernel)."""
+
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            _check(name, group[name])
+
+    def _torch_off(self) -> dict[str, tuple[Any, ...]]:
+        return {"fused": (None, False)}
+
+    def _update(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        x, g = p.data, p.grad.data
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * x
+        total = state.setdefault("sum", np.full_like(x, group["initial_accumulator_value"]))
+        total += g * g
+        step = state.get("step", 0) + 1
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        x -= clr * (g / (np.sqrt(total) + group["eps"]))
+        state.update(step=step, sum=total)
 
 
 class LRScheduler:

@@ -30,7 +30,7 @@ from .viz import save_figure
 
 MODELS = ("softmax", "mlp", "deep-mlp", "svm", "cnn")
 """The models `tinygrad-sm train --model` knows."""
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
 """The optimizers `--optimizer` knows."""
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 """--lr-schedule: constant; step (StepLR: lr times lr_gamma every lr_step epochs); cosine
@@ -235,9 +235,14 @@ def make_schedule(cfg: TrainConfig, opt: optim.Optimizer, steps_per_epoch: int) 
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
-    """SGD (with cfg.momentum) or Adam over the model's parameters, as the config says."""
+    """SGD (with cfg.momentum), Adam, RMSprop or Adagrad over the model's parameters, as the config
+    says (the momentum is SGD's: RMSprop runs without)."""
     if cfg.optimizer == "adam":
         return optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return optim.RMSprop(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adagrad":
+        return optim.Adagrad(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
