@@ -1,4 +1,6 @@
 """Every gate: forward value against NumPy, and backward against central differences (float64)."""
+import math
+
 import numpy as np
 import pytest
 
@@ -140,6 +142,24 @@ CASES += [
      lambda x: pool_ref(x, (3, 3), (1, 1), (1, 1), how=np.mean), [normal(1, 2, 4, 5)]),
     ("bce_with_logits", lambda z, t: ts.functional.binary_cross_entropy_with_logits(z, t),
      lambda z, t: np.mean(np.log1p(np.exp(-z)) + (1 - t) * z), [normal(3, 4), R.uniform(0, 1, (3, 4))]),
+    ("leaky_relu", lambda x: ts.functional.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+     [away_from_zero(3, 4)]),
+    ("elu", lambda x: ts.functional.elu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1)),
+     [away_from_zero(3, 4)]),
+    ("gelu", lambda x: ts.functional.gelu(x),
+     lambda x: x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))) / 2, [normal(3, 4) * 2]),
+    ("gelu_tanh", lambda x: ts.functional.gelu(x, "tanh"),
+     lambda x: x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))) / 2, [normal(3, 4) * 2]),
+    ("silu", lambda x: ts.functional.silu(x), lambda x: x / (1 + np.exp(-x)), [normal(3, 4) * 2]),
+    ("softplus", lambda x: ts.functional.softplus(x, beta=2.0, threshold=3.0),
+     lambda x: np.where(2 * x > 3, x, np.log1p(np.exp(2 * x)) / 2), [np.array([-3.0, -0.4, 0.3, 1.2, 1.9, 4.0])]),
+    # differences on a grid a quarter apart: never at delta (or beta) = 1, where the pieces meet
+    ("huber", lambda x, t: ts.functional.huber_loss(x, t, "none", delta=1.0),
+     lambda x, t: np.where(abs(x - t) < 1, (x - t) ** 2 / 2, abs(x - t) - 0.5),
+     [R.integers(-8, 8, (3, 4)) * 0.5, R.integers(-8, 8, (3, 4)) * 0.5 + 0.25]),
+    ("smooth_l1", lambda x, t: ts.functional.smooth_l1_loss(x, t, "none", beta=0.5),
+     lambda x, t: np.where(abs(x - t) < 0.5, (x - t) ** 2, abs(x - t) - 0.25),
+     [R.integers(-8, 8, (3, 4)) * 0.5, R.integers(-8, 8, (3, 4)) * 0.5 + 0.125]),
     ("bce", lambda p, t: ts.functional.binary_cross_entropy(p, t),
      lambda p, t: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)), [R.uniform(0.1, 0.9, (3, 4)),
                                                                       R.uniform(0, 1, (3, 4))]),

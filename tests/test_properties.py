@@ -110,6 +110,7 @@ REFERENCES = {
     "MultiClassHinge": lambda s, t, reduction, margin: _red(
         (np.maximum(0, s - s[np.arange(len(t)), t][:, None] + margin)).sum(1) - margin, reduction),
     "BinaryCrossEntropy": lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)),
+    "SmoothL1": lambda x, t, beta: np.where(np.abs(x - t) < beta, (x - t) ** 2 / (2 * beta), np.abs(x - t) - beta / 2),
     "Huber": lambda x, t, delta: np.where(np.abs(x - t) < delta, (x - t) ** 2 / 2, delta * np.abs(x - t) - delta ** 2 / 2),
     "BCEWithLogits": lambda z, t: -(t * np.log(1 / (1 + np.exp(-z))) + (1 - t) * np.log(1 / (1 + np.exp(z)))),
 }
@@ -178,6 +179,8 @@ TORCH = {
         *torch.broadcast_tensors(p, t), reduction="none"),
     "BCEWithLogits": lambda torch, z, t: torch.nn.functional.binary_cross_entropy_with_logits(
         *torch.broadcast_tensors(z, t), reduction="none"),
+    "SmoothL1": lambda torch, x, t, beta: torch.nn.functional.smooth_l1_loss(
+        *torch.broadcast_tensors(x, t), reduction="none", beta=beta),
     "Huber": lambda torch, x, t, delta: torch.nn.functional.huber_loss(
         *torch.broadcast_tensors(x, t), reduction="none", delta=delta),
 }

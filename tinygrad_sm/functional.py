@@ -82,8 +82,10 @@ def silu(x: Tensor, inplace: bool = False) -> Tensor:
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e**(beta x)) / beta, and x itself where beta x > threshold; the gradient is
-    sigmoid(beta x) (1 above the threshold)."""
-    x = _smooth_input("softplus", x, beta=beta, threshold=threshold)
+    sigmoid(beta x) (1 above the threshold). threshold=inf: never linear."""
+    x = _smooth_input("softplus", x, beta=beta)
+    if not is_real(threshold) or threshold != threshold:
+        raise ValueError(f"softplus: threshold must be a number, got {threshold!r}")
     if beta == 0:
         raise ValueError("softplus: beta must not be 0 (it divides)")
     return G.Softplus.apply(x, beta=float(beta), threshold=float(threshold))
@@ -342,10 +344,10 @@ def l1_loss(input: Tensor, target: ArrayLike, reduction: str = "mean") -> Tensor
 
 
 def _huber_input(op: str, input: Tensor, target: ArrayLike, reduction: str, name: str,  # noqa: A002
-                 value: float) -> Tensor:
+                 value: float, zero_ok: bool) -> Tensor:
     finite_numbers(op, **{name: value})
-    if value < 0:
-        raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{op}: {name} must be {'>= 0' if zero_ok else '> 0'}, got {value!r}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     t = _operands(input, target)[1]
@@ -357,19 +359,17 @@ def huber_loss(input: Tensor, target: ArrayLike, reduction: str = "mean", delta:
     """d**2 / 2 where |d| < delta, else delta (|d| - delta / 2), d = input - target (one gate):
     squared error near the target, absolute error (times delta) far from it. The gradient is d
     clipped to [-delta, delta]."""
-    t = _huber_input("huber_loss", input, target, reduction, "delta", delta)
-    if delta == 0:
-        raise ValueError("huber_loss: delta must be > 0")
+    t = _huber_input("huber_loss", input, target, reduction, "delta", delta, zero_ok=False)
     return _reduced(G.Huber.apply(input, t, delta=float(delta)), reduction, "huber_loss")
 
 
 def smooth_l1_loss(input: Tensor, target: ArrayLike, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
-    """huber_loss(delta=beta) / beta: d**2 / (2 beta) where |d| < beta, else |d| - beta / 2, whose
-    gradient is d / beta clipped to [-1, 1]; beta = 0 is l1_loss (as PyTorch's)."""
-    t = _huber_input("smooth_l1_loss", input, target, reduction, "beta", beta)
+    """d**2 / (2 beta) where |d| < beta, else |d| - beta / 2 (the Huber loss over beta, one gate),
+    whose gradient is d / beta clipped to [-1, 1]; beta = 0 is l1_loss (as PyTorch's)."""
+    t = _huber_input("smooth_l1_loss", input, target, reduction, "beta", beta, zero_ok=True)
     if beta == 0:
         return l1_loss(input, t, reduction)
-    return _reduced(G.Huber.apply(input, t, delta=float(beta)) / float(beta), reduction, "smooth_l1_loss")
+    return _reduced(G.SmoothL1.apply(input, t, beta=float(beta)), reduction, "smooth_l1_loss")
 
 
 def multi_margin_loss(input: Tensor, target: ArrayLike, p: int = 1, margin: float = 1.0,  # noqa: A002
@@ -377,33 +377,43 @@ def multi_margin_loss(input: Tensor, target: ArrayLike, p: int = 1, margin: floa
     """PyTorch's multiclass hinge loss: for each sample, the sum over wrong classes j of
     max(0, margin - x[y] + x[j])**p (times weight[y]), divided by the number of classes C.
     With p=1 and no weight it is multiclass_hinge_loss / C (the same gate); p=2 squares each
-    violated margin. input is (N, C) or (C,); target holds class indices."""
+    violated margin. input is (N, C) or (C,) (one sample, target a class or [class])."""
+    op = "multi_margin_loss"
     if p not in (1, 2) or isinstance(p, bool):
-        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
-    finite_numbers("multi_margin_loss", margin=margin)
+        raise ValueError(f"{op}: p must be 1 or 2, got {p!r}")
+    finite_numbers(op, margin=margin)
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"multi_margin_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     x, y = _t(input), _target(target)
     if x.ndim not in (1, 2):
-        raise ValueError(f"multi_margin_loss: input must have shape (N, C) or (C,), got {x.shape}")
+        raise ValueError(f"{op}: input must have shape (N, C) or (C,), got {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op} takes floating-point scores, got {x.dtype}; convert them first (x.float())")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{op}: class targets must be integers, got {y.dtype}")
     c = x.shape[-1]
+    one_row = x.ndim == 1  # (one sample: the target is a class, or a list of one)
+    rows = x.reshape(1, c) if one_row else x
+    labels = y.data.reshape(-1) if one_row and y.data.shape in ((), (1,)) else y.data
+    _check_class_targets(op, labels, rows.shape[:-1], c, "input")
     w = None if weight is None else np.asarray(weight.data if isinstance(weight, Tensor) else weight)
     if w is not None and w.shape != (c,):
-        raise ValueError(f"multi_margin_loss: weight must have one entry per class, shape ({c},); got {w.shape}")
+        raise ValueError(f"{op}: weight must have one entry per class, shape ({c},); got {w.shape}")
     if p == 1 and w is None:
-        return G.MultiClassHinge.apply(x, y, reduction=reduction, margin=float(margin)) / c
-    _check_class_targets("multi_margin_loss", y.data, x.shape[:-1], c, "input")
-    labels = y.data.reshape(-1)
-    rows = x if x.ndim == 2 else x.reshape(1, c)
-    wrong = np.ones(rows.shape, dtype=rows.dtype)  # (the true class is not compared with itself)
-    wrong[np.arange(len(labels)), labels] = 0
-    m = (rows - rows.gather(1, labels[:, None]) + float(margin)).relu() * wrong  # relu'(0) = 0: as PyTorch's z > 0
-    if p == 2:
-        m = m * m
-    if w is not None:
-        m = m * w.astype(rows.dtype)[labels][:, None]
-    per_sample = m.sum(1) / c
-    return _reduced(per_sample if x.ndim == 2 else per_sample.reshape(()), reduction, "multi_margin_loss")
+        per_sample = G.MultiClassHinge.apply(rows, Tensor._wrap(labels), reduction="none", margin=float(margin)) / c
+    else:
+        wrong = np.ones(rows.shape, dtype=bool)  # (the true class is not compared with itself: masked
+        wrong[np.arange(len(labels)), labels] = False  # before the max, where an inf score makes inf - inf)
+        with np.errstate(invalid="ignore"):  # (inf - inf in a true class's column, which where drops)
+            m = where(wrong, rows - rows.gather(1, labels[:, None]) + float(margin), 0.0).relu()  # relu'(0) = 0
+        if p == 2:
+            m = m * m
+        if w is not None:
+            m = m * w.astype(rows.dtype)[labels][:, None]
+        per_sample = m.sum(1) / c
+    if one_row and y.data.shape == ():
+        per_sample = per_sample.reshape(())
+    return _reduced(per_sample, reduction, op)
 
 
 def l2_penalty(parameters: Sequence[Tensor], weight: float) -> Tensor:

@@ -22,7 +22,7 @@ from . import dtypes as _dt
 from . import functional, init
 from . import grad_clip as utils
 from . import hooks as _hooks
-from ._checks import is_int
+from ._checks import is_int, is_real
 from .hooks import RemovableHandle
 from .tensor import Tensor, _dtype_and_device, note_write
 
@@ -492,10 +492,15 @@ class CrossEntropyLoss(Module):
 class _Loss(Module):
     """A loss as a module: the reduction ("mean", "sum" or "none") is checked when it is made."""
 
+    _torch_first = ""  # (what PyTorch's takes as its first argument, where that is not the reduction)
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        name = type(self).__name__
+        if not isinstance(reduction, str) or reduction not in ("mean", "sum", "none"):
+            hint = (f" (PyTorch's {name} takes {self._torch_first} first, which this one does not: "
+                    "give reduction= by name)" if self._torch_first and not isinstance(reduction, str) else "")
+            raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}{hint}")
         self.reduction = reduction
 
     def extra_repr(self) -> str:
@@ -512,6 +517,8 @@ class MSELoss(_Loss):
 class NLLLoss(_Loss):
     """F.nll_loss as a module: NLLLoss()(log_probs, target); after LogSoftmax it is cross-entropy."""
 
+    _torch_first = "a class weight"
+
     def forward(self, log_probs: Tensor, target: Any) -> Tensor:
         return functional.nll_loss(log_probs, target, reduction=self.reduction)
 
@@ -519,12 +526,16 @@ class NLLLoss(_Loss):
 class BCELoss(_Loss):
     """F.binary_cross_entropy as a module: BCELoss()(probabilities, target)."""
 
+    _torch_first = "a weight"
+
     def forward(self, probabilities: Tensor, target: Any) -> Tensor:
         return functional.binary_cross_entropy(probabilities, target, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
     """F.binary_cross_entropy_with_logits as a module: BCEWithLogitsLoss()(logits, target)."""
+
+    _torch_first = "a weight"
 
     def forward(self, logits: Tensor, target: Any) -> Tensor:
         return functional.binary_cross_entropy_with_logits(logits, target, reduction=self.reduction)
@@ -685,7 +696,9 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
-        functional.finite_numbers("Softplus", beta=beta, threshold=threshold)
+        functional.finite_numbers("Softplus", beta=beta)
+        if not is_real(threshold) or threshold != threshold:
+            raise ValueError(f"Softplus: threshold must be a number, got {threshold!r}")
         if beta == 0:
             raise ValueError("Softplus: beta must not be 0 (it divides)")
         self.beta, self.threshold = beta, threshold

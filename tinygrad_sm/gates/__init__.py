@@ -7,14 +7,14 @@
     matmul.py       matrix product (the matrix form of mul swaps)
     conv.py         2-D convolution (a matmul on unrolled windows), max and average pooling
     softmax.py      softmax, log_softmax, fused softmax-cross-entropy, nll_loss
-    losses.py       multiclass SVM hinge, binary cross-entropy (on probabilities or logits), Huber
+    losses.py       multiclass SVM hinge, binary cross-entropy (on probabilities or logits), Huber, smooth L1
 """
 from .activations import ELU, GELU, Clip, Dropout, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
                           Pow, PowScalar, Sqrt, StdSqrt, Sub, Where)
-from .losses import BCEWithLogits, BinaryCrossEntropy, Huber, MultiClassHinge
+from .losses import BCEWithLogits, BinaryCrossEntropy, Huber, MultiClassHinge, SmoothL1
 from .linear import Linear
 from .matmul import MatMul
 from .movement import Concat, Expand, Gather, GetItem, Permute, Reshape, Stack
@@ -29,5 +29,5 @@ __all__ = [
     "Sum", "Mean", "Prod", "Max", "Min", "LogSumExp", "CumSum",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem", "Gather",
     "MatMul", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
-    "BinaryCrossEntropy", "Huber",
+    "BinaryCrossEntropy", "Huber", "SmoothL1",
 ]

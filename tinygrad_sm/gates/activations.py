@@ -49,7 +49,8 @@ class LeakyReLU(Gate):
 
 class ELU(Gate):
     """z = x where x > 0, else alpha * (e**x - 1).  dz/dx = 1 where x > 0, else alpha * e**x,
-    which meets 1 at 0 when alpha = 1 (the convention at 0 is the second branch, as PyTorch's)."""
+    which meets 1 at 0 when alpha = 1 (the convention at 0 is the second branch, as PyTorch's;
+    at NaN the first, as PyTorch's: the gradient passes)."""
 
     domain = Domain("elementwise", (Values(avoid=(0.0,)),), attrs={"alpha": 1.5})
 
@@ -63,10 +64,9 @@ class ELU(Gate):
 
     def backward(self, g):
         (x,) = self.saved
-        return np.where(x > 0, g, g * (np.exp(np.minimum(x, 0)) * self.alpha))
+        return np.where(x <= 0, g * (np.exp(np.minimum(x, 0)) * self.alpha), g)
 
 
-_SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_SCALE, _TANH_CUBIC = math.sqrt(2.0 / math.pi), 0.044715
 
@@ -89,18 +89,21 @@ class GELU(Gate):
 
     def forward(self, x):
         if self.approximate == "tanh":
-            cdf = _sigmoid((x + x * x * x * _TANH_CUBIC) * (2 * _TANH_SCALE))
+            with np.errstate(over="ignore"):  # (x**3 of a huge x: the sigmoid of +-inf is 1 or 0)
+                cdf = _sigmoid((x + x * x * x * _TANH_CUBIC) * (2 * _TANH_SCALE))
         else:
-            cdf = kernels.erfc(x * -_SQRT_HALF) * 0.5
+            cdf = kernels.normal_cdf(x)  # (as erfc(-x / sqrt 2) / 2: 1 + erf(x / sqrt 2) cancels for x << 0)
         self.save_for_backward(x, cdf)
-        return x * cdf
+        with np.errstate(invalid="ignore"):  # (-inf * 0 is NaN, as in PyTorch)
+            return x * cdf
 
     def backward(self, g):
         x, s = self.saved  # (s: the CDF)
-        if self.approximate == "tanh":
-            du = (1 + x * x * (3 * _TANH_CUBIC)) * _TANH_SCALE
-            return g * (s + x * (2 * s * (1 - s)) * du)
-        return g * (s + x * (np.exp(x * x * -0.5) * _INV_SQRT_2PI))
+        with np.errstate(over="ignore", invalid="ignore"):  # (x**2 of a huge x: e**-inf is 0; inf * 0 is NaN, as in PyTorch)
+            if self.approximate == "tanh":
+                du = (1 + x * x * (3 * _TANH_CUBIC)) * _TANH_SCALE
+                return g * (s + x * (2 * s * (1 - s)) * du)
+            return g * (s + x * (np.exp(x * x * -0.5) * _INV_SQRT_2PI))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -118,11 +121,13 @@ class SiLU(Gate):
     def forward(self, x):
         s = _sigmoid(x)
         self.save_for_backward(x, s)
-        return x * s
+        with np.errstate(invalid="ignore"):  # (-inf * 0 is NaN, as in PyTorch)
+            return x * s
 
     def backward(self, g):
         x, s = self.saved
-        return g * (s * (1 + x * (1 - s)))
+        with np.errstate(invalid="ignore"):  # (inf * 0 is NaN, as in PyTorch)
+            return g * (s * (1 + x * (1 - s)))
 
 
 class Softplus(Gate):
@@ -136,7 +141,8 @@ class Softplus(Gate):
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
-        bx = x * self.beta
+        with np.errstate(over="ignore"):  # (beta x of a huge x: inf, on the linear side)
+            bx = x * self.beta
         self.save_for_backward(bx)
         smooth = (np.maximum(bx, 0) + np.log1p(np.exp(-np.abs(bx)))) / self.beta
         return np.where(bx > self.threshold, x, smooth)

@@ -1,5 +1,5 @@
 """Loss gates that are clearer (and exact at their kinks) as one fused node: the multiclass SVM
-hinge loss of the CS231n notes, binary cross-entropy on logits, and the Huber loss."""
+hinge loss of the CS231n notes, binary cross-entropy on logits, and the Huber and smooth L1 losses."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +31,8 @@ class MultiClassHinge(Gate):
         _check_class_targets("multiclass_hinge_loss", target, s.shape[:-1], s.shape[-1], "scores")
         s2, t2 = s.reshape(-1, s.shape[-1]), target.reshape(-1)
         rows = np.arange(len(t2))
-        margins = s2 - s2[rows, t2][:, None] + self.margin
+        with np.errstate(invalid="ignore"):  # (an inf score: inf - inf in its own column, set to 0 next)
+            margins = s2 - s2[rows, t2][:, None] + self.margin
         margins[rows, t2] = 0  # the true class is not compared with itself
         violated = margins > 0
         self.save_for_backward(violated, t2)
@@ -109,9 +110,35 @@ class Huber(Gate):
         d = x - t
         self.save_for_backward(d)
         a = np.abs(d)
-        return np.where(a < self.delta, d * d * 0.5, (a - self.delta * 0.5) * self.delta)
+        with np.errstate(over="ignore"):  # (d**2 of a huge d, on the side np.where does not take)
+            return np.where(a < self.delta, d * d * 0.5, (a - self.delta * 0.5) * self.delta)
 
     def backward(self, g):
         (d,) = self.saved
         gd = g * np.clip(d, -self.delta, self.delta)
+        return self.unbroadcast(gd if self.needs_grad[0] else None, -gd if self.needs_grad[1] else None)
+
+
+class SmoothL1(Gate):
+    """L = d**2 / (2 beta) where |d| < beta, else |d| - beta / 2, elementwise, d = x - t: the Huber
+    loss divided by beta (delta = beta), computed as such, so that a tiny beta loses nothing.
+    Gradient: dL/dx = d / beta clipped to [-1, 1] (the sign of d beyond beta), dL/dt = -dL/dx.
+    beta > 0 (beta = 0 is the L1 loss, |d|: F.smooth_l1_loss sends it there)."""
+
+    domain = Domain("elementwise", (Values(grid=0.5), Values(grid=0.5, offset=0.25)), attrs={"beta": 1.0})
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = beta
+
+    def forward(self, x, t):
+        d = x - t
+        self.save_for_backward(d)
+        a = np.abs(d)
+        with np.errstate(over="ignore"):  # (d**2 of a huge d, on the side np.where does not take)
+            return np.where(a < self.beta, d * d * 0.5 / self.beta, a - self.beta * 0.5)
+
+    def backward(self, g):
+        (d,) = self.saved
+        with np.errstate(over="ignore"):  # (d / beta past the float range: clipped to +-1 anyway)
+            gd = g * np.clip(d / self.beta, -1, 1)
         return self.unbroadcast(gd if self.needs_grad[0] else None, -gd if self.needs_grad[1] else None)

@@ -25,7 +25,7 @@ __all__ = [
     "usable_cores",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy_forward", "cross_entropy_backward", "softmax_cross_entropy",
-    "relu", "relu_backward", "erfc", "linear_forward", "linear_backward", "sgd_step_", "adam_step_",
+    "relu", "relu_backward", "normal_cdf", "linear_forward", "linear_backward", "sgd_step_", "adam_step_",
     "im2col", "col2im", "max_pool2d", "max_pool2d_backward",
 ]
 
@@ -229,10 +229,10 @@ def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     return _impl.relu_backward(y, g)
 
 
-def erfc(x: np.ndarray) -> np.ndarray:
-    """The complementary error function 1 - erf(x) elementwise (GELU's normal CDF), evaluated in
-    float64 and rounded to x's dtype."""
-    return _impl.erfc(x)
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x), the standard normal CDF (GELU's), elementwise: erfc(-x / sqrt 2) / 2 evaluated in
+    float64 and rounded to x's dtype once."""
+    return _impl.normal_cdf(x)
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = None,

@@ -615,21 +615,21 @@ def relu_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     return out
 
 
-def _erfc_body(x, out):
-    for i in prange(x.shape[0]):
-        out[i] = math.erfc(np.float64(x[i]))  # (in float64, as reference.erfc: the C library's)
+def _normal_cdf_body(x, out):
+    for i in prange(x.shape[0]):  # (in float64, as reference.normal_cdf: the C library's erfc)
+        out[i] = math.erfc(np.float64(x[i]) * -reference.SQRT_HALF) * 0.5
 
 
-_ERFC = _both(_erfc_body)
+_NORMAL_CDF = _both(_normal_cdf_body)
 
 
-def erfc(x: np.ndarray) -> np.ndarray:
+def normal_cdf(x: np.ndarray) -> np.ndarray:
     if not _flat(x):
-        return reference.erfc(x)
+        return reference.normal_cdf(x)
     out = np.empty_like(x)
     # (parallel from PARALLEL_MIN elements, as the row kernels: erfc costs tens of ns a value, far
     # more than the memory it reads)
-    _launch(_ERFC, x.size)[0](x.reshape(-1), out.reshape(-1))
+    _launch(_NORMAL_CDF, x.size)[0](x.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -967,7 +967,7 @@ def warmup() -> None:
                 softmax_cross_entropy(z, np.array([0, 1, 3]), 0.0, 0.5)  # float32: its own kernel
                 softmax_cross_entropy(z, p, 0.1, 0.5)
                 _launch(_RELU_BACKWARD, z.size, elementwise=True)[0](z.reshape(-1), z.reshape(-1), p.reshape(-1))
-                erfc(z)
+                normal_cdf(z)
                 sq = np.eye(4, dtype=dt) - 0.25
                 linear_forward(sq, sq, sq[0], relu=True)
                 linear_backward(sq, sq, sq, sq, True)
