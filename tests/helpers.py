@@ -33,6 +33,22 @@ def conv2d_ref(x, w, *b, stride, padding, dilation):
     return y + (b[0][None, :, None, None] if b else 0)
 
 
+def conv_transpose2d_ref(x, w, *b, stride, padding, output_padding, dilation):
+    """The definition, input pixel by input pixel: each scatters w[c] * x[n, c, i, j] into the
+    output at (i * stride + a * dilation, j * stride + b * dilation), before the padding is cut off."""
+    (sh, sw), (dh, dw), (ph, pw), (oh, ow) = stride, dilation, padding, output_padding
+    n, c, h, wd = x.shape
+    _, o, kh, kw = w.shape
+    full = np.zeros((n, o, (h - 1) * sh + dh * (kh - 1) + 1 + oh, (wd - 1) * sw + dw * (kw - 1) + 1 + ow))
+    for i in range(h):
+        for j in range(wd):
+            for a in range(kh):
+                for q in range(kw):
+                    full[:, :, i * sh + a * dh, j * sw + q * dw] += x[:, :, i, j] @ w[:, :, a, q]
+    y = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+    return y + (b[0][None, :, None, None] if b else 0)
+
+
 def pool_ref(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), how=np.max, fill=0.0):
     xp = _pad(x, padding, fill)
     (kh, kw), (dh, dw) = kernel_size, dilation

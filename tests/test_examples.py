@@ -103,3 +103,10 @@ def test_the_cnn_example_learns_and_its_hooks_see_every_step():
     assert len(r["grad_norms"]) == steps and all(np.isfinite(r["grad_norms"]))
     assert set(r["active"]) == {"2", "6"}  # (the two ReLUs, seen at every training step, not in evaluation)
     assert all(len(v) == steps and 0 < min(v) <= max(v) < 1 for v in r["active"].values())
+
+
+def test_the_autoencoder_reconstructs_better_than_the_mean_image():
+    ex = load_example("autoencoder_mnist")
+    r = ex.main(epochs=1)  # (the 4,000 images of the embedded sample: 63 steps)
+    assert r["losses"][-1] < 0.5 * r["baseline"]
+    assert ex.make_model()(__import__("tinygrad_sm").zeros(2, 784)).shape == (2, 784)

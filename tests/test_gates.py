@@ -7,7 +7,7 @@ import pytest
 import tinygrad_sm as ts
 from tinygrad_sm.testing import gradcheck
 
-from .helpers import conv2d_ref, pool_ref
+from .helpers import conv2d_ref, conv_transpose2d_ref, pool_ref
 
 R = np.random.default_rng(1234)
 
@@ -136,6 +136,10 @@ CASES += [
     ("conv2d", lambda x, w, b: ts.gates.Conv2d.apply(x, w, b, stride=2, padding=1),
      lambda x, w, b: conv2d_ref(x, w, b, stride=(2, 2), padding=(1, 1), dilation=(1, 1)),
      [normal(2, 3, 5, 6), normal(4, 3, 3, 2), normal(4)]),
+    ("conv_transpose2d", lambda x, w, b: ts.gates.ConvTranspose2d.apply(x, w, b, stride=2, padding=1, output_padding=1),
+     lambda x, w, b: conv_transpose2d_ref(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1),
+                                          dilation=(1, 1)),
+     [normal(2, 3, 3, 4), normal(3, 2, 3, 3), normal(2)]),
     ("max_pool2d", lambda x: ts.gates.MaxPool2d.apply(x, kernel_size=2),
      lambda x: pool_ref(x, (2, 2)), [distinct(2, 3, 4, 6)]),
     ("avg_pool2d", lambda x: ts.gates.AvgPool2d.apply(x, kernel_size=3, stride=1, padding=1),

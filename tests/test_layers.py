@@ -31,6 +31,77 @@ def _same_step(y, ty, ours, theirs, rtol=1e-10):
     _same_grads(ours, theirs, rtol)
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2), dict(stride=2, padding=1, output_padding=1),
+                                dict(stride=(3, 2), padding=(2, 0), output_padding=(2, 1)),
+                                dict(dilation=2, padding=1, output_padding=1), dict(stride=2, dilation=3, output_padding=2)])
+def test_conv_transpose2d_and_its_three_gradients_are_pytorchs(kw, torch):
+    x, w, b = R.standard_normal((2, 3, 5, 4)), R.standard_normal((3, 4, 3, 2)), R.standard_normal(4)
+    (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
+    _same_step(F.conv_transpose2d(ox, ow, ob, **kw), torch.nn.functional.conv_transpose2d(tx, tw, tb, **kw),
+               (ox, ow, ob), (tx, tw, tb))
+
+
+def test_conv_transpose2d_is_conv2ds_input_gradient():
+    """What the transposed convolution is: y = conv_transpose2d(x, w) is the gradient that
+    conv2d(z, w) sends back to z when the upstream gradient is x."""
+    w = ts.tensor(R.standard_normal((3, 2, 3, 3)))
+    z = ts.tensor(R.standard_normal((2, 2, 9, 9)), requires_grad=True)
+    g = R.standard_normal((2, 3, 4, 4))
+    F.conv2d(z, w, stride=2).backward(g)
+    y = F.conv_transpose2d(ts.tensor(g), w, stride=2)
+    np.testing.assert_allclose(y.numpy(), z.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_transpose2d_layer_upsamples_in_float32_as_pytorchs_and_takes_one_image(torch):
+    layer = nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1, generator=0)
+    t = torch.nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1)
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(layer.weight.numpy()))
+        t.bias.copy_(torch.from_numpy(R.standard_normal(2).astype(np.float32)))
+    layer.bias.data[...] = t.bias.detach().numpy()
+    x = R.standard_normal((3, 4, 7, 7)).astype(np.float32)
+    y = layer(ts.tensor(x))
+    assert y.shape == (3, 2, 14, 14) and y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), t(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(layer(ts.tensor(x[0])).numpy(), y.numpy()[0])
+    assert repr(layer) == "ConvTranspose2d(4, 2, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))"
+    assert layer.weight.shape == (4, 2, 4, 4)
+
+
+def test_a_small_convolutional_autoencoder_learns_to_reconstruct():
+    ts.manual_seed(0)
+    x = ts.tensor((R.random((16, 1, 8, 8)) > 0.6).astype(np.float32))
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.ConvTranspose2d(4, 1, 4, stride=2, padding=1))
+    opt = ts.optim.Adam(model.parameters(), lr=0.02)
+    losses = []
+    for _ in range(150):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), x)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert model(x).shape == x.shape and losses[-1] < 0.3 * losses[0]
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: F.conv_transpose2d(ts.zeros(1, 3, 4, 4), ts.zeros(2, 3, 3, 3)),
+     r"conv_transpose2d: input of shape \(1, 3, 4, 4\) has 3 channels, weight of shape \(2, 3, 3, 3\) expects 2"),
+    (lambda: F.conv_transpose2d(ts.zeros(1, 2, 4, 4), ts.zeros(2, 3, 3, 3), stride=2, output_padding=2),
+     r"output_padding \(2, 2\) must be smaller than the stride \(2, 2\) or the dilation"),
+    (lambda: F.conv_transpose2d(ts.zeros(1, 2, 1, 1), ts.zeros(2, 3, 1, 1), padding=1), "gives an empty -1x-1 output"),
+    (lambda: F.conv_transpose2d(ts.zeros(1, 2, 4, 4), ts.zeros(2, 3, 3, 3), ts.zeros(2)),
+     r"bias must have shape \(3,\)"),
+    (lambda: F.conv_transpose2d(ts.zeros(2, 4, 4), ts.zeros(2, 3, 3, 3), groups=2), "groups=2 is not supported"),
+    (lambda: F.conv_transpose2d(ts.zeros(4, 4), ts.zeros(2, 3, 3, 3)), r"shape \(N, C, H, W\) or \(C, H, W\)"),
+    (lambda: nn.ConvTranspose2d(2, 3, 3, stride=1, output_padding=1), "output_padding .* must be smaller"),
+    (lambda: nn.ConvTranspose2d(2, 3, 3)(ts.zeros(1, 3, 4, 4)), r"ConvTranspose2d\(2, 3\): input of shape"),
+])
+def test_conv_transpose2d_bad_input_says_what_is_wrong(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2), dict(padding=1), dict(padding=(2, 0), stride=(1, 2)),
                                 dict(dilation=2, padding=2), dict(padding="same"), dict(padding="same", dilation=2),
                                 dict(padding="valid")])

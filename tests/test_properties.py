@@ -15,7 +15,7 @@ from tinygrad_sm import Gate, Tensor, gates as G
 from tinygrad_sm.gates.base import unbroadcast
 from tinygrad_sm.testing import gate_inputs, gradcheck
 
-from .helpers import conv2d_ref, pool_ref
+from .helpers import conv2d_ref, conv_transpose2d_ref, pool_ref
 
 GATES = sorted((g for g in Gate.registry if g.__module__.startswith("tinygrad_sm.gates")
                 and not g.__name__.startswith("_")), key=lambda g: g.__name__)
@@ -71,6 +71,7 @@ REFERENCES = {
     "Gather": lambda a, dim, index: np.array([a[tuple(index[pos] if k == dim % a.ndim else i for k, i in enumerate(pos))]
                                               for pos in np.ndindex(index.shape)]).reshape(index.shape),
     "Conv2d": conv2d_ref,
+    "ConvTranspose2d": conv_transpose2d_ref,
     "MaxPool2d": lambda a, **kw: pool_ref(a, how=np.max, fill=-np.inf, **kw),
     "AvgPool2d": lambda a, **kw: pool_ref(a, how=np.mean, **kw),
     "StdSqrt": lambda a: a ** 0.5,
@@ -134,6 +135,9 @@ TORCH = {
     "Gather": lambda torch, a, dim, index: torch.gather(a, dim, torch.as_tensor(index)),
     "Conv2d": lambda torch, x, w, *b, stride, padding, dilation: torch.nn.functional.conv2d(
         x, w, *b, stride=stride, padding=padding, dilation=dilation),
+    "ConvTranspose2d": lambda torch, x, w, *b, stride, padding, output_padding, dilation: (
+        torch.nn.functional.conv_transpose2d(x, w, *b, stride=stride, padding=padding, output_padding=output_padding,
+                                             dilation=dilation)),
     "MaxPool2d": lambda torch, a, kernel_size, stride=None, padding=0, dilation=1: torch.nn.functional.max_pool2d(
         a, kernel_size, stride, padding, dilation),
     "AvgPool2d": lambda torch, a, kernel_size, stride=None, padding=0: torch.nn.functional.avg_pool2d(

@@ -473,6 +473,25 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
     return y.reshape(y.shape[1:]) if one else y
 
 
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: object = 1,  # noqa: A002
+                     padding: object = 0, output_padding: object = 0, groups: int = 1, dilation: object = 1) -> Tensor:
+    """Transposed convolution (the gradient of conv2d with respect to its input, run forward): input
+    (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out, kh, kw), bias (C_out,). The output side is
+    (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1: stride 2 doubles it,
+    as a decoder's upsampling layer does. One gate (see gates.ConvTranspose2d)."""
+    if groups != 1:
+        raise ValueError(f"conv_transpose2d: groups={groups!r} is not supported here (only groups=1)")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"conv_transpose2d: {name} must be a Tensor, got a {type(t).__name__} (ts.tensor(a) makes one)")
+    x, one = _batched("conv_transpose2d", _t(input))
+    if x.data.dtype.kind != weight.data.dtype.kind:
+        x, weight = _one_kind([x, weight])  # integer pixels take the weight's dtype, as conv2d does
+    y = G.ConvTranspose2d.apply(x, weight, *([] if bias is None else [bias]), stride=stride, padding=padding,
+                                output_padding=output_padding, dilation=dilation)
+    return y.reshape(y.shape[1:]) if one else y
+
+
 def max_pool2d(input: Tensor, kernel_size: object, stride: object = None, padding: object = 0,  # noqa: A002
                dilation: object = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The largest value of each kernel_size window (stride defaults to kernel_size); padding

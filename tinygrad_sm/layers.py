@@ -21,7 +21,7 @@ from .gates.conv import pair
 from .nn import INITS, Module, Parameter, _initial_weight
 from .tensor import Tensor
 
-__all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
+__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
 
 IntOrPair = Union[int, tuple[int, int]]
 
@@ -71,6 +71,52 @@ class Conv2d(Module):
             s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class ConvTranspose2d(Module):
+    """y = conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation): x
+    (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out, kh, kw) as PyTorch's, bias (C_out,).
+    ConvTranspose2d(16, 8, 4, stride=2, padding=1) doubles the image's side: a decoder's upsampling.
+    init as Conv2d's, with PyTorch's fan_in for this layout, weight.shape[1] * kh * kw; the bias
+    starts at zero."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1, bias: bool = True,
+                 dilation: IntOrPair = 1, padding_mode: str = "zeros", init: str = "kaiming", std: float = 0.01,
+                 dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
+        super().__init__()
+        name = "ConvTranspose2d"
+        _positive(name, in_channels=in_channels, out_channels=out_channels)
+        if groups != 1 or padding_mode != "zeros":
+            raise ValueError(f"{name}: only groups=1 and padding_mode='zeros' are supported here")
+        if init not in INITS:
+            raise ValueError(f"{name}: init must be one of {INITS}, got {init!r}")
+        k = pair(kernel_size, "kernel_size", name, 1)
+        self.stride, self.dilation = pair(stride, "stride", name, 1), pair(dilation, "dilation", name, 1)
+        self.padding, self.output_padding = pair(padding, "padding", name, 0), pair(output_padding, "output_padding", name, 0)
+        if any(self.output_padding[i] >= max(self.stride[i], self.dilation[i]) for i in (0, 1)):
+            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than the stride "
+                             f"{self.stride} or the dilation {self.dilation}")
+        self.in_channels, self.out_channels, self.kernel_size, self.init = in_channels, out_channels, k, init
+        fan_in, fan_out = out_channels * k[0] * k[1], in_channels * k[0] * k[1]
+        w = _initial_weight(init, (in_channels, out_channels) + k, fan_in, fan_out, std, generator)
+        self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
+        self.bias = Parameter(np.zeros(out_channels, _dt.to_dtype(dtype))) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[-3] if x.ndim >= 3 else None
+        if c != self.in_channels:
+            raise ValueError(f"ConvTranspose2d({self.in_channels}, {self.out_channels}): input of shape {x.shape} "
+                             f"needs {self.in_channels} channels in dim -3, as (N, C, H, W) or (C, H, W)")
+        return functional.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                           self.output_padding, 1, self.dilation)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name, none in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))):
+            if getattr(self, name) != none:
+                s += f", {name}={getattr(self, name)}"
         return s + ("" if self.bias is not None else ", bias=False")
 
 

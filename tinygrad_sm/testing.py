@@ -590,6 +590,23 @@ def _conv2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]
     return arrays, {"stride": stride, "padding": padding, "dilation": dilation}
 
 
+def _conv_transpose2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    out_pad = tuple(draw(st.integers(0, max(stride[i], dilation[i]) - 1)) for i in (0, 1))
+    hw = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    # padding crops the output: keep at least one row and column of it
+    full = tuple((hw[i] - 1) * stride[i] + dilation[i] * (k[i] - 1) + out_pad[i] + 1 for i in (0, 1))
+    padding = tuple(draw(st.integers(0, min(2, (full[i] - 1) // 2))) for i in (0, 1))
+    arrays = [draw(_values((n, c) + hw, _v(d, 0), dt)), draw(_values((c, o) + k, _v(d, 1), dt))]
+    if draw(st.booleans()):
+        arrays.append(draw(_values((o,), _v(d, 2), dt)))
+    return arrays, {"stride": stride, "padding": padding, "output_padding": out_pad, "dilation": dilation}
+
+
 def _pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
     st, _ = _hypothesis()
     n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
@@ -621,5 +638,5 @@ _KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
     "elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul, "reshape": _reshape,
     "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
     "softmax": _softmax, "classification": _classification, "linear": _linear,
-    "conv2d": _conv2d, "pool2d": _pool2d, "gather": _gather,
+    "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "pool2d": _pool2d, "gather": _gather,
 }

@@ -1,7 +1,8 @@
-"""2-D convolution and pooling over (N, C, H, W) inputs, as PyTorch's conv2d, max_pool2d and
-avg_pool2d. All three work on windows of the input: im2col (a column per window) and col2im
-(its way back) for the convolution, and max pooling, are kernels (tinygrad_sm.kernels: Numba, with
-the NumPy reference beside them); average pooling uses NumPy's sliding windows directly.
+"""2-D convolution, transposed convolution and pooling over (N, C, H, W) inputs, as PyTorch's
+conv2d, conv_transpose2d, max_pool2d and avg_pool2d. All work on windows: im2col (a column per
+window) and col2im (its way back) for the convolutions (the transposed one runs them the other way
+round), and max pooling, are kernels (tinygrad_sm.kernels: Numba, with the NumPy reference beside
+them); average pooling uses NumPy's sliding windows directly.
 
     out_size = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 """
@@ -129,6 +130,83 @@ class Conv2d(_Windowed):
                 gw += gm @ kernels.im2col(x[i:j], *self._geo(k, out)).T
             if need[0]:
                 gx[i:j] = kernels.col2im(w.reshape(o, -1).T @ gm, (j - i,) + tuple(xshape[1:]), *self._geo(k, out))
+        gw = None if gw is None else gw.reshape(wshape)
+        gb = g.sum(axis=(0, 2, 3)) if need[2] else None
+        return self.unbroadcast(gx, gw, gb)[:len(self.needs_grad)]
+
+
+class ConvTranspose2d(_Windowed):
+    """Transposed convolution (PyTorch's conv_transpose2d): conv2d's input gradient run forward.
+    x is (N, C_in, H, W), w is (C_in, C_out, kh, kw), b is (C_out,) or left out. Each input pixel
+    scatters w[c] times its value into a window of the output, stride apart; overlaps add up:
+
+        cols = W.T @ X      W = w as (C_in, C_out*kh*kw), X = x as (C_in, N*H*W)
+        y = col2im(cols) + b    (Ho = (H-1)*stride - 2*padding + dilation*(kh-1) + output_padding + 1)
+
+    It is Conv2d's backward with the roles swapped, so its backward is Conv2d's forward: the
+    windows of g unrolled, G = im2col(g), give dX = W @ G and dW = X @ G.T; db sums g over all
+    but the channel."""
+
+    domain = Domain("conv_transpose2d", (Values(), Values(), Values()))
+    op = "conv_transpose2d"
+
+    def __init__(self, stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1):
+        self.stride, self.padding = pair(stride, "stride", self.op, 1), pair(padding, "padding", self.op, 0)
+        self.output_padding = pair(output_padding, "output_padding", self.op, 0)
+        self.dilation = pair(dilation, "dilation", self.op, 1)
+        for i in (0, 1):
+            if self.output_padding[i] >= max(self.stride[i], self.dilation[i]):
+                raise GateError(f"{self.op}: output_padding {self.output_padding} must be smaller than the "
+                                f"stride {self.stride} or the dilation {self.dilation}")
+
+    def _geo(self, k: Pair, hw: Pair) -> tuple[Pair, Pair, Pair, Pair, Pair]:
+        return tuple(k), self.stride, self.padding, self.dilation, tuple(hw)  # (the windows of the output)
+
+    def forward(self, x, w, b=None):
+        if w.ndim != 4:
+            raise GateError(f"{self.op}: weight must have shape (in_channels, out_channels, kh, kw), got {w.shape}")
+        _check_4d(self.op, x)
+        if x.shape[1] != w.shape[0]:
+            raise GateError(f"{self.op}: input of shape {x.shape} has {x.shape[1]} channels, weight of shape "
+                            f"{w.shape} expects {w.shape[0]} (its first dimension)")
+        if b is not None and b.shape != (w.shape[1],):
+            raise GateError(f"{self.op}: bias must have shape ({w.shape[1]},) for weight of shape {w.shape}, "
+                            f"got {b.shape}")
+        for name, a in (("input", x), ("bias", b)):
+            if a is not None and a.dtype != w.dtype:
+                raise GateError(f"{self.op}: {name} is {a.dtype} but the weight is {w.dtype}; convert one of them")
+        (c, o), k, hw = w.shape[:2], w.shape[2:], x.shape[2:]
+        size = tuple((hw[i] - 1) * self.stride[i] - 2 * self.padding[i] + self.dilation[i] * (k[i] - 1)
+                     + self.output_padding[i] + 1 for i in (0, 1))
+        if size[0] < 1 or size[1] < 1:
+            raise GateError(f"{self.op}: a {hw[0]}x{hw[1]} input with padding {self.padding} gives an empty "
+                            f"{size[0]}x{size[1]} output; use less padding")
+        wm = w.reshape(c, -1)
+        y = np.empty((x.shape[0], o) + size, dtype=w.dtype)
+        for i, j in Conv2d._blocks((x.shape[0], o) + tuple(hw), k, hw, y.itemsize):
+            xm = x[i:j].transpose(1, 0, 2, 3).reshape(c, -1)  # (C_in, images*H*W)
+            y[i:j] = kernels.col2im(wm.T @ xm, (j - i, o) + size, *self._geo(k, hw))
+        if b is not None:
+            y += b[:, None, None]
+        need = self.needs_grad
+        if need:
+            self.save_for_backward(x if need[1] else None, w if need[0] else None)
+        return y
+
+    def backward(self, g):
+        x, w = self.saved
+        need = tuple(self.needs_grad) + (False,) * (3 - len(self.needs_grad))
+        xshape, wshape = self.shapes[0], self.shapes[1]
+        (c, o), k, hw = wshape[:2], wshape[2:], xshape[2:]
+        g = np.ascontiguousarray(g)
+        gw = np.zeros((c, math.prod(wshape[1:])), dtype=g.dtype) if need[1] else None
+        gx = np.empty(xshape, dtype=g.dtype) if need[0] else None
+        for i, j in Conv2d._blocks((xshape[0], o) + tuple(hw), k, hw, g.itemsize):
+            gcols = kernels.im2col(g[i:j], *self._geo(k, hw))  # (C_out*kh*kw, images*H*W)
+            if need[1]:
+                gw += x[i:j].transpose(1, 0, 2, 3).reshape(c, -1) @ gcols.T
+            if need[0]:
+                gx[i:j] = (w.reshape(c, -1) @ gcols).reshape(c, j - i, hw[0], hw[1]).transpose(1, 0, 2, 3)
         gw = None if gw is None else gw.reshape(wshape)
         gb = g.sum(axis=(0, 2, 3)) if need[2] else None
         return self.unbroadcast(gx, gw, gb)[:len(self.needs_grad)]
