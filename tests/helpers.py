@@ -1,4 +1,6 @@
 """Small helpers shared by the tests."""
+import math
+
 import numpy as np
 
 import tinygrad_sm as ts
@@ -49,15 +51,45 @@ def conv_transpose2d_ref(x, w, *b, stride, padding, output_padding, dilation):
     return y + (b[0][None, :, None, None] if b else 0)
 
 
-def pool_ref(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), how=np.max, fill=0.0):
-    xp = _pad(x, padding, fill)
-    (kh, kw), (dh, dw) = kernel_size, dilation
+def pool_ref(x, kernel_size, stride=None, padding=(0, 0), dilation=(1, 1), how=np.max, fill=0.0,
+             ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Window by window. ceil_mode: the output size rounded up while the last window starts
+    inside the input or its left padding; such a window takes what it covers. Averages (how=np.mean)
+    divide the sum by divisor_override, or by the count of the window's elements in the padded input
+    (count_include_pad) or in the input itself."""
+    (kh, kw), (dh, dw), (ph, pw) = kernel_size, dilation, padding
     sh, sw = stride or kernel_size
-    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
-    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    n, c, h, w = x.shape
+
+    def size(n_, k, s, p, d):
+        span = n_ + 2 * p - d * (k - 1) - 1
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        return o - 1 if ceil_mode and (o - 1) * s >= n_ + p else o
+
+    ho, wo = size(h, kh, sh, ph, dh), size(w, kw, sw, pw, dw)
+    y = np.zeros((n, c, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            rows = [i * sh - ph + a * dh for a in range(kh)]
+            cols = [j * sw - pw + b * dw for b in range(kw)]
+            vals = [x[:, :, r, q] if 0 <= r < h and 0 <= q < w else np.full((n, c), fill)
+                    for r in rows for q in cols if -ph <= r < h + ph and -pw <= q < w + pw]
+            if how is np.mean:
+                inside = sum(1 for r in rows for q in cols if 0 <= r < h and 0 <= q < w)
+                divisor = divisor_override or (len(vals) if count_include_pad else inside)
+                y[:, :, i, j] = np.sum(vals, axis=0) / divisor
+            else:
+                y[:, :, i, j] = how(np.stack(vals), axis=0)
+    return y
+
+
+def adaptive_avg_pool_ref(x, output_size):
+    """Window (i, j): rows floor(i H / Ho) up to ceil((i + 1) H / Ho), columns likewise; its mean."""
+    (h, w), (ho, wo) = x.shape[2:], output_size
     y = np.zeros(x.shape[:2] + (ho, wo))
     for i in range(ho):
         for j in range(wo):
-            patch = xp[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
-            y[:, :, i, j] = how(patch, axis=(2, 3))
+            r0, r1 = math.floor(i * h / ho), math.ceil((i + 1) * h / ho)
+            c0, c1 = math.floor(j * w / wo), math.ceil((j + 1) * w / wo)
+            y[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
     return y

@@ -7,7 +7,7 @@ import pytest
 import tinygrad_sm as ts
 from tinygrad_sm.testing import gradcheck
 
-from .helpers import conv2d_ref, conv_transpose2d_ref, pool_ref
+from .helpers import adaptive_avg_pool_ref, conv2d_ref, conv_transpose2d_ref, pool_ref
 
 R = np.random.default_rng(1234)
 
@@ -140,6 +140,10 @@ CASES += [
      lambda x, w, b: conv_transpose2d_ref(x, w, b, stride=(2, 2), padding=(1, 1), output_padding=(1, 1),
                                           dilation=(1, 1)),
      [normal(2, 3, 3, 4), normal(3, 2, 3, 3), normal(2)]),
+    ("adaptive_avg_pool2d", lambda x: ts.gates.AdaptiveAvgPool2d.apply(x, output_size=(2, 3)),
+     lambda x: adaptive_avg_pool_ref(x, (2, 3)), [normal(2, 2, 5, 4)]),
+    ("avg_pool2d_ceil", lambda x: ts.gates.AvgPool2d.apply(x, kernel_size=2, ceil_mode=True, count_include_pad=False),
+     lambda x: pool_ref(x, (2, 2), how=np.mean, ceil_mode=True, count_include_pad=False), [normal(1, 2, 5, 5)]),
     ("max_pool2d", lambda x: ts.gates.MaxPool2d.apply(x, kernel_size=2),
      lambda x: pool_ref(x, (2, 2)), [distinct(2, 3, 4, 6)]),
     ("avg_pool2d", lambda x: ts.gates.AvgPool2d.apply(x, kernel_size=3, stride=1, padding=1),

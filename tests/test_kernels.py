@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import tinygrad_sm
 from tinygrad_sm import kernels
+from tinygrad_sm.gates.conv import out_size
 from tinygrad_sm.kernels import exp_poly
 from tinygrad_sm.kernels import numba_kernels as nk
 from tinygrad_sm.kernels import reference as ref
@@ -1126,7 +1127,8 @@ def image_geometry(draw, pool=False):
     p = tuple(draw(st.integers(0, ki // 2 if pool else 2)) for ki in k)
     d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     hw = tuple(draw(st.integers(max(1, d[i] * (k[i] - 1) + 1 - 2 * p[i]), 9)) for i in (0, 1))
-    out = tuple((hw[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in (0, 1))
+    ceil = pool and draw(st.booleans())  # (ceil_mode: last windows running past the padding)
+    out = tuple(out_size(hw[i], k[i], s[i], p[i], d[i], ceil) for i in (0, 1))
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) + hw
     return shape, k, s, p, d, out
 

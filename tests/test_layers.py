@@ -143,7 +143,13 @@ def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torc
     (lambda: F.conv2d(ts.zeros(1, 1, 5, 5, dtype="float64"), ts.zeros(1, 1, 3, 3)), "input is float64 but the weight"),
     (lambda: nn.Conv2d(3, 4, 3)(ts.zeros(1, 2, 5, 5)), r"Conv2d\(3, 4\): input of shape \(1, 2, 5, 5\) needs 3 channels"),
     (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, padding=2), "more than half the kernel"),
-    (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, ceil_mode=True), "not supported"),
+    (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, return_indices=True), "return_indices is not supported"),
+    (lambda: F.avg_pool2d(ts.zeros(1, 1, 4, 4), 2, ceil_mode=1), "ceil_mode must be True or False"),
+    (lambda: F.avg_pool2d(ts.zeros(1, 1, 4, 4), 2, divisor_override=0), "divisor_override must be an int >= 1"),
+    (lambda: nn.AvgPool2d(2, count_include_pad="no"), "count_include_pad must be True or False"),
+    (lambda: F.adaptive_avg_pool2d(ts.zeros(1, 1, 4, 4), 0), "output_size must be an int >= 1"),
+    (lambda: F.adaptive_avg_pool2d(ts.zeros(4, 4), 2), r"\(N, C, H, W\) or \(C, H, W\), got \(4, 4\)"),
+    (lambda: nn.AdaptiveAvgPool2d((2, 2, 2)), "AdaptiveAvgPool2d: output_size must be"),
 ])
 def test_bad_convolutions_and_pools_are_named_with_their_shapes(call, match):
     with pytest.raises(ValueError, match=match):
@@ -173,6 +179,56 @@ def test_avg_pool2d_and_its_gradient_are_pytorchs(kw, torch):
     y.backward(g)
     ty.backward(torch.tensor(g))
     _same_grads([ox], [tx])
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2, ceil_mode=True), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+                                dict(kernel_size=(2, 3), stride=(2, 2), ceil_mode=True, dilation=(1, 2))])
+def test_max_pool2d_with_ceil_mode_is_pytorchs(kw, torch):
+    (ox,), (tx,) = _both(torch, R.standard_normal((2, 2, 7, 8)))
+    y, ty = F.max_pool2d(ox, **kw), torch.nn.functional.max_pool2d(tx, **kw)
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2, ceil_mode=True), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+                                dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                                dict(kernel_size=(2, 3), padding=(1, 1), divisor_override=4),
+                                dict(kernel_size=2, stride=3, ceil_mode=True, divisor_override=3)])
+def test_avg_pool2d_with_ceil_mode_count_include_pad_and_divisor_override_is_pytorchs(kw, torch):
+    (ox,), (tx,) = _both(torch, R.standard_normal((2, 2, 7, 6)))
+    y, ty = F.avg_pool2d(ox, **kw), torch.nn.functional.avg_pool2d(tx, **kw)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    _same_grads([ox], [tx])
+    layer = nn.AvgPool2d(**kw)
+    np.testing.assert_array_equal(layer(ts.tensor(ox.numpy())).numpy(), y.numpy())
+
+
+@pytest.mark.parametrize("size", [1, 3, (2, 4), (None, 2), (7, 6), (9, 8)])
+def test_adaptive_avg_pool2d_and_its_gradient_are_pytorchs(size, torch):
+    (ox,), (tx,) = _both(torch, R.standard_normal((2, 3, 7, 6)))
+    y, ty = F.adaptive_avg_pool2d(ox, size), torch.nn.functional.adaptive_avg_pool2d(tx, size)
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    _same_grads([ox], [tx])
+
+
+def test_global_average_pooling_makes_a_cnn_take_any_image_size():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3))
+    for side in (8, 13, 28):
+        assert model(ts.zeros(2, 1, side, side)).shape == (2, 3)
+    assert repr(nn.AdaptiveAvgPool2d((None, 2))) == "AdaptiveAvgPool2d(output_size=(None, 2))"
+    assert repr(nn.MaxPool2d(2, ceil_mode=True)).endswith("ceil_mode=True)")
 
 
 def _cnn(lib, dtype):

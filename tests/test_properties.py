@@ -15,7 +15,7 @@ from tinygrad_sm import Gate, Tensor, gates as G
 from tinygrad_sm.gates.base import unbroadcast
 from tinygrad_sm.testing import gate_inputs, gradcheck
 
-from .helpers import conv2d_ref, conv_transpose2d_ref, pool_ref
+from .helpers import adaptive_avg_pool_ref, conv2d_ref, conv_transpose2d_ref, pool_ref
 
 GATES = sorted((g for g in Gate.registry if g.__module__.startswith("tinygrad_sm.gates")
                 and not g.__name__.startswith("_")), key=lambda g: g.__name__)
@@ -74,6 +74,7 @@ REFERENCES = {
     "ConvTranspose2d": conv_transpose2d_ref,
     "MaxPool2d": lambda a, **kw: pool_ref(a, how=np.max, fill=-np.inf, **kw),
     "AvgPool2d": lambda a, **kw: pool_ref(a, how=np.mean, **kw),
+    "AdaptiveAvgPool2d": adaptive_avg_pool_ref,
     "StdSqrt": lambda a: a ** 0.5,
     "Abs": lambda a: np.where(a < 0, -a, a),
     "Maximum": lambda a, b: np.where(a > b, a, b),
@@ -138,10 +139,11 @@ TORCH = {
     "ConvTranspose2d": lambda torch, x, w, *b, stride, padding, output_padding, dilation: (
         torch.nn.functional.conv_transpose2d(x, w, *b, stride=stride, padding=padding, output_padding=output_padding,
                                              dilation=dilation)),
-    "MaxPool2d": lambda torch, a, kernel_size, stride=None, padding=0, dilation=1: torch.nn.functional.max_pool2d(
-        a, kernel_size, stride, padding, dilation),
-    "AvgPool2d": lambda torch, a, kernel_size, stride=None, padding=0: torch.nn.functional.avg_pool2d(
-        a, kernel_size, stride, padding),
+    "MaxPool2d": lambda torch, a, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False: (
+        torch.nn.functional.max_pool2d(a, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)),
+    "AvgPool2d": lambda torch, a, kernel_size, stride=None, **kw: torch.nn.functional.avg_pool2d(
+        a, kernel_size, stride, **kw),
+    "AdaptiveAvgPool2d": lambda torch, a, output_size: torch.nn.functional.adaptive_avg_pool2d(a, output_size),
     "StdSqrt": lambda torch, a: torch.sqrt(a),
     "Abs": lambda torch, a: torch.abs(a),
     "Maximum": lambda torch, a, b: torch.maximum(a, b),

@@ -495,24 +495,37 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
 def max_pool2d(input: Tensor, kernel_size: object, stride: object = None, padding: object = 0,  # noqa: A002
                dilation: object = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The largest value of each kernel_size window (stride defaults to kernel_size); padding
-    counts as -inf. The gradient goes to each window's winner (the first, if several tie)."""
-    if ceil_mode or return_indices:
-        raise ValueError("max_pool2d: ceil_mode and return_indices are not supported here")
+    counts as -inf. The gradient goes to each window's winner (the first, if several tie).
+    ceil_mode: the output size rounded up (the last windows take what they cover)."""
+    if return_indices:
+        raise ValueError("max_pool2d: return_indices is not supported here")
     x, one = _batched("max_pool2d", _t(input))
-    y = G.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation)
+    y = G.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                          ceil_mode=ceil_mode)
     return y.reshape(y.shape[1:]) if one else y
 
 
 def avg_pool2d(input: Tensor, kernel_size: object, stride: object = None, padding: object = 0,  # noqa: A002
                ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: Optional[int] = None) -> Tensor:
-    """The mean of each kernel_size window (stride defaults to kernel_size); padding counts as
-    zeros in the mean (PyTorch's default, count_include_pad=True)."""
-    if ceil_mode or not count_include_pad or divisor_override is not None:
-        raise ValueError("avg_pool2d: ceil_mode, count_include_pad=False and divisor_override are not "
-                         "supported here")
+    """The mean of each kernel_size window (stride defaults to kernel_size): its sum over
+    kh * kw, padding counted as zeros (count_include_pad=True, PyTorch's default), or over the
+    input's own elements in it (count_include_pad=False), or over divisor_override.
+    ceil_mode: the output size rounded up (the last windows take what they cover)."""
     x, one = _batched("avg_pool2d", _t(input))
-    y = G.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+    y = G.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                          count_include_pad=count_include_pad, divisor_override=divisor_override)
+    return y.reshape(y.shape[1:]) if one else y
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: object) -> Tensor:  # noqa: A002
+    """The mean over windows that divide the input into output_size (an int, or a pair whose None
+    keeps that side) as evenly as they can; adaptive_avg_pool2d(x, 1) is global average pooling."""
+    x, one = _batched("adaptive_avg_pool2d", _t(input))
+    size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
+    if len(size) == 2:
+        size = [x.shape[2 + i] if v is None else v for i, v in enumerate(size)]
+    y = G.AdaptiveAvgPool2d.apply(x, output_size=tuple(size) if len(size) == 2 else output_size)
     return y.reshape(y.shape[1:]) if one else y
 
 

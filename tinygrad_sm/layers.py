@@ -21,7 +21,7 @@ from .gates.conv import pair
 from .nn import INITS, Module, Parameter, _initial_weight
 from .tensor import Tensor
 
-__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
+__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
 
 IntOrPair = Union[int, tuple[int, int]]
 
@@ -126,33 +126,61 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
                  dilation: IntOrPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        if return_indices or ceil_mode:
-            raise ValueError("MaxPool2d: return_indices and ceil_mode are not supported here")
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices is not supported here")
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
-        MaxPoolGate(kernel_size, stride, padding, dilation)  # (checked now, not at the first batch)
+        self.ceil_mode = ceil_mode
+        MaxPoolGate(kernel_size, stride, padding, dilation, ceil_mode)  # (checked now, not at the first batch)
 
     def forward(self, x: Tensor) -> Tensor:
-        return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+        return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
-        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}"
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}"
+                + (", ceil_mode=True" if self.ceil_mode else ""))
 
 
 class AvgPool2d(Module):
-    """F.avg_pool2d as a layer: the mean of each window (padding counts as zeros)."""
+    """F.avg_pool2d as a layer: the mean of each window (padding counts as zeros unless
+    count_include_pad=False)."""
 
-    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0) -> None:
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Optional[int] = None) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        AvgPoolGate(kernel_size, stride, padding)  # (checked now)
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+        AvgPoolGate(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)  # (checked now)
 
     def forward(self, x: Tensor) -> Tensor:
-        return functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                                     self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
-        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+                + (", ceil_mode=True" if self.ceil_mode else "")
+                + ("" if self.count_include_pad else ", count_include_pad=False")
+                + (f", divisor_override={self.divisor_override}" if self.divisor_override is not None else ""))
+
+
+class AdaptiveAvgPool2d(Module):
+    """F.adaptive_avg_pool2d as a layer: AdaptiveAvgPool2d(1) averages each channel to one value
+    (global average pooling), whatever the image's size."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
+        if len(sizes) not in (1, 2) or not all(v is None or (is_int(v) and v >= 1) for v in sizes):
+            raise ValueError(f"AdaptiveAvgPool2d: output_size must be an int >= 1 or a pair of them (None keeps "
+                             f"a side), got {output_size!r}")
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class _BatchNorm(Module):

@@ -34,7 +34,7 @@ sys.modules[__name__ + ".utils"] = utils
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "MultiMarginLoss", "ReLU", "LeakyReLU",
-           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d",
+           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AdaptiveAvgPool2d",
            "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "functional", "init", "utils"]
 
 
@@ -912,5 +912,5 @@ class MLP(Sequential):
 
 
 # Convolution, pooling, normalisation and embedding layers (they build on Module, above).
-from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Embedding,  # noqa: E402
-                     LayerNorm, MaxPool2d)
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,  # noqa: E402
+                     ConvTranspose2d, Embedding, LayerNorm, MaxPool2d)

@@ -619,8 +619,21 @@ def _pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]
     if "dilation" in inspect.signature(gate.__init__).parameters and attrs["padding"] == (0, 0):
         # (dilated windows over padding can hold padding only: -inf for max, as in PyTorch)
         dilation = attrs["dilation"] = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    takes = inspect.signature(gate.__init__).parameters
+    for flag in ("ceil_mode", "count_include_pad"):
+        if flag in takes:
+            attrs[flag] = draw(st.booleans())
+    if "divisor_override" in takes and draw(st.booleans()):
+        attrs["divisor_override"] = draw(st.integers(1, 5))
     hw = tuple(_side(draw, k[i], attrs["padding"][i], dilation[i]) for i in (0, 1))
     return [draw(_values((n, c) + hw, _v(d, 0), dt))], attrs
+
+
+def _adaptive_pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, _ = _hypothesis()
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    out = (draw(st.integers(1, shape[2] + 1)), draw(st.integers(1, shape[3] + 1)))  # (larger: windows repeat)
+    return [draw(_values(shape, _v(d, 0), dt))], {"output_size": out}
 
 
 def _gather(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
@@ -638,5 +651,6 @@ _KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
     "elementwise": _elementwise, "reduce": _reduce, "matmul": _matmul, "reshape": _reshape,
     "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
     "softmax": _softmax, "classification": _classification, "linear": _linear,
-    "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "pool2d": _pool2d, "gather": _gather,
+    "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "pool2d": _pool2d,
+    "adaptive_pool2d": _adaptive_pool2d, "gather": _gather,
 }

@@ -90,8 +90,10 @@ class Domain:
     too; the gate's __init__ is given `reduction=` drawn from mean/sum/none, and
     `label_smoothing=` if it takes one), "linear" (x, w and maybe b of a linear layer, and
     `relu=` drawn), "conv2d" (x, w and maybe b, with stride, padding and dilation drawn),
-    "conv_transpose2d" (the same, w of shape (C_in, C_out, kh, kw), and output_padding drawn) or
-    "pool2d" (x, with kernel_size, stride, padding, and dilation if the gate takes one, drawn)
+    "conv_transpose2d" (the same, w of shape (C_in, C_out, kh, kw), and output_padding drawn),
+    "adaptive_pool2d" (x, and an output_size up to one more than x's sides) or
+    "pool2d" (x, with kernel_size, stride, padding, and those of dilation, ceil_mode,
+    count_include_pad and divisor_override the gate takes, drawn)
     or "gather" (x, with dim and an integer index array drawn).
     values: one Values per input (the last one serves the inputs after it, except for
     "elementwise", where it sets the number of inputs).

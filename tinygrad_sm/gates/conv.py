@@ -5,6 +5,8 @@ round), and max pooling, are kernels (tinygrad_sm.kernels: Numba, with the NumPy
 them); average pooling uses NumPy's sliding windows directly.
 
     out_size = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    (pooling with ceil_mode: rounded up, as long as the last window starts inside the input or
+    its left padding)
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from .. import kernels
 from .._checks import is_int
-from ..kernels.reference import add_windows, crop2d, pad2d, windows
+from ..kernels.reference import add_windows, windows
 from .base import Domain, Gate, GateError, Values
 
 Pair = tuple[int, int]
@@ -34,8 +36,12 @@ def pair(v: Any, name: str, op: str, low: int) -> Pair:
     return int(vs[0]), int(vs[1])
 
 
-def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+def out_size(n: int, k: int, s: int, p: int, d: int, ceil: bool = False) -> int:
+    span = n + 2 * p - d * (k - 1) - 1
+    if not ceil:
+        return span // s + 1
+    o = -(-span // s) + 1
+    return o - 1 if (o - 1) * s >= n + p else o  # (a last window that would start in the right padding)
 
 
 def _check_4d(op: str, x: np.ndarray) -> None:
@@ -48,12 +54,13 @@ class _Windowed(Gate):
     """Shared by the three gates: the geometry, checked and kept."""
 
     op = ""
+    ceil_mode = False
 
     def _geometry(self, x: np.ndarray, k: Pair) -> Pair:
         _check_4d(self.op, x)
         h, w = x.shape[2:]
-        out = (out_size(h, k[0], self.stride[0], self.padding[0], self.dilation[0]),
-               out_size(w, k[1], self.stride[1], self.padding[1], self.dilation[1]))
+        out = (out_size(h, k[0], self.stride[0], self.padding[0], self.dilation[0], self.ceil_mode),
+               out_size(w, k[1], self.stride[1], self.padding[1], self.dilation[1], self.ceil_mode))
         if out[0] < 1 or out[1] < 1:
             raise GateError(f"{self.op}: the input's {h}x{w} (padding {self.padding}) is smaller than the "
                             f"kernel's {k[0]}x{k[1]} (dilation {self.dilation}); the output would be empty")
@@ -215,15 +222,18 @@ class ConvTranspose2d(_Windowed):
 class MaxPool2d(_Windowed):
     """y[n, c, i, j] = the largest x in window (i, j) (padding counts as -inf).
     max routes: the whole gradient of a window goes to its winner, the first largest in the
-    window's row-major order when several tie (as PyTorch picks one); overlapping windows add up."""
+    window's row-major order when several tie (as PyTorch picks one); overlapping windows add up.
+    ceil_mode: the output size rounded up, the last windows running past the input's end."""
 
     domain = Domain("pool2d", (Values(grid=0.25, unique=True),))  # no ties
     op = "max_pool2d"
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False):
         self.kernel = pair(kernel_size, "kernel_size", self.op, 1)
         self.stride = self.kernel if stride is None else pair(stride, "stride", self.op, 1)
         self.padding, self.dilation = pair(padding, "padding", self.op, 0), pair(dilation, "dilation", self.op, 1)
+        self.ceil_mode = _flag(ceil_mode, "ceil_mode", self.op)
         if self.padding[0] * 2 > self.kernel[0] or self.padding[1] * 2 > self.kernel[1]:
             raise GateError(f"{self.op}: padding {self.padding} is more than half the kernel {self.kernel}")
 
@@ -239,31 +249,109 @@ class MaxPool2d(_Windowed):
         return kernels.max_pool2d_backward(g, arg, self.shapes[0])
 
 
+def _flag(v: Any, name: str, op: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise GateError(f"{op}: {name} must be True or False, got {v!r}")
+    return bool(v)
+
+
 class AvgPool2d(_Windowed):
-    """y[n, c, i, j] = the mean of window (i, j), padding counted as zeros (PyTorch's
-    count_include_pad=True). Each element of a window gets g / (kh * kw) (add distributes, then
-    the division scales); overlapping windows add up."""
+    """y[n, c, i, j] = the sum of window (i, j) / its divisor: kh * kw (padding counted as zeros,
+    PyTorch's count_include_pad=True), the number of the input's own elements in the window
+    (count_include_pad=False), or divisor_override. ceil_mode: the output size rounded up; a
+    window running past the padded input counts only what it covers. Each element of a window
+    gets g / divisor (add distributes, then the division scales); overlapping windows add up."""
 
     domain = Domain("pool2d")
     op = "avg_pool2d"
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: Any = None):
         self.kernel = pair(kernel_size, "kernel_size", self.op, 1)
         self.stride = self.kernel if stride is None else pair(stride, "stride", self.op, 1)
         self.padding, self.dilation = pair(padding, "padding", self.op, 0), (1, 1)
+        self.ceil_mode = _flag(ceil_mode, "ceil_mode", self.op)
+        self.count_include_pad = _flag(count_include_pad, "count_include_pad", self.op)
+        if divisor_override is not None and (not is_int(divisor_override) or divisor_override < 1):
+            raise GateError(f"{self.op}: divisor_override must be an int >= 1 or None, got {divisor_override!r}")
+        self.divisor_override = divisor_override
         if self.padding[0] * 2 > self.kernel[0] or self.padding[1] * 2 > self.kernel[1]:
             raise GateError(f"{self.op}: padding {self.padding} is more than half the kernel {self.kernel}")
 
+    def _layout(self, hw: tuple[int, ...], out: Pair) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(the padded side, the padding after it) per dimension: ceil_mode's last windows may run
+        past the padding, so the right side gets what they need more."""
+        (p0, p1), (k0, k1), (s0, s1) = self.padding, self.kernel, self.stride
+        right = (p0 + max(0, (out[0] - 1) * s0 + k0 - (hw[0] + 2 * p0)),
+                 p1 + max(0, (out[1] - 1) * s1 + k1 - (hw[1] + 2 * p1)))
+        return (hw[0] + p0 + right[0], hw[1] + p1 + right[1]), right
+
+    def _divisor(self, hw: tuple[int, ...], out: Pair, dtype: np.dtype) -> np.ndarray:
+        """Each window's divisor, (Ho, Wo): the count of what it covers of the counted region (the
+        input, and its padding when count_include_pad) from a mask of ones over that region."""
+        if self.divisor_override is not None:
+            return np.full(out, self.divisor_override, dtype=dtype)
+        (p0, p1), size, _ = self.padding, *self._layout(hw, out)
+        mask = np.zeros((1, 1) + size, dtype=dtype)
+        if self.count_include_pad:
+            mask[..., :hw[0] + 2 * p0, :hw[1] + 2 * p1] = 1
+        else:
+            mask[..., p0:p0 + hw[0], p1:p1 + hw[1]] = 1
+        return windows(mask, self.kernel, self.stride, (1, 1), out).sum(axis=(-2, -1))[0, 0]
+
     def forward(self, x):
         out = self._geometry(x, self.kernel)
-        win = windows(pad2d(x, self.padding), self.kernel, self.stride, self.dilation, out)
-        return win.mean(axis=(-2, -1), dtype=x.dtype)
+        hw = x.shape[2:]
+        _, right = self._layout(hw, out)
+        xp = np.pad(x, ((0, 0), (0, 0), (self.padding[0], right[0]), (self.padding[1], right[1])))
+        total = windows(xp, self.kernel, self.stride, (1, 1), out).sum(axis=(-2, -1), dtype=x.dtype)
+        return total / self._divisor(hw, out, x.dtype)
 
     def backward(self, g):
         n, c, h, w = self.shapes[0]
-        kh, kw = self.kernel
-        share = (g / g.dtype.type(kh * kw))[..., None, None]
-        gwin = np.broadcast_to(share, g.shape + (kh, kw))
-        hp, wp = h + 2 * self.padding[0], w + 2 * self.padding[1]
-        return crop2d(add_windows(gwin, (n, c, hp, wp), self.stride, self.dilation), self.padding)
+        out = g.shape[2:]
+        size, _ = self._layout((h, w), out)
+        share = (g / self._divisor((h, w), out, g.dtype))[..., None, None]
+        gwin = np.broadcast_to(share, g.shape + tuple(self.kernel))
+        gp = add_windows(gwin, (n, c) + size, self.stride, (1, 1))
+        return gp[:, :, self.padding[0]:self.padding[0] + h, self.padding[1]:self.padding[1] + w]
 
+
+class AdaptiveAvgPool2d(Gate):
+    """y[n, c, i, j] = the mean of x over rows floor(i H / Ho) .. ceil((i + 1) H / Ho) - 1 and the
+    columns likewise: windows that tile the input as evenly as the sizes allow (overlapping by
+    one where they do not divide), whatever its size. output_size (1, 1) is global average
+    pooling. Each element of a window gets g / the window's size; overlaps add up."""
+
+    domain = Domain("adaptive_pool2d")
+    op = "adaptive_avg_pool2d"
+
+    def __init__(self, output_size: Any):
+        self.output_size = pair(output_size, "output_size", self.op, 1)
+
+    @staticmethod
+    def _bounds(n: int, m: int) -> list[tuple[int, int]]:
+        return [(i * n // m, -(-(i + 1) * n // m)) for i in range(m)]
+
+    def forward(self, x):
+        _check_4d(self.op, x)
+        (h, w), (ho, wo) = x.shape[2:], self.output_size
+        if h % ho == 0 and w % wo == 0:  # (equal windows side by side: one reshape and a mean)
+            return x.reshape(x.shape[:2] + (ho, h // ho, wo, w // wo)).mean(axis=(3, 5), dtype=x.dtype)
+        y = np.empty(x.shape[:2] + (ho, wo), dtype=x.dtype)
+        for i, (r0, r1) in enumerate(self._bounds(h, ho)):
+            for j, (c0, c1) in enumerate(self._bounds(w, wo)):
+                y[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3), dtype=x.dtype)
+        return y
+
+    def backward(self, g):
+        shape = self.shapes[0]
+        (h, w), (ho, wo) = shape[2:], self.output_size
+        if h % ho == 0 and w % wo == 0:
+            share = g[:, :, :, None, :, None] / g.dtype.type((h // ho) * (w // wo))
+            return np.broadcast_to(share, shape[:2] + (ho, h // ho, wo, w // wo)).reshape(shape)
+        gx = np.zeros(shape, dtype=g.dtype)
+        for i, (r0, r1) in enumerate(self._bounds(h, ho)):
+            for j, (c0, c1) in enumerate(self._bounds(w, wo)):
+                gx[:, :, r0:r1, c0:c1] += (g[:, :, i, j] / g.dtype.type((r1 - r0) * (c1 - c0)))[:, :, None, None]
+        return gx

@@ -289,7 +289,9 @@ def max_pool2d(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> 
     largest in the window's row-major order; NaN wins over any number (as np.argmax, PyTorch)."""
     n, c, h, w = x.shape
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # (integer images pool too)
-    xp = pad2d(x, p, low)
+    # (ceil_mode: the last windows may run past the padding on the right; they read -inf there too)
+    more = [max(0, s[i] * (out[i] - 1) + d[i] * (k[i] - 1) + 1 - (x.shape[2 + i] + 2 * p[i])) for i in (0, 1)]
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0] + more[0]), (p[1], p[1] + more[1])), constant_values=low)
     best = np.full((n, c) + tuple(out), low, dtype=x.dtype)
     arg = np.full((n, c) + tuple(out), -1, dtype=np.int64)
     rows0, cols0 = np.arange(out[0]) * s[0] - p[0], np.arange(out[1]) * s[1] - p[1]
