@@ -21,8 +21,14 @@ def _pad(x, padding, fill=0.0):
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
 
 
-def conv2d_ref(x, w, *b, stride, padding, dilation):
-    """Output element by element: a sum over the window, written as the definition."""
+def conv2d_ref(x, w, *b, stride, padding, dilation, groups=1):
+    """Output element by element: a sum over the window, written as the definition (groups: each
+    group of output channels sees its own group of input channels)."""
+    if groups > 1:
+        xs, ws = np.split(x, groups, axis=1), np.split(w, groups, axis=0)
+        y = np.concatenate([conv2d_ref(xg, wg, stride=stride, padding=padding, dilation=dilation)
+                            for xg, wg in zip(xs, ws)], axis=1)
+        return y + (b[0][None, :, None, None] if b else 0)
     xp = _pad(x, padding)
     (sh, sw), (dh, dw), (o, _, kh, kw) = stride, dilation, w.shape
     ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
@@ -35,9 +41,15 @@ def conv2d_ref(x, w, *b, stride, padding, dilation):
     return y + (b[0][None, :, None, None] if b else 0)
 
 
-def conv_transpose2d_ref(x, w, *b, stride, padding, output_padding, dilation):
+def conv_transpose2d_ref(x, w, *b, stride, padding, output_padding, dilation, groups=1):
     """The definition, input pixel by input pixel: each scatters w[c] * x[n, c, i, j] into the
-    output at (i * stride + a * dilation, j * stride + b * dilation), before the padding is cut off."""
+    output at (i * stride + a * dilation, j * stride + b * dilation), before the padding is cut off
+    (groups: each group of input channels into its own group of output channels)."""
+    if groups > 1:
+        kw_ = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+        y = np.concatenate([conv_transpose2d_ref(xg, wg, **kw_) for xg, wg in
+                            zip(np.split(x, groups, axis=1), np.split(w, groups, axis=0))], axis=1)
+        return y + (b[0][None, :, None, None] if b else 0)
     (sh, sw), (dh, dw), (ph, pw), (oh, ow) = stride, dilation, padding, output_padding
     n, c, h, wd = x.shape
     _, o, kh, kw = w.shape

@@ -1186,10 +1186,14 @@ def test_the_2x2_stride_2_max_pool_kernel_matches_the_reference(mode, data, dtyp
 
 
 def test_max_pool_picks_the_first_winner_and_a_nan_and_skips_padding():
+    """PyTorch's winners (its indices, checked by hand): the first largest, a NaN over any number
+    and the last of several NaNs (its rule: replace the best by a larger value or a NaN)."""
     x = np.array([[[[1.0, 3.0, 3.0], [3.0, np.nan, 2.0], [np.nan, 0.0, -np.inf]]]])
     for impl in (nk, ref):
         y, arg = impl.max_pool2d(x, (2, 2), (1, 1), (0, 0), (1, 1), (2, 2))
-        np.testing.assert_array_equal(arg[0, 0], [[4, 4], [4, 4]])  # (the NaN wins every window it is in)
+        np.testing.assert_array_equal(arg[0, 0], [[4, 4], [6, 4]])  # (NaNs at 4 and 6: the last)
+        y, arg = impl.max_pool2d(np.array([[[[np.nan, np.nan], [1.0, 2.0]]]]), (2, 2), (2, 2), (0, 0), (1, 1), (1, 1))
+        assert arg[0, 0, 0, 0] == 1
         y, arg = impl.max_pool2d(x, (2, 2), (2, 2), (1, 1), (1, 1), (2, 2))
         np.testing.assert_array_equal(arg[0, 0], [[0, 1], [6, 4]])  # (a tie of 3s: the first)
         np.testing.assert_array_equal(y[0, 0], [[1.0, 3.0], [np.nan, np.nan]])

@@ -41,6 +41,28 @@ def test_conv_transpose2d_and_its_three_gradients_are_pytorchs(kw, torch):
                (ox, ow, ob), (tx, tw, tb))
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("groups, c, o", [(2, 4, 6), (4, 4, 4), (3, 3, 6)])
+def test_grouped_and_depthwise_convolutions_are_pytorchs(transposed, groups, c, o, torch):
+    x = R.standard_normal((2, c, 6, 5))
+    w = R.standard_normal((c, o // groups, 3, 2) if transposed else (o, c // groups, 3, 2))
+    b = R.standard_normal(o)
+    (ox, ow, ob), (tx, tw, tb) = _both(torch, x, w, b)
+    ours, theirs = (F.conv_transpose2d, torch.nn.functional.conv_transpose2d) if transposed else (
+        F.conv2d, torch.nn.functional.conv2d)
+    kw = dict(stride=2, padding=1, groups=groups)
+    _same_step(ours(ox, ow, ob, **kw), theirs(tx, tw, tb, **kw), (ox, ow, ob), (tx, tw, tb))
+
+
+def test_grouped_layers_have_pytorchs_weight_shapes_and_repr(torch):
+    assert nn.Conv2d(4, 8, 3, groups=4).weight.shape == tuple(torch.nn.Conv2d(4, 8, 3, groups=4).weight.shape)
+    assert nn.ConvTranspose2d(4, 8, 3, groups=2).weight.shape == tuple(
+        torch.nn.ConvTranspose2d(4, 8, 3, groups=2).weight.shape)
+    assert repr(nn.Conv2d(4, 8, 3, groups=4)) == "Conv2d(4, 8, kernel_size=(3, 3), stride=(1, 1), groups=4)"
+    depthwise = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, groups=3), nn.Conv2d(3, 8, 1))  # (separable)
+    assert depthwise(ts.zeros(2, 3, 7, 7)).shape == (2, 8, 7, 7)
+
+
 def test_conv_transpose2d_is_conv2ds_input_gradient():
     """What the transposed convolution is: y = conv_transpose2d(x, w) is the gradient that
     conv2d(z, w) sends back to z when the upstream gradient is x."""
@@ -68,6 +90,23 @@ def test_conv_transpose2d_layer_upsamples_in_float32_as_pytorchs_and_takes_one_i
     assert layer.weight.shape == (4, 2, 4, 4)
 
 
+def test_conv_transpose2d_layer_takes_an_output_size_as_pytorchs(torch):
+    layer = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, dilation=1, generator=1)
+    t = torch.nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(layer.weight.numpy()))
+        t.bias.zero_()
+    x = R.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    for size in ((7, 7), (8, 7), (1, 3, 8, 8)):
+        y, ty = layer(ts.tensor(x), output_size=size), t(torch.from_numpy(x), output_size=size)
+        assert y.shape == tuple(ty.shape)
+        np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"output_size \(9, 7\) cannot come from an input of \(4, 4\)"):
+        layer(ts.tensor(x), output_size=(9, 7))
+    assert repr(nn.ConvTranspose2d(2, 3, 3, dilation=2, output_padding=1)) == (
+        "ConvTranspose2d(2, 3, kernel_size=(3, 3), stride=(1, 1), dilation=(2, 2), output_padding=(1, 1))")
+
+
 def test_a_small_convolutional_autoencoder_learns_to_reconstruct():
     ts.manual_seed(0)
     x = ts.tensor((R.random((16, 1, 8, 8)) > 0.6).astype(np.float32))
@@ -92,7 +131,7 @@ def test_a_small_convolutional_autoencoder_learns_to_reconstruct():
     (lambda: F.conv_transpose2d(ts.zeros(1, 2, 1, 1), ts.zeros(2, 3, 1, 1), padding=1), "gives an empty -1x-1 output"),
     (lambda: F.conv_transpose2d(ts.zeros(1, 2, 4, 4), ts.zeros(2, 3, 3, 3), ts.zeros(2)),
      r"bias must have shape \(3,\)"),
-    (lambda: F.conv_transpose2d(ts.zeros(2, 4, 4), ts.zeros(2, 3, 3, 3), groups=2), "groups=2 is not supported"),
+    (lambda: F.conv_transpose2d(ts.zeros(3, 4, 4), ts.zeros(3, 3, 3, 3), groups=2), "3 input channels, which 2 groups"),
     (lambda: F.conv_transpose2d(ts.zeros(4, 4), ts.zeros(2, 3, 3, 3)), r"shape \(N, C, H, W\) or \(C, H, W\)"),
     (lambda: nn.ConvTranspose2d(2, 3, 3, stride=1, output_padding=1), "output_padding .* must be smaller"),
     (lambda: nn.ConvTranspose2d(2, 3, 3)(ts.zeros(1, 3, 4, 4)), r"ConvTranspose2d\(2, 3\): input of shape"),
@@ -138,7 +177,10 @@ def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torc
     (lambda: F.conv2d(ts.zeros(5, 5), ts.zeros(1, 1, 3, 3)), r"\(N, C, H, W\) or \(C, H, W\), got \(5, 5\)"),
     (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 3, 3), stride=0), "stride must be an int >= 1"),
     (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 2, 2), padding="same"), "one side more than the other"),
-    (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 3, 3), groups=2), "only groups=1"),
+    (lambda: F.conv2d(ts.zeros(1, 2, 5, 5), ts.zeros(3, 1, 3, 3), groups=2), "3 output channels, which 2 groups cannot"),
+    (lambda: F.conv2d(ts.zeros(1, 4, 5, 5), ts.zeros(2, 1, 3, 3), groups=2), r"expects 2 \(2 groups of 1\)"),
+    (lambda: nn.Conv2d(4, 6, 3, groups=4), r"Conv2d: out_channels \(6\) must be divisible by groups \(4\)"),
+    (lambda: nn.ConvTranspose2d(3, 4, 3, groups=2), r"ConvTranspose2d: in_channels \(3\) must be divisible"),
     (lambda: F.conv2d(ts.zeros(1, 1, 5, 5), ts.zeros(1, 1, 3, 3), ts.zeros(2)), r"bias must have shape \(1,\)"),
     (lambda: F.conv2d(ts.zeros(1, 1, 5, 5, dtype="float64"), ts.zeros(1, 1, 3, 3)), "input is float64 but the weight"),
     (lambda: nn.Conv2d(3, 4, 3)(ts.zeros(1, 2, 5, 5)), r"Conv2d\(3, 4\): input of shape \(1, 2, 5, 5\) needs 3 channels"),
@@ -181,6 +223,20 @@ def test_avg_pool2d_and_its_gradient_are_pytorchs(kw, torch):
     _same_grads([ox], [tx])
 
 
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)])
+def test_max_pool2d_sends_a_nan_windows_gradient_where_pytorch_does(kw, torch):
+    """Windows with one NaN or several (PyTorch: the last NaN), and NaN beside ties."""
+    x = np.round(R.standard_normal((2, 2, 6, 6)))
+    x[R.random(x.shape) < 0.3] = np.nan
+    (ox,), (tx,) = _both(torch, x)
+    y, ty = F.max_pool2d(ox, **kw), torch.nn.functional.max_pool2d(tx, **kw)
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    g = R.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("kw", [dict(kernel_size=2, ceil_mode=True), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
                                 dict(kernel_size=(2, 3), stride=(2, 2), ceil_mode=True, dilation=(1, 2))])
 def test_max_pool2d_with_ceil_mode_is_pytorchs(kw, torch):
@@ -201,7 +257,7 @@ def test_max_pool2d_with_ceil_mode_is_pytorchs(kw, torch):
 def test_avg_pool2d_with_ceil_mode_count_include_pad_and_divisor_override_is_pytorchs(kw, torch):
     (ox,), (tx,) = _both(torch, R.standard_normal((2, 2, 7, 6)))
     y, ty = F.avg_pool2d(ox, **kw), torch.nn.functional.avg_pool2d(tx, **kw)
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-15)  # (means near 0: sums cancel)
     g = R.standard_normal(y.shape)
     y.backward(g)
     ty.backward(torch.tensor(g))

@@ -134,11 +134,11 @@ TORCH = {
     "Prod": lambda torch, a, axis, keepdims: _torch_prod(a, axis, keepdims),
     "CumSum": lambda torch, a, axis: torch.cumsum(a, dim=axis),
     "Gather": lambda torch, a, dim, index: torch.gather(a, dim, torch.as_tensor(index)),
-    "Conv2d": lambda torch, x, w, *b, stride, padding, dilation: torch.nn.functional.conv2d(
-        x, w, *b, stride=stride, padding=padding, dilation=dilation),
-    "ConvTranspose2d": lambda torch, x, w, *b, stride, padding, output_padding, dilation: (
+    "Conv2d": lambda torch, x, w, *b, stride, padding, dilation, groups=1: torch.nn.functional.conv2d(
+        x, w, *b, stride=stride, padding=padding, dilation=dilation, groups=groups),
+    "ConvTranspose2d": lambda torch, x, w, *b, stride, padding, output_padding, dilation, groups=1: (
         torch.nn.functional.conv_transpose2d(x, w, *b, stride=stride, padding=padding, output_padding=output_padding,
-                                             dilation=dilation)),
+                                             dilation=dilation, groups=groups)),
     "MaxPool2d": lambda torch, a, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False: (
         torch.nn.functional.max_pool2d(a, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode)),
     "AvgPool2d": lambda torch, a, kernel_size, stride=None, **kw: torch.nn.functional.avg_pool2d(

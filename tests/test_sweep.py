@@ -76,6 +76,24 @@ def test_dropout_applies_only_to_the_mlps_of_a_sweep():
     assert S.parse_cli_dim("dropout", ["0:0.5:3"]).grid() == pytest.approx([0, 0.25, 0.5])  # (uniform)
 
 
+def test_momentum_and_the_step_schedule_apply_only_to_their_own_trials():
+    """SGD's momentum means nothing to Adam, and lr_step nothing to the cosine schedule: those
+    trials leave them out, once each, so the step schedule can be compared with the others."""
+    space = {"optimizer": S.Choice(("sgd", "adam")), "momentum": S.Choice((0.0, 0.9)),
+             "lr_schedule": S.Choice(("step", "cosine")), "lr_step": S.Choice((1, 2))}
+    trials = S.SweepSpec(space).plan()
+    params = [t.params for t in trials]
+    assert len(trials) == 2 * 3 + 3  # sgd: 2 momenta x (step x 2 + cosine); adam: step x 2 + cosine
+    assert {"optimizer": "adam", "lr_schedule": "cosine"} in params
+    assert {"optimizer": "sgd", "momentum": 0.9, "lr_schedule": "step", "lr_step": 2} in params
+    cosine = next(t for t in trials if t.params == {"optimizer": "adam", "lr_schedule": "cosine"})
+    assert cosine.config["lr_step"] == 0  # (the default: no step schedule to check it against)
+    with pytest.raises(S.SweepError, match="--momentum sets SGD's momentum; every trial here is another optimizer's"):
+        S.SweepSpec({"optimizer": S.Choice(("adam", "rmsprop")), "momentum": S.Choice((0.0, 0.9))}).plan()
+    with pytest.raises(S.SweepError, match="--lr-step sets the step schedule; every trial here is on another"):
+        S.SweepSpec({"lr_schedule": S.Choice(("cosine",)), "lr_step": S.Choice((2,))}).plan()
+
+
 def test_command_line_values_ranges_and_grids():
     assert S.parse_cli_dim("lr", ["0.1", "0.01"]) == S.parse_cli_dim("lr", ["0.1,0.01"]) == S.Choice((0.1, 0.01))
     assert S.parse_cli_dim("hidden", ["64", "128,64"]) == S.Choice(([64], [128, 64]))
@@ -429,13 +447,15 @@ def test_every_executor_hands_back_a_jobs_exception_instead_of_raising_it(make):
     assert isinstance(got[1], ValueError) and str(got[1]) == "negative: -1"
 
 
-def test_a_trials_key_holds_for_sweeps_recorded_before_dropout_existed():
+def test_a_trials_key_holds_for_sweeps_recorded_before_dropout_and_lr_schedule_existed():
     new = S.SweepSpec({"lr": S.Choice((0.01,))}).plan()[0]
     before = dict(new.config)
-    del before["dropout"]  # (a config as sweeps wrote it before the option)
+    for name in ("dropout", "lr_schedule", "schedule_epochs"):
+        del before[name]  # (a config as sweeps wrote it before the options)
     old = S.Trial(new.id, new.params, before)
     assert new.key == old.key
     assert S.Trial(new.id, new.params, {**new.config, "dropout": 0.3}).key != new.key
+    assert S.Trial(new.id, new.params, {**new.config, "lr_schedule": "cosine"}).key != new.key
 
 
 def test_sweep_png_can_put_dropout_on_an_axis_beside_one_layer_trials(tmp_path):

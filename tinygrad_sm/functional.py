@@ -454,10 +454,9 @@ def _same_padding(weight_shape: tuple[int, ...], stride: object, dilation: objec
 def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: object = 1,  # noqa: A002
            padding: object = 0, dilation: object = 1, groups: int = 1) -> Tensor:
     """2-D convolution (PyTorch's cross-correlation): input (N, C, H, W) or (C, H, W), weight
-    (O, C, kh, kw), bias (O,). stride, padding, dilation: an int or a pair; padding may be 'valid'
-    (0) or 'same' (stride 1). One gate: im2col windows times the weight matrix (see gates.Conv2d)."""
-    if groups != 1:
-        raise ValueError(f"conv2d: groups={groups!r} is not supported here (only groups=1)")
+    (O, C / groups, kh, kw), bias (O,). stride, padding, dilation: an int or a pair; padding may be
+    'valid' (0) or 'same' (stride 1). groups: the channels convolved in that many groups apart
+    (groups = C: depthwise). One gate: im2col windows times the weight matrix (see gates.Conv2d)."""
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"conv2d: {name} must be a Tensor, got a {type(t).__name__} (ts.tensor(a) makes one)")
@@ -469,18 +468,16 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride:
     if x.data.dtype.kind != weight.data.dtype.kind:
         x, weight = _one_kind([x, weight])  # integer pixels take the weight's dtype, as linear does
     y = G.Conv2d.apply(x, weight, *([] if bias is None else [bias]), stride=stride, padding=padding,
-                       dilation=dilation)
+                       dilation=dilation, groups=groups)
     return y.reshape(y.shape[1:]) if one else y
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: object = 1,  # noqa: A002
                      padding: object = 0, output_padding: object = 0, groups: int = 1, dilation: object = 1) -> Tensor:
     """Transposed convolution (the gradient of conv2d with respect to its input, run forward): input
-    (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out, kh, kw), bias (C_out,). The output side is
+    (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out / groups, kh, kw), bias (C_out,). The output side is
     (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1: stride 2 doubles it,
     as a decoder's upsampling layer does. One gate (see gates.ConvTranspose2d)."""
-    if groups != 1:
-        raise ValueError(f"conv_transpose2d: groups={groups!r} is not supported here (only groups=1)")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and not isinstance(t, Tensor):
             raise TypeError(f"conv_transpose2d: {name} must be a Tensor, got a {type(t).__name__} (ts.tensor(a) makes one)")
@@ -488,7 +485,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     if x.data.dtype.kind != weight.data.dtype.kind:
         x, weight = _one_kind([x, weight])  # integer pixels take the weight's dtype, as conv2d does
     y = G.ConvTranspose2d.apply(x, weight, *([] if bias is None else [bias]), stride=stride, padding=padding,
-                                output_padding=output_padding, dilation=dilation)
+                                output_padding=output_padding, dilation=dilation, groups=groups)
     return y.reshape(y.shape[1:]) if one else y
 
 

@@ -32,9 +32,15 @@ def _positive(layer: str, **sizes: Any) -> None:
             raise ValueError(f"{layer}: {name} must be an int >= 1, got {v!r}")
 
 
+def _divides(layer: str, groups: int, **channels: int) -> None:
+    for name, v in channels.items():
+        if v % groups:
+            raise ValueError(f"{layer}: {name} ({v}) must be divisible by groups ({groups})")
+
+
 class Conv2d(Module):
-    """y = conv2d(x, weight, bias, stride, padding, dilation): x (N, C_in, H, W) or (C_in, H, W),
-    weight (C_out, C_in, kh, kw), bias (C_out,). init as Linear's, with fan_in = C_in * kh * kw
+    """y = conv2d(x, weight, bias, stride, padding, dilation, groups): x (N, C_in, H, W) or (C_in, H, W),
+    weight (C_out, C_in / groups, kh, kw), bias (C_out,). init as Linear's, with fan_in = C_in / groups * kh * kw
     ("kaiming", He's normal, by default; "uniform" is PyTorch's scale); the bias starts at zero."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
@@ -42,9 +48,10 @@ class Conv2d(Module):
                  padding_mode: str = "zeros", init: str = "kaiming", std: float = 0.01,
                  dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
         super().__init__()
-        _positive("Conv2d", in_channels=in_channels, out_channels=out_channels)
-        if groups != 1 or padding_mode != "zeros":
-            raise ValueError("Conv2d: only groups=1 and padding_mode='zeros' are supported here")
+        _positive("Conv2d", in_channels=in_channels, out_channels=out_channels, groups=groups)
+        _divides("Conv2d", groups, in_channels=in_channels, out_channels=out_channels)
+        if padding_mode != "zeros":
+            raise ValueError("Conv2d: only padding_mode='zeros' is supported here")
         if init not in INITS:
             raise ValueError(f"Conv2d: init must be one of {INITS}, got {init!r}")
         k = pair(kernel_size, "kernel_size", "Conv2d", 1)
@@ -53,8 +60,9 @@ class Conv2d(Module):
         if isinstance(padding, str) and padding not in ("valid", "same"):
             raise ValueError(f"Conv2d: padding must be a number, a pair, 'valid' or 'same', got {padding!r}")
         self.in_channels, self.out_channels, self.kernel_size, self.init = in_channels, out_channels, k, init
-        fan_in, fan_out = in_channels * k[0] * k[1], out_channels * k[0] * k[1]
-        w = _initial_weight(init, (out_channels, in_channels) + k, fan_in, fan_out, std, generator)
+        self.groups = groups
+        fan_in, fan_out = in_channels // groups * k[0] * k[1], out_channels // groups * k[0] * k[1]
+        w = _initial_weight(init, (out_channels, in_channels // groups) + k, fan_in, fan_out, std, generator)
         self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
         self.bias = Parameter(np.zeros(out_channels, _dt.to_dtype(dtype))) if bias else None
 
@@ -63,7 +71,7 @@ class Conv2d(Module):
         if c != self.in_channels:
             raise ValueError(f"Conv2d({self.in_channels}, {self.out_channels}): input of shape {x.shape} needs "
                              f"{self.in_channels} channels in dim -3, as (N, C, H, W) or (C, H, W)")
-        return functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -71,12 +79,14 @@ class Conv2d(Module):
             s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
         return s + ("" if self.bias is not None else ", bias=False")
 
 
 class ConvTranspose2d(Module):
-    """y = conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation): x
-    (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out, kh, kw) as PyTorch's, bias (C_out,).
+    """y = conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation): x
+    (N, C_in, H, W) or (C_in, H, W), weight (C_in, C_out / groups, kh, kw) as PyTorch's, bias (C_out,).
     ConvTranspose2d(16, 8, 4, stride=2, padding=1) doubles the image's side: a decoder's upsampling.
     init as Conv2d's, with PyTorch's fan_in for this layout, weight.shape[1] * kh * kw; the bias
     starts at zero."""
@@ -87,9 +97,10 @@ class ConvTranspose2d(Module):
                  dtype: _dt.DTypeLike = "float32", generator: creation.Seed = None) -> None:
         super().__init__()
         name = "ConvTranspose2d"
-        _positive(name, in_channels=in_channels, out_channels=out_channels)
-        if groups != 1 or padding_mode != "zeros":
-            raise ValueError(f"{name}: only groups=1 and padding_mode='zeros' are supported here")
+        _positive(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
+        _divides(name, groups, in_channels=in_channels, out_channels=out_channels)
+        if padding_mode != "zeros":
+            raise ValueError(f"{name}: only padding_mode='zeros' is supported here")
         if init not in INITS:
             raise ValueError(f"{name}: init must be one of {INITS}, got {init!r}")
         k = pair(kernel_size, "kernel_size", name, 1)
@@ -99,22 +110,41 @@ class ConvTranspose2d(Module):
             raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than the stride "
                              f"{self.stride} or the dilation {self.dilation}")
         self.in_channels, self.out_channels, self.kernel_size, self.init = in_channels, out_channels, k, init
-        fan_in, fan_out = out_channels * k[0] * k[1], in_channels * k[0] * k[1]
-        w = _initial_weight(init, (in_channels, out_channels) + k, fan_in, fan_out, std, generator)
+        self.groups = groups
+        fan_in, fan_out = out_channels // groups * k[0] * k[1], in_channels // groups * k[0] * k[1]
+        w = _initial_weight(init, (in_channels, out_channels // groups) + k, fan_in, fan_out, std, generator)
         self.weight = Parameter(w.astype(_dt.to_dtype(dtype)))
         self.bias = Parameter(np.zeros(out_channels, _dt.to_dtype(dtype))) if bias else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size: Optional[Sequence[int]] = None) -> Tensor:
+        """output_size: the (..., H_out, W_out) wanted, where a stride > 1 leaves several possible
+        (a decoder matching its encoder's odd sizes); it sets output_padding for this call."""
         c = x.shape[-3] if x.ndim >= 3 else None
         if c != self.in_channels:
             raise ValueError(f"ConvTranspose2d({self.in_channels}, {self.out_channels}): input of shape {x.shape} "
                              f"needs {self.in_channels} channels in dim -3, as (N, C, H, W) or (C, H, W)")
-        return functional.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                           self.output_padding, 1, self.dilation)
+        extra = self.output_padding if output_size is None else self._output_padding(x.shape[-2:], output_size)
+        return functional.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, extra,
+                                           self.groups, self.dilation)
+
+    def _output_padding(self, hw: Sequence[int], output_size: Sequence[int]) -> tuple[int, int]:
+        size = tuple(output_size)[-2:]
+        if len(size) != 2 or not all(is_int(v) for v in size):
+            raise ValueError(f"ConvTranspose2d: output_size must end with two ints (H_out, W_out), got {output_size!r}")
+        extra = []
+        for i in (0, 1):
+            least = ((hw[i] - 1) * self.stride[i] - 2 * self.padding[i]
+                     + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
+            most = least + max(self.stride[i], self.dilation[i]) - 1
+            if not least <= size[i] <= most:
+                raise ValueError(f"ConvTranspose2d: output_size {tuple(size)} cannot come from an input of "
+                                 f"{tuple(hw)}: each side must be between {least} and {most} for side {i}")
+            extra.append(size[i] - least)
+        return extra[0], extra[1]
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        for name, none in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1))):
+        for name, none in (("padding", (0, 0)), ("dilation", (1, 1)), ("output_padding", (0, 0)), ("groups", 1)):
             if getattr(self, name) != none:
                 s += f", {name}={getattr(self, name)}"
         return s + ("" if self.bias is not None else ", bias=False")

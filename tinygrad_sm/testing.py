@@ -578,21 +578,24 @@ def _side(draw: Any, k: int, padding: int, dilation: int) -> int:
 
 def _conv2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
     st, _ = _hypothesis()
-    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 1, 2]))
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)) * groups, draw(st.integers(1, 3)) * groups
     k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     hw = tuple(_side(draw, k[i], padding[i], dilation[i]) for i in (0, 1))
-    arrays = [draw(_values((n, c) + hw, _v(d, 0), dt)), draw(_values((o, c) + k, _v(d, 1), dt))]
+    arrays = [draw(_values((n, c) + hw, _v(d, 0), dt)), draw(_values((o, c // groups) + k, _v(d, 1), dt))]
     if draw(st.booleans()):
         arrays.append(draw(_values((o,), _v(d, 2), dt)))
-    return arrays, {"stride": stride, "padding": padding, "dilation": dilation}
+    attrs = {"stride": stride, "padding": padding, "dilation": dilation}
+    return arrays, {**attrs, "groups": groups} if groups > 1 else attrs
 
 
 def _conv_transpose2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
     st, _ = _hypothesis()
-    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 1, 2]))
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)) * groups, draw(st.integers(1, 3)) * groups
     k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
@@ -601,10 +604,11 @@ def _conv_transpose2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[l
     # padding crops the output: keep at least one row and column of it
     full = tuple((hw[i] - 1) * stride[i] + dilation[i] * (k[i] - 1) + out_pad[i] + 1 for i in (0, 1))
     padding = tuple(draw(st.integers(0, min(2, (full[i] - 1) // 2))) for i in (0, 1))
-    arrays = [draw(_values((n, c) + hw, _v(d, 0), dt)), draw(_values((c, o) + k, _v(d, 1), dt))]
+    arrays = [draw(_values((n, c) + hw, _v(d, 0), dt)), draw(_values((c, o // groups) + k, _v(d, 1), dt))]
     if draw(st.booleans()):
         arrays.append(draw(_values((o,), _v(d, 2), dt)))
-    return arrays, {"stride": stride, "padding": padding, "output_padding": out_pad, "dilation": dilation}
+    attrs = {"stride": stride, "padding": padding, "output_padding": out_pad, "dilation": dilation}
+    return arrays, {**attrs, "groups": groups} if groups > 1 else attrs
 
 
 def _pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:

@@ -44,6 +44,22 @@ def out_size(n: int, k: int, s: int, p: int, d: int, ceil: bool = False) -> int:
     return o - 1 if (o - 1) * s >= n + p else o  # (a last window that would start in the right padding)
 
 
+def _gmm(a: np.ndarray, b: np.ndarray, groups: int, ta: bool = False, tb: bool = False) -> np.ndarray:
+    """(a.T if ta else a) @ (b.T if tb else b) for each of `groups` groups of rows of a and of b
+    (a grouped convolution's block-diagonal product), as one batched product; rows stacked back."""
+    if groups == 1:
+        return (a.T if ta else a) @ (b.T if tb else b)
+    a3, b3 = a.reshape(groups, -1, a.shape[-1]), b.reshape(groups, -1, b.shape[-1])
+    r = np.matmul(a3.transpose(0, 2, 1) if ta else a3, b3.transpose(0, 2, 1) if tb else b3)
+    return r.reshape(-1, r.shape[-1])
+
+
+def _groups(v: Any, op: str) -> int:
+    if not is_int(v) or v < 1:
+        raise GateError(f"{op}: groups must be an int >= 1, got {v!r}")
+    return int(v)
+
+
 def _check_4d(op: str, x: np.ndarray) -> None:
     if x.ndim != 4:
         raise GateError(f"{op}: input must have shape (N, C, H, W), got {x.shape} "
@@ -74,14 +90,17 @@ class Conv2d(_Windowed):
     A convolution is a matmul on windows: each window of x unrolled into a column (im2col) gives
     X (C*kh*kw, N*Ho*Wo), and y = W @ X + b with W = w as (O, C*kh*kw). So backward is matmul's,
     mul swaps: dW = G @ X.T, dX = W.T @ G, whose columns go back to the windows they came from
-    (adding where windows overlap); db sums G over everything but the channel."""
+    (adding where windows overlap); db sums G over everything but the channel.
+    groups: the channels split into groups convolved apart (w is (O, C/groups, kh, kw)), each
+    group's rows of W times its rows of X: one batched product, block-diagonal."""
 
     domain = Domain("conv2d", (Values(), Values(), Values()))
     op = "conv2d"
 
-    def __init__(self, stride: Any = 1, padding: Any = 0, dilation: Any = 1):
+    def __init__(self, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1):
         self.stride, self.padding = pair(stride, "stride", "conv2d", 1), pair(padding, "padding", "conv2d", 0)
         self.dilation = pair(dilation, "dilation", "conv2d", 1)
+        self.groups = _groups(groups, "conv2d")
 
     def _geo(self, k: Pair, out: Pair) -> tuple[Pair, Pair, Pair, Pair, Pair]:
         return tuple(k), self.stride, self.padding, self.dilation, tuple(out)
@@ -99,9 +118,13 @@ class Conv2d(_Windowed):
         if w.ndim != 4:
             raise GateError(f"conv2d: weight must have shape (out_channels, in_channels, kh, kw), got {w.shape}")
         _check_4d("conv2d", x)
-        if x.shape[1] != w.shape[1]:
+        g = self.groups
+        if x.shape[1] != w.shape[1] * g:
             raise GateError(f"conv2d: input of shape {x.shape} has {x.shape[1]} channels, weight of shape "
-                            f"{w.shape} expects {w.shape[1]}")
+                            f"{w.shape} expects {w.shape[1] * g}" + (f" ({g} groups of {w.shape[1]})" if g > 1 else ""))
+        if w.shape[0] % g:
+            raise GateError(f"conv2d: weight of shape {w.shape} has {w.shape[0]} output channels, which {g} groups "
+                            "cannot share equally")
         if b is not None and b.shape != (w.shape[0],):
             raise GateError(f"conv2d: bias must have shape ({w.shape[0]},) for weight of shape {w.shape}, got {b.shape}")
         for name, a in (("input", x), ("bias", b)):
@@ -113,7 +136,7 @@ class Conv2d(_Windowed):
         x = np.ascontiguousarray(x)  # (a block of images is then a view)
         y = np.empty((x.shape[0], o) + tuple(out), dtype=np.result_type(x, w))
         for i, j in self._blocks(x.shape, k, out, y.itemsize):
-            yb = wm @ kernels.im2col(x[i:j], *self._geo(k, out))  # (O, images*Ho*Wo)
+            yb = _gmm(wm, kernels.im2col(x[i:j], *self._geo(k, out)), g)  # (O, images*Ho*Wo)
             if b is not None:
                 yb += b[:, None]
             y[i:j] = yb.reshape(o, j - i, out[0], out[1]).transpose(1, 0, 2, 3)
@@ -134,9 +157,10 @@ class Conv2d(_Windowed):
         for i, j in self._blocks(xshape, k, out, g.itemsize):
             gm = np.ascontiguousarray(g[i:j].transpose(1, 0, 2, 3)).reshape(o, -1)  # (O, images*Ho*Wo), as yb
             if need[1]:
-                gw += gm @ kernels.im2col(x[i:j], *self._geo(k, out)).T
+                gw += _gmm(gm, kernels.im2col(x[i:j], *self._geo(k, out)), self.groups, tb=True)
             if need[0]:
-                gx[i:j] = kernels.col2im(w.reshape(o, -1).T @ gm, (j - i,) + tuple(xshape[1:]), *self._geo(k, out))
+                cols = _gmm(w.reshape(o, -1), gm, self.groups, ta=True)
+                gx[i:j] = kernels.col2im(cols, (j - i,) + tuple(xshape[1:]), *self._geo(k, out))
         gw = None if gw is None else gw.reshape(wshape)
         gb = g.sum(axis=(0, 2, 3)) if need[2] else None
         return self.unbroadcast(gx, gw, gb)[:len(self.needs_grad)]
@@ -152,12 +176,14 @@ class ConvTranspose2d(_Windowed):
 
     It is Conv2d's backward with the roles swapped, so its backward is Conv2d's forward: the
     windows of g unrolled, G = im2col(g), give dX = W @ G and dW = X @ G.T; db sums g over all
-    but the channel."""
+    but the channel. groups: w is (C_in, C_out/groups, kh, kw), each group apart, as in Conv2d."""
 
     domain = Domain("conv_transpose2d", (Values(), Values(), Values()))
     op = "conv_transpose2d"
 
-    def __init__(self, stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1):
+    def __init__(self, stride: Any = 1, padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
+                 groups: int = 1):
+        self.groups = _groups(groups, self.op)
         self.stride, self.padding = pair(stride, "stride", self.op, 1), pair(padding, "padding", self.op, 0)
         self.output_padding = pair(output_padding, "output_padding", self.op, 0)
         self.dilation = pair(dilation, "dilation", self.op, 1)
@@ -173,16 +199,20 @@ class ConvTranspose2d(_Windowed):
         if w.ndim != 4:
             raise GateError(f"{self.op}: weight must have shape (in_channels, out_channels, kh, kw), got {w.shape}")
         _check_4d(self.op, x)
+        g = self.groups
         if x.shape[1] != w.shape[0]:
             raise GateError(f"{self.op}: input of shape {x.shape} has {x.shape[1]} channels, weight of shape "
                             f"{w.shape} expects {w.shape[0]} (its first dimension)")
-        if b is not None and b.shape != (w.shape[1],):
-            raise GateError(f"{self.op}: bias must have shape ({w.shape[1]},) for weight of shape {w.shape}, "
-                            f"got {b.shape}")
+        if w.shape[0] % g:
+            raise GateError(f"{self.op}: weight of shape {w.shape} has {w.shape[0]} input channels, which {g} "
+                            "groups cannot share equally")
+        if b is not None and b.shape != (w.shape[1] * g,):
+            raise GateError(f"{self.op}: bias must have shape ({w.shape[1] * g},) for weight of shape {w.shape}"
+                            + (f" and {g} groups" if g > 1 else "") + f", got {b.shape}")
         for name, a in (("input", x), ("bias", b)):
             if a is not None and a.dtype != w.dtype:
                 raise GateError(f"{self.op}: {name} is {a.dtype} but the weight is {w.dtype}; convert one of them")
-        (c, o), k, hw = w.shape[:2], w.shape[2:], x.shape[2:]
+        (c, o), k, hw = (w.shape[0], w.shape[1] * g), w.shape[2:], x.shape[2:]
         size = tuple((hw[i] - 1) * self.stride[i] - 2 * self.padding[i] + self.dilation[i] * (k[i] - 1)
                      + self.output_padding[i] + 1 for i in (0, 1))
         if size[0] < 1 or size[1] < 1:
@@ -192,7 +222,7 @@ class ConvTranspose2d(_Windowed):
         y = np.empty((x.shape[0], o) + size, dtype=w.dtype)
         for i, j in Conv2d._blocks((x.shape[0], o) + tuple(hw), k, hw, y.itemsize):
             xm = x[i:j].transpose(1, 0, 2, 3).reshape(c, -1)  # (C_in, images*H*W)
-            y[i:j] = kernels.col2im(wm.T @ xm, (j - i, o) + size, *self._geo(k, hw))
+            y[i:j] = kernels.col2im(_gmm(wm, xm, g, ta=True), (j - i, o) + size, *self._geo(k, hw))
         if b is not None:
             y += b[:, None, None]
         need = self.needs_grad
@@ -204,16 +234,16 @@ class ConvTranspose2d(_Windowed):
         x, w = self.saved
         need = tuple(self.needs_grad) + (False,) * (3 - len(self.needs_grad))
         xshape, wshape = self.shapes[0], self.shapes[1]
-        (c, o), k, hw = wshape[:2], wshape[2:], xshape[2:]
+        (c, o), k, hw = (wshape[0], wshape[1] * self.groups), wshape[2:], xshape[2:]
         g = np.ascontiguousarray(g)
         gw = np.zeros((c, math.prod(wshape[1:])), dtype=g.dtype) if need[1] else None
         gx = np.empty(xshape, dtype=g.dtype) if need[0] else None
         for i, j in Conv2d._blocks((xshape[0], o) + tuple(hw), k, hw, g.itemsize):
             gcols = kernels.im2col(g[i:j], *self._geo(k, hw))  # (C_out*kh*kw, images*H*W)
             if need[1]:
-                gw += x[i:j].transpose(1, 0, 2, 3).reshape(c, -1) @ gcols.T
+                gw += _gmm(x[i:j].transpose(1, 0, 2, 3).reshape(c, -1), gcols, self.groups, tb=True)
             if need[0]:
-                gx[i:j] = (w.reshape(c, -1) @ gcols).reshape(c, j - i, hw[0], hw[1]).transpose(1, 0, 2, 3)
+                gx[i:j] = _gmm(w.reshape(c, -1), gcols, self.groups).reshape(c, j - i, hw[0], hw[1]).transpose(1, 0, 2, 3)
         gw = None if gw is None else gw.reshape(wshape)
         gb = g.sum(axis=(0, 2, 3)) if need[2] else None
         return self.unbroadcast(gx, gw, gb)[:len(self.needs_grad)]

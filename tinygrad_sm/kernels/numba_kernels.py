@@ -841,9 +841,9 @@ def _max_pool_body(x, y, arg, k0, k1, s0, s1, p0, p1, d0, d1, a_lo, a_hi, b_lo, 
                     r = r0 + a * d0
                     for b in range(bl, bh):
                         v = xm[r, q0 + b * d1]
-                        # larger, or the first NaN (which then stays); selects, not branches: on
+                        # larger, or a NaN (the last NaN wins, as in PyTorch); selects, not branches: on
                         # data, which one wins is a coin toss, and mispredicted branches cost more
-                        take = (best == best) & (not v <= best)
+                        take = (v > best) | (v != v)
                         best = v if take else best
                         at = r * w + q0 + b * d1 if take else at
                 ym[i, j] = best
@@ -860,7 +860,7 @@ def _inside(size: int, k: int, s: int, p: int, d: int, n_out: int) -> tuple[np.n
 
 def _max_pool_2x2_body(x, y, arg):
     """max_pool2d's most common case, 2x2 windows with stride 2 (no padding or dilation), unrolled:
-    the same winners as _max_pool_body (the first largest in row-major order, NaN wins), about four
+    the same winners as _max_pool_body (the first largest in row-major order, the last NaN), about four
     times quicker."""
     nb, nc, h, w = x.shape
     ho, wo = y.shape[2], y.shape[3]
@@ -871,13 +871,13 @@ def _max_pool_2x2_body(x, y, arg):
             for j in range(wo):
                 best, at = top[2 * j], 0
                 v = top[2 * j + 1]
-                take = (best == best) & (not v <= best)
+                take = (v > best) | (v != v)
                 best, at = (v, 1) if take else (best, at)
                 v = bottom[2 * j]
-                take = (best == best) & (not v <= best)
+                take = (v > best) | (v != v)
                 best, at = (v, w) if take else (best, at)
                 v = bottom[2 * j + 1]
-                take = (best == best) & (not v <= best)
+                take = (v > best) | (v != v)
                 best, at = (v, w + 1) if take else (best, at)
                 ym[i, j] = best
                 am[i, j] = 2 * i * w + 2 * j + at

@@ -286,7 +286,8 @@ def col2im(cols: np.ndarray, xshape: tuple[int, ...], k: Pair, s: Pair, p: Pair,
 def max_pool2d(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> tuple[np.ndarray, np.ndarray]:
     """(y, arg): each window's largest value, and where it is, as a flat index into its (H, W)
     image (-1 for a window that covers only padding, whose y is -inf). The winner is the first
-    largest in the window's row-major order; NaN wins over any number (as np.argmax, PyTorch)."""
+    largest in the window's row-major order; a NaN wins over any number, the last of several
+    (PyTorch's rule: a value replaces the best if it is larger, or NaN)."""
     n, c, h, w = x.shape
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min  # (integer images pool too)
     # (ceil_mode: the last windows may run past the padding on the right; they read -inf there too)
@@ -302,7 +303,7 @@ def max_pool2d(x: np.ndarray, k: Pair, s: Pair, p: Pair, d: Pair, out: Pair) -> 
             v = xp[:, :, a * d[0]:a * d[0] + s[0] * (out[0] - 1) + 1:s[0],
                    b * d[1]:b * d[1] + s[1] * (out[1] - 1) + 1:s[1]]
             inside = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
-            take = inside & ((arg < 0) | (v > best) | (np.isnan(v) & ~np.isnan(best)))
+            take = inside & ((arg < 0) | (v > best) | np.isnan(v))
             best = np.where(take, v, best)
             arg = np.where(take, rows[:, None] * w + cols[None, :], arg)
     return best, arg

@@ -11,7 +11,7 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -19,10 +19,20 @@ from .. import kernels
 from .. import train as T
 from .space import OPTIONS, Dim, Range, SweepError, dim_from_json
 
-HIDDEN_ONLY = ("hidden", "dropout")  # options of the hidden layers: none in a one-layer model
+# Options that shape only some trials: a trial they do not apply to is the same whatever they are
+# (a grid holds it once). Each: (does it apply to a trial's values, what it sets, what a trial is
+# when it does not).
+_HIDDEN = (lambda v: v.get("model", "mlp") not in T.ONE_LAYER, "the hidden layers of mlp, deep-mlp and cnn",
+           "a one-layer model (softmax, svm)")
+_STEP = (lambda v: v.get("lr_schedule") in (None, "step"), "the step schedule", "on another schedule")
+APPLIES: dict[str, tuple[Callable[[dict[str, Any]], bool], str, str]] = {
+    "hidden": _HIDDEN, "dropout": _HIDDEN,
+    "momentum": (lambda v: v.get("optimizer", "sgd") == "sgd", "SGD's momentum", "another optimizer's"),
+    "lr_step": _STEP, "lr_gamma": _STEP,
+}
 # Train options added after sweeps were first recorded: a trial's key leaves them out while they
 # are at their default, so a sweep written before them still resumes (its trials' keys hold).
-KEY_SKIPS_DEFAULT = {"dropout": 0.0}
+KEY_SKIPS_DEFAULT = {"dropout": 0.0, "lr_schedule": None, "schedule_epochs": None}
 
 
 # -- a sweep and its trials ------------------------------------------------------------------------
@@ -81,16 +91,15 @@ class SweepSpec:
                 rng = np.random.default_rng([self.seed, i])
                 combos.append({n: self.space[n].sample(rng) for n in names})
         varied = set(self.varied())
-        for name in HIDDEN_ONLY:
-            if name in self.space and all(v.get("model", "mlp") in T.ONE_LAYER for v in combos):
-                raise SweepError(f"--{name} sets the hidden layers of mlp, deep-mlp and cnn; every trial here is a "
-                                 "one-layer model (softmax, svm), so it would only repeat the same trial")
+        for name, (applies, what, other) in APPLIES.items():
+            if name in self.space and not any(applies(v) for v in combos):
+                raise SweepError(f"--{name.replace('_', '-')} sets {what}; every trial here is {other}, so it "
+                                 "would only repeat the same trial")
         trials, seen = [], set()
         for values in combos:
-            if values.get("model", "mlp") in T.ONE_LAYER and any(n in values for n in HIDDEN_ONLY):
-                # hidden sizes and dropout do not apply to a one-layer model: its trial is the
-                # same whatever they are (a grid holds it once)
-                values = {n: v for n, v in values.items() if n not in HIDDEN_ONLY}
+            moot = [n for n in values if n in APPLIES and not APPLIES[n][0](values)]
+            if moot:  # (e.g. hidden sizes of a softmax trial, the momentum of an Adam one: left out)
+                values = {n: v for n, v in values.items() if n not in moot}
                 if self.search == "grid":
                     key = json.dumps(values, sort_keys=True, default=str)
                     if key in seen:
