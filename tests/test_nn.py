@@ -887,3 +887,47 @@ def test_register_buffer_refuses_what_pytorch_refuses():
     assert "later" not in m.state_dict()
     with pytest.raises(KeyError, match="missing keys: 'running_mean'"):
         Scaled(ts, 2).load_state_dict({k: v for k, v in m.state_dict().items() if k != "running_mean"})
+
+
+def test_module_and_parameter_containers_register_what_they_hold_as_pytorchs(torch):
+    d = nn.ModuleDict({"enc": nn.Linear(3, 2), "dec": nn.Linear(2, 3)})
+    d["head"] = nn.Linear(3, 1)
+    assert list(d) == ["enc", "dec", "head"] and "dec" in d and len(d) == 3
+    assert list(d.state_dict()) == list(torch.nn.ModuleDict({"enc": torch.nn.Linear(3, 2), "dec": torch.nn.Linear(2, 3),
+                                                             "head": torch.nn.Linear(3, 1)}).state_dict())
+    assert len(list(d.parameters())) == 6
+    del d["head"]
+    assert [k for k, _ in d.items()] == ["enc", "dec"] and isinstance(d.pop("dec"), nn.Linear) and len(d) == 1
+    shared = nn.Parameter(np.ones(2))
+    plist = nn.ParameterList([shared, ts.tensor([1.0, 2.0])])
+    assert plist[0] is shared and plist[1].requires_grad and list(plist.state_dict()) == ["0", "1"]
+    pdict = nn.ParameterDict({"scale": ts.ones(3)})
+    pdict.update([("shift", nn.Parameter(np.zeros(3)))])
+    assert list(pdict.state_dict()) == ["scale", "shift"] and pdict["scale"].requires_grad
+
+    class Model(nn.Module):  # (containers inside a model: their names nest in its state_dict)
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleDict({"a": nn.Linear(2, 2)})
+            self.gains = nn.ParameterList([nn.Parameter(np.ones(2))])
+
+        def forward(self, x):
+            return self.blocks["a"](x) * self.gains[0]
+
+    m = Model()
+    assert list(m.state_dict()) == ["blocks.a.weight", "blocks.a.bias", "gains.0"]
+    out = m(ts.ones(4, 2)).sum()
+    out.backward()
+    assert m.gains[0].grad is not None and m.blocks["a"].weight.grad is not None
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: nn.ModuleDict({"a.b": nn.Linear(1, 1)}), KeyError, "keys are non-empty strings without '.'"),
+    (lambda: nn.ModuleDict({"keys": nn.Linear(1, 1)}), KeyError, "'keys' is the name of one of its methods"),
+    (lambda: nn.ModuleDict({"a": ts.zeros(1)}), TypeError, "ModuleDict takes Modules, got Tensor for 'a'"),
+    (lambda: nn.ParameterList([np.ones(2)]), TypeError, "ParameterList holds Parameters .*got ndarray"),
+    (lambda: nn.ParameterDict({3: ts.zeros(1)}), KeyError, "ParameterDict: keys are non-empty strings"),
+])
+def test_containers_refuse_what_they_cannot_hold(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

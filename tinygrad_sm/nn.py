@@ -34,7 +34,7 @@ sys.modules[__name__ + ".utils"] = utils
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "MultiMarginLoss", "ReLU", "LeakyReLU",
-           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AdaptiveAvgPool2d",
+           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AdaptiveAvgPool2d",
            "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "functional", "init", "utils"]
 
 
@@ -881,6 +881,143 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+
+def _key(container: str, key: Any) -> str:
+    """A container's key: a name a module attribute could have (it is one, in state_dict's dotted names)."""
+    if not isinstance(key, str) or not key or "." in key:
+        raise KeyError(f"{container}: keys are non-empty strings without '.', got {key!r}")
+    if key in _RESERVED:
+        raise KeyError(f"{container}: {key!r} is the name of one of its methods; choose another key")
+    return key
+
+
+class ModuleDict(Module):
+    """Modules by name, registered under those names (so their parameters are the dict's and are in
+    its state_dict as "name.weight"), in insertion order, as PyTorch's. It has no forward."""
+
+    def __init__(self, modules: Optional[Union[Mapping[str, Module], Iterable[tuple[str, Module]]]] = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict takes Modules, got {type(module).__name__} for {key!r}")
+        setattr(self, _key("ModuleDict", key), module)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def update(self, modules: Union[Mapping[str, Module], Iterable[tuple[str, Module]]]) -> None:
+        for key, module in (modules.items() if isinstance(modules, Mapping) else modules):
+            self[key] = module
+
+
+def _as_parameter(container: str, value: Any) -> Parameter:
+    """A Parameter stays itself (shared, as PyTorch's); a Tensor becomes one over the same array."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):  # (requires grad whatever the tensor did, as nn.Parameter(t) in PyTorch)
+        return Parameter(value.data)
+    raise TypeError(f"{container} holds Parameters (or Tensors, made Parameters), got {type(value).__name__}")
+
+
+class ParameterList(Module):
+    """Parameters registered under "0", "1", ... (in parameters() and state_dict), as PyTorch's:
+    e.g. one weight per step of a loop the model runs itself."""
+
+    def __init__(self, values: Iterable[Any] = ()) -> None:
+        super().__init__()
+        self.extend(values)
+
+    def append(self, value: Any) -> "ParameterList":
+        setattr(self, str(len(self)), _as_parameter("ParameterList", value))
+        return self
+
+    def extend(self, values: Iterable[Any]) -> "ParameterList":
+        for v in values:
+            self.append(v)
+        return self
+
+    def __getitem__(self, i: int) -> Parameter:
+        return list(self._parameters.values())[i]
+
+    def __setitem__(self, i: int, value: Any) -> None:
+        setattr(self, list(self._parameters)[i], _as_parameter("ParameterList", value))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._parameters.values())
+
+
+class ParameterDict(Module):
+    """Parameters by name (in parameters() and state_dict under those names), in insertion order."""
+
+    def __init__(self, parameters: Optional[Union[Mapping[str, Any], Iterable[tuple[str, Any]]]] = None) -> None:
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, _key("ParameterDict", key), _as_parameter("ParameterDict", value))
+
+    def __getitem__(self, key: str) -> Parameter:
+        return self._parameters[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parameters)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def keys(self) -> Iterable[str]:
+        return self._parameters.keys()
+
+    def values(self) -> Iterable[Parameter]:
+        return self._parameters.values()
+
+    def items(self) -> Iterable[tuple[str, Parameter]]:
+        return self._parameters.items()
+
+    def update(self, parameters: Union[Mapping[str, Any], Iterable[tuple[str, Any]]]) -> None:
+        for key, value in (parameters.items() if isinstance(parameters, Mapping) else parameters):
+            self[key] = value
+
+
+_RESERVED = {n for cls in (ModuleDict, ParameterDict) for n in dir(cls)}  # (names a key would hide or break)
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
