@@ -110,3 +110,10 @@ def test_the_autoencoder_reconstructs_better_than_the_mean_image():
     r = ex.main(epochs=1)  # (the 4,000 images of the embedded sample: 63 steps)
     assert r["losses"][-1] < 0.5 * r["baseline"]
     assert ex.make_model()(__import__("tinygrad_sm").zeros(2, 784)).shape == (2, 784)
+
+
+def test_the_lstm_reads_digits_row_by_row_and_its_gradient_reaches_the_first_rows():
+    ex = load_example("lstm_mnist_rows")
+    r = ex.main(epochs=1)
+    assert r["accuracies"][-1] > 0.5  # (one epoch of the embedded sample; chance is 0.1)
+    assert r["reach"][0] > 0.05 * r["reach"].max()  # (the first row still moves the loss)

@@ -35,7 +35,7 @@ sys.modules[__name__ + ".utils"] = utils
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "MultiMarginLoss", "ReLU", "LeakyReLU",
            "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AdaptiveAvgPool2d",
-           "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "functional", "init", "utils"]
+           "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "RNN", "LSTM", "GRU", "functional", "init", "utils"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -1051,3 +1051,4 @@ class MLP(Sequential):
 # Convolution, pooling, normalisation and embedding layers (they build on Module, above).
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,  # noqa: E402
                      ConvTranspose2d, Embedding, LayerNorm, MaxPool2d)
+from .recurrent import GRU, LSTM, RNN  # noqa: E402
