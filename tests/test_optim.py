@@ -442,6 +442,8 @@ SCHEDULES = [
     ("CosineAnnealingLR", dict(T_max=3)),
     ("LambdaLR", dict(lr_lambda=lambda e: 1.0 / (e + 1))),
     ("LambdaLR", dict(lr_lambda=[lambda e: 0.9 ** e, lambda e: min(1.0, (e + 1) / 4)])),
+    ("LinearLR", dict(start_factor=0.2, end_factor=0.9, total_iters=8)),
+    ("ConstantLR", dict(factor=0.4, total_iters=3)),
 ]
 
 
@@ -726,3 +728,73 @@ def test_one_cycle_with_a_rise_of_no_steps_goes_straight_to_max_lr():
     for _ in range(9):  # (to the last step, 9: the lowest lr)
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(1.0 / 25 / 1e4)
+
+
+SEQUENCES = {
+    "warm-up then cosine": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.1, 1.0, 4), L.CosineAnnealingLR(o, T_max=6, eta_min=0.01)], [4]),
+    "three in a row": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, 3), L.ExponentialLR(o, 0.8), L.StepLR(o, 2, 0.5)], [3, 7]),
+    "lambda then milestones": lambda L, o: L.SequentialLR(o, [L.LambdaLR(o, lambda e: 0.5 + e / 10), L.MultiStepLR(o, [2, 4], 0.5)], [5]),
+}
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_sequential_lr_gives_pytorchs_lrs_and_restores_from_its_state(name, torch, tmp_path):
+    def lrs(lib, steps, opt_mod, sched_mod, params):
+        opt = opt_mod.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.3}], lr=1.0)
+        sched = SEQUENCES[name](sched_mod, opt)
+        out = [sched.get_last_lr()]
+        for _ in range(steps):
+            if lib is torch:
+                opt.step()
+            sched.step()
+            out.append(sched.get_last_lr())
+        return out, opt, sched
+
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (PyTorch's deprecation notes about step(0))
+        want, _, _ = lrs(torch, 14, torch.optim, torch.optim.lr_scheduler, [torch.ones(1, requires_grad=True) for _ in range(2)])
+    got, opt, sched = lrs(ts, 14, optim, optim.lr_scheduler, [ts.ones(1, requires_grad=True) for _ in range(2)])
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    # stopped after 6 epochs, saved, restored into a fresh one: the rest as the original
+    _, opt6, sched6 = lrs(ts, 6, optim, optim.lr_scheduler, [ts.ones(1, requires_grad=True) for _ in range(2)])
+    ts.save({"opt": opt6.state_dict(), "sched": sched6.state_dict()}, tmp_path / "s.ckpt")
+    _, opt2, sched2 = lrs(ts, 0, optim, optim.lr_scheduler, [ts.ones(1, requires_grad=True) for _ in range(2)])
+    saved = ts.load(tmp_path / "s.ckpt")
+    opt2.load_state_dict(saved["opt"])
+    sched2.load_state_dict(saved["sched"])
+    rest = []
+    for _ in range(8):
+        sched2.step()
+        rest.append(sched2.get_last_lr())
+    np.testing.assert_allclose(rest, got[7:], rtol=1e-13)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda o: optim.SequentialLR(o, [optim.StepLR(o, 2), optim.ExponentialLR(o, 0.9)], [3, 4]), "milestones must be 1"),
+    (lambda o: optim.SequentialLR(o, [optim.StepLR(o, 2), optim.ExponentialLR(o, 0.9)], [0]), "increasing ints >= 1"),
+    (lambda o: optim.SequentialLR(o, [optim.StepLR(o, 2), "cosine"], [3]), "a non-empty list of schedules"),
+    (lambda o: optim.SequentialLR(o, [optim.ReduceLROnPlateau(o)], []), "ReduceLROnPlateau cannot be one"),
+    (lambda o: optim.SequentialLR(o, [optim.StepLR(optim.SGD([ts.ones(1, requires_grad=True)], lr=0.1), 2)], []),
+     "must schedule the optimizer it is given"),
+    (lambda o: optim.LinearLR(o, start_factor=0), r"start_factor must be in \(0, 1\]"),
+    (lambda o: optim.LinearLR(o, total_iters=0), "total_iters must be an int >= 1"),
+    (lambda o: optim.ConstantLR(o, factor=1.5), r"factor must be in \(0, 1\]"),
+])
+def test_bad_warm_up_and_sequence_settings_are_refused(make, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        make(optim.SGD([ts.ones(1, requires_grad=True)], lr=0.1))
+
+
+def test_a_sequence_refuses_a_state_that_does_not_fit_and_keeps_its_own():
+    opt = optim.SGD([ts.ones(1, requires_grad=True)], lr=1.0)
+    seq = optim.SequentialLR(opt, [optim.LinearLR(opt, 0.5, total_iters=2), optim.ExponentialLR(opt, 0.5)], [2])
+    for _ in range(3):
+        seq.step()
+    before = seq.state_dict()
+    bad = {**before, "_schedulers": [before["_schedulers"][0], {**before["_schedulers"][1], "gamma": -1.0}]}
+    with pytest.raises(ValueError, match="gamma"):
+        seq.load_state_dict(bad)
+    assert seq.state_dict() == before
+    with pytest.raises(ValueError, match="milestones"):
+        seq.load_state_dict({**before, "milestones": [5]})

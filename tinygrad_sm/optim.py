@@ -10,6 +10,7 @@ Each update runs in place through one fused kernel per parameter (tinygrad_sm.ke
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import math
 import sys
@@ -25,7 +26,8 @@ from .tensor import Tensor, note_write
 Params = Union[Iterable[Tensor], Iterable[dict]]
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "LambdaLR", "LinearLR", "ConstantLR", "SequentialLR", "OneCycleLR",
+           "ReduceLROnPlateau"]
 
 
 class Optimizer:
@@ -459,6 +461,20 @@ class LRScheduler:
         """Each group's lr now."""
         return [g["lr"] for g in self.optimizer.param_groups]
 
+    def _lr_at_start(self, i: int) -> float:
+        """Group i's lr at epoch 0 (SequentialLR restarts a schedule there): the base lr, unless the
+        schedule scales it from the start."""
+        return self.base_lrs[i]
+
+    def _restart(self) -> None:
+        """Back to epoch 0, each group's lr the schedule's first (PyTorch's step(0))."""
+        groups = self.optimizer.param_groups
+        self.base_lrs.extend(g["lr"] for g in groups[len(self.base_lrs):])
+        self.last_epoch = 0
+        new = [self._lr_at_start(i) for i in range(len(groups))]
+        for g, lr in zip(groups, new):
+            g["lr"] = lr
+
     def state_dict(self) -> dict[str, Any]:
         """The settings, the epoch count and the base lrs (PyTorch's keys), for a checkpoint."""
         return {**{k: _copy_setting(getattr(self, k)) for k in self._options},
@@ -599,12 +615,149 @@ class LambdaLR(LRScheduler):
         else:
             raise ValueError(f"LambdaLR has {len(self.lr_lambdas)} lr_lambda(s), and the optimizer now has "
                              f"{len(self.optimizer.param_groups)} parameter groups")
-        factor = f(self.last_epoch)
+        return self.base_lrs[i] * self._factor(f, self.last_epoch)
+
+    def _lr_at_start(self, i: int) -> float:
+        f = self._one if self.lr_lambdas is None else self.lr_lambdas[i]
+        return self.base_lrs[i] * self._factor(f, 0)
+
+    @staticmethod
+    def _factor(f: Callable[[int], float], epoch: int) -> float:
+        factor = f(epoch)
         if isinstance(factor, np.ndarray) and factor.ndim == 0:  # (a 0-d array, as NumPy maths gives)
             factor = factor[()]
         if not is_real(factor) or not math.isfinite(factor):
-            raise ValueError(f"LambdaLR: lr_lambda({self.last_epoch}) gave {factor!r}, not a finite number")
-        return self.base_lrs[i] * float(factor)
+            raise ValueError(f"LambdaLR: lr_lambda({epoch}) gave {factor!r}, not a finite number")
+        return float(factor)
+
+
+class LinearLR(LRScheduler):
+    """lr = base_lr * a factor that moves in a straight line from start_factor to end_factor over
+    total_iters epochs, then stays: the usual warm-up (LinearLR(opt, 0.1, 1.0, 5)), often first in
+    a SequentialLR. Stepped as PyTorch's, from the current lr: lr' = lr (1 + (end - start) /
+    (total start + (t - 1) (end - start)))."""
+
+    _options = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5) -> None:
+        super().__init__(optimizer, start_factor=start_factor, end_factor=end_factor, total_iters=total_iters)
+        self.last_epoch = -1
+        self.step()  # (epoch 0: base_lr * start_factor)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        start, end = options["start_factor"], options["end_factor"]
+        if not is_real(start) or not 0 < start <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start!r}")
+        if not is_real(end) or not 0 <= end <= 1:
+            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end!r}")
+        return {"start_factor": float(start), "end_factor": float(end),
+                "total_iters": _positive_int("LinearLR: total_iters", options["total_iters"])}
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        t, n, a, b = self.last_epoch, self.total_iters, self.start_factor, self.end_factor
+        if t == 0:
+            return lr * a
+        if t > n:
+            return lr
+        return lr * (1.0 + (b - a) / (n * a + (t - 1) * (b - a)))
+
+    def _lr_at_start(self, i: int) -> float:
+        return self.base_lrs[i] * self.start_factor
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr * factor for the first total_iters epochs, then base_lr."""
+
+    _options = ("factor", "total_iters")
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5) -> None:
+        super().__init__(optimizer, factor=factor, total_iters=total_iters)
+        self.last_epoch = -1
+        self.step()  # (epoch 0: base_lr * factor)
+
+    def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
+        factor = options["factor"]
+        if not is_real(factor) or not 0 < factor <= 1:
+            raise ValueError(f"ConstantLR: factor must be in (0, 1], got {factor!r}")
+        return {"factor": float(factor), "total_iters": _positive_int("ConstantLR: total_iters", options["total_iters"])}
+
+    def _next_lr(self, i: int, lr: float) -> float:
+        if self.last_epoch == 0:
+            return lr * self.factor
+        return lr / self.factor if self.last_epoch == self.total_iters else lr
+
+    def _lr_at_start(self, i: int) -> float:
+        return self.base_lrs[i] * self.factor
+
+
+class SequentialLR(LRScheduler):
+    """Schedules one after another: schedulers[k] runs from epoch milestones[k-1] on, restarted
+    there from its own first lr, as PyTorch's. SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5),
+    CosineAnnealingLR(opt, T_max=45)], milestones=[5]) warms up for 5 epochs, then anneals. Every
+    schedule starts from the optimizer's lrs when the first was made."""
+
+    def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int]) -> None:
+        super().__init__(optimizer)
+        scheds = list(schedulers)
+        if not scheds or not all(isinstance(s, LRScheduler) for s in scheds):
+            raise TypeError(f"SequentialLR: schedulers must be a non-empty list of schedules, got {schedulers!r}")
+        for s in scheds:
+            if s.optimizer is not optimizer:
+                raise ValueError("SequentialLR: every schedule must schedule the optimizer it is given")
+            if isinstance(s, (ReduceLROnPlateau, OneCycleLR, SequentialLR)):
+                raise TypeError(f"SequentialLR: {type(s).__name__} cannot be one of its schedules here")
+        miles = list(milestones)
+        if len(miles) != len(scheds) - 1 or not all(is_int(m) and m >= 1 for m in miles) or miles != sorted(set(miles)):
+            raise ValueError(f"SequentialLR: milestones must be {len(scheds) - 1} increasing ints >= 1 (one "
+                             f"fewer than the schedules), got {milestones!r}")
+        self.schedulers, self.milestones = scheds, [int(m) for m in miles]
+        start = list(scheds[0].base_lrs)
+        for s in scheds:
+            s.base_lrs = list(start)
+        for g, lr in zip(optimizer.param_groups, start):
+            g["lr"] = lr
+        self.base_lrs = list(start)
+        scheds[0]._restart()  # (the first schedule's epoch 0)
+
+    def step(self) -> None:
+        """Advance one epoch: the schedule whose turn it is steps, or starts if its turn begins."""
+        self.last_epoch += 1
+        k = bisect.bisect_right(self.milestones, self.last_epoch)
+        if k > 0 and self.milestones[k - 1] == self.last_epoch:
+            self.schedulers[k]._restart()
+        else:
+            self.schedulers[k].step()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The milestones, the epoch count, the base lrs and each schedule's own state."""
+        return {"milestones": list(self.milestones), "last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
+                "_schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what state_dict() gave: into schedules of the same kinds, in the same order."""
+        inner = state.get("_schedulers") if isinstance(state, Mapping) else None
+        if not isinstance(inner, Sequence) or len(inner) != len(self.schedulers):
+            raise ValueError(f"SequentialLR.load_state_dict: the state must hold {len(self.schedulers)} schedules' "
+                             "states under '_schedulers', as state_dict() gives")
+        if list(state.get("milestones", self.milestones)) != self.milestones:
+            raise ValueError(f"SequentialLR.load_state_dict: the state's milestones {state.get('milestones')} are "
+                             f"not this schedule's {self.milestones}")
+        saved = [s.state_dict() for s in self.schedulers]  # (to put back if one refuses: all or none)
+        mine = super().state_dict()
+        try:
+            LRScheduler.load_state_dict(self, state)
+            for s, st in zip(self.schedulers, inner):
+                s.load_state_dict(st)
+        except (TypeError, ValueError):
+            for s, st in zip(self.schedulers, saved):
+                s.load_state_dict(st)
+            LRScheduler.load_state_dict(self, mine)
+            raise
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(s) for s in self.schedulers)
+        return f"SequentialLR([{inner}], milestones={self.milestones}, last_epoch={self.last_epoch})"
 
 
 class OneCycleLR(LRScheduler):
@@ -821,7 +974,7 @@ def _copy_setting(v: Any) -> Any:
 
 # `optim.lr_scheduler.StepLR` and the rest, PyTorch's paths to the schedules, find them here too.
 SCHEDULERS = ("LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
-              "OneCycleLR", "ReduceLROnPlateau")
+              "LinearLR", "ConstantLR", "SequentialLR", "OneCycleLR", "ReduceLROnPlateau")
 lr_scheduler = types.ModuleType(__name__ + ".lr_scheduler", "Learning-rate schedules, as PyTorch's "
                                 "optim.lr_scheduler: " + ", ".join(SCHEDULERS) + ".")
 for _name in SCHEDULERS:
