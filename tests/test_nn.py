@@ -931,3 +931,26 @@ def test_module_and_parameter_containers_register_what_they_hold_as_pytorchs(tor
 def test_containers_refuse_what_they_cannot_hold(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (4, 9), (9, 4), (8, 2, 3, 3)])
+def test_orthogonal_init_gives_orthonormal_rows_or_columns_times_the_gain(shape):
+    w = nn.init.orthogonal_(ts.zeros(*shape, dtype="float64"), gain=2.0, generator=0)
+    m = w.numpy().reshape(shape[0], -1) / 2.0
+    small = min(m.shape)
+    gram = m @ m.T if m.shape[0] == small else m.T @ m
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-12)
+    again = nn.init.orthogonal_(ts.zeros(*shape, dtype="float64"), gain=2.0, generator=0)
+    np.testing.assert_array_equal(again.numpy(), w.numpy())
+    with pytest.raises(ValueError, match="2 or more dimensions"):
+        nn.init.orthogonal_(ts.zeros(3))
+
+
+def test_trunc_normal_init_stays_within_its_bounds_with_the_normals_spread(torch):
+    w = nn.init.trunc_normal_(ts.zeros(200, 200, dtype="float64"), std=1.0, a=-1.0, b=2.0, generator=0)
+    v = w.numpy()
+    assert v.min() >= -1.0 and v.max() <= 2.0
+    tv = torch.nn.init.trunc_normal_(torch.empty(200, 200, dtype=torch.float64), std=1.0, a=-1.0, b=2.0).numpy()
+    assert abs(v.mean() - tv.mean()) < 0.02 and abs(v.std() - tv.std()) < 0.02  # (the same truncated law)
+    with pytest.raises(ValueError, match="needs std > 0 and a < b"):
+        nn.init.trunc_normal_(ts.zeros(3), a=1.0, b=0.0)

@@ -149,3 +149,44 @@ def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearit
         return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode, "kaiming_normal_"))
     return _fill(t, creation._gen(generator).normal(0.0, std, t.shape), "kaiming_normal_")
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0, generator: Seed = None) -> Tensor:
+    """A (semi-)orthogonal matrix in place, times gain, as PyTorch's: t viewed as (rows, the rest)
+    gets orthonormal rows (or columns, whichever are fewer), from the QR factors of a Gaussian
+    matrix with the signs of R's diagonal put into Q (so Q is uniform over orthogonal matrices).
+    Common for recurrent weights: repeated products by an orthogonal matrix neither blow up nor fade."""
+    gain = _number(gain, "gain", "orthogonal_")
+    if not isinstance(t, Tensor) or t.ndim < 2:
+        raise ValueError(f"orthogonal_: needs a tensor of 2 or more dimensions, got "
+                         f"{t.shape if isinstance(t, Tensor) else type(t).__name__}")
+    if t.data.size == 0:
+        return t
+    rows = t.shape[0]
+    cols = t.data.size // rows
+    a = creation._gen(generator).standard_normal((rows, cols))
+    if rows < cols:
+        a = a.T
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))  # (each column's sign from R: without it Q is not uniformly drawn)
+    if rows < cols:
+        q = q.T
+    return _fill(t, (gain * q).reshape(t.shape), "orthogonal_")
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator: Seed = None) -> Tensor:
+    """N(mean, std**2) cut to [a, b] (absolute bounds, as PyTorch's), in place: values outside are
+    drawn again until every one is inside."""
+    mean, std = _number(mean, "mean", "trunc_normal_"), _number(std, "std", "trunc_normal_")
+    a, b = _number(a, "a", "trunc_normal_"), _number(b, "b", "trunc_normal_")
+    if std <= 0 or a >= b or not a <= mean + 5 * std or not mean - 5 * std <= b:
+        raise ValueError(f"trunc_normal_: needs std > 0 and a < b within a few std of the mean, got "
+                         f"mean={mean}, std={std}, a={a}, b={b}")
+    rng = creation._gen(generator)
+    out = rng.normal(mean, std, t.shape)
+    bad = (out < a) | (out > b)
+    while bad.any():
+        out[bad] = rng.normal(mean, std, int(bad.sum()))
+        bad = (out < a) | (out > b)
+    return _fill(t, out, "trunc_normal_")
