@@ -625,3 +625,35 @@ def test_a_leaf_frozen_after_the_forward_gets_no_gradient():
     np.testing.assert_array_equal(v.grad.numpy(), [1.0, 1.0, 1.0])
     opt.step()
     np.testing.assert_array_equal(w.numpy(), [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("leaf_parent", [True, False])
+def test_slices_of_one_tensor_add_their_gradients_as_pytorchs(leaf_parent, torch):
+    """x[t] for every t (an RNN's steps), array indices that repeat, a single element, and x used
+    whole besides: backward adds the slices' gradients into one array for x (run_backward's
+    GetItem path), which must give what scattering each into zeros gives, and PyTorch."""
+    rng = np.random.default_rng(3)
+    a, w = rng.standard_normal((6, 4, 3)), rng.standard_normal(3)
+    ours, theirs = ts.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    results = []
+    for lib, x0 in ((ts, ours), (torch, theirs)):
+        x = x0 if leaf_parent else x0 * 2.0
+        ww = lib.tensor(w)
+        total = sum(((x[t] * ww).tanh().sum() * (t + 1) for t in range(6)), lib.tensor(0.0, dtype=lib.float64))
+        idx = np.array([0, 2, 2, 5])
+        total = total + (x[idx] ** 2).sum() + x[1, 2, 0] * 3.0 + (x * x).sum() * 0.1 + x[::2, 1:].sum()
+        total.backward()
+        results.append(x0.grad.numpy() if lib is ts else x0.grad.detach().numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-14)
+
+
+def test_a_slice_gradient_reaches_a_hooked_leaf_once_and_twice_with_retain_graph():
+    x = ts.tensor(np.arange(4.0), requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.numpy().copy()))
+    y = x[0] * 2 + x[1:3].sum() + x[[3, 3]].sum()
+    y.backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 1.0, 1.0, 2.0])
+    assert len(seen) == 1  # (the hook sees the pass's whole gradient, once)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 2.0, 2.0, 4.0])

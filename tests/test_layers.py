@@ -103,6 +103,8 @@ def test_conv_transpose2d_layer_takes_an_output_size_as_pytorchs(torch):
         np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"output_size \(9, 7\) cannot come from an input of \(4, 4\)"):
         layer(ts.tensor(x), output_size=(9, 7))
+    with pytest.raises(ValueError, match=r"between 8 and 8"):  # (as PyTorch: the stride sets the range)
+        nn.ConvTranspose2d(2, 2, 3, dilation=2)(ts.ones(1, 2, 4, 4), output_size=(9, 9))
     assert repr(nn.ConvTranspose2d(2, 3, 3, dilation=2, output_padding=1)) == (
         "ConvTranspose2d(2, 3, kernel_size=(3, 3), stride=(1, 1), dilation=(2, 2), output_padding=(1, 1))")
 
@@ -192,6 +194,8 @@ def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torc
     (lambda: F.adaptive_avg_pool2d(ts.zeros(1, 1, 4, 4), 0), "output_size must be an int >= 1"),
     (lambda: F.adaptive_avg_pool2d(ts.zeros(4, 4), 2), r"\(N, C, H, W\) or \(C, H, W\), got \(4, 4\)"),
     (lambda: nn.AdaptiveAvgPool2d((2, 2, 2)), "AdaptiveAvgPool2d: output_size must be"),
+    (lambda: nn.AdaptiveAvgPool2d((2,)), "AdaptiveAvgPool2d: output_size must be"),
+    (lambda: nn.AdaptiveAvgPool2d(None), "AdaptiveAvgPool2d: output_size must be"),
 ])
 def test_bad_convolutions_and_pools_are_named_with_their_shapes(call, match):
     with pytest.raises(ValueError, match=match):
@@ -285,6 +289,9 @@ def test_global_average_pooling_makes_a_cnn_take_any_image_size():
         assert model(ts.zeros(2, 1, side, side)).shape == (2, 3)
     assert repr(nn.AdaptiveAvgPool2d((None, 2))) == "AdaptiveAvgPool2d(output_size=(None, 2))"
     assert repr(nn.MaxPool2d(2, ceil_mode=True)).endswith("ceil_mode=True)")
+    assert repr(nn.MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
+    with pytest.raises(TypeError, match="output_size is an int or a pair"):
+        F.adaptive_avg_pool2d(ts.zeros(1, 1, 4, 4), None)
 
 
 def _cnn(lib, dtype):

@@ -898,12 +898,21 @@ def test_module_and_parameter_containers_register_what_they_hold_as_pytorchs(tor
     assert len(list(d.parameters())) == 6
     del d["head"]
     assert [k for k, _ in d.items()] == ["enc", "dec"] and isinstance(d.pop("dec"), nn.Linear) and len(d) == 1
-    shared = nn.Parameter(np.ones(2))
-    plist = nn.ParameterList([shared, ts.tensor([1.0, 2.0])])
+    shared, t = nn.Parameter(np.ones(2)), ts.tensor([1.0, 2.0])
+    plist = nn.ParameterList([shared, t])
     assert plist[0] is shared and plist[1].requires_grad and list(plist.state_dict()) == ["0", "1"]
+    plist[1].data[0] = 5.0
+    assert t.numpy()[0] == 5.0  # (the tensor's array, shared, as PyTorch's Parameter(t) shares storage)
+    assert isinstance(plist[0:1], nn.ParameterList) and len(plist[0:1]) == 1
+    assert "(1): Parameter containing: float32 of shape (2,)" in repr(plist)
     pdict = nn.ParameterDict({"scale": ts.ones(3)})
     pdict.update([("shift", nn.Parameter(np.zeros(3)))])
     assert list(pdict.state_dict()) == ["scale", "shift"] and pdict["scale"].requires_grad
+    assert pdict.get("nothing") is None and pdict.pop("shift").shape == (3,) and list(pdict) == ["scale"]
+    pdict.clear()
+    d2 = nn.ModuleDict({"a": nn.Linear(1, 1)})
+    d2.clear()
+    assert len(pdict) == 0 and len(d2) == 0 and list(d2.parameters()) == []
 
     class Model(nn.Module):  # (containers inside a model: their names nest in its state_dict)
         def __init__(self):
@@ -923,7 +932,11 @@ def test_module_and_parameter_containers_register_what_they_hold_as_pytorchs(tor
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: nn.ModuleDict({"a.b": nn.Linear(1, 1)}), KeyError, "keys are non-empty strings without '.'"),
-    (lambda: nn.ModuleDict({"keys": nn.Linear(1, 1)}), KeyError, "'keys' is the name of one of its methods"),
+    (lambda: nn.ModuleDict({"keys": nn.Linear(1, 1)}), KeyError, "'keys' is already an attribute of the ModuleDict"),
+    (lambda: nn.ModuleDict({"training": nn.Linear(1, 1)}), KeyError, "'training' is already an attribute"),
+    (lambda: nn.ModuleDict({"_modules": nn.Linear(1, 1)}), KeyError, "'_modules' is already an attribute"),
+    (lambda: nn.ParameterDict({"_parameters": ts.zeros(1)}), KeyError, "'_parameters' is already an attribute"),
+    (lambda: nn.ParameterList([ts.tensor([1, 2])]), TypeError, "float"),
     (lambda: nn.ModuleDict({"a": ts.zeros(1)}), TypeError, "ModuleDict takes Modules, got Tensor for 'a'"),
     (lambda: nn.ParameterList([np.ones(2)]), TypeError, "ParameterList holds Parameters .*got ndarray"),
     (lambda: nn.ParameterDict({3: ts.zeros(1)}), KeyError, "ParameterDict: keys are non-empty strings"),

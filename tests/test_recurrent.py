@@ -117,6 +117,8 @@ def test_an_lstm_learns_which_of_two_markers_came_first():
     (lambda: nn.GRU(3, 4)(ts.zeros(5, 2, 3, dtype="float64")), "the input is float64 but the layer's weights are float32"),
     (lambda: nn.RNN(3, 4)(ts.zeros(5, 2, 3), ts.zeros(1, 3, 4)), r"hx must be a Tensor of shape \(1, 2, 4\)"),
     (lambda: nn.LSTM(3, 4)(ts.zeros(5, 2, 3), ts.zeros(1, 2, 4)), r"the state is a pair \(h_0, c_0\)"),
+    (lambda: nn.LSTM(3, 4)(ts.zeros(5, 2, 3), (ts.zeros(1, 2, 4, dtype="float64"), ts.zeros(1, 2, 4))),
+     "h_0 is float64 but the layer's weights are float32"),
     (lambda: nn.RNN(3, 4, nonlinearity="sigmoid"), "nonlinearity must be 'tanh' or 'relu'"),
     (lambda: nn.GRU(3, 4, bidirectional=True), "bidirectional=True is not supported"),
     (lambda: nn.LSTM(3, 0), "hidden_size must be an int >= 1"),

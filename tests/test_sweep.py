@@ -92,6 +92,11 @@ def test_momentum_and_the_step_schedule_apply_only_to_their_own_trials():
         S.SweepSpec({"optimizer": S.Choice(("adam", "rmsprop")), "momentum": S.Choice((0.0, 0.9))}).plan()
     with pytest.raises(S.SweepError, match="--lr-step sets the step schedule; every trial here is on another"):
         S.SweepSpec({"lr_schedule": S.Choice(("cosine",)), "lr_step": S.Choice((2,))}).plan()
+    with pytest.raises(S.SweepError, match="--lr-gamma sets the step schedule's decay; every trial here is without"):
+        S.SweepSpec({"lr_gamma": S.Choice((0.1, 0.5))}).plan()
+    stepped = S.SweepSpec({"lr_step": S.Choice((0, 2)), "lr_gamma": S.Choice((0.1, 0.5))}).plan()
+    assert [t.params for t in stepped] == [{"lr_step": 0}, {"lr_step": 2, "lr_gamma": 0.1},
+                                           {"lr_step": 2, "lr_gamma": 0.5}]
 
 
 def test_command_line_values_ranges_and_grids():

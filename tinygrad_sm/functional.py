@@ -519,10 +519,12 @@ def adaptive_avg_pool2d(input: Tensor, output_size: object) -> Tensor:  # noqa: 
     """The mean over windows that divide the input into output_size (an int, or a pair whose None
     keeps that side) as evenly as they can; adaptive_avg_pool2d(x, 1) is global average pooling."""
     x, one = _batched("adaptive_avg_pool2d", _t(input))
+    if output_size is None or (isinstance(output_size, (tuple, list)) and len(output_size) != 2):
+        raise TypeError(f"adaptive_avg_pool2d: output_size is an int or a pair (H, W), either may be None "
+                        f"to keep that side; got {output_size!r}")
     size = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size, output_size]
-    if len(size) == 2:
-        size = [x.shape[2 + i] if v is None else v for i, v in enumerate(size)]
-    y = G.AdaptiveAvgPool2d.apply(x, output_size=tuple(size) if len(size) == 2 else output_size)
+    size = [x.shape[2 + i] if v is None else v for i, v in enumerate(size)]
+    y = G.AdaptiveAvgPool2d.apply(x, output_size=tuple(size))
     return y.reshape(y.shape[1:]) if one else y
 
 

@@ -135,7 +135,7 @@ class ConvTranspose2d(Module):
         for i in (0, 1):
             least = ((hw[i] - 1) * self.stride[i] - 2 * self.padding[i]
                      + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
-            most = least + max(self.stride[i], self.dilation[i]) - 1
+            most = least + self.stride[i] - 1  # (PyTorch's range: output_padding < stride here)
             if not least <= size[i] <= most:
                 raise ValueError(f"ConvTranspose2d: output_size {tuple(size)} cannot come from an input of "
                                  f"{tuple(hw)}: each side must be between {least} and {most} for side {i}")
@@ -167,8 +167,8 @@ class MaxPool2d(Module):
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
-        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}"
-                + (", ceil_mode=True" if self.ceil_mode else ""))
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
@@ -188,10 +188,7 @@ class AvgPool2d(Module):
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
-        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
-                + (", ceil_mode=True" if self.ceil_mode else "")
-                + ("" if self.count_include_pad else ", count_include_pad=False")
-                + (f", divisor_override={self.divisor_override}" if self.divisor_override is not None else ""))
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"  # (as PyTorch prints it)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -201,7 +198,8 @@ class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size: Any) -> None:
         super().__init__()
         sizes = list(output_size) if isinstance(output_size, (tuple, list)) else [output_size]
-        if len(sizes) not in (1, 2) or not all(v is None or (is_int(v) and v >= 1) for v in sizes):
+        if (len(sizes) != 2 and not isinstance(output_size, int)) or not all(
+                v is None or (is_int(v) and v >= 1) for v in sizes) or output_size is None:
             raise ValueError(f"AdaptiveAvgPool2d: output_size must be an int >= 1 or a pair of them (None keeps "
                              f"a side), got {output_size!r}")
         self.output_size = output_size

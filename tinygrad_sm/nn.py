@@ -883,12 +883,15 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
 
-def _key(container: str, key: Any) -> str:
-    """A container's key: a name a module attribute could have (it is one, in state_dict's dotted names)."""
+def _key(container: Module, key: Any, table: dict[str, Any]) -> str:
+    """A container's key: a name a module attribute could have (it is one, in state_dict's dotted
+    names), and not one the container already has for something else (a method, `training`)."""
+    name = type(container).__name__
     if not isinstance(key, str) or not key or "." in key:
-        raise KeyError(f"{container}: keys are non-empty strings without '.', got {key!r}")
-    if key in _RESERVED:
-        raise KeyError(f"{container}: {key!r} is the name of one of its methods; choose another key")
+        raise KeyError(f"{name}: keys are non-empty strings without '.', got {key!r}")
+    if key not in table and (key in container.__dict__ or hasattr(type(container), key)):
+        raise KeyError(f"{name}: {key!r} is already an attribute of the {name} (a method, or its own "
+                       "state); choose another key")
     return key
 
 
@@ -904,7 +907,7 @@ class ModuleDict(Module):
     def __setitem__(self, key: str, module: Module) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"ModuleDict takes Modules, got {type(module).__name__} for {key!r}")
-        setattr(self, _key("ModuleDict", key), module)
+        setattr(self, _key(self, key, self._modules), module)
 
     def __getitem__(self, key: str) -> Module:
         return self._modules[key]
@@ -933,6 +936,9 @@ class ModuleDict(Module):
     def pop(self, key: str) -> Module:
         return self._modules.pop(key)
 
+    def clear(self) -> None:
+        self._modules.clear()
+
     def update(self, modules: Union[Mapping[str, Module], Iterable[tuple[str, Module]]]) -> None:
         for key, module in (modules.items() if isinstance(modules, Mapping) else modules):
             self[key] = module
@@ -943,7 +949,9 @@ def _as_parameter(container: str, value: Any) -> Parameter:
     if isinstance(value, Parameter):
         return value
     if isinstance(value, Tensor):  # (requires grad whatever the tensor did, as nn.Parameter(t) in PyTorch)
-        return Parameter(value.data)
+        p = Parameter._wrap(value.data)
+        p.requires_grad_(True)  # (which refuses integer tensors, as PyTorch)
+        return p
     raise TypeError(f"{container} holds Parameters (or Tensors, made Parameters), got {type(value).__name__}")
 
 
@@ -964,8 +972,9 @@ class ParameterList(Module):
             self.append(v)
         return self
 
-    def __getitem__(self, i: int) -> Parameter:
-        return list(self._parameters.values())[i]
+    def __getitem__(self, i: Union[int, slice]) -> Any:
+        params = list(self._parameters.values())
+        return ParameterList(params[i]) if isinstance(i, slice) else params[i]
 
     def __setitem__(self, i: int, value: Any) -> None:
         setattr(self, list(self._parameters)[i], _as_parameter("ParameterList", value))
@@ -975,6 +984,9 @@ class ParameterList(Module):
 
     def __iter__(self) -> Iterator[Parameter]:
         return iter(self._parameters.values())
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): Parameter containing: {p.dtype} of shape {p.shape}" for k, p in self._parameters.items())
 
 
 class ParameterDict(Module):
@@ -986,7 +998,7 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        setattr(self, _key("ParameterDict", key), _as_parameter("ParameterDict", value))
+        setattr(self, _key(self, key, self._parameters), _as_parameter("ParameterDict", value))
 
     def __getitem__(self, key: str) -> Parameter:
         return self._parameters[key]
@@ -1012,12 +1024,21 @@ class ParameterDict(Module):
     def items(self) -> Iterable[tuple[str, Parameter]]:
         return self._parameters.items()
 
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str) -> Parameter:
+        return self._parameters.pop(key)
+
+    def clear(self) -> None:
+        self._parameters.clear()
+
     def update(self, parameters: Union[Mapping[str, Any], Iterable[tuple[str, Any]]]) -> None:
         for key, value in (parameters.items() if isinstance(parameters, Mapping) else parameters):
             self[key] = value
 
-
-_RESERVED = {n for cls in (ModuleDict, ParameterDict) for n in dir(cls)}  # (names a key would hide or break)
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): Parameter containing: {p.dtype} of shape {p.shape}" for k, p in self._parameters.items())
 
 
 ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}

@@ -87,6 +87,9 @@ class _Recurrent(Module):
             got = t.shape if isinstance(t, Tensor) else type(t).__name__
             raise ValueError(f"{type(self).__name__}: {what} must be a Tensor of shape {want} "
                              f"(num_layers{'' if unbatched else ', batch'}, hidden_size), got {got}")
+        if t.dtype != self.weight_ih_l0.dtype:
+            raise TypeError(f"{type(self).__name__}: {what} is {t.dtype} but the layer's weights are "
+                            f"{self.weight_ih_l0.dtype}; convert it with .to('{self.weight_ih_l0.dtype}')")
         return t.reshape(self.num_layers, 1, self.hidden_size) if unbatched else t
 
     def forward(self, x: Tensor, hx: Optional[State] = None) -> tuple[Tensor, State]:
@@ -166,9 +169,6 @@ class RNN(_Recurrent):
         h = pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
         return h, h
 
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s if self.nonlinearity == "tanh" else s + ", nonlinearity='relu'"
 
 
 class LSTM(_Recurrent):

@@ -24,6 +24,7 @@ from . import gates as G
 from . import hooks as _hooks
 from ._checks import is_int
 from .gates import base as _base
+from .gates import movement as _movement
 from .gates.base import Gate, GateError, _new
 from .gates.activations import ReLU
 from .gates.elementwise import AddConst, MulConst
@@ -1373,6 +1374,8 @@ def _calibrate_sole_refs() -> int:
 
 
 _ALONE_REFS = _calibrate_alone_refs()
+_GetItem = _movement.GetItem  # (its backward is done in run_backward: see _add_slice) ...
+_GETITEM_BACKWARD = _GetItem.backward  # (... unless someone has replaced it: theirs runs then)
 
 # A leaf keeps a gradient array as its .grad without a copy when no one else holds it (the count
 # below) and it owns its memory: a weight's gradient is the largest array of a training step, and
@@ -1432,6 +1435,8 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
         seed = _seed_apart_from_grads(order, seed)
     # dL/d(output of each gate) so far: an array, or a NumPy scalar between `scalars` gates
     grads: dict[Gate, Any] = {root._gate: seed}
+    ours: set[Gate] = set()  # the gates whose grads[...] array this pass made, so can add into in place
+    slices: dict[int, list[Any]] = {}  # id(leaf) -> [leaf, its gradient from x[index] gates, summed]
     leaves = _LeafGrads(order)
     for gate in reversed(order):  # outputs before inputs
         g = grads.pop(gate, None)
@@ -1441,6 +1446,15 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
             if type(g) is np.ndarray:
                 if gate.scalars and g.ndim == 0:
                     g = g[()]
+                elif (type(gate) is _GetItem and gate.parents[0] is not None and g.dtype is gate.dtypes[0]
+                      and _GetItem.backward is _GETITEM_BACKWARD):
+                    # x[index]: g added into x's whole gradient where the index points, in place, not
+                    # scattered into a zero array of x's size first: T slices of x (an RNN's steps)
+                    # then cost T slices' work, not T times x's.
+                    _add_slice(gate, g, grads, ours, slices)
+                    if not retain_graph:
+                        gate.released = True
+                    continue
             elif not gate.scalars:
                 g = np.asarray(g)
             in_grads = gate.backward(g)
@@ -1469,7 +1483,14 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
                 gi = _check_grad(gate, i, gi)
             if isinstance(parent, Gate):
                 prev = grads.get(parent)
-                grads[parent] = gi if prev is None else prev + gi  # += (a new array: gi may alias g)
+                if prev is None:
+                    grads[parent] = gi
+                    ours.discard(parent)  # (gi may alias g, or another gate's array)
+                elif parent in ours and type(prev) is np.ndarray:  # (NumPy scalars add to a new one)
+                    prev += gi
+                else:
+                    grads[parent] = prev + gi  # (a new array, ours to add into from here on)
+                    ours.add(parent)
             elif parent._grad is not None:  # a leaf that has a gradient: add to it
                 leaves.add(parent, gi)
             else:  # a leaf's first gradient: keep gi itself if no one else holds it
@@ -1477,4 +1498,29 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
                     gi = np.asarray(gi)  # (a NumPy scalar: the new array is gi's alone)
                 owned = sys.getrefcount(gi) <= _SOLE_REFS and gi.flags.owndata and gi.flags.writeable
                 leaves.add(parent, gi, owned)
+    for leaf, total in slices.values():  # (the x[index] gradients of each leaf, as one)
+        if leaf._grad is not None:
+            leaves.add(leaf, total)
+        else:
+            leaves.add(leaf, total, True)
     leaves.finish()
+
+
+def _add_slice(gate: Gate, g: np.ndarray, grads: dict[Gate, Any], ours: set[Gate],
+               slices: dict[int, list[Any]]) -> None:
+    """The backward of x[index] (a GetItem gate) without a zero array per gate: g is added into
+    x's gradient so far at index, in an array of this pass's own (made on the first slice)."""
+    parent, shape, dtype = gate.parents[0], gate.shapes[0], gate.dtypes[0]
+    if isinstance(parent, Gate):
+        total = grads.get(parent)
+        if total is None:
+            total = grads[parent] = np.zeros(shape, dtype=dtype)
+        elif parent not in ours:  # (someone else's array, or a NumPy scalar: copied once)
+            total = grads[parent] = np.array(total, dtype=dtype)
+        ours.add(parent)
+    else:
+        entry = slices.get(id(parent))
+        if entry is None:
+            entry = slices[id(parent)] = [parent, np.zeros(shape, dtype=dtype)]
+        total = entry[1]
+    _movement.add_at_index(total, gate.index, g)

@@ -349,8 +349,9 @@ class AvgPool2d(_Windowed):
 
 class AdaptiveAvgPool2d(Gate):
     """y[n, c, i, j] = the mean of x over rows floor(i H / Ho) .. ceil((i + 1) H / Ho) - 1 and the
-    columns likewise: windows that tile the input as evenly as the sizes allow (overlapping by
-    one where they do not divide), whatever its size. output_size (1, 1) is global average
+    columns likewise: windows that tile the input as evenly as the sizes allow (neighbours share a
+    row or column where the sizes do not divide; an output larger than the input repeats
+    windows), whatever its size. output_size (1, 1) is global average
     pooling. Each element of a window gets g / the window's size; overlaps add up."""
 
     domain = Domain("adaptive_pool2d")

@@ -128,11 +128,18 @@ class GetItem(Gate):
 
     def backward(self, g):
         gx = np.zeros(self.shapes[0], dtype=g.dtype)
-        if _is_advanced(self.index):
-            np.add.at(gx, self.index, g)
-        else:
-            gx[self.index] = g  # basic slices never repeat an element
+        add_at_index(gx, self.index, g)
         return gx
+
+
+def add_at_index(total: np.ndarray, index: Any, g: np.ndarray) -> None:
+    """total[index] += g, an element picked twice getting both (np.add.at for array indices; basic
+    slices never repeat an element). The engine calls this for GetItem directly, adding each slice's
+    gradient into one array for x, instead of a zero array per slice (see tensor.run_backward)."""
+    if _is_advanced(index):
+        np.add.at(total, index, g)
+    else:
+        total[index] += g
 
 
 def gather_index(index: np.ndarray, dim: int) -> tuple[np.ndarray, ...]:

@@ -25,10 +25,12 @@ from .space import OPTIONS, Dim, Range, SweepError, dim_from_json
 _HIDDEN = (lambda v: v.get("model", "mlp") not in T.ONE_LAYER, "the hidden layers of mlp, deep-mlp and cnn",
            "a one-layer model (softmax, svm)")
 _STEP = (lambda v: v.get("lr_schedule") in (None, "step"), "the step schedule", "on another schedule")
+_GAMMA = (lambda v: v.get("lr_schedule") == "step" or (v.get("lr_schedule") is None and bool(v.get("lr_step"))),
+          "the step schedule's decay", "without the step schedule (no --lr-step)")
 APPLIES: dict[str, tuple[Callable[[dict[str, Any]], bool], str, str]] = {
     "hidden": _HIDDEN, "dropout": _HIDDEN,
     "momentum": (lambda v: v.get("optimizer", "sgd") == "sgd", "SGD's momentum", "another optimizer's"),
-    "lr_step": _STEP, "lr_gamma": _STEP,
+    "lr_step": _STEP, "lr_gamma": _GAMMA,
 }
 # Train options added after sweeps were first recorded: a trial's key leaves them out while they
 # are at their default, so a sweep written before them still resumes (its trials' keys hold).
