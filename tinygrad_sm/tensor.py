@@ -1485,7 +1485,8 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
                 prev = grads.get(parent)
                 if prev is None:
                     grads[parent] = gi
-                    ours.discard(parent)  # (gi may alias g, or another gate's array)
+                    if ours:  # (gi may alias g, or another gate's array)
+                        ours.discard(parent)
                 elif parent in ours and type(prev) is np.ndarray:  # (NumPy scalars add to a new one)
                     prev += gi
                 else:
