@@ -1464,7 +1464,20 @@ def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
         if g is None:
             continue
         if type(in_grads) is not tuple:
-            in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
+            if type(in_grads) is list:
+                in_grads = tuple(in_grads)
+            else:
+                # One gradient: the commonest case of all, a one-input gate whose input is another
+                # gate's output, reaching it first: handled here, without the general loop below.
+                parent = gate.parents[0] if len(gate.parents) == 1 else None
+                if (isinstance(parent, Gate) and parent not in grads
+                        and (type(in_grads) is np.ndarray or isinstance(in_grads, np.generic))
+                        and in_grads.dtype is gate.dtypes[0] and in_grads.shape == gate.shapes[0]):
+                    grads[parent] = in_grads
+                    if ours:  # (it may alias g, or another gate's array)
+                        ours.discard(parent)
+                    continue
+                in_grads = (in_grads,)
         parents, shapes, dtypes = gate.parents, gate.shapes, gate.dtypes
         if len(in_grads) != len(parents):
             raise GateError(f"{gate.name}.backward returned {len(in_grads)} gradient(s) for "
