@@ -204,7 +204,7 @@ def test_a_lone_tensor_is_a_clear_error_and_a_group_may_hold_one():
     (lambda p: optim.SGD(p, lr="0.1"), "lr must be a number"),
     (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), 2, gamma=float("nan")), "gamma must be"),
     (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), 2, gamma=-0.5), "gamma must be"),
-    (lambda p: optim.RMSprop(p, alpha=1.5), r"alpha must be in \[0, 1\]"),
+    (lambda p: optim.RMSprop(p, alpha=-0.5), "alpha must be >= 0"),
     (lambda p: optim.RMSprop(p, centered=1), "centered must be True or False"),
     (lambda p: optim.RMSprop(p, momentum=-0.1), "momentum must be"),
     (lambda p: optim.Adagrad(p, lr_decay=-1), "lr_decay must be"),

@@ -352,9 +352,7 @@ class RMSprop(Optimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
-        alpha = _check("alpha", group["alpha"])
-        if alpha > 1:
-            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        _check("alpha", group["alpha"])  # (>= 0, as PyTorch checks: a state dict of its loads here)
         _check("eps", group["eps"])
         _check("weight_decay", group["weight_decay"])
         _check("momentum", group["momentum"])
