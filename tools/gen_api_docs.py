@@ -42,6 +42,7 @@ MODULES: list[tuple[str, tuple[str, ...]]] = [
     ("tinygrad_sm.init", ("tinygrad_sm.nn.init",)),
     ("tinygrad_sm.grad_clip", ("tinygrad_sm.nn.utils",)),
     ("tinygrad_sm.optim", ()),
+    ("tinygrad_sm.lr_scheduler", ("tinygrad_sm.optim.lr_scheduler",)),
     ("tinygrad_sm.data", ()),
     ("tinygrad_sm.testing", ()),
     ("tinygrad_sm.viz", ()),
