@@ -338,6 +338,10 @@ SEQUENCES = {
     "warm-up then cosine": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.1, 1.0, 4), L.CosineAnnealingLR(o, T_max=6, eta_min=0.01)], [4]),
     "three in a row": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, 3), L.ExponentialLR(o, 0.8), L.StepLR(o, 2, 0.5)], [3, 7]),
     "lambda then milestones": lambda L, o: L.SequentialLR(o, [L.LambdaLR(o, lambda e: 0.5 + e / 10), L.MultiStepLR(o, [2, 4], 0.5)], [5]),
+    "constant then polynomial": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, 2), L.PolynomialLR(o, 5, 2.0)], [3]),
+    "warm-up then multiplicative": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.25, 1.0, 3), L.MultiplicativeLR(o, lambda e: 0.8)], [3]),
+    "warm-up, restarts, step": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.25, 1.0, 3), L.CosineAnnealingWarmRestarts(o, 2, 2, 0.01),
+                                                               L.StepLR(o, 2)], [3, 9]),
 }
 
 

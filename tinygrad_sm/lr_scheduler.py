@@ -332,6 +332,10 @@ class MultiplicativeLR(_WithLambdas):
     def _next_lr(self, i: int, lr: float) -> float:
         return lr * self._factor(i, self.last_epoch)
 
+    def _lr_at_start(self, i: int) -> float:
+        # (no closed form: restarted in a SequentialLR, it goes on from the lr it finds, as PyTorch's)
+        return self.optimizer.param_groups[i]["lr"] * self._factor(i, 0)
+
 
 class LinearLR(LRScheduler):
     """lr = base_lr * a factor that moves in a straight line from start_factor to end_factor over
