@@ -28,14 +28,17 @@ def _states(s):
 
 CASES = [("RNN", {}), ("RNN", dict(nonlinearity="relu", num_layers=2)), ("RNN", dict(bias=False)),
          ("LSTM", {}), ("LSTM", dict(num_layers=2, batch_first=True)), ("LSTM", dict(bias=False, num_layers=3)),
-         ("GRU", {}), ("GRU", dict(num_layers=2, batch_first=True)), ("GRU", dict(bias=False))]
+         ("GRU", {}), ("GRU", dict(num_layers=2, batch_first=True)), ("GRU", dict(bias=False)),
+         ("RNN", dict(bidirectional=True, num_layers=2)), ("LSTM", dict(bidirectional=True)),
+         ("LSTM", dict(bidirectional=True, num_layers=2, batch_first=True)),
+         ("GRU", dict(bidirectional=True, num_layers=3, bias=False))]
 
 
 @pytest.mark.parametrize("kind, kw", CASES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(CASES)])
 @pytest.mark.parametrize("given_state", [False, True])
 def test_outputs_states_and_every_gradient_are_pytorchs(kind, kw, given_state, torch):
     ours, theirs = _pair(torch, kind, **kw)
-    layers = kw.get("num_layers", 1)
+    layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)  # (states: one per direction)
     x = R.standard_normal((6, 4, 3) if kw.get("batch_first") else (4, 6, 3))
     ox, tx = ts.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     args, targs = [], []
@@ -64,15 +67,17 @@ def test_outputs_states_and_every_gradient_are_pytorchs(kind, kw, given_state, t
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-def test_one_sequence_without_a_batch_and_float32_are_pytorchs(kind, torch):
-    ours, theirs = _pair(torch, kind, dtype="float32", num_layers=2)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_one_sequence_without_a_batch_and_float32_are_pytorchs(kind, bidirectional, torch):
+    ours, theirs = _pair(torch, kind, dtype="float32", num_layers=2, bidirectional=bidirectional)
+    d = 2 if bidirectional else 1
     x = R.standard_normal((7, 3)).astype(np.float32)
     out, state = ours(ts.tensor(x))
     tout, tstate = theirs(torch.from_numpy(x))
-    assert out.shape == tuple(tout.shape) == (7, 5) and out.dtype == np.float32
+    assert out.shape == tuple(tout.shape) == (7, 5 * d) and out.dtype == np.float32
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
     for a, b in zip(_states(state), _states(tstate)):
-        assert a.shape == tuple(b.shape) == (2, 5)
+        assert a.shape == tuple(b.shape) == (2 * d, 5)
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -120,7 +125,8 @@ def test_an_lstm_learns_which_of_two_markers_came_first():
     (lambda: nn.LSTM(3, 4)(ts.zeros(5, 2, 3), (ts.zeros(1, 2, 4, dtype="float64"), ts.zeros(1, 2, 4))),
      "h_0 is float64 but the layer's weights are float32"),
     (lambda: nn.RNN(3, 4, nonlinearity="sigmoid"), "nonlinearity must be 'tanh' or 'relu'"),
-    (lambda: nn.GRU(3, 4, bidirectional=True), "bidirectional=True is not supported"),
+    (lambda: nn.GRU(3, 4, bidirectional=True)(ts.zeros(5, 2, 3), ts.zeros(1, 2, 4)),
+     r"hx must be a Tensor of shape \(2, 2, 4\) \(num_layers \* 2, batch, hidden_size\)"),
     (lambda: nn.LSTM(3, 0), "hidden_size must be an int >= 1"),
     (lambda: nn.LSTM(3, 4, dropout=1.0), r"dropout must be a number in \[0, 1\)"),
     (lambda: nn.RNN(3, 4)(ts.zeros(0, 2, 3)), "no time steps"),
@@ -128,3 +134,21 @@ def test_an_lstm_learns_which_of_two_markers_came_first():
 def test_bad_input_says_what_is_wrong(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_a_bidirectional_layer_reads_the_sequence_both_ways():
+    """The reverse half of the output at step t has seen steps t..L-1 only: changing the last step
+    changes it everywhere, changing the first step changes it at step 0 alone (and the forward
+    half the other way round). Its final state is its output at step 0."""
+    gru = nn.GRU(2, 3, bidirectional=True, dtype="float64", generator=0)
+    x = R.standard_normal((6, 1, 2))
+    out, h = gru(ts.tensor(x))
+    assert out.shape == (6, 1, 6) and h.shape == (2, 1, 3)
+    np.testing.assert_array_equal(h.numpy()[1], out.numpy()[0, :, 3:])  # (reverse: done at step 0)
+    np.testing.assert_array_equal(h.numpy()[0], out.numpy()[-1, :, :3])  # (forward: done at the last)
+    y = x.copy()
+    y[0] += 1.0
+    changed = ~np.isclose(gru(ts.tensor(y))[0].numpy(), out.numpy()).all(axis=(1,))
+    assert changed[:, :3].all() and changed[0, 3:].all() and not changed[1:, 3:].any()
+    assert repr(gru) == "GRU(2, 3, bidirectional=True)"
+    assert [n for n, _ in gru.named_parameters()][4:6] == ["weight_ih_l0_reverse", "weight_hh_l0_reverse"]

@@ -13,6 +13,10 @@ here has a gradient rule of its own. One step of each (x the step's input, h the
     rnn = nn.LSTM(28, 64, batch_first=True)      # an MNIST image as 28 rows of 28 pixels
     out, (h, c) = rnn(images.reshape(-1, 28, 28))
     logits = head(out[:, -1])                    # the last step's output
+
+bidirectional=True runs a second set of weights (PyTorch's names with _reverse) over the
+sequence from its end, and puts its output beside the first's at each step: the output's last
+dimension is 2 * hidden_size, and a layer above takes that as its input.
 """
 from __future__ import annotations
 
@@ -30,11 +34,14 @@ from .tensor import Tensor
 __all__ = ["RNN", "LSTM", "GRU"]
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
+_SUFFIX = ("", "_reverse")  # (a weight's name ends so in direction 0, 1: PyTorch's names)
 
 
 class _Recurrent(Module):
-    """What RNN, LSTM and GRU share: the weights of each layer (PyTorch's names, weight_ih_l0, ...,
-    and its init, uniform in +-1/sqrt(hidden_size)), the input layouts, and the loop over layers."""
+    """What RNN, LSTM and GRU share: the weights of each layer and direction (PyTorch's names,
+    weight_ih_l0, ..., weight_ih_l0_reverse, ..., in its order, and its init, uniform in
+    +-1/sqrt(hidden_size)), the input layouts, and the loop over layers and directions. States
+    are kept one per (layer, direction), in PyTorch's order: layer k's are 2k and 2k + 1."""
 
     blocks = 1  # (how many hidden_size blocks each weight stacks: LSTM 4, GRU 3)
 
@@ -46,56 +53,69 @@ class _Recurrent(Module):
         for what, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if not is_int(v) or v < 1:
                 raise ValueError(f"{name}: {what} must be an int >= 1, got {v!r}")
-        if bidirectional:
-            raise ValueError(f"{name}: bidirectional=True is not supported here")
         if not is_real(dropout) or not 0 <= dropout < 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.directions = 2 if self.bidirectional else 1
         rng, dt, k = creation._gen(generator), _dt.to_dtype(dtype), 1.0 / np.sqrt(hidden_size)
         g = self.blocks * hidden_size
         for layer in range(num_layers):
-            shapes = [("weight_ih", (g, input_size if layer == 0 else hidden_size)), ("weight_hh", (g, hidden_size))]
-            if bias:
-                shapes += [("bias_ih", (g,)), ("bias_hh", (g,))]
-            for what, shape in shapes:
-                setattr(self, f"{what}_l{layer}", Parameter(rng.uniform(-k, k, shape).astype(dt)))
+            below = input_size if layer == 0 else hidden_size * self.directions
+            for d in range(self.directions):
+                shapes = [("weight_ih", (g, below)), ("weight_hh", (g, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (g,)), ("bias_hh", (g,))]
+                for what, shape in shapes:
+                    setattr(self, f"{what}_l{layer}{_SUFFIX[d]}", Parameter(rng.uniform(-k, k, shape).astype(dt)))
 
-    def _weights(self, layer: int) -> tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
-        w = [getattr(self, f"{what}_l{layer}", None) for what in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    def _weights(self, layer: int, d: int) -> tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
+        w = [getattr(self, f"{what}_l{layer}{_SUFFIX[d]}", None)
+             for what in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         return w[0], w[1], w[2], w[3]
 
-    def _step(self, x: Tensor, state: Any, layer: int) -> tuple[Tensor, Any]:
-        """One time step of one layer: (its output h, the state to carry on)."""
+    def _step(self, x: Tensor, state: Any, layer: int, d: int) -> tuple[Tensor, Any]:
+        """One time step of one layer in direction d (1: reverse): (its output h, the state to carry on)."""
         raise NotImplementedError
 
     def _start(self, batch: int, dtype: np.dtype) -> list[Any]:
-        """Each layer's zero state."""
+        """Each (layer, direction)'s zero state."""
         raise NotImplementedError
+
+    @property
+    def _stack(self) -> int:
+        """How many states the layer keeps: one per layer and direction."""
+        return self.num_layers * self.directions
 
     def _states(self, hx: Optional[State], batch: int, dtype: np.dtype, unbatched: bool) -> list[Any]:
         return self._start(batch, dtype) if hx is None else self._given(hx, batch, unbatched)
 
     def _given(self, hx: State, batch: int, unbatched: bool) -> list[Any]:
-        """hx (num_layers, N, hidden) (or (num_layers, hidden) for one sequence) as one per layer."""
+        """hx (num_layers * directions, N, hidden) (or without N, for one sequence) as one per
+        layer and direction."""
         h = self._check_state("hx", hx, batch, unbatched)
-        return [h[i] for i in range(self.num_layers)]
+        return [h[i] for i in range(self._stack)]
 
     def _check_state(self, what: str, t: Any, batch: int, unbatched: bool) -> Tensor:
-        want = (self.num_layers, self.hidden_size) if unbatched else (self.num_layers, batch, self.hidden_size)
+        n = self._stack
+        want = (n, self.hidden_size) if unbatched else (n, batch, self.hidden_size)
         if not isinstance(t, Tensor) or t.shape != want:
             got = t.shape if isinstance(t, Tensor) else type(t).__name__
+            layers = "num_layers * 2" if self.bidirectional else "num_layers"
             raise ValueError(f"{type(self).__name__}: {what} must be a Tensor of shape {want} "
-                             f"(num_layers{'' if unbatched else ', batch'}, hidden_size), got {got}")
+                             f"({layers}{'' if unbatched else ', batch'}, hidden_size), got {got}")
         if t.dtype != self.weight_ih_l0.dtype:
             raise TypeError(f"{type(self).__name__}: {what} is {t.dtype} but the layer's weights are "
                             f"{self.weight_ih_l0.dtype}; convert it with .to('{self.weight_ih_l0.dtype}')")
-        return t.reshape(self.num_layers, 1, self.hidden_size) if unbatched else t
+        return t.reshape(n, 1, self.hidden_size) if unbatched else t
 
     def forward(self, x: Tensor, hx: Optional[State] = None) -> tuple[Tensor, State]:
         """x: (L, N, input_size), (N, L, input_size) with batch_first, or (L, input_size) for one
-        sequence. Returns (output: the last layer's h at every step, in x's layout; the final
-        state: h_n (num_layers, N, hidden_size), or (h_n, c_n) for the LSTM)."""
+        sequence. Returns (output: the last layer's h at every step, in x's layout, both
+        directions' side by side when bidirectional; the final state: h_n (num_layers *
+        directions, N, hidden_size), or (h_n, c_n) for the LSTM; the reverse direction's final
+        state is the one after the first step)."""
         name = type(self).__name__
         if not isinstance(x, Tensor):
             x = Tensor(x)
@@ -120,20 +140,22 @@ class _Recurrent(Module):
         for layer in range(self.num_layers):
             if layer and self.dropout and self.training:
                 inputs = [functional.dropout(h, self.dropout) for h in inputs]
-            state, outputs = states[layer], []
-            for t in range(steps):
-                h, state = self._step(inputs[t], state, layer)
-                outputs.append(h)
-            inputs = outputs
-            finals.append(state)
+            both = []
+            for d in range(self.directions):  # (the reverse direction reads the steps from the last)
+                state, outputs = states[layer * self.directions + d], [None] * steps
+                for t in (reversed(range(steps)) if d else range(steps)):
+                    outputs[t], state = self._step(inputs[t], state, layer, d)
+                both.append(outputs)
+                finals.append(state)
+            inputs = both[0] if self.directions == 1 else [functional.cat(hs, axis=1) for hs in zip(*both)]
         out = functional.stack(inputs, axis=1 if self.batch_first and not unbatched else 0)
         if unbatched:
-            out = out.reshape(steps, self.hidden_size)
+            out = out.reshape(steps, self.hidden_size * self.directions)
         return out, self._final(finals, unbatched)
 
     def _final(self, finals: list[Any], unbatched: bool) -> State:
         h = functional.stack(finals, axis=0)
-        return h.reshape(self.num_layers, self.hidden_size) if unbatched else h
+        return h.reshape(self._stack, self.hidden_size) if unbatched else h
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -145,6 +167,8 @@ class _Recurrent(Module):
             s += ", batch_first=True"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
         return s
 
 
@@ -161,10 +185,10 @@ class RNN(_Recurrent):
         self.nonlinearity = nonlinearity
 
     def _start(self, batch: int, dtype: np.dtype) -> list[Any]:
-        return [Tensor(np.zeros((batch, self.hidden_size), dtype)) for _ in range(self.num_layers)]
+        return [Tensor(np.zeros((batch, self.hidden_size), dtype)) for _ in range(self._stack)]
 
-    def _step(self, x: Tensor, h: Tensor, layer: int) -> tuple[Tensor, Tensor]:
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+    def _step(self, x: Tensor, h: Tensor, layer: int, d: int) -> tuple[Tensor, Tensor]:
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
         pre = functional.linear(x, w_ih, b_ih) + functional.linear(h, w_hh, b_hh)
         h = pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
         return h, h
@@ -180,18 +204,18 @@ class LSTM(_Recurrent):
 
     def _start(self, batch: int, dtype: np.dtype) -> list[Any]:
         z = np.zeros((batch, self.hidden_size), dtype)
-        return [(Tensor(z), Tensor(z)) for _ in range(self.num_layers)]
+        return [(Tensor(z), Tensor(z)) for _ in range(self._stack)]
 
     def _given(self, hx: State, batch: int, unbatched: bool) -> list[Any]:
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise ValueError("LSTM: the state is a pair (h_0, c_0), each (num_layers, N, hidden_size)")
+            raise ValueError("LSTM: the state is a pair (h_0, c_0), each (num_layers * directions, N, hidden_size)")
         h = self._check_state("h_0", hx[0], batch, unbatched)
         c = self._check_state("c_0", hx[1], batch, unbatched)
-        return [(h[i], c[i]) for i in range(self.num_layers)]
+        return [(h[i], c[i]) for i in range(self._stack)]
 
-    def _step(self, x: Tensor, state: tuple[Tensor, Tensor], layer: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def _step(self, x: Tensor, state: tuple[Tensor, Tensor], layer: int, d: int) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         h, c = state
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
         gates = functional.linear(x, w_ih, b_ih) + functional.linear(h, w_hh, b_hh)
         i, f, g, o = gates.chunk(4, dim=1)
         c = f.sigmoid() * c + i.sigmoid() * g.tanh()
@@ -202,7 +226,7 @@ class LSTM(_Recurrent):
         h = functional.stack([s[0] for s in finals], axis=0)
         c = functional.stack([s[1] for s in finals], axis=0)
         if unbatched:
-            return h.reshape(self.num_layers, self.hidden_size), c.reshape(self.num_layers, self.hidden_size)
+            return h.reshape(self._stack, self.hidden_size), c.reshape(self._stack, self.hidden_size)
         return h, c
 
 
@@ -214,10 +238,10 @@ class GRU(_Recurrent):
     blocks = 3
 
     def _start(self, batch: int, dtype: np.dtype) -> list[Any]:
-        return [Tensor(np.zeros((batch, self.hidden_size), dtype)) for _ in range(self.num_layers)]
+        return [Tensor(np.zeros((batch, self.hidden_size), dtype)) for _ in range(self._stack)]
 
-    def _step(self, x: Tensor, h: Tensor, layer: int) -> tuple[Tensor, Tensor]:
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+    def _step(self, x: Tensor, h: Tensor, layer: int, d: int) -> tuple[Tensor, Tensor]:
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
         xr, xz, xn = functional.linear(x, w_ih, b_ih).chunk(3, dim=1)
         hr, hz, hn = functional.linear(h, w_hh, b_hh).chunk(3, dim=1)
         r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
