@@ -105,3 +105,15 @@ def adaptive_avg_pool_ref(x, output_size):
             c0, c1 = math.floor(j * w / wo), math.ceil((j + 1) * w / wo)
             y[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
     return y
+
+
+def unpool_ref(x, indices, output_size):
+    """max_unpool2d element by element, in row-major order: a later x put at a place replaces an
+    earlier one."""
+    n, c = x.shape[:2]
+    y = np.zeros((n, c) + tuple(output_size), dtype=x.dtype)
+    for i, j in np.ndindex(n, c):
+        plane = y[i, j].reshape(-1)
+        for v, k in zip(x[i, j].ravel(), indices[i, j].ravel()):
+            plane[k] = v
+    return y

@@ -7,7 +7,7 @@ import pytest
 import tinygrad_sm as ts
 from tinygrad_sm.testing import gradcheck
 
-from .helpers import adaptive_avg_pool_ref, conv2d_ref, conv_transpose2d_ref, pool_ref
+from .helpers import adaptive_avg_pool_ref, conv2d_ref, conv_transpose2d_ref, pool_ref, unpool_ref
 
 R = np.random.default_rng(1234)
 
@@ -34,6 +34,8 @@ C43, C32, C34 = normal(4, 3), normal(3, 2), normal(3, 4)  # fixed constants that
 
 # name, tinygrad function, numpy reference, inputs
 COND = np.random.default_rng(99).random((3, 4)) > 0.5  # (where's condition: fixed, as a gate's constant)
+UNPOOL_AT = np.array([[[[0, 4], [5, 5]], [[8, 1], [2, 3]]]])  # (places in a 3x3 plane)
+
 CASES = [
     ("add", lambda x, y: x + y, lambda x, y: x + y, [normal(3, 4), normal(4)]),
     ("add_scalar", lambda x: 2.5 + x, lambda x: 2.5 + x, [normal(3)]),
@@ -146,6 +148,8 @@ CASES += [
      lambda x: pool_ref(x, (2, 2), how=np.mean, ceil_mode=True, count_include_pad=False), [normal(1, 2, 5, 5)]),
     ("max_pool2d", lambda x: ts.gates.MaxPool2d.apply(x, kernel_size=2),
      lambda x: pool_ref(x, (2, 2)), [distinct(2, 3, 4, 6)]),
+    ("max_unpool2d", lambda x: ts.gates.MaxUnpool2d.apply(x, indices=UNPOOL_AT, output_size=(3, 3)),  # (5 twice)
+     lambda x: unpool_ref(x, UNPOOL_AT, (3, 3)), [normal(1, 2, 2, 2)]),
     ("avg_pool2d", lambda x: ts.gates.AvgPool2d.apply(x, kernel_size=3, stride=1, padding=1),
      lambda x: pool_ref(x, (3, 3), (1, 1), (1, 1), how=np.mean), [normal(1, 2, 4, 5)]),
     ("bce_with_logits", lambda z, t: ts.functional.binary_cross_entropy_with_logits(z, t),

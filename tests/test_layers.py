@@ -187,7 +187,7 @@ def test_conv2d_takes_one_image_and_integer_pixels_as_pytorch_and_linear_do(torc
     (lambda: F.conv2d(ts.zeros(1, 1, 5, 5, dtype="float64"), ts.zeros(1, 1, 3, 3)), "input is float64 but the weight"),
     (lambda: nn.Conv2d(3, 4, 3)(ts.zeros(1, 2, 5, 5)), r"Conv2d\(3, 4\): input of shape \(1, 2, 5, 5\) needs 3 channels"),
     (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, padding=2), "more than half the kernel"),
-    (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, return_indices=True), "return_indices is not supported"),
+    (lambda: F.max_pool2d(ts.zeros(1, 1, 4, 4), 2, return_indices=1), "return_indices must be True or False"),
     (lambda: F.avg_pool2d(ts.zeros(1, 1, 4, 4), 2, ceil_mode=1), "ceil_mode must be True or False"),
     (lambda: F.avg_pool2d(ts.zeros(1, 1, 4, 4), 2, divisor_override=0), "divisor_override must be an int >= 1"),
     (lambda: nn.AvgPool2d(2, count_include_pad="no"), "count_include_pad must be True or False"),
@@ -492,3 +492,65 @@ def test_unflatten_splits_a_dim_as_pytorchs(torch):
         nn.Unflatten(1, (1, 4, 4))(ts.zeros(3, 10))
     with pytest.raises(ValueError, match="unflattened_size must be positive ints"):
         nn.Unflatten(1, (0, 4))
+
+
+# -- return_indices and MaxUnpool2d ------------------------------------------------------------------
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=(2, 3), stride=1, dilation=(1, 2)),
+                                dict(kernel_size=3, stride=2, ceil_mode=True)])
+def test_max_pool2d_gives_pytorchs_indices(kw, torch):
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 8))
+    y, idx = F.max_pool2d(ts.tensor(x), return_indices=True, **kw)
+    ty, tidx = torch.nn.functional.max_pool2d(torch.tensor(x), return_indices=True, **kw)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    assert idx.dtype == np.int64 and not idx.requires_grad
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    pool = nn.MaxPool2d(return_indices=True, **kw)
+    one, one_idx = pool(ts.tensor(x[0]))  # (one image, no batch axis)
+    np.testing.assert_array_equal(one_idx.numpy(), tidx.numpy()[0])
+
+
+@pytest.mark.parametrize("size", [None, (9, 8), (1, 3, 9, 9)])
+def test_max_unpool2d_puts_each_maximum_back_as_pytorch_does(size, torch):
+    x = np.random.default_rng(4).standard_normal((1, 3, 9, 8))
+    xt = ts.tensor(x, requires_grad=True)
+    y, idx = nn.MaxPool2d(2, return_indices=True)(xt)
+    up = nn.MaxUnpool2d(2)(y, idx, output_size=size)
+    tx = torch.tensor(x, requires_grad=True)
+    ty, tidx = torch.nn.MaxPool2d(2, return_indices=True)(tx)
+    tup = torch.nn.MaxUnpool2d(2)(ty, tidx, output_size=size)
+    assert up.shape == tuple(tup.shape)
+    np.testing.assert_array_equal(up.numpy(), tup.detach().numpy())
+    g = np.random.default_rng(5).standard_normal(up.shape)
+    (up * ts.tensor(g)).sum().backward()
+    (tup * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(xt.grad.numpy(), tx.grad.numpy())
+
+
+def test_unpooling_after_overlapping_windows_gives_the_true_gradient():
+    """With stride < kernel one element can win two windows: both carry it to the same place, and
+    the unpooled tensor holds it once, so its gradient counts once (the numerical gradient agrees;
+    PyTorch's backward counts it once per window)."""
+    from tinygrad_sm.testing import gradcheck
+    x = ts.tensor(np.array([[[[0.0, 5.0, 1.0, 2.0], [3.0, 4.0, 0.5, 7.0], [6.0, 1.5, 2.5, 3.5]]]]), requires_grad=True)
+
+    def round_trip(t):
+        y, idx = F.max_pool2d(t, 2, stride=1, return_indices=True)
+        return F.max_unpool2d(y, idx, 2, stride=1, output_size=(3, 4))
+    assert gradcheck(round_trip, [x])
+    round_trip(x).sum().backward()
+    assert x.grad.numpy()[0, 0, 0, 1] == 1.0  # (5 wins two windows; it reaches the output once)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda y, i: F.max_unpool2d(y, i.numpy() + 100, 2), r"index 1\d\d is out of range for an output of 8x8"),
+    (lambda y, i: F.max_unpool2d(y, i.numpy()[:, :, :2], 2), r"indices must be integers of the input's shape"),
+    (lambda y, i: F.max_unpool2d(y, i.numpy().astype(float), 2), r"indices must be integers"),
+    (lambda y, i: F.max_unpool2d(y, i, 2, output_size=(10, 8)), r"output_size \(10, 8\) is too far from .*\(8, 8\)"),
+    (lambda y, i: F.max_unpool2d(y, i, 2, output_size=(8,)), r"output_size is \(H, W\) or the whole output shape"),
+    (lambda y, i: nn.MaxUnpool2d(0), "kernel_size must be an int >= 1"),
+])
+def test_bad_unpooling_input_is_refused_by_name(call, match):
+    y, idx = F.max_pool2d(ts.randn(2, 3, 8, 8), 2, return_indices=True)
+    with pytest.raises(ValueError, match=match):
+        call(y, idx)

@@ -139,7 +139,8 @@ def test_a_group_added_after_the_schedule_began_is_scheduled_from_its_own_lr():
     sched.load_state_dict({"last_epoch": 4, "base_lrs": [1.0]})  # (a state from before b joined)
     assert sched.base_lrs == [1.0]
     sched.step()
-    assert sched.base_lrs == [1.0, opt.param_groups[1]["lr"]]
+    assert sched.base_lrs == [1.0, 0.2]  # (b's lr when the schedule first took it: its initial_lr)
+    assert opt.param_groups[1]["initial_lr"] == 0.2
 
 
 @pytest.mark.parametrize("make, match", [
@@ -340,6 +341,7 @@ SEQUENCES = {
     "lambda then milestones": lambda L, o: L.SequentialLR(o, [L.LambdaLR(o, lambda e: 0.5 + e / 10), L.MultiStepLR(o, [2, 4], 0.5)], [5]),
     "constant then polynomial": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, 2), L.PolynomialLR(o, 5, 2.0)], [3]),
     "warm-up then multiplicative": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.25, 1.0, 3), L.MultiplicativeLR(o, lambda e: 0.8)], [3]),
+    "multiplicative first": lambda L, o: L.SequentialLR(o, [L.MultiplicativeLR(o, lambda e: 0.95), L.ExponentialLR(o, 0.5)], [4]),
     "warm-up, restarts, step": lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.25, 1.0, 3), L.CosineAnnealingWarmRestarts(o, 2, 2, 0.01),
                                                                L.StepLR(o, 2)], [3, 9]),
 }
@@ -530,6 +532,7 @@ CHAINS = {
     "warm-up and cosine": lambda L, o: [L.LinearLR(o, 0.2, total_iters=3), L.CosineAnnealingLR(o, T_max=4, eta_min=0.01)],
     "constant then lambda": lambda L, o: [L.ConstantLR(o, 0.5, total_iters=3), L.LambdaLR(o, lambda e: 0.9 ** e)],
     "step and polynomial": lambda L, o: [L.StepLR(o, 2, 0.5), L.PolynomialLR(o, total_iters=8, power=0.5)],
+    "warm-up and restarts": lambda L, o: [L.LinearLR(o, 0.2, 0.9, 6), L.CosineAnnealingWarmRestarts(o, 3, 2, 0.001)],
 }
 
 
@@ -648,3 +651,90 @@ def test_warm_restarts_state_carries_the_cycle_and_a_bad_one_is_refused_whole(tm
         tsched.step()
         sched2.step()
         assert sched2.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-13)
+
+
+def _after_plateau_cut(L, o):
+    plateau = L.ReduceLROnPlateau(o, patience=0, factor=0.1)
+    for loss in (1.0, 2.0):  # (the second is worse: lr * 0.1)
+        plateau.step(loss)
+    return L.LambdaLR(o, lambda e: 1.0)
+
+
+def _after_one_cycle(L, o):
+    L.OneCycleLR(o, max_lr=1.0, total_steps=10, cycle_momentum=False)
+    return L.LambdaLR(o, lambda e: 1.0 / (e + 1))
+
+
+@pytest.mark.parametrize("make", [_after_plateau_cut, _after_one_cycle], ids=["plateau", "one-cycle"])
+def test_where_a_later_schedule_starts_is_pytorchs(make, torch):
+    """ReduceLROnPlateau records no initial lr (a schedule made after it starts from the lr it
+    cut to); OneCycleLR records its lowest lr as the initial one."""
+    def lrs(lib, mod):
+        opt = _two_groups(lib, mod)
+        sched = make(mod.lr_scheduler, opt)
+        out = [sched.get_last_lr()]
+        for _ in range(4):
+            opt.step()
+            sched.step()
+            out.append(sched.get_last_lr())
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = lrs(torch, torch.optim)
+    np.testing.assert_allclose(lrs(ts, optim), want, rtol=1e-13)
+
+
+def test_a_schedule_made_after_loading_an_optimizer_starts_from_the_saved_initial_lr(torch, tmp_path):
+    """The initial lr travels with the optimizer's state (ours and PyTorch's): StepLR took the lr
+    from 0.1 to 0.001, the run was saved, and a new schedule on the resumed optimizer starts from
+    0.1, as in PyTorch. A state saved with no schedule drops it."""
+    def run(lib, mod, load):
+        opt = mod.SGD([lib.ones(1, requires_grad=True)], lr=0.1)
+        sched = mod.lr_scheduler.StepLR(opt, 1, 0.1)
+        for _ in range(2):
+            opt.step()
+            sched.step()
+        fresh = mod.SGD([lib.ones(1, requires_grad=True)], lr=0.5)
+        fresh.load_state_dict(load(opt.state_dict()))
+        return mod.lr_scheduler.CosineAnnealingWarmRestarts(fresh, T_0=3).get_last_lr(), fresh
+
+    def through_a_file(state):
+        ts.save(state, tmp_path / "opt.ckpt")
+        return ts.load(tmp_path / "opt.ckpt")
+    ours, fresh = run(ts, optim, through_a_file)
+    assert ours == run(torch, torch.optim, lambda st: st)[0] == [pytest.approx(0.1)]
+    bare = optim.SGD([ts.ones(1, requires_grad=True)], lr=0.3)
+    fresh.load_state_dict(bare.state_dict())  # (saved with no schedule: no initial lr)
+    assert "initial_lr" not in fresh.param_groups[0]
+    assert optim.CosineAnnealingWarmRestarts(fresh, T_0=3).get_last_lr() == [0.3]
+    # PyTorch's optimizer state brings its initial lr too
+    topt = torch.optim.SGD([torch.ones(1, requires_grad=True)], lr=0.2)
+    tsched = torch.optim.lr_scheduler.ExponentialLR(topt, 0.5)
+    topt.step()
+    tsched.step()
+    fresh.load_state_dict({"state": {}, "param_groups": [dict(g, params=[0]) for g in topt.state_dict()["param_groups"]]})
+    assert (fresh.param_groups[0]["lr"], fresh.param_groups[0]["initial_lr"]) == (0.1, 0.2)
+
+
+def test_cyclic_lr_refuses_a_bad_base_lr_or_scale_fn_and_leaves_the_groups_as_they_were():
+    opt = optim.SGD([ts.ones(1, requires_grad=True)], lr=0.5, momentum=0.7)
+    before = [dict(g) for g in opt.param_groups]
+    for make, match in [(lambda: optim.CyclicLR(opt, "a", 0.1), "base_lr must be a number"),
+                        (lambda: optim.CyclicLR(opt, -1.0, 0.1), "base_lr must be >= 0"),
+                        (lambda: optim.CyclicLR(opt, 0.01, [-0.1]), "max_lr must be >= 0"),
+                        (lambda: optim.CyclicLR(opt, 0.01, 0.1, scale_fn=lambda x: 1 / 0), "division by zero")]:
+        with pytest.raises((TypeError, ValueError, ZeroDivisionError), match=match):
+            make()
+        assert opt.param_groups == before
+
+
+def test_warm_restarts_find_a_far_epoch_at_once_and_exactly():
+    opt = optim.SGD([ts.ones(1, requires_grad=True)], lr=1.0)
+    flat = optim.CosineAnnealingWarmRestarts(opt, T_0=7)
+    flat.step(10 ** 12 + 3.5)
+    assert (flat.T_cur, flat.T_i) == ((10 ** 12 + 3.5) % 7, 7)
+    growing = optim.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=3)
+    start = 2 * (3 ** 30 - 1) // 2  # (cycle 30 starts here, and is 2 * 3**30 long)
+    for epoch, want in ((start, (0, 2 * 3 ** 30)), (start - 1, (2 * 3 ** 29 - 1, 2 * 3 ** 29))):
+        growing.step(epoch)
+        assert (growing.T_cur, growing.T_i) == want

@@ -15,7 +15,7 @@ from tinygrad_sm import Gate, Tensor, gates as G
 from tinygrad_sm.gates.base import unbroadcast
 from tinygrad_sm.testing import gate_inputs, gradcheck
 
-from .helpers import adaptive_avg_pool_ref, conv2d_ref, conv_transpose2d_ref, pool_ref
+from .helpers import adaptive_avg_pool_ref, conv2d_ref, conv_transpose2d_ref, pool_ref, unpool_ref
 
 GATES = sorted((g for g in Gate.registry if g.__module__.startswith("tinygrad_sm.gates")
                 and not g.__name__.startswith("_")), key=lambda g: g.__name__)
@@ -75,6 +75,7 @@ REFERENCES = {
     "MaxPool2d": lambda a, **kw: pool_ref(a, how=np.max, fill=-np.inf, **kw),
     "AvgPool2d": lambda a, **kw: pool_ref(a, how=np.mean, **kw),
     "AdaptiveAvgPool2d": adaptive_avg_pool_ref,
+    "MaxUnpool2d": unpool_ref,
     "StdSqrt": lambda a: a ** 0.5,
     "Abs": lambda a: np.where(a < 0, -a, a),
     "Maximum": lambda a, b: np.where(a > b, a, b),

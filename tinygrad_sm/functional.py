@@ -493,12 +493,45 @@ def max_pool2d(input: Tensor, kernel_size: object, stride: object = None, paddin
                dilation: object = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """The largest value of each kernel_size window (stride defaults to kernel_size); padding
     counts as -inf. The gradient goes to each window's winner (the first, if several tie).
-    ceil_mode: the output size rounded up (the last windows take what they cover)."""
-    if return_indices:
-        raise ValueError("max_pool2d: return_indices is not supported here")
+    ceil_mode: the output size rounded up (the last windows take what they cover).
+    return_indices: (y, indices), each winner's place as a flat index into its (H, W) plane, an
+    int64 tensor (what max_unpool2d takes)."""
     x, one = _batched("max_pool2d", _t(input))
-    y = G.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-                          ceil_mode=ceil_mode)
+    gate = G.MaxPool2d(kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                       ceil_mode=ceil_mode, return_indices=return_indices)
+    y = gate.run1(x)
+    if not return_indices:
+        return y.reshape(y.shape[1:]) if one else y
+    idx = Tensor(gate.__dict__.pop("indices"))  # (the gate keeps no copy)
+    return (y.reshape(y.shape[1:]), idx.reshape(idx.shape[1:])) if one else (y, idx)
+
+
+def max_unpool2d(input: Tensor, indices: Any, kernel_size: object, stride: object = None,  # noqa: A002
+                 padding: object = 0, output_size: Optional[Sequence[int]] = None) -> Tensor:
+    """max_pool2d's partial inverse: zeros, with each value of input put back at its place in
+    indices (from max_pool2d(..., return_indices=True)). The output is (H_in - 1) * stride - 2 *
+    padding + kernel_size on each side, or output_size ((H, W), or the whole shape), which may
+    differ from that by less than the stride (the size the pooling started from)."""
+    x, one = _batched("max_unpool2d", _t(input))
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if one:
+        idx = idx.reshape((1,) + idx.shape)
+    k = G.conv.pair(kernel_size, "kernel_size", "max_unpool2d", 1)
+    s = k if stride is None else G.conv.pair(stride, "stride", "max_unpool2d", 1)
+    p = G.conv.pair(padding, "padding", "max_unpool2d", 0)
+    size = [(x.shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d] for d in (0, 1)]
+    if output_size is not None:
+        want = list(output_size) if isinstance(output_size, (tuple, list)) else None
+        if want is not None and len(want) in (3, 4):
+            want = want[-2:]
+        if want is None or len(want) != 2 or not all(is_int(v) for v in want):
+            raise ValueError(f"max_unpool2d: output_size is (H, W) or the whole output shape, got {output_size!r}")
+        for d in (0, 1):
+            if not size[d] - s[d] < want[d] < size[d] + s[d]:
+                raise ValueError(f"max_unpool2d: output_size {tuple(want)} is too far from the size this "
+                                 f"pooling gives, {tuple(size)}: each side must differ by less than the stride {s}")
+        size = [int(v) for v in want]
+    y = G.MaxUnpool2d.apply(x, indices=idx, output_size=tuple(size))
     return y.reshape(y.shape[1:]) if one else y
 
 

@@ -21,7 +21,7 @@ from .gates.conv import pair
 from .nn import INITS, Module, Parameter, _initial_weight
 from .tensor import Tensor
 
-__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
+__all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
 
 IntOrPair = Union[int, tuple[int, int]]
 
@@ -156,19 +156,39 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0,
                  dilation: IntOrPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        if return_indices:
-            raise ValueError("MaxPool2d: return_indices is not supported here")
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
-        self.ceil_mode = ceil_mode
-        MaxPoolGate(kernel_size, stride, padding, dilation, ceil_mode)  # (checked now, not at the first batch)
+        self.ceil_mode, self.return_indices = ceil_mode, return_indices
+        MaxPoolGate(kernel_size, stride, padding, dilation, ceil_mode, return_indices)  # (checked now, not at the first batch)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, x: Tensor) -> Any:
+        """The pooled x; (it, the winners' indices) with return_indices."""
+        return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                                     self.return_indices)
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
         return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, "
                 f"ceil_mode={self.ceil_mode}")
+
+
+class MaxUnpool2d(Module):
+    """F.max_unpool2d as a layer: unpool(y, indices) puts each value of y back where
+    MaxPool2d(..., return_indices=True) found it, zeros elsewhere (an upsampling that remembers
+    where the maxima were, as in SegNet's decoder)."""
+
+    def __init__(self, kernel_size: IntOrPair, stride: Optional[IntOrPair] = None, padding: IntOrPair = 0) -> None:
+        super().__init__()
+        for what, v, low in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
+            if v is not None:
+                pair(v, what, "max_unpool2d", low)  # (checked now, not at the first batch)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x: Tensor, indices: Any, output_size: Optional[Sequence[int]] = None) -> Tensor:
+        return functional.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
 
 
 class AvgPool2d(Module):

@@ -11,13 +11,13 @@ Once an epoch: StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, CosineAnne
 LambdaLR, MultiplicativeLR, LinearLR, ConstantLR, PolynomialLR, ReduceLROnPlateau (step(metric)),
 and the combinations SequentialLR (one after another) and ChainedScheduler (all at once). Once a
 batch: OneCycleLR and CyclicLR (and CosineAnnealingWarmRestarts.step(epoch + i / batches)).
-Each gives PyTorch's lrs step for step, and its state_dict() uses PyTorch's names.
+Each gives PyTorch's lrs step for step; the state_dict() of each single schedule but
+ReduceLROnPlateau has PyTorch's keys, so PyTorch's loads too.
 """
 from __future__ import annotations
 
 import bisect
 import math
-import weakref
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -29,9 +29,6 @@ __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnea
            "CosineAnnealingWarmRestarts", "LambdaLR", "MultiplicativeLR", "LinearLR", "ConstantLR",
            "PolynomialLR", "SequentialLR", "ChainedScheduler", "OneCycleLR", "CyclicLR", "ReduceLROnPlateau"]
 
-# optimizer -> each group's lr when the optimizer's first schedule was made (PyTorch keeps it in the
-# group, as "initial_lr"): every later schedule of the optimizer starts from it too.
-_initial_lrs: "weakref.WeakKeyDictionary[Optimizer, list[float]]" = weakref.WeakKeyDictionary()
 
 
 class LRScheduler:
@@ -39,9 +36,10 @@ class LRScheduler:
     steps; it sets every group's lr for the next epoch. Subclasses write `_next_lr(i, lr)`, group
     i's new lr from its current one (so an lr set by hand carries on from there, as in PyTorch),
     with last_epoch already advanced. base_lrs[i] is group i's lr when the optimizer's first
-    schedule was made (PyTorch's initial_lr), so that schedules combined (ChainedScheduler,
-    SequentialLR) share one base. A group added to the optimizer later is scheduled from its own lr
-    then (PyTorch leaves it out)."""
+    schedule was made, which the group keeps as "initial_lr" (as in PyTorch, and saved with the
+    optimizer's state), so that schedules combined (ChainedScheduler, SequentialLR) share one
+    base. A group added to the optimizer later is scheduled from its own lr then (PyTorch leaves
+    it out)."""
 
     _options: tuple[str, ...] = ()  # the schedule's settings, as state_dict() names them
 
@@ -51,10 +49,12 @@ class LRScheduler:
         for k, v in self._checked(options).items():
             setattr(self, k, v)
         self.optimizer = optimizer
-        first = _initial_lrs.setdefault(optimizer, [])
-        first.extend(g["lr"] for g in optimizer.param_groups[len(first):])
-        self.base_lrs: list[float] = first[:len(optimizer.param_groups)]
+        self.base_lrs: list[float] = [self._initial_lr(g) for g in optimizer.param_groups]
         self.last_epoch = 0
+
+    def _initial_lr(self, group: dict[str, Any]) -> float:
+        """The group's lr when its optimizer's first schedule was made (recorded now if this is it)."""
+        return float(group.setdefault("initial_lr", group["lr"]))
 
     def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
         """The settings in their stored form, or an error naming the bad one (nothing is set)."""
@@ -67,7 +67,7 @@ class LRScheduler:
         """Advance one epoch and set each group's lr for it."""
         self.last_epoch += 1
         groups = self.optimizer.param_groups
-        self.base_lrs.extend(g["lr"] for g in groups[len(self.base_lrs):])  # (groups added since)
+        self.base_lrs.extend(self._initial_lr(g) for g in groups[len(self.base_lrs):])  # (groups added since)
         new = [self._next_lr(i, g["lr"]) for i, g in enumerate(groups)]  # (all first: a failure sets none)
         for g, lr in zip(groups, new):
             g["lr"] = lr
@@ -84,11 +84,15 @@ class LRScheduler:
     def _restart(self) -> None:
         """Back to epoch 0, each group's lr the schedule's first (PyTorch's step(0))."""
         groups = self.optimizer.param_groups
-        self.base_lrs.extend(g["lr"] for g in groups[len(self.base_lrs):])
+        self.base_lrs.extend(self._initial_lr(g) for g in groups[len(self.base_lrs):])
         self.last_epoch = 0
         new = [self._lr_at_start(i) for i in range(len(groups))]
         for g, lr in zip(groups, new):
             g["lr"] = lr
+
+    def _begin(self) -> None:
+        """Epoch 0 as the first schedule of a SequentialLR (the lrs back at the base first)."""
+        self._restart()
 
     def state_dict(self) -> dict[str, Any]:
         """The settings, the epoch count and the base lrs (PyTorch's keys), for a checkpoint."""
@@ -217,6 +221,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, T_0=T_0, T_mult=T_mult, eta_min=eta_min)
         self.T_i: int = self.T_0
         self.T_cur: float = 0
+        for g, lr in zip(optimizer.param_groups, self.base_lrs):  # (epoch 0: the base lr, as PyTorch's)
+            g["lr"] = lr
 
     def _checked(self, options: dict[str, Any]) -> dict[str, Any]:
         name = "CosineAnnealingWarmRestarts"
@@ -225,14 +231,23 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 "eta_min": _check(f"{name}: eta_min", options["eta_min"])}
 
     def _cycle_at(self, epoch: float) -> tuple[float, int]:
-        """(T_cur, T_i) at `epoch`: the cycles of T_0, T_0 T_mult, T_0 T_mult^2, ... before it are
-        counted off exactly (PyTorch takes a floating-point log, which can land a restart's first
-        epoch in the cycle before, at its minimum)."""
-        t_i = self.T_0
-        while epoch >= t_i:
-            epoch -= t_i
-            t_i *= self.T_mult
-        return epoch, t_i
+        """(T_cur, T_i) at `epoch`. Cycle n starts at T_0 (T_mult^n - 1) / (T_mult - 1) (at n T_0
+        when T_mult is 1); n is found by a log, then checked against those starts in integers,
+        so a restart's first epoch is never put at the end of the cycle before (PyTorch's log alone
+        does that, e.g. at epoch 121 for T_0=1, T_mult=3)."""
+        t0, m = self.T_0, self.T_mult
+        if m == 1:
+            n = int(epoch // t0)
+            return epoch - n * t0, t0
+
+        def start(k: int) -> int:
+            return t0 * (m ** k - 1) // (m - 1)
+        n = max(0, int(math.log(epoch / t0 * (m - 1) + 1, m)))
+        while n > 0 and start(n) > epoch:
+            n -= 1
+        while start(n + 1) <= epoch:
+            n += 1
+        return epoch - start(n), t0 * m ** n
 
     def step(self, epoch: Optional[float] = None) -> None:
         """Advance one epoch, or go to `epoch` (a number >= 0; a fraction, after each batch)."""
@@ -335,6 +350,13 @@ class MultiplicativeLR(_WithLambdas):
     def _lr_at_start(self, i: int) -> float:
         # (no closed form: restarted in a SequentialLR, it goes on from the lr it finds, as PyTorch's)
         return self.optimizer.param_groups[i]["lr"] * self._factor(i, 0)
+
+    def _begin(self) -> None:
+        groups = self.optimizer.param_groups  # (first in a SequentialLR: the base lr, not multiplied yet)
+        self.base_lrs.extend(self._initial_lr(g) for g in groups[len(self.base_lrs):])
+        self.last_epoch = 0
+        for g, lr in zip(groups, self.base_lrs):
+            g["lr"] = lr
 
 
 class LinearLR(LRScheduler):
@@ -480,7 +502,7 @@ class SequentialLR(_Combined):
             s.base_lrs = list(start)
         for g, lr in zip(optimizer.param_groups, start):
             g["lr"] = lr
-        scheds[0]._restart()  # (the first schedule's epoch 0)
+        scheds[0]._begin()  # (the first schedule's epoch 0)
 
     def step(self) -> None:
         """Advance one epoch: the schedule whose turn it is steps, or starts if its turn begins."""
@@ -563,6 +585,8 @@ class OneCycleLR(LRScheduler):
         self._fits({"max_lrs": self.max_lrs}, n)
         if cycle_momentum and not all("momentum" in g or "betas" in g for g in optimizer.param_groups):
             raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with momentum (SGD) or betas (Adam)")
+        for g, top in zip(optimizer.param_groups, self.max_lrs):  # (PyTorch's sets it to its lowest lr)
+            g["initial_lr"] = top / self.div_factor
         self.last_epoch = -1
         self.step()  # (step 0: the lowest lr, the highest momentum)
 
@@ -670,6 +694,7 @@ class CyclicLR(LRScheduler):
         per_group = {k: _per_group(f"CyclicLR: {k}", v, len(groups))
                      for k, v in (("base_lr", base_lr), ("max_lr", max_lr), ("base_momentum", base_momentum),
                                   ("max_momentum", max_momentum))}
+        base = [_check("CyclicLR: base_lr", v) for v in per_group["base_lr"]]
         options = self._checked(dict(max_lrs=per_group["max_lr"], total_size=up + down, step_ratio=up / (up + down),
                                      mode=mode, gamma=gamma, scale_mode=scale_mode, cycle_momentum=cycle_momentum,
                                      base_momentums=per_group["base_momentum"],
@@ -677,13 +702,20 @@ class CyclicLR(LRScheduler):
         if cycle_momentum and not all("momentum" in g or "betas" in g for g in groups):
             raise ValueError("CyclicLR: cycle_momentum needs an optimizer with momentum (SGD, RMSprop) or betas "
                              "(Adam); give cycle_momentum=False")
-        for g, lr in zip(groups, per_group["base_lr"]):  # (before the base class sees them, as in PyTorch)
-            g["lr"] = lr
-        super().__init__(optimizer, **options)
-        self.base_lrs = list(per_group["base_lr"])
-        self.scale_fn = scale_fn
-        self.last_epoch = -1
-        self.step()  # (batch 0: base_lr, max_momentum)
+        before = [dict(g) for g in groups]
+        try:
+            for g, lr in zip(groups, base):  # (before the base class sees them, as in PyTorch)
+                g["lr"] = lr
+            super().__init__(optimizer, **options)
+            self.base_lrs = list(base)
+            self.scale_fn = scale_fn
+            self.last_epoch = -1
+            self.step()  # (batch 0: base_lr, max_momentum)
+        except (TypeError, ValueError, ArithmeticError):  # (a scale_fn that fails: the groups as they were)
+            for g, old in zip(groups, before):
+                g.clear()
+                g.update(old)
+            raise
 
     _MODES = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
 
@@ -700,7 +732,7 @@ class CyclicLR(LRScheduler):
         if total <= 0 or ratio <= 0:
             raise ValueError(f"{name}: the cycle must rise for at least part of a batch, got total_size {total} "
                              f"and step_ratio {ratio}")
-        lists = {k: [_check(f"{name}: {k}", v) for v in options[k]]
+        lists = {k: [_check(f"{name}: {k[:-1]}", v) for v in options[k]]  # (named as the arguments are)
                  for k in ("max_lrs", "base_momentums", "max_momentums")}
         return {**lists, "total_size": total, "step_ratio": ratio, "mode": options["mode"],
                 "gamma": _gamma(name, options["gamma"]), "scale_mode": options["scale_mode"],
@@ -789,6 +821,9 @@ class ReduceLROnPlateau(LRScheduler):
                 "threshold": _check(f"{name}: threshold", options["threshold"]),
                 "threshold_mode": options["threshold_mode"], "cooldown": int(options["cooldown"]),
                 "min_lr": low, "eps": _check(f"{name}: eps", options["eps"])}
+
+    def _initial_lr(self, group: dict[str, Any]) -> float:
+        return float(group["lr"])  # (it reads no base lr, and records none: as PyTorch's)
 
     def _fits(self, options: dict[str, Any], groups: int) -> None:
         if isinstance(options["min_lr"], list) and len(options["min_lr"]) != groups:

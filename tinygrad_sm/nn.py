@@ -34,7 +34,7 @@ sys.modules[__name__ + ".utils"] = utils
 
 __all__ = ["Parameter", "Module", "IncompatibleKeys", "Linear", "Identity", "CrossEntropyLoss", "MSELoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "MultiMarginLoss", "ReLU", "LeakyReLU",
-           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AdaptiveAvgPool2d",
+           "ELU", "GELU", "SiLU", "Softplus", "Softmax", "LogSoftmax", "Sigmoid", "Tanh", "Dropout", "Flatten", "Unflatten", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "MLP", "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d",
            "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding", "RNN", "LSTM", "GRU", "functional", "init", "utils"]
 
 
@@ -1071,5 +1071,5 @@ class MLP(Sequential):
 
 # Convolution, pooling, normalisation and embedding layers (they build on Module, above).
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,  # noqa: E402
-                     ConvTranspose2d, Embedding, LayerNorm, MaxPool2d)
+                     ConvTranspose2d, Embedding, LayerNorm, MaxPool2d, MaxUnpool2d)
 from .recurrent import GRU, LSTM, RNN  # noqa: E402

@@ -182,11 +182,14 @@ class Optimizer:
         merged = [self._loaded_group(g, mine) for g, mine in zip(groups, self.param_groups)]
         for mine, group in zip(self.param_groups, merged):
             mine.update(group)
+            if "initial_lr" not in group:  # (as PyTorch's: the saved groups replace these, schedules' record too)
+                mine.pop("initial_lr", None)
         self.state = new_state
 
     # PyTorch's options that this library does not have, with the values that mean "off": a state
     # dict from PyTorch may carry them; any other value asks for behaviour it would not get.
-    # (initial_lr is what PyTorch's schedulers record; it changes no update.)
+    # (initial_lr is the lr a group's first schedule started from: kept for the schedules made
+    # after the load; it changes no update.)
     _TORCH_OFF: dict[str, tuple[Any, ...]] = {"foreach": (None, False), "fused": (None, False),
                                              "capturable": (False,), "differentiable": (False,),
                                              "maximize": (False,)}
@@ -197,7 +200,12 @@ class Optimizer:
         off = {**self._TORCH_OFF, **self._torch_off()}
         group = {}
         for k, v in g.items():
-            if k in ("params", "initial_lr"):
+            if k == "params":
+                continue
+            if k == "initial_lr":
+                if not is_real(v) or not np.isfinite(v):
+                    raise ValueError(f"optimizer state has initial_lr={v!r}; it must be a number")
+                group[k] = float(v)
                 continue
             if k in off and k not in self.defaults:
                 if not any(v is o or (type(v) is type(o) and v == o) for o in off[k]):

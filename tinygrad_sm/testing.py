@@ -640,6 +640,16 @@ def _adaptive_pool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[li
     return [draw(_values(shape, _v(d, 0), dt))], {"output_size": out}
 
 
+def _unpool2d(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
+    st, hnp = _hypothesis()
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    # any places in the output plane, repeats included (the last x to a place is kept, the others
+    # get no gradient)
+    indices = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, size[0] * size[1] - 1)))
+    return [draw(_values(shape, _v(d, 0), dt))], {"indices": indices, "output_size": size}
+
+
 def _gather(draw: Any, d: Domain, dt: np.dtype, gate: type) -> tuple[list, dict]:
     st, hnp = _hypothesis()
     s = draw(shapes(min_dims=1))
@@ -656,5 +666,5 @@ _KINDS: dict[str, Callable[..., tuple[list, dict]]] = {
     "permute": _permute, "expand": _expand, "getitem": _getitem, "concat": _concat, "stack": _stack,
     "softmax": _softmax, "classification": _classification, "linear": _linear,
     "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d, "pool2d": _pool2d,
-    "adaptive_pool2d": _adaptive_pool2d, "gather": _gather,
+    "adaptive_pool2d": _adaptive_pool2d, "gather": _gather, "unpool2d": _unpool2d,
 }

@@ -12,7 +12,7 @@
 """
 from .activations import ELU, GELU, Clip, Dropout, LeakyReLU, ReLU, Sigmoid, SiLU, Softplus, Tanh
 from .base import Domain, Gate, GateError, Values, unbroadcast
-from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
 from .elementwise import (Abs, Add, AddConst, Cast, Div, Exp, Log, Maximum, Minimum, Mul, MulConst, Neg,
                           Pow, PowScalar, Sqrt, StdSqrt, Sub, Where)
 from .losses import BCEWithLogits, BinaryCrossEntropy, Huber, MultiClassHinge, SmoothL1
@@ -29,6 +29,6 @@ __all__ = [
     "Dropout",
     "Sum", "Mean", "Prod", "Max", "Min", "LogSumExp", "CumSum",
     "Reshape", "Permute", "Expand", "Concat", "Stack", "GetItem", "Gather",
-    "MatMul", "Linear", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
+    "MatMul", "Linear", "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Softmax", "LogSoftmax", "CrossEntropy", "NLLLoss", "MultiClassHinge", "BCEWithLogits",
     "BinaryCrossEntropy", "Huber", "SmoothL1",
 ]

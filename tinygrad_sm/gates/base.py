@@ -94,7 +94,8 @@ class Domain:
     "adaptive_pool2d" (x, and an output_size up to one more than x's sides) or
     "pool2d" (x, with kernel_size, stride, padding, and those of dilation, ceil_mode,
     count_include_pad and divisor_override the gate takes, drawn)
-    or "gather" (x, with dim and an integer index array drawn).
+    "gather" (x, with dim and an integer index array drawn) or "unpool2d" (x, with integer
+    indices into an output plane of a drawn output_size, repeats included).
     values: one Values per input (the last one serves the inputs after it, except for
     "elementwise", where it sets the number of inputs).
     attrs: fixed constructor arguments; check: options for gradcheck (eps, atol, rtol).

@@ -259,11 +259,12 @@ class MaxPool2d(_Windowed):
     op = "max_pool2d"
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                 ceil_mode: bool = False):
+                 ceil_mode: bool = False, return_indices: bool = False):
         self.kernel = pair(kernel_size, "kernel_size", self.op, 1)
         self.stride = self.kernel if stride is None else pair(stride, "stride", self.op, 1)
         self.padding, self.dilation = pair(padding, "padding", self.op, 0), pair(dilation, "dilation", self.op, 1)
         self.ceil_mode = _flag(ceil_mode, "ceil_mode", self.op)
+        self.return_indices = _flag(return_indices, "return_indices", self.op)
         if self.padding[0] * 2 > self.kernel[0] or self.padding[1] * 2 > self.kernel[1]:
             raise GateError(f"{self.op}: padding {self.padding} is more than half the kernel {self.kernel}")
 
@@ -272,6 +273,8 @@ class MaxPool2d(_Windowed):
         y, arg = kernels.max_pool2d(x, self.kernel, self.stride, self.padding, self.dilation, out)
         if self.needs_grad:
             self.save_for_backward(arg)
+        if self.return_indices:  # (F.max_pool2d takes them from here: the winners' places)
+            self.indices = arg
         return y
 
     def backward(self, g):
@@ -386,3 +389,51 @@ class AdaptiveAvgPool2d(Gate):
             for j, (c0, c1) in enumerate(self._bounds(w, wo)):
                 gx[:, :, r0:r1, c0:c1] += (g[:, :, i, j] / g.dtype.type((r1 - r0) * (c1 - c0)))[:, :, None, None]
         return gx
+
+class MaxUnpool2d(Gate):
+    """max_pool2d's partial inverse: y is zeros of size (N, C, H, W), with each x[n, c, i, j] put at
+    indices[n, c, i, j], a flat index into y's (H, W) plane (what max_pool2d(return_indices=True)
+    gives). Where several indices point at one place, the last x in row-major order is kept.
+    The gradient picks: dx[n, c, i, j] = g[n, c] at indices[n, c, i, j] for each x that was kept,
+    0 for one written over (PyTorch's gives those g too: the gradient of a forward they lost)."""
+
+    domain = Domain("unpool2d")
+    op = "max_unpool2d"
+
+    def __init__(self, indices: Any, output_size: Any):
+        self.indices = np.array(indices, copy=True)  # (the caller may change theirs before backward)
+        self.size = pair(output_size, "output_size", self.op, 1)
+
+    def forward(self, x):
+        _check_4d(self.op, x)
+        idx, (h, w) = self.indices, self.size
+        if idx.shape != x.shape or idx.dtype.kind not in "iu":
+            raise GateError(f"{self.op}: indices must be integers of the input's shape {x.shape}, got "
+                            f"{idx.dtype} of shape {idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= h * w):
+            bad = int(idx.min() if idx.min() < 0 else idx.max())
+            raise GateError(f"{self.op}: index {bad} is out of range for an output of {h}x{w} ({h * w} places "
+                            "per channel); give the output_size the pooling started from")
+        planes = x.shape[0] * x.shape[1]
+        flat = (idx.reshape(planes, -1) + (np.arange(planes) * (h * w))[:, None]).ravel()  # (into y as 1-D)
+        # the last x written to each place: the first of each in the reversed order
+        _, first = np.unique(flat[::-1], return_index=True)
+        kept = None if first.size == flat.size else np.sort(flat.size - 1 - first)
+        y = np.zeros(planes * h * w, dtype=x.dtype)
+        xs = x.ravel()
+        if kept is None:
+            y[flat] = xs
+        else:
+            y[flat[kept]] = xs[kept]
+        if self.needs_grad:
+            self.save_for_backward(flat, kept)
+        return y.reshape(x.shape[:2] + (h, w))
+
+    def backward(self, g):
+        flat, kept = self.saved
+        picked = g.ravel()[flat]
+        if kept is not None:  # (an x written over had no say in y)
+            gx = np.zeros_like(picked)
+            gx[kept] = picked[kept]
+            picked = gx
+        return picked.reshape(self.shapes[0])
