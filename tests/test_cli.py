@@ -92,6 +92,31 @@ def test_a_schedule_over_the_run_follows_its_formula_and_resumes_exactly(schedul
     assert code == 2 and f"its {schedule} schedule spans 3 epochs" in err and "give --epochs 3 or less" in err
 
 
+@pytest.mark.parametrize("schedule, extra", [("constant", []), ("step", ["--lr-step", "1", "--lr-gamma", "0.5"]),
+                                             ("cosine", [])])
+def test_a_warm_up_goes_before_the_schedule_and_resumes_exactly(schedule, extra, tmp_path, capsys):
+    """--warmup 2: lr/3 and 2 lr/3 in the first two epochs, then the schedule from lr (cosine over
+    the rest of the run); a run stopped inside the warm-up and resumed ends as the whole one."""
+    args = ["--model", "softmax", "--batch-size", "500", "--lr", "0.3", "--lr-schedule", schedule, *extra,
+            "--warmup", "2", "--no-progress"]
+    code, stdout, _ = run_cli("train", *args, "--epochs", "5", "--out", str(tmp_path / "a"), capsys=capsys)
+    assert code == 0 and "(2 warm-up epochs" in stdout
+    lrs = [h["lr"] for h in ts.load(tmp_path / "a" / "checkpoint.npz")["history"]]
+    after = {"constant": [0.3, 0.3, 0.3], "step": [0.3, 0.15, 0.075],
+             "cosine": [0.3 * (1 + np.cos(np.pi * t / 3)) / 2 for t in range(3)]}[schedule]
+    assert lrs == pytest.approx([0.1, 0.2] + after, rel=1e-12)
+    stopped = T.TrainConfig(model="softmax", batch_size=500, lr=0.3, lr_schedule=schedule, warmup=2, epochs=1,
+                            lr_step=1 if extra else 0, lr_gamma=0.5 if extra else 0.1,
+                            schedule_epochs=5 if schedule == "cosine" else None)  # (a 5-epoch run stopped after 1)
+    T.fit(stopped, out=str(tmp_path / "b"), progress=False, stream=io.StringIO())
+    resumed = str(tmp_path / "b" / "checkpoint.npz")
+    assert run_cli("train", "--resume", resumed, "--epochs", "5", "--no-progress", capsys=capsys)[0] == 0
+    a, b = ts.load(tmp_path / "a" / "checkpoint.npz"), ts.load(resumed)
+    assert [h["lr"] for h in b["history"]] == lrs
+    for k in a["model"]:
+        np.testing.assert_array_equal(a["model"][k], b["model"][k])
+
+
 def test_the_cnn_learns_the_digits_resumes_exactly_and_evaluates(tmp_path, capsys):
     args = ["--model", "cnn", "--hidden", "4,8", "--batch-size", "128", "--lr", "0.05", "--seed", "1"]
     assert run_cli("train", *args, "--epochs", "2", "--dropout", "0.1", "--out", str(tmp_path / "a"),
@@ -181,6 +206,9 @@ def test_divergence_stops_with_step_and_tensor_named(tmp_path, capsys):
     (["--model", "cnn", "--hidden", "2,2,2,2,2,2"], "6 blocks halve a 28-pixel image to nothing"),
     (["--lr-schedule", "step"], "the step schedule needs lr_step (--lr-step N"),
     (["--lr-schedule", "cosine", "--lr-step", "2"], "lr_step (--lr-step) is for the step schedule, not cosine"),
+    (["--lr-schedule", "onecycle", "--warmup", "2"], "the onecycle schedule warms up by itself"),
+    (["--lr-schedule", "cosine", "--epochs", "3", "--warmup", "3"], "a warm-up of 3 epochs leaves none of the cosine"),
+    (["--warmup", "-1"], "warmup must be an integer >= 0, got -1"),
 ])
 def test_bad_options_give_a_clear_error_and_no_traceback(args, match, tmp_path, capsys):
     code, _, err = run_cli("train", *args, "--out", str(tmp_path / "new"), capsys=capsys)

@@ -455,12 +455,24 @@ def test_every_executor_hands_back_a_jobs_exception_instead_of_raising_it(make):
 def test_a_trials_key_holds_for_sweeps_recorded_before_dropout_and_lr_schedule_existed():
     new = S.SweepSpec({"lr": S.Choice((0.01,))}).plan()[0]
     before = dict(new.config)
-    for name in ("dropout", "lr_schedule", "schedule_epochs"):
+    for name in ("dropout", "lr_schedule", "schedule_epochs", "warmup"):
         del before[name]  # (a config as sweeps wrote it before the options)
     old = S.Trial(new.id, new.params, before)
     assert new.key == old.key
     assert S.Trial(new.id, new.params, {**new.config, "dropout": 0.3}).key != new.key
     assert S.Trial(new.id, new.params, {**new.config, "lr_schedule": "cosine"}).key != new.key
+    assert S.Trial(new.id, new.params, {**new.config, "warmup": 2}).key != new.key
+
+
+def test_a_warm_up_applies_to_every_schedule_but_onecycle():
+    trials = S.SweepSpec({"lr_schedule": S.Choice(("constant", "onecycle")), "warmup": S.Choice((0, 2))},
+                         search="grid").plan()
+    params = [t.params for t in trials]
+    assert params == [{"lr_schedule": "constant", "warmup": 0}, {"lr_schedule": "constant", "warmup": 2},
+                      {"lr_schedule": "onecycle"}]  # (onecycle warms up by itself: once, without it)
+    with pytest.raises(S.SweepError, match="--warmup sets the warm-up before the schedule; every trial here is on "
+                                           "the onecycle schedule"):
+        S.SweepSpec({"lr_schedule": S.Choice(("onecycle",)), "warmup": S.Choice((1,))}).plan()
 
 
 def test_sweep_png_can_put_dropout_on_an_axis_beside_one_layer_trials(tmp_path):

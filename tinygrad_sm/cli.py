@@ -53,6 +53,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                         "the run); onecycle (up to --lr over 30%% of the steps, then down) (default: step with "
                         "--lr-step, else constant)")
     p.add_argument("--lr-step", type=int, default=0, help="multiply lr by --lr-gamma every N epochs (0: never)")
+    p.add_argument("--warmup", type=int, default=d.warmup, metavar="N",
+                   help="N epochs of linear warm-up first, from lr/(N+1) up to --lr; then the schedule starts "
+                        "(not with onecycle, which warms up by itself; default: %(default)s)")
     p.add_argument("--lr-gamma", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     p.add_argument("--out", default=None,
@@ -144,7 +147,7 @@ def _train(a: argparse.Namespace, hooks: Any) -> int:
                         momentum=a.momentum, optimizer=a.optimizer, weight_decay=a.weight_decay,
                         reg=a.reg if a.reg is not None else (1e-4 if a.model == "svm" else 0.0),
                         hidden=_parse_hidden(a.hidden), lr_step=a.lr_step, lr_gamma=a.lr_gamma,
-                        lr_schedule=a.lr_schedule, seed=a.seed,
+                        lr_schedule=a.lr_schedule, warmup=a.warmup, seed=a.seed,
                         data_root=_absolute(a.data_root), normalize=a.normalize, dropout=a.dropout)
     if a.resume:  # the run goes on with its own settings, into its own directory unless told
         given = _given(a.parser, a.argv) if hasattr(a, "argv") else set()

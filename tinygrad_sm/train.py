@@ -36,7 +36,8 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 """--lr-schedule: constant; step (StepLR: lr times lr_gamma every lr_step epochs); cosine
 (CosineAnnealingLR: half a cosine from lr to 0 over the run, an epoch at a time); onecycle
 (OneCycleLR: up from lr/25 to lr over the first 30% of the steps, then down to lr/25e4, a batch at
-a time; the momentum is left alone)."""
+a time; the momentum is left alone). TrainConfig.warmup puts epochs of linear warm-up before the
+schedule (not onecycle, which warms up by itself)."""
 SPANNING = ("cosine", "onecycle")
 """The schedules shaped by the run's length (TrainConfig.schedule_epochs, fixed when it starts)."""
 ONE_LAYER = ("softmax", "svm")
@@ -77,6 +78,7 @@ class TrainConfig:
     lr_gamma: float = 0.1
     lr_schedule: Optional[str] = None      # one of SCHEDULES; None: "step" if lr_step else "constant"
     schedule_epochs: Optional[int] = None  # cosine/onecycle: the epochs the schedule spans (set at the start)
+    warmup: int = 0                        # epochs of linear warm-up first: lr/(warmup+1), 2 lr/(warmup+1), ... lr
     seed: int = 0
     data_root: Optional[str] = None
     normalize: bool = False                # standardise pixels with the training set's mean/std
@@ -122,7 +124,7 @@ class TrainConfig:
         if self.hidden and self.model in ONE_LAYER:
             raise ValueError(f"hidden sizes (--hidden) are for the mlp, deep-mlp and cnn models; the {self.model} "
                              "model is one linear layer and has none (use --model mlp for hidden layers)")
-        for name in ("seed", "lr_step"):
+        for name in ("seed", "lr_step", "warmup"):
             v = getattr(self, name)
             if not is_int(v) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
@@ -147,6 +149,13 @@ class TrainConfig:
         if n is not None and kind in SPANNING and n < self.epochs:
             raise ValueError(f"the {kind} schedule spans {n} epochs and would end before epoch {self.epochs}; "
                              f"schedule_epochs must be >= epochs")
+        w = self.warmup
+        if w and kind == "onecycle":
+            raise ValueError("the onecycle schedule warms up by itself (its first 30% of steps); drop the warm-up "
+                             "(--warmup)")
+        if is_int(w) and w and kind == "cosine" and w >= (n or self.epochs):
+            raise ValueError(f"a warm-up of {w} epochs leaves none of the cosine schedule's {n or self.epochs}; "
+                             "give fewer warm-up epochs, or more epochs")
 
     def sizes(self, n_in: int = 784, n_out: int = 10) -> list[int]:
         hidden = HIDDEN[self.model] if self.hidden is None or self.model in ONE_LAYER else self.hidden
@@ -223,15 +232,21 @@ def loss_fn(cfg: TrainConfig, model: nn.Module) -> Callable[[Tensor, Tensor], Te
 
 def make_schedule(cfg: TrainConfig, opt: optim.Optimizer, steps_per_epoch: int) -> Optional[optim.LRScheduler]:
     """The run's lr schedule on `opt` (None: a constant lr). fit() steps it after each epoch, or
-    after each batch for onecycle; cosine and onecycle span cfg.schedule_epochs (else cfg.epochs)."""
-    kind, span = cfg.schedule(), cfg.schedule_epochs or cfg.epochs
+    after each batch for onecycle; cosine and onecycle span cfg.schedule_epochs (else cfg.epochs).
+    A warm-up (cfg.warmup epochs, LinearLR) goes first, in a SequentialLR with the schedule, which
+    starts when it ends (cosine then anneals over the rest of its span)."""
+    kind, span, w = cfg.schedule(), cfg.schedule_epochs or cfg.epochs, cfg.warmup
+    main: Optional[optim.LRScheduler] = None
     if kind == "step":
-        return optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
-    if kind == "cosine":
-        return optim.CosineAnnealingLR(opt, T_max=span)
-    if kind == "onecycle":
+        main = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
+    elif kind == "cosine":
+        main = optim.CosineAnnealingLR(opt, T_max=span - w)
+    elif kind == "onecycle":
         return optim.OneCycleLR(opt, max_lr=cfg.lr, total_steps=span * steps_per_epoch, cycle_momentum=False)
-    return None
+    if not w:
+        return main
+    warm = optim.LinearLR(opt, start_factor=1.0 / (w + 1), end_factor=1.0, total_iters=w)
+    return warm if main is None else optim.SequentialLR(opt, [warm, main], milestones=[w])
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> optim.Optimizer:
@@ -609,12 +624,14 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
 
 
 def _schedule_words(cfg: TrainConfig) -> str:
-    kind = cfg.schedule()
+    kind, words = cfg.schedule(), []
+    if cfg.warmup:
+        words.append(f"{cfg.warmup} warm-up epoch{'s' if cfg.warmup > 1 else ''}")
     if kind == "step":
-        return f" (x{cfg.lr_gamma:g} every {cfg.lr_step} epochs)"
-    if kind in SPANNING:
-        return f" ({kind} over {cfg.schedule_epochs or cfg.epochs} epochs)"
-    return ""
+        words.append(f"x{cfg.lr_gamma:g} every {cfg.lr_step} epochs")
+    elif kind in SPANNING:
+        words.append(f"{kind} over {cfg.schedule_epochs or cfg.epochs} epochs")
+    return f" ({', then '.join(words)})" if words else ""
 
 
 def _holds(out: str, resume: Optional[str]) -> bool:

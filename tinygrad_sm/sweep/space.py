@@ -13,14 +13,14 @@ from .. import train as T
 # The train options a sweep can search, in the order trials are drawn and printed.
 FLOATS = ("lr", "reg", "weight_decay", "momentum", "lr_gamma", "dropout")
 """Options whose values are floats."""
-INTS = ("epochs", "batch_size", "hidden", "lr_step", "seed")  # hidden: a list of ints
+INTS = ("epochs", "batch_size", "hidden", "lr_step", "warmup", "seed")  # hidden: a list of ints
 """Options whose values are integers (hidden: a list of them, one per hidden layer)."""
 STRINGS = ("model", "optimizer", "dataset", "lr_schedule")
 """Options whose values are names (model, optimizer, dataset, lr schedule)."""
 BOOLS = ("normalize",)
 """Options that are true or false."""
 OPTIONS = ("model", "dataset", "normalize", "optimizer", "lr", "reg", "weight_decay", "momentum", "hidden",
-           "dropout", "batch_size", "epochs", "lr_schedule", "lr_step", "lr_gamma", "seed")
+           "dropout", "batch_size", "epochs", "lr_schedule", "lr_step", "lr_gamma", "warmup", "seed")
 """Every train option a sweep can search, in the order trials are drawn and printed."""
 LOG_SCALE = ("lr", "reg", "weight_decay")  # ranges of these are log-uniform unless told otherwise
 """Options whose ranges are log-uniform unless the range says log = false."""

@@ -31,10 +31,12 @@ APPLIES: dict[str, tuple[Callable[[dict[str, Any]], bool], str, str]] = {
     "hidden": _HIDDEN, "dropout": _HIDDEN,
     "momentum": (lambda v: v.get("optimizer", "sgd") == "sgd", "SGD's momentum", "another optimizer's"),
     "lr_step": _STEP, "lr_gamma": _GAMMA,
+    "warmup": (lambda v: v.get("lr_schedule") != "onecycle", "the warm-up before the schedule",
+               "on the onecycle schedule (which warms up by itself)"),
 }
 # Train options added after sweeps were first recorded: a trial's key leaves them out while they
 # are at their default, so a sweep written before them still resumes (its trials' keys hold).
-KEY_SKIPS_DEFAULT = {"dropout": 0.0, "lr_schedule": None, "schedule_epochs": None}
+KEY_SKIPS_DEFAULT = {"dropout": 0.0, "lr_schedule": None, "schedule_epochs": None, "warmup": 0}
 
 
 # -- a sweep and its trials ------------------------------------------------------------------------
