@@ -542,12 +542,20 @@ def test_unpooling_after_overlapping_windows_gives_the_true_gradient():
     assert x.grad.numpy()[0, 0, 0, 1] == 1.0  # (5 wins two windows; it reaches the output once)
 
 
+def test_unpooling_an_empty_batch_and_the_layers_repr_are_pytorchs(torch):
+    up = F.max_unpool2d(ts.zeros(0, 2, 2, 2), ts.tensor(np.zeros((0, 2, 2, 2), np.int64)), 2)
+    tup = torch.nn.functional.max_unpool2d(torch.zeros(0, 2, 2, 2), torch.zeros(0, 2, 2, 2, dtype=torch.int64), 2)
+    assert up.shape == tuple(tup.shape) == (0, 2, 4, 4)
+    assert repr(nn.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda y, i: F.max_unpool2d(y, i.numpy() + 100, 2), r"index 1\d\d is out of range for an output of 8x8"),
     (lambda y, i: F.max_unpool2d(y, i.numpy()[:, :, :2], 2), r"indices must be integers of the input's shape"),
     (lambda y, i: F.max_unpool2d(y, i.numpy().astype(float), 2), r"indices must be integers"),
     (lambda y, i: F.max_unpool2d(y, i, 2, output_size=(10, 8)), r"output_size \(10, 8\) is too far from .*\(8, 8\)"),
     (lambda y, i: F.max_unpool2d(y, i, 2, output_size=(8,)), r"output_size is \(H, W\) or the whole output shape"),
+    (lambda y, i: F.max_unpool2d(y, i, 2, output_size=(3, 8, 8)), r"output_size is \(H, W\) or the whole output shape"),
     (lambda y, i: nn.MaxUnpool2d(0), "kernel_size must be an int >= 1"),
 ])
 def test_bad_unpooling_input_is_refused_by_name(call, match):

@@ -522,7 +522,7 @@ def max_unpool2d(input: Tensor, indices: Any, kernel_size: object, stride: objec
     size = [(x.shape[2 + d] - 1) * s[d] - 2 * p[d] + k[d] for d in (0, 1)]
     if output_size is not None:
         want = list(output_size) if isinstance(output_size, (tuple, list)) else None
-        if want is not None and len(want) in (3, 4):
+        if want is not None and len(want) == 4:  # (the whole shape, as PyTorch takes it)
             want = want[-2:]
         if want is None or len(want) != 2 or not all(is_int(v) for v in want):
             raise ValueError(f"max_unpool2d: output_size is (H, W) or the whole output shape, got {output_size!r}")

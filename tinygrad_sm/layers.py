@@ -187,8 +187,9 @@ class MaxUnpool2d(Module):
         return functional.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
-        stride = self.kernel_size if self.stride is None else self.stride
-        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+        k = pair(self.kernel_size, "kernel_size", "max_unpool2d", 1)
+        stride = k if self.stride is None else pair(self.stride, "stride", "max_unpool2d", 1)
+        return f"kernel_size={k}, stride={stride}, padding={pair(self.padding, 'padding', 'max_unpool2d', 0)}"
 
 
 class AvgPool2d(Module):

@@ -153,9 +153,6 @@ class TrainConfig:
         if w and kind == "onecycle":
             raise ValueError("the onecycle schedule warms up by itself (its first 30% of steps); drop the warm-up "
                              "(--warmup)")
-        if is_int(w) and w and kind == "cosine" and w >= (n or self.epochs):
-            raise ValueError(f"a warm-up of {w} epochs leaves none of the cosine schedule's {n or self.epochs}; "
-                             "give fewer warm-up epochs, or more epochs")
 
     def sizes(self, n_in: int = 784, n_out: int = 10) -> list[int]:
         hidden = HIDDEN[self.model] if self.hidden is None or self.model in ONE_LAYER else self.hidden
@@ -234,13 +231,14 @@ def make_schedule(cfg: TrainConfig, opt: optim.Optimizer, steps_per_epoch: int) 
     """The run's lr schedule on `opt` (None: a constant lr). fit() steps it after each epoch, or
     after each batch for onecycle; cosine and onecycle span cfg.schedule_epochs (else cfg.epochs).
     A warm-up (cfg.warmup epochs, LinearLR) goes first, in a SequentialLR with the schedule, which
-    starts when it ends (cosine then anneals over the rest of its span)."""
+    starts when it ends (cosine then anneals over the rest of its span; a warm-up as long as the run
+    leaves it none, and the run ends with the lr still rising)."""
     kind, span, w = cfg.schedule(), cfg.schedule_epochs or cfg.epochs, cfg.warmup
     main: Optional[optim.LRScheduler] = None
     if kind == "step":
         main = optim.StepLR(opt, cfg.lr_step, cfg.lr_gamma)
     elif kind == "cosine":
-        main = optim.CosineAnnealingLR(opt, T_max=span - w)
+        main = optim.CosineAnnealingLR(opt, T_max=max(1, span - w))
     elif kind == "onecycle":
         return optim.OneCycleLR(opt, max_lr=cfg.lr, total_steps=span * steps_per_epoch, cycle_momentum=False)
     if not w:
@@ -624,13 +622,16 @@ def fit(cfg: TrainConfig, out: Optional[str] = None, resume: Optional[str] = Non
 
 
 def _schedule_words(cfg: TrainConfig) -> str:
-    kind, words = cfg.schedule(), []
-    if cfg.warmup:
-        words.append(f"{cfg.warmup} warm-up epoch{'s' if cfg.warmup > 1 else ''}")
+    kind, words, w = cfg.schedule(), [], cfg.warmup
+    span = cfg.schedule_epochs or cfg.epochs
+    if w:
+        words.append(f"{w} warm-up epoch{'s' if w > 1 else ''}")
+        if w >= span if kind in SPANNING else w >= cfg.epochs:
+            return f" ({words[0]}: the whole run, the lr never reaches {cfg.lr:g})"
     if kind == "step":
         words.append(f"x{cfg.lr_gamma:g} every {cfg.lr_step} epochs")
     elif kind in SPANNING:
-        words.append(f"{kind} over {cfg.schedule_epochs or cfg.epochs} epochs")
+        words.append(f"{kind} over the remaining {span - w} epochs" if w else f"{kind} over {span} epochs")
     return f" ({', then '.join(words)})" if words else ""
 
 

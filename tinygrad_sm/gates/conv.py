@@ -401,12 +401,12 @@ class MaxUnpool2d(Gate):
     op = "max_unpool2d"
 
     def __init__(self, indices: Any, output_size: Any):
-        self.indices = np.array(indices, copy=True)  # (the caller may change theirs before backward)
+        self.indices = np.asarray(indices)  # (read by forward and let go: backward keeps its own places)
         self.size = pair(output_size, "output_size", self.op, 1)
 
     def forward(self, x):
         _check_4d(self.op, x)
-        idx, (h, w) = self.indices, self.size
+        idx, (h, w) = self.__dict__.pop("indices"), self.size
         if idx.shape != x.shape or idx.dtype.kind not in "iu":
             raise GateError(f"{self.op}: indices must be integers of the input's shape {x.shape}, got "
                             f"{idx.dtype} of shape {idx.shape}")
@@ -415,7 +415,7 @@ class MaxUnpool2d(Gate):
             raise GateError(f"{self.op}: index {bad} is out of range for an output of {h}x{w} ({h * w} places "
                             "per channel); give the output_size the pooling started from")
         planes = x.shape[0] * x.shape[1]
-        flat = (idx.reshape(planes, -1) + (np.arange(planes) * (h * w))[:, None]).ravel()  # (into y as 1-D)
+        flat = (idx.reshape(planes, x.shape[2] * x.shape[3]) + (np.arange(planes) * (h * w))[:, None]).ravel()  # (y as 1-D)
         # the last x written to each place: the first of each in the reversed order
         _, first = np.unique(flat[::-1], return_index=True)
         kept = None if first.size == flat.size else np.sort(flat.size - 1 - first)
