@@ -1,4 +1,6 @@
-"""Tensor.register_hook: gradient hooks, as PyTorch's (tinygrad_sm/hooks.py)."""
+"""Tensor.register_hook: gradient hooks, as PyTorch's (tinygrad_sm/hooks.py); module forward and
+backward hooks (nn.py, tinygrad_sm/module_hooks.py)."""
+import contextlib
 import gc
 
 import numpy as np
@@ -224,3 +226,122 @@ def test_the_trace_reports_the_gradients_the_hooks_left():
     x.grad = None
     trace = viz.trace_backward(x, ts.tensor([1.0, 2.0]), echo=False)  # (backward from the leaf itself)
     np.testing.assert_array_equal(trace.leaf_grads[0][1], [10.0, 20.0])
+
+
+# -- module backward hooks (tinygrad_sm.module_hooks) --------------------------------------------------
+def _twin_nets(torch):
+    """A small CNN, ours and PyTorch's, with the same float64 weights."""
+    nn, tnn = ts.nn, torch.nn
+    ours = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, dtype="float64"), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(12, 4, dtype="float64"), nn.ReLU(), nn.Linear(4, 2, dtype="float64"))
+    theirs = tnn.Sequential(tnn.Conv2d(1, 3, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+                            tnn.Linear(12, 4), tnn.ReLU(), tnn.Linear(4, 2)).double()
+    with torch.no_grad():
+        for (_, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+            q.copy_(torch.from_numpy(p.numpy()))
+    return ours, theirs
+
+
+def _as_arrays(grads):
+    return [None if g is None else np.array(g.detach().numpy() if hasattr(g, "detach") else g.numpy()) for g in grads]
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_module_backward_hooks_see_pytorchs_grad_input_and_grad_output(input_grad, torch):
+    ours, theirs = _twin_nets(torch)
+    seen = {"ours": [], "theirs": []}
+    for key, net in (("ours", ours), ("theirs", theirs)):
+        for m in net:
+            m.register_full_backward_pre_hook(lambda m, go, key=key: seen[key].append(("pre", type(m).__name__, _as_arrays(go))))
+            m.register_full_backward_hook(
+                lambda m, gi, go, key=key: seen[key].append(("full", type(m).__name__, _as_arrays(gi), _as_arrays(go))))
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 4))
+    xo, xt = ts.tensor(x, requires_grad=input_grad), torch.tensor(x, requires_grad=input_grad)
+    with pytest.warns(UserWarning) if not input_grad else contextlib.nullcontext():  # (PyTorch's note: no input needs one)
+        (theirs(xt) ** 2).sum().backward()
+    (ours(xo) ** 2).sum().backward()
+    assert [r[:2] for r in seen["ours"]] == [r[:2] for r in seen["theirs"]]
+    assert len(seen["ours"]) == 2 * 7
+    for a, b in zip(seen["ours"], seen["theirs"]):
+        for ga, gb in zip(a[2:], b[2:]):
+            assert len(ga) == len(gb)
+            for u, v in zip(ga, gb):
+                assert (u is None) == (v is None), a[:2]
+                if u is not None:
+                    np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14, err_msg=str(a[:2]))
+
+
+def test_module_backward_hooks_replace_gradients_as_pytorchs(torch):
+    """A pre-hook doubles the last layer's grad_output; a hook halves the first ReLU's grad_input."""
+    ours, theirs = _twin_nets(torch)
+    for net in (ours, theirs):
+        net[6].register_full_backward_pre_hook(lambda m, go: tuple(g * 2 for g in go))
+        net[1].register_full_backward_hook(lambda m, gi, go: tuple(None if g is None else g * 0.5 for g in gi))
+    x = np.random.default_rng(1).standard_normal((2, 1, 4, 4))
+    xo, xt = ts.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ours(xo) ** 2).sum().backward()
+    (theirs(xt) ** 2).sum().backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12, err_msg=name)
+
+
+class _Product(ts.nn.Module):
+    def forward(self, a, scale, b):
+        return a * b * scale, a + b
+
+
+def test_a_module_of_two_inputs_and_two_outputs_gets_every_gradient_and_may_change_the_last(torch):
+    """Several inputs: grad_input covers the positional arguments (None for a number); the hook
+    runs when the last of them arrives, which the pass reaches last (the first argument), and only
+    that one can still change; the others have gone on already, and changing one is an error."""
+    a, b = np.array([1.0, -2.0]), np.array([3.0, 0.5])
+    m, seen = _Product(), []
+    m.register_full_backward_hook(lambda mod, gi, go: seen.append((_as_arrays(gi), _as_arrays(go))))
+    ta, tb = ts.tensor(a, requires_grad=True), ts.tensor(b, requires_grad=True)
+    p, s = m(ta, 2.0, tb)
+    (p.sum() * 3 + (s * s).sum()).backward()
+    (gi, go), = seen
+    np.testing.assert_array_equal(go[0], [3.0, 3.0])
+    np.testing.assert_array_equal(go[1], 2 * (a + b))
+    assert gi[1] is None
+    np.testing.assert_array_equal(gi[0], 3 * b * 2 + 2 * (a + b))
+    np.testing.assert_array_equal(gi[2], 3 * a * 2 + 2 * (a + b))
+    m2 = _Product()
+    m2.register_full_backward_hook(lambda mod, gi, go: (gi[0] * 0, None, gi[2]))
+    ta, tb = ts.tensor(a, requires_grad=True), ts.tensor(b, requires_grad=True)
+    m2(ta, 2.0, tb)[0].sum().backward()
+    np.testing.assert_array_equal(ta.grad.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(tb.grad.numpy(), 2 * a)
+    m3 = _Product()
+    m3.register_full_backward_hook(lambda mod, gi, go: (gi[0], None, gi[2] * 0))
+    with pytest.raises(RuntimeError, match=r"changed grad_input\[2\], whose gradient has already gone on"):
+        m3(ts.tensor(a, requires_grad=True), 2.0, ts.tensor(b, requires_grad=True))[0].sum().backward()
+
+
+def test_module_backward_hooks_come_off_stay_out_of_no_grad_and_run_again_with_retain_graph():
+    lin, calls = ts.nn.Linear(3, 2), []
+    handle = lin.register_full_backward_hook(lambda m, gi, go: calls.append(1))
+    x = ts.randn(4, 3, requires_grad=True)
+    out = lin(x).sum()
+    out.backward(retain_graph=True)
+    out.backward()
+    assert len(calls) == 2
+    with ts.no_grad():
+        assert lin(x).grad_fn is None
+    handle.remove()
+    lin(x).sum().backward()
+    assert len(calls) == 2
+    bad = ts.nn.Linear(3, 2)
+    bad.register_full_backward_hook(lambda m, gi, go: (gi[0][:, :1],))
+    with pytest.raises(RuntimeError, match=r"returned a float32 gradient of shape \(4, 1\) for grad_input\[0\], "
+                                           r"which is float32 of shape \(4, 3\)"):
+        bad(x).sum().backward()
+
+
+def test_a_hooked_relu_in_a_sequential_runs_alone_so_its_hook_fires():
+    net = ts.nn.Sequential(ts.nn.Linear(3, 4), ts.nn.ReLU())
+    seen = []
+    net[1].register_full_backward_hook(lambda m, gi, go: seen.append(type(m).__name__))
+    net(ts.randn(2, 3)).sum().backward()
+    assert seen == ["ReLU"]

@@ -22,6 +22,7 @@ from . import dtypes as _dt
 from . import functional, init
 from . import grad_clip as utils
 from . import hooks as _hooks
+from . import module_hooks as _module_hooks
 from ._checks import is_int, is_real
 from .hooks import RemovableHandle
 from .tensor import Tensor, _dtype_and_device, note_write
@@ -159,20 +160,32 @@ class Module:
     # (made on the first registration; None in a module that has none, which costs __call__ one test)
     _forward_pre_hooks: Optional[dict[int, Callable[..., Any]]] = None
     _forward_hooks: Optional[dict[int, Callable[..., Any]]] = None
+    _backward_pre_hooks: Optional[dict[int, Callable[..., Any]]] = None
+    _backward_hooks: Optional[dict[int, Callable[..., Any]]] = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._forward_pre_hooks is None and self._forward_hooks is None:
+        if (self._forward_pre_hooks is None and self._forward_hooks is None and self._backward_hooks is None
+                and self._backward_pre_hooks is None):  # (no hook was ever registered: straight to forward)
             return self.forward(*args, **kwargs)
         for hook in list((self._forward_pre_hooks or {}).values()):
             new = hook(self, args)
             if new is not None:
                 args = new if isinstance(new, tuple) else (new,)
+        if self._backward_hooked():  # (between taps that watch its gradients: tinygrad_sm.module_hooks)
+            return _module_hooks.hooked_call(self, args, kwargs, self._forward_hooked)
+        return self._forward_hooked(args, kwargs)
+
+    def _forward_hooked(self, args: tuple, kwargs: dict) -> Any:
+        """forward(*args, **kwargs), then the forward hooks."""
         out = self.forward(*args, **kwargs)
         for hook in list((self._forward_hooks or {}).values()):
             new = hook(self, args, out)
             if new is not None:
                 out = new
         return out
+
+    def _backward_hooked(self) -> bool:
+        return bool(self._backward_hooks or self._backward_pre_hooks)
 
     def register_forward_pre_hook(self, hook: Callable[["Module", tuple], Any]) -> RemovableHandle:
         """Call hook(module, args) before each forward, as PyTorch's: what it returns (a tuple,
@@ -189,6 +202,24 @@ class Module:
         if self._forward_hooks is None:
             object.__setattr__(self, "_forward_hooks", {})
         return _hooks.add_hook(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook: Callable[["Module", tuple, tuple], Any]) -> RemovableHandle:
+        """Call hook(module, grad_input, grad_output) in each backward pass through this module, as
+        PyTorch's: grad_output holds the gradients of its outputs, grad_input the module's own
+        share of its (tensor) arguments' gradients (None for an argument that needs none); what
+        the hook returns (a tuple like grad_input) replaces grad_input. E.g. watch each layer's
+        gradient norm. Details, and what a replacement may change, in tinygrad_sm.module_hooks."""
+        if self._backward_hooks is None:
+            object.__setattr__(self, "_backward_hooks", {})
+        return _hooks.add_hook(self._backward_hooks, hook)
+
+    def register_full_backward_pre_hook(self, hook: Callable[["Module", tuple], Any]) -> RemovableHandle:
+        """Call hook(module, grad_output) when the gradients of this module's outputs are known,
+        before its own backward, as PyTorch's; what it returns (a tuple like grad_output)
+        replaces grad_output."""
+        if self._backward_pre_hooks is None:
+            object.__setattr__(self, "_backward_pre_hooks", {})
+        return _hooks.add_hook(self._backward_pre_hooks, hook)
 
     # -- walking the tree ---------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
@@ -843,7 +874,7 @@ class Sequential(Module):
 
 
 def _hooked(m: Module) -> bool:
-    return bool(m._forward_hooks or m._forward_pre_hooks)
+    return bool(m._forward_hooks or m._forward_pre_hooks) or m._backward_hooked()
 
 
 class ModuleList(Module):

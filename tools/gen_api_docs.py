@@ -49,6 +49,7 @@ MODULES: list[tuple[str, tuple[str, ...]]] = [
     ("tinygrad_sm.explain", ()),
     ("tinygrad_sm.tensor", ()),       # the engine: Tensor, topological_order, run_backward
     ("tinygrad_sm.hooks", ()),
+    ("tinygrad_sm.module_hooks", ()),
     ("tinygrad_sm.train", ()),
     ("tinygrad_sm.checkpoint", ()),
     ("tinygrad_sm.progress", ()),
