@@ -2,6 +2,7 @@
 backward hooks (nn.py, tinygrad_sm/module_hooks.py)."""
 import contextlib
 import gc
+import warnings
 
 import numpy as np
 import pytest
@@ -345,3 +346,60 @@ def test_a_hooked_relu_in_a_sequential_runs_alone_so_its_hook_fires():
     net[1].register_full_backward_hook(lambda m, gi, go: seen.append(type(m).__name__))
     net(ts.randn(2, 3)).sum().backward()
     assert seen == ["ReLU"]
+
+
+class _Tanh2(ts.nn.Module):
+    def forward(self, a, b):  # (b is ignored: its tap gets no gradient)
+        return a.tanh()
+
+
+@pytest.mark.parametrize("case", ["gru, out unused", "lstm, only h", "second input unused"])
+def test_module_hooks_run_when_pytorchs_do_when_part_of_the_module_gets_no_gradient(case, torch):
+    class TorchTanh2(torch.nn.Module):
+        def forward(self, a, b):
+            return a.tanh()
+    make = {"gru, out unused": (lambda L: L.nn.GRU(3, 4, batch_first=True, dtype=L.float64), False,
+                                lambda o: o[1][-1] ** 2),
+            "lstm, only h": (lambda L: L.nn.LSTM(3, 4, batch_first=True, dtype=L.float64), True,
+                             lambda o: o[1][0] ** 2),
+            "second input unused": (lambda L: _Tanh2() if L is ts else TorchTanh2(), True, lambda o: o * 2)}[case]
+    logs = []
+    for lib in (ts, torch):
+        log = []
+        m = make[0](lib)
+        m.register_full_backward_pre_hook(lambda m, go: log.append(("pre", [g is None for g in go])))
+        m.register_full_backward_hook(lambda m, gi, go: log.append(("full", [g is None for g in gi],
+                                                                    [g is None for g in go])))
+        x = lib.tensor(np.random.default_rng(0).standard_normal((2, 4, 3)), requires_grad=make[1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (PyTorch's note when no input needs a gradient)
+            out = m(x, lib.ones(2, 4, 3, dtype=lib.float64, requires_grad=True)) if "input" in case else m(x)
+            make[2](out).sum().backward()
+        logs.append(log)
+    assert logs[0] == logs[1]
+
+
+def test_module_hooks_are_the_ones_at_forward_and_a_failed_pass_leaves_nothing_half_counted():
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    m, seen = _Product(), []
+    m.register_full_backward_hook(lambda mod, gi, go: seen.append(_as_arrays(gi)))
+    ta, tb = ts.tensor(a, requires_grad=True), ts.tensor(b, requires_grad=True)
+    p, _ = m(ta, 1.0, tb)
+    late = m.register_full_backward_hook(lambda mod, gi, go: seen.append("late"))  # (after forward: not this call's)
+
+    def fail(mod, gi, go):
+        raise ValueError("a hook that fails")
+    m._backward_hooks.clear()  # (nor does removing them all change what this call runs)
+    late.remove()
+    p.sum().backward(retain_graph=True)
+    assert len(seen) == 1
+    m2 = _Product()
+    m2.register_full_backward_hook(fail)
+    p2, _ = m2(ts.tensor(a, requires_grad=True), 1.0, ts.tensor(b, requires_grad=True))
+    with pytest.raises(ValueError, match="a hook that fails"):
+        p2.sum().backward(retain_graph=True)
+    with pytest.raises(ValueError, match="a hook that fails"):  # (the second pass counts from zero again)
+        (p2 * 10).sum().backward(retain_graph=True)
+    from tinygrad_sm import module_hooks
+    from tinygrad_sm.tensor import PASS_END
+    assert not module_hooks._PENDING and not PASS_END

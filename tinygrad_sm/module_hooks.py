@@ -18,6 +18,13 @@ gradient: an argument that is no tensor or needs none).
 A replacement must leave alone any gradient that has already gone on: with several outputs
 (inputs), only the one whose tap the pass is at, the last to arrive, can still change; changing
 another is an error that says so. A hook that returns nothing changes nothing.
+
+A tap the pass never reaches (an output no loss used, an input the forward ignored) sends no
+word: a call still waiting when the pass ends runs its hooks then, as PyTorch's do: with None
+for an output's gradient that never came and zeros for an input's, unless none of its outputs
+got a gradient (then none run).
+The hooks are the module's when it ran forward (one added later, or removed, counts from the
+next forward on, as in PyTorch). A pass that ends with an error leaves no call half-counted.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ import numpy as np
 
 from .gates.base import Gate
 from .grad_mode import is_grad_enabled
-from .tensor import Tensor
+from .tensor import PASS_END, Tensor
 
 __all__ = ["BackwardHookTap"]
 
@@ -49,11 +56,21 @@ class HookedCall:
 
     def __init__(self, module: Any) -> None:
         self.module = module
+        self.pre_hooks = list((module._backward_pre_hooks or {}).values())  # (as they are now: PyTorch's rule)
+        self.hooks = list((module._backward_hooks or {}).values())
         self.grad_input: list[Any] = []
         self.grad_output: list[Any] = []
         self.inputs_tapped = self.outputs_tapped = 0
+        self.input_types: dict[int, tuple[tuple[int, ...], np.dtype]] = {}  # (the tapped inputs')
+        self._reset()
+
+    def _reset(self) -> None:
+        """Ready for a pass (another, with retain_graph)."""
+        self.grad_input = [None] * len(self.grad_input)
+        self.grad_output = [None] * len(self.grad_output)
         self.inputs_seen = self.outputs_seen = 0
         self.pre_done = False
+        _PENDING.pop(id(self), None)
 
     # -- the taps, set in __call__ -------------------------------------------------------------
     def tap_inputs(self, args: tuple) -> tuple:
@@ -62,6 +79,7 @@ class HookedCall:
         for i, a in enumerate(args):
             if isinstance(a, Tensor) and a.requires_grad:
                 new[i] = self._tap(a, functools.partial(self._input_arrived, i))
+                self.input_types[i] = (a.shape, a.dtype)
                 self.inputs_tapped += 1
         return tuple(new)
 
@@ -86,6 +104,7 @@ class HookedCall:
 
     # -- the pass, in the taps' tensor hooks ---------------------------------------------------------
     def _output_arrived(self, i: int, g: Tensor) -> Optional[np.ndarray]:
+        self._waiting()
         self.grad_output[i] = g
         self.outputs_seen += 1
         if self.outputs_seen < self.outputs_tapped:
@@ -96,6 +115,9 @@ class HookedCall:
         return mine
 
     def _input_arrived(self, i: int, g: Tensor) -> Optional[np.ndarray]:
+        self._waiting()
+        if not self.outputs_seen:  # (no output got a gradient: no hook runs, as in PyTorch)
+            return None
         if not self.pre_done:  # (an output whose gradient never came: the pre-hooks run now)
             self._pre_hooks(None)
         self.grad_input[i] = g
@@ -104,11 +126,32 @@ class HookedCall:
             return None
         return self._hooks(i)
 
+    def _waiting(self) -> None:
+        """This call has begun to see its gradients: the end of the pass must hear of it."""
+        if id(self) not in _PENDING:
+            _PENDING[id(self)] = self
+            if _end_of_pass not in PASS_END:
+                PASS_END.append(_end_of_pass)
+
+    def _at_end(self, ok: bool) -> None:
+        """The pass is over with this call's hooks still waiting: run them, with None for the
+        gradients that never came (when it ended well and an output got one), and reset."""
+        try:
+            if ok and self.outputs_seen:
+                if not self.pre_done:
+                    self._pre_hooks(None)
+                for i, (shape, dtype) in self.input_types.items():  # (an input no gradient reached:
+                    if self.grad_input[i] is None:  # zeros, as PyTorch's hook gets)
+                        self.grad_input[i] = Tensor._wrap(np.zeros(shape, dtype))
+                self._hooks(None)
+        finally:
+            self._reset()
+
     def _pre_hooks(self, at: Optional[int]) -> Any:
         """Run the backward pre-hooks on grad_output; the new array for output `at`, if one changed it."""
         self.pre_done = True
         kept = None
-        for hook in list((self.module._backward_pre_hooks or {}).values()):
+        for hook in self.pre_hooks:
             new = hook(self.module, tuple(self.grad_output))
             if new is not None:
                 r = self._replace(self.grad_output, new, at, "grad_output", "backward pre-hook", hook)
@@ -119,15 +162,14 @@ class HookedCall:
         """Run the backward hooks; the new array for input `at`, if one changed it. Then ready for
         another pass."""
         kept = None
-        for hook in list((self.module._backward_hooks or {}).values()):
-            new = hook(self.module, tuple(self.grad_input), tuple(self.grad_output))
-            if new is not None:
-                r = self._replace(self.grad_input, new, at, "grad_input", "backward hook", hook)
-                kept = r if r is not None else kept
-        self.grad_input = [None] * len(self.grad_input)
-        self.grad_output = [None] * len(self.grad_output)
-        self.inputs_seen = self.outputs_seen = 0
-        self.pre_done = False
+        try:
+            for hook in self.hooks:
+                new = hook(self.module, tuple(self.grad_input), tuple(self.grad_output))
+                if new is not None:
+                    r = self._replace(self.grad_input, new, at, "grad_input", "backward hook", hook)
+                    kept = r if r is not None else kept
+        finally:
+            self._reset()
         return kept
 
     def _replace(self, grads: list[Any], new: Any, at: Optional[int], what: str, kind: str, hook: Any) -> Any:
@@ -153,6 +195,26 @@ class HookedCall:
             grads[j] = Tensor._wrap(a)
             out = a
         return out
+
+
+# The calls whose hooks wait on a gradient in the pass under way, by id; _end_of_pass runs or
+# forgets them when it ends (tensor.PASS_END holds it while there are any).
+_PENDING: dict[int, HookedCall] = {}
+
+
+def _end_of_pass(ok: bool) -> None:
+    calls = list(_PENDING.values())
+    _PENDING.clear()
+    if _end_of_pass in PASS_END:
+        PASS_END.remove(_end_of_pass)
+    errors = []
+    for call in calls:
+        try:
+            call._at_end(ok)
+        except Exception as e:  # (the others still run, and reset; the first error is raised)
+            errors.append(e)
+    if errors:
+        raise errors[0]
 
 
 def hooked_call(module: Any, args: tuple, kwargs: dict, run: Callable[[tuple, dict], Any]) -> Any:

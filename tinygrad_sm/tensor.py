@@ -1422,10 +1422,32 @@ def _copy_seed(seed: np.ndarray) -> np.ndarray:
     return copy  # gate writing into its g fails, as gradcheck relies on)
 
 
+# Called at the end of each backward pass with whether it ended well, while not empty:
+# tinygrad_sm.module_hooks puts itself here while a module's backward hooks wait for a gradient
+# that may not come (an output no loss used), to run them then, or to forget them after an error.
+PASS_END: list[Callable[[bool], None]] = []
+
+
+def end_pass(ok: bool) -> None:
+    for f in list(PASS_END):
+        f(ok)
+
+
 def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
                  own_seed: bool = False) -> None:
     """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad. `own_seed`:
     the seed is a new array of backward()'s own, no .grad's memory."""
+    try:
+        _backward_pass(root, seed, retain_graph, own_seed)
+    except BaseException:
+        if PASS_END:
+            end_pass(False)
+        raise
+    if PASS_END:
+        end_pass(True)
+
+
+def _backward_pass(root: Tensor, seed: np.ndarray, retain_graph: bool, own_seed: bool) -> None:
     if root._gate is None:  # a leaf: its gradient with respect to itself
         _leaf_self_grad(root, seed)
         return
