@@ -1422,13 +1422,14 @@ def _copy_seed(seed: np.ndarray) -> np.ndarray:
     return copy  # gate writing into its g fails, as gradcheck relies on)
 
 
-# Called at the end of each backward pass with whether it ended well, while not empty:
-# tinygrad_sm.module_hooks puts itself here while a module's backward hooks wait for a gradient
-# that may not come (an output no loss used), to run them then, or to forget them after an error.
 PASS_END: list[Callable[[bool], None]] = []
+"""Called at the end of each backward pass with whether it ended well, while not empty:
+tinygrad_sm.module_hooks puts itself here while a module's backward hooks wait for a gradient
+that may not come (an output no loss used), to run them then, or to forget them after an error."""
 
 
 def end_pass(ok: bool) -> None:
+    """Tell each of PASS_END that a backward pass is over (ok: it ended without an error)."""
     for f in list(PASS_END):
         f(ok)
 
