@@ -367,17 +367,25 @@ def test_sequential_lr_gives_pytorchs_lrs_and_restores_from_its_state(name, torc
     got, opt, sched = lrs(ts, 14, optim, optim.lr_scheduler, [ts.ones(1, requires_grad=True) for _ in range(2)])
     np.testing.assert_allclose(got, want, rtol=1e-13)
     # stopped after 6 epochs, saved, restored into a fresh one: the rest as the original
-    _, opt6, sched6 = lrs(ts, 6, optim, optim.lr_scheduler, [ts.ones(1, requires_grad=True) for _ in range(2)])
-    ts.save({"opt": opt6.state_dict(), "sched": sched6.state_dict()}, tmp_path / "s.ckpt")
-    _, opt2, sched2 = lrs(ts, 0, optim, optim.lr_scheduler, [ts.ones(1, requires_grad=True) for _ in range(2)])
+    rest = _lrs_after_a_resume(lambda n: lrs(ts, n, optim, optim.lr_scheduler,
+                                             [ts.ones(1, requires_grad=True) for _ in range(2)]), 6, 8, tmp_path)
+    np.testing.assert_allclose(rest, got[7:], rtol=1e-13)
+
+
+def _lrs_after_a_resume(run, stop, more, tmp_path):
+    """The lrs of `more` epochs after a run of `stop` epochs was saved and restored into a fresh
+    one (run(epochs) gives (lrs, optimizer, schedule))."""
+    _, opt, sched = run(stop)
+    ts.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, tmp_path / "s.ckpt")
+    _, opt2, sched2 = run(0)
     saved = ts.load(tmp_path / "s.ckpt")
     opt2.load_state_dict(saved["opt"])
     sched2.load_state_dict(saved["sched"])
     rest = []
-    for _ in range(8):
+    for _ in range(more):
         sched2.step()
         rest.append(sched2.get_last_lr())
-    np.testing.assert_allclose(rest, got[7:], rtol=1e-13)
+    return rest
 
 
 @pytest.mark.parametrize("make, match", [
@@ -553,16 +561,7 @@ def test_chained_scheduler_gives_pytorchs_lrs_and_restores_from_its_state(name, 
         want, _, _ = lrs(torch, torch.optim, 12)
     got, _, _ = lrs(ts, optim, 12)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
-    _, opt5, sched5 = lrs(ts, optim, 5)
-    ts.save({"opt": opt5.state_dict(), "sched": sched5.state_dict()}, tmp_path / "s.ckpt")
-    _, opt2, sched2 = lrs(ts, optim, 0)
-    saved = ts.load(tmp_path / "s.ckpt")
-    opt2.load_state_dict(saved["opt"])
-    sched2.load_state_dict(saved["sched"])
-    rest = []
-    for _ in range(7):
-        sched2.step()
-        rest.append(sched2.get_last_lr())
+    rest = _lrs_after_a_resume(lambda n: lrs(ts, optim, n), 5, 7, tmp_path)
     np.testing.assert_allclose(rest, got[6:], rtol=1e-13)
 
 

@@ -1434,18 +1434,24 @@ def end_pass(ok: bool) -> None:
         f(ok)
 
 
-def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
-                 own_seed: bool = False) -> None:
-    """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad. `own_seed`:
-    the seed is a new array of backward()'s own, no .grad's memory."""
+def as_a_pass(run: Callable[..., Any], *args: Any) -> Any:
+    """run(*args), a backward pass (backward() or viz.trace_backward), then PASS_END told how it ended."""
     try:
-        _backward_pass(root, seed, retain_graph, own_seed)
+        out = run(*args)
     except BaseException:
         if PASS_END:
             end_pass(False)
         raise
     if PASS_END:
         end_pass(True)
+    return out
+
+
+def run_backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
+                 own_seed: bool = False) -> None:
+    """Send `seed` (dL/droot) back through the graph, accumulating into leaf .grad. `own_seed`:
+    the seed is a new array of backward()'s own, no .grad's memory."""
+    as_a_pass(_backward_pass, root, seed, retain_graph, own_seed)
 
 
 def _backward_pass(root: Tensor, seed: np.ndarray, retain_graph: bool, own_seed: bool) -> None:

@@ -36,8 +36,8 @@ import numpy as np
 
 from ._files import replacing, write_text
 from .gates.base import Gate, GateError
-from .tensor import (PASS_END, _LeafGrads, Tensor, _leaf_self_grad, _seed_apart_from_grads, _watched,
-                     check_graph, end_pass, topological_order)
+from .tensor import (_LeafGrads, Tensor, _leaf_self_grad, _seed_apart_from_grads, _watched, as_a_pass,
+                     check_graph, topological_order)
 
 # One sentence per library gate: the local gradient rule in words. `{attr}` fields are filled
 # from the gate's attributes (exponent, reduction, ...). Gates not listed here, your own
@@ -434,15 +434,7 @@ def trace_backward(root: Tensor, grad: Any = None, *, retain_graph: bool = False
     Arrays with more than `max_elements` elements are summarised (shape, mean, min, max).
     `tensors`: intermediate tensors you kept, so their names and values label their gates.
     """
-    try:
-        trace = _trace_backward(root, grad, retain_graph, tensors, echo, file, max_elements)
-    except BaseException:
-        if PASS_END:
-            end_pass(False)
-        raise
-    if PASS_END:
-        end_pass(True)
-    return trace
+    return as_a_pass(_trace_backward, root, grad, retain_graph, tensors, echo, file, max_elements)
 
 
 def _trace_backward(root: Tensor, grad: Any, retain_graph: bool, tensors: Iterable[Tensor], echo: bool,
