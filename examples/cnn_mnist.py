@@ -4,8 +4,10 @@ Dropout, a cosine learning-rate schedule, and hooks that watch the network while
     python examples/cnn_mnist.py [--quick] [--dataset mnist-sample|mnist|fashion-mnist] [--epochs N]
 
 The hooks are the point for a student: a forward hook on each ReLU records how many of its units
-were active (a dead layer shows up as 0%), and a gradient hook on the first convolution's weight
-records the gradient's norm at every step (exploding or vanishing gradients show up there first).
+were active (a dead layer shows up as 0%), a gradient hook on the first convolution's weight
+records the gradient's norm at every step (exploding or vanishing gradients show up there first),
+and a backward hook on each convolution and linear layer records the norm of the gradient that
+reaches its output (grad_output), so you can watch it change from layer to layer.
 """
 from __future__ import annotations
 
@@ -60,6 +62,12 @@ def main(dataset: str = "mnist-sample", epochs: int = 3, batch_size: int = 64, l
         if isinstance(layer, nn.ReLU):
             layer.register_forward_hook(lambda m, args, out, name=name: record(m, args, out, name))
     model[0].weight.register_hook(lambda g: grad_norms.append(float(np.linalg.norm(g.numpy()))))
+    upstream: dict[str, list[float]] = {}  # layer name -> norm of dL/d(its output), per step
+    for name, layer in model.named_modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            layer.register_full_backward_hook(
+                lambda m, grad_input, grad_output, name=name:
+                upstream.setdefault(name, []).append(float(np.linalg.norm(grad_output[0].numpy()))))
 
     acc = 0.0
     for epoch in range(epochs):
@@ -77,8 +85,11 @@ def main(dataset: str = "mnist-sample", epochs: int = 3, batch_size: int = 64, l
     for name, fractions in active.items():
         print(f"ReLU {name}: {100 * np.mean(fractions[-20:]):.0f}% of units active (last 20 steps)")
     print(f"conv 0 weight gradient norm: first step {grad_norms[0]:.3f}, last {grad_norms[-1]:.3f}")
+    for name in sorted(upstream, key=int):  # (in the forward order; backward fills them last layer first)
+        print(f"{type(model[int(name)]).__name__} {name}: gradient reaching its output "
+              f"{np.mean(upstream[name][-20:]):.4f} (last 20 steps)")
     print(f"final test accuracy {100 * acc:.2f}%")
-    return {"accuracy": acc, "active": active, "grad_norms": grad_norms}
+    return {"accuracy": acc, "active": active, "grad_norms": grad_norms, "upstream": upstream}
 
 
 if __name__ == "__main__":

@@ -103,6 +103,8 @@ def test_the_cnn_example_learns_and_its_hooks_see_every_step():
     assert len(r["grad_norms"]) == steps and all(np.isfinite(r["grad_norms"]))
     assert set(r["active"]) == {"2", "6"}  # (the two ReLUs, seen at every training step, not in evaluation)
     assert all(len(v) == steps and 0 < min(v) <= max(v) < 1 for v in r["active"].values())
+    assert set(r["upstream"]) == {"0", "4", "10"}  # (the backward hooks: two convolutions and the linear layer)
+    assert all(len(v) == steps and np.isfinite(v).all() and min(v) > 0 for v in r["upstream"].values())
 
 
 def test_the_autoencoder_reconstructs_better_than_the_mean_image():
