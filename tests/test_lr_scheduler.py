@@ -737,3 +737,36 @@ def test_warm_restarts_find_a_far_epoch_at_once_and_exactly():
     for epoch, want in ((start, (0, 2 * 3 ** 30)), (start - 1, (2 * 3 ** 29 - 1, 2 * 3 ** 29))):
         growing.step(epoch)
         assert (growing.T_cur, growing.T_i) == want
+
+
+PYTORCH_STATES = {
+    "plateau": (lambda L, o: L.ReduceLROnPlateau(o, patience=1, factor=0.5, min_lr=[0.01, 0.02]), True),
+    "sequence": (lambda L, o: L.SequentialLR(o, [L.LinearLR(o, 0.5, total_iters=3), L.ExponentialLR(o, 0.9)], [3]),
+                 False),
+    "chain": (lambda L, o: L.ChainedScheduler([L.ConstantLR(o, 0.5, total_iters=4), L.ExponentialLR(o, 0.9)]), False),
+}
+
+
+@pytest.mark.parametrize("name", list(PYTORCH_STATES))
+@pytest.mark.parametrize("at", [1, 5])
+def test_pytorchs_state_of_a_plateau_a_sequence_or_a_chain_loads_and_goes_on_as_pytorchs(name, at, torch):
+    make, metric = PYTORCH_STATES[name]
+    losses = [1.0, 0.9, 0.95, 0.97, 0.99, 0.8, 0.85, 0.9, 0.95, 1.0]
+    topt = _two_groups(torch, torch.optim)
+    tsched = make(torch.optim.lr_scheduler, topt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for e in range(at):
+            topt.step()
+            tsched.step(losses[e]) if metric else tsched.step()
+        opt = _two_groups(ts, optim)
+        sched = make(optim.lr_scheduler, opt)
+        sched.load_state_dict(tsched.state_dict())
+        for g, tg in zip(opt.param_groups, topt.param_groups):
+            g["lr"] = tg["lr"]  # (the optimizer's own state carries its lrs)
+        for e in range(at, len(losses)):
+            topt.step()
+            for s in (sched, tsched):
+                s.step(losses[e]) if metric else s.step()
+            assert [g["lr"] for g in opt.param_groups] == pytest.approx([g["lr"] for g in topt.param_groups],
+                                                                       rel=1e-12), e

@@ -11,8 +11,7 @@ Once an epoch: StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, CosineAnne
 LambdaLR, MultiplicativeLR, LinearLR, ConstantLR, PolynomialLR, ReduceLROnPlateau (step(metric)),
 and the combinations SequentialLR (one after another) and ChainedScheduler (all at once). Once a
 batch: OneCycleLR and CyclicLR (and CosineAnnealingWarmRestarts.step(epoch + i / batches)).
-Each gives PyTorch's lrs step for step; the state_dict() of each single schedule but
-ReduceLROnPlateau has PyTorch's keys, so PyTorch's loads too.
+Each gives PyTorch's lrs step for step, and loads PyTorch's state_dict() as well as its own.
 """
 from __future__ import annotations
 
@@ -105,6 +104,7 @@ class LRScheduler:
         name = type(self).__name__
         if not isinstance(state, Mapping):
             raise TypeError(f"{name}.load_state_dict: expected a dict from state_dict(), got {type(state).__name__}")
+        state = self._from_pytorch(state)
         missing = [k for k in ("last_epoch", "base_lrs") if k not in state]
         if missing:
             raise ValueError(f"{name}.load_state_dict: the state has no {' or '.join(map(repr, missing))}; "
@@ -122,6 +122,11 @@ class LRScheduler:
         for k, v in options.items():
             setattr(self, k, v)
         self.last_epoch, self.base_lrs = int(last), [float(x) for x in lrs]
+
+    def _from_pytorch(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A state as this schedule's state_dict() gives it, from PyTorch's if it is one (the
+        schedules whose keys differ say how); ours is left as it is."""
+        return state
 
     def _fits(self, options: dict[str, Any], groups: int) -> None:
         """Refuse settings that do not fit the optimizer's `groups` parameter groups (a per-group list)."""
@@ -462,6 +467,14 @@ class _Combined(LRScheduler):
         """The epoch count, the base lrs and each schedule's own state."""
         return {**super().state_dict(), "_schedulers": [s.state_dict() for s in self.schedulers]}
 
+    def _from_pytorch(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        state = dict(state)
+        state.setdefault("base_lrs", list(self.base_lrs))  # (PyTorch's keeps them in the schedules only)
+        if "last_epoch" not in state:  # (PyTorch's ChainedScheduler counts no epochs: its schedules do)
+            counts = [st.get("last_epoch", 0) for st in state.get("_schedulers") or () if isinstance(st, Mapping)]
+            state["last_epoch"] = max([c for c in counts if is_int(c)] + [0])
+        return state
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what state_dict() gave: into schedules of the same kinds, in the same order;
         all of them or, when one refuses, none."""
@@ -470,6 +483,10 @@ class _Combined(LRScheduler):
         if not isinstance(inner, Sequence) or len(inner) != len(self.schedulers):
             raise ValueError(f"{name}.load_state_dict: the state must hold {len(self.schedulers)} schedules' "
                              "states under '_schedulers', as state_dict() gives")
+        # (PyTorch's SequentialLR keeps a schedule whose turn has not come at last_epoch -1; here it
+        # is restarted at its milestone whatever it holds)
+        inner = [dict(st, last_epoch=0) if isinstance(st, Mapping) and st.get("last_epoch") == -1 else st
+                 for st in inner]
         saved = [s.state_dict() for s in self.schedulers]  # (to put back if one refuses)
         mine = LRScheduler.state_dict(self)
         try:
@@ -519,6 +536,8 @@ class SequentialLR(_Combined):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what state_dict() gave: into schedules of the same kinds, in the same order."""
+        if isinstance(state, Mapping) and "_milestones" in state and "milestones" not in state:  # (PyTorch's name)
+            state = {**state, "milestones": state["_milestones"]}
         if isinstance(state, Mapping) and list(state.get("milestones", self.milestones)) != self.milestones:
             raise ValueError(f"SequentialLR.load_state_dict: the state's milestones {state.get('milestones')} are "
                              f"not this schedule's {self.milestones}")
@@ -864,6 +883,13 @@ class ReduceLROnPlateau(LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "best": self.best, "num_bad_epochs": self.num_bad_epochs,
                 "cooldown_counter": self.cooldown_counter}
+
+    def _from_pytorch(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        state = dict(state)
+        if "min_lrs" in state and "min_lr" not in state:  # (PyTorch's: one per group, always a list)
+            state["min_lr"] = list(state["min_lrs"])
+        state.setdefault("base_lrs", list(self.base_lrs))  # (PyTorch's keeps none: nothing here reads them)
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         counts = {k: state.get(k, getattr(self, k)) if isinstance(state, Mapping) else None
