@@ -403,3 +403,24 @@ def test_module_hooks_are_the_ones_at_forward_and_a_failed_pass_leaves_nothing_h
     from tinygrad_sm import module_hooks
     from tinygrad_sm.tensor import PASS_END
     assert not module_hooks._PENDING and not PASS_END
+
+
+def test_a_backward_inside_a_hook_leaves_the_outer_pass_waiting_calls_alone():
+    """The second input of _Tanh2 gets no gradient, so its hooks wait for the end of the pass; a
+    leaf hook (run at the end of that pass) runs a backward() of its own first: its end must not
+    run the outer call's hooks, which come after it, once."""
+    events = []
+    m = _Tanh2()
+    m.register_full_backward_hook(lambda mod, gi, go: events.append("module hook"))
+    x = ts.tensor([0.5, -0.2], requires_grad=True)
+
+    def inner(g):
+        y = ts.tensor([1.0], requires_grad=True)
+        (y * 3).sum().backward()
+        events.append("inner backward")
+    x.register_hook(inner)
+    m(x, ts.tensor([1.0, 1.0], requires_grad=True)).sum().backward()
+    assert events == ["inner backward", "module hook"]
+    from tinygrad_sm import module_hooks
+    from tinygrad_sm.tensor import PASS_DEPTH, PASS_END
+    assert not module_hooks._PENDING and not PASS_END and PASS_DEPTH == [0]

@@ -24,7 +24,8 @@ word: a call still waiting when the pass ends runs its hooks then, as PyTorch's 
 for an output's gradient that never came and zeros for an input's, unless none of its outputs
 got a gradient (then none run).
 The hooks are the module's when it ran forward (one added later, or removed, counts from the
-next forward on, as in PyTorch). A pass that ends with an error leaves no call half-counted.
+next forward on, as in PyTorch). A pass that ends with an error leaves no call half-counted. A
+hook may run a backward() of its own: its end leaves the outer pass's waiting calls alone.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import numpy as np
 
 from .gates.base import Gate
 from .grad_mode import is_grad_enabled
-from .tensor import PASS_END, Tensor
+from .tensor import PASS_DEPTH, PASS_END, Tensor
 
 __all__ = ["BackwardHookTap"]
 
@@ -61,6 +62,7 @@ class HookedCall:
         self.grad_input: list[Any] = []
         self.grad_output: list[Any] = []
         self.inputs_tapped = self.outputs_tapped = 0
+        self.depth = 0  # (how deep in nested backward passes its gradients began to arrive)
         self.input_types: dict[int, tuple[tuple[int, ...], np.dtype]] = {}  # (the tapped inputs')
         self._reset()
 
@@ -127,8 +129,9 @@ class HookedCall:
         return self._hooks(i)
 
     def _waiting(self) -> None:
-        """This call has begun to see its gradients: the end of the pass must hear of it."""
+        """This call has begun to see its gradients: the end of its pass must hear of it."""
         if id(self) not in _PENDING:
+            self.depth = PASS_DEPTH[0]  # (a hook's own backward() inside the pass ends first)
             _PENDING[id(self)] = self
             if _end_of_pass not in PASS_END:
                 PASS_END.append(_end_of_pass)
@@ -203,9 +206,10 @@ _PENDING: dict[int, HookedCall] = {}
 
 
 def _end_of_pass(ok: bool) -> None:
-    calls = list(_PENDING.values())
-    _PENDING.clear()
-    if _end_of_pass in PASS_END:
+    calls = [c for c in _PENDING.values() if c.depth >= PASS_DEPTH[0]]  # (this pass's, not an outer one's)
+    for c in calls:
+        del _PENDING[id(c)]
+    if not _PENDING and _end_of_pass in PASS_END:
         PASS_END.remove(_end_of_pass)
     errors = []
     for call in calls:

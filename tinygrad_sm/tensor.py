@@ -1428,6 +1428,10 @@ tinygrad_sm.module_hooks puts itself here while a module's backward hooks wait f
 that may not come (an output no loss used), to run them then, or to forget them after an error."""
 
 
+PASS_DEPTH = [0]
+"""How many backward passes are under way: more than one when a hook runs a backward() of its own."""
+
+
 def end_pass(ok: bool) -> None:
     """Tell each of PASS_END that a backward pass is over (ok: it ended without an error)."""
     for f in list(PASS_END):
@@ -1435,15 +1439,19 @@ def end_pass(ok: bool) -> None:
 
 
 def as_a_pass(run: Callable[..., Any], *args: Any) -> Any:
-    """run(*args), a backward pass (backward() or viz.trace_backward), then PASS_END told how it ended."""
+    """run(*args), a backward pass (backward() or viz.trace_backward), then PASS_END told how it
+    ended (while PASS_DEPTH still counts it)."""
+    PASS_DEPTH[0] += 1
+    ok = False
     try:
         out = run(*args)
-    except BaseException:
-        if PASS_END:
-            end_pass(False)
-        raise
-    if PASS_END:
-        end_pass(True)
+        ok = True
+    finally:
+        try:
+            if PASS_END:
+                end_pass(ok)
+        finally:
+            PASS_DEPTH[0] -= 1
     return out
 
 
