@@ -11,17 +11,14 @@ Each update runs in place through one fused kernel per parameter (tinygrad_sm.ke
 """
 from __future__ import annotations
 
-import bisect
 import difflib
-import math
 import sys
-import types
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
 from . import kernels
-from ._checks import is_int, is_real
+from ._checks import is_real
 from .tensor import Tensor, note_write
 
 Params = Union[Iterable[Tensor], Iterable[dict]]
